@@ -1,0 +1,59 @@
+//! Bindings generated from `wit/`, one module per world. Imports shared by
+//! several worlds are generated once (in `route`) and reused through `with`,
+//! so each control-plane interface has exactly one `Host` trait.
+
+#![allow(missing_docs, unreachable_pub, reason = "generated code")]
+
+pub(crate) mod route {
+    wasmtime::component::bindgen!({
+        world: "route",
+        path: "../../wit",
+        additional_derives: [PartialEq, Eq],
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+pub(crate) mod event_handler {
+    wasmtime::component::bindgen!({
+        world: "event-handler",
+        path: "../../wit",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "corral:plugin/types": super::route::corral::plugin::types,
+            "corral:plugin/log": super::route::corral::plugin::log,
+            "corral:plugin/emit": super::route::corral::plugin::emit,
+            "corral:plugin/kv": super::route::corral::plugin::kv,
+            "corral:plugin/views": super::route::corral::plugin::views,
+        },
+    });
+}
+
+pub(crate) mod projection {
+    wasmtime::component::bindgen!({
+        world: "projection",
+        path: "../../wit",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "corral:plugin/types": super::route::corral::plugin::types,
+            "corral:plugin/log": super::route::corral::plugin::log,
+        },
+    });
+}
+
+pub(crate) mod cart {
+    wasmtime::component::bindgen!({
+        world: "cart",
+        path: "../../wit",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "corral:plugin/types": super::route::corral::plugin::types,
+            "corral:plugin/log": super::route::corral::plugin::log,
+        },
+    });
+}
+
+pub(crate) use route::corral::plugin::{emit, kv, log, types, views};

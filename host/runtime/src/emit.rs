@@ -1,0 +1,103 @@
+//! `corral:plugin/emit`: durable appends to the event log through an
+//! [`EventSink`] (embedded LMDB log, or a cluster backend).
+
+use crate::bindings::emit::{EmitError as WitEmitError, Host};
+use crate::state::HostState;
+
+/// Largest payload a guest may publish, in bytes.
+pub const MAX_PAYLOAD_BYTES: u64 = 1024 * 1024;
+
+/// An event a plugin asked to publish, with the context the host adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Validated topic.
+    pub topic: String,
+    /// The event body.
+    pub payload: Vec<u8>,
+    /// Tenant of the causing request or event.
+    pub tenant: String,
+    /// Correlation id of the causing request or event.
+    pub correlation_id: String,
+    /// W3C traceparent of the causing call, if any.
+    pub traceparent: Option<String>,
+    /// The plugin that published it.
+    pub source: String,
+}
+
+/// Why an append failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmitError {
+    /// The topic is not valid.
+    #[error("invalid topic: {0}")]
+    InvalidTopic(String),
+    /// The payload is over the limit (in bytes).
+    #[error("payload over the limit of {0} bytes")]
+    TooLarge(u64),
+    /// The log is unavailable.
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where emitted events go. `publish` returns only once the event is durable.
+#[async_trait::async_trait]
+pub trait EventSink: Send + Sync + 'static {
+    /// Appends one event and returns its sequence number.
+    async fn publish(&self, event: NewEvent) -> Result<u64, EmitError>;
+}
+
+/// Checks a topic: dot-separated non-empty segments of letters, digits, `-`
+/// and `_`, at most 255 bytes. Wildcards (`*`, `>`) are for subscriptions only.
+pub fn validate_topic(topic: &str) -> Result<(), String> {
+    if topic.is_empty() || topic.len() > 255 {
+        return Err(format!("topic must be 1 to 255 bytes, got {}", topic.len()));
+    }
+    for segment in topic.split('.') {
+        if segment.is_empty() {
+            return Err(format!("topic {topic:?} has an empty segment"));
+        }
+        if let Some(bad) = segment.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+            return Err(format!("topic {topic:?} contains {bad:?}; use letters, digits, '-', '_' and '.'"));
+        }
+    }
+    Ok(())
+}
+
+impl Host for HostState {
+    async fn publish(&mut self, topic: String, payload: Vec<u8>) -> Result<u64, WitEmitError> {
+        if let Err(reason) = validate_topic(&topic) {
+            return Err(WitEmitError::InvalidTopic(reason));
+        }
+        if payload.len() as u64 > MAX_PAYLOAD_BYTES {
+            return Err(WitEmitError::TooLarge(MAX_PAYLOAD_BYTES));
+        }
+        let event = NewEvent {
+            topic,
+            payload,
+            tenant: self.call.tenant.clone(),
+            correlation_id: self.call.correlation_id.clone(),
+            traceparent: self.call.traceparent.clone(),
+            source: self.plugin.name.clone(),
+        };
+        self.control.events.publish(event).await.map_err(|e| match e {
+            EmitError::InvalidTopic(reason) => WitEmitError::InvalidTopic(reason),
+            EmitError::TooLarge(limit) => WitEmitError::TooLarge(limit),
+            EmitError::Unavailable(reason) => WitEmitError::Unavailable(reason),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics() {
+        assert!(validate_topic("orders.created").is_ok());
+        assert!(validate_topic("dlq.my-plugin").is_ok());
+        assert!(validate_topic("").is_err());
+        assert!(validate_topic("orders..created").is_err());
+        assert!(validate_topic("orders.*").is_err());
+        assert!(validate_topic("orders.>").is_err());
+        assert!(validate_topic(&"a".repeat(256)).is_err());
+    }
+}

@@ -1,0 +1,314 @@
+//! One call = one store = one instance. Failures are classified into
+//! [`InvokeError`] so the caller can answer 500, 503 or 504 with a reason.
+//!
+//! Nothing here builds an error value on the success path: with
+//! `RUST_BACKTRACE=1` every error captures a backtrace.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use crate::error::{InvokeError, InvokeErrorKind};
+use crate::plugin::{Identity, Plugin, Pre};
+use crate::state::HostState;
+use crate::types::{Descriptor, Event, Failure, HttpRequest, HttpResponse, Mutation, Outcome};
+
+/// The context of one call: who asked, for which tenant, and (for the
+/// deterministic worlds) the inputs that fix time and randomness.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallContext {
+    /// Request or event id, on every log line of the call.
+    pub request_id: String,
+    /// Tenant whose data the call may see.
+    pub tenant: String,
+    /// Carried into every event the call emits.
+    pub correlation_id: String,
+    /// W3C traceparent, carried into emitted events.
+    pub traceparent: Option<String>,
+    /// What the deterministic worlds' clocks return (Unix ms).
+    pub timestamp_ms: u64,
+    /// What the deterministic worlds' randomness is derived from.
+    pub seed: String,
+}
+
+impl CallContext {
+    /// A context for a call the host makes itself (e.g. `describe()`).
+    pub fn internal(request_id: &str) -> Self {
+        CallContext {
+            request_id: request_id.to_string(),
+            correlation_id: request_id.to_string(),
+            seed: request_id.to_string(),
+            ..CallContext::default()
+        }
+    }
+
+    /// The context of handling or folding `event`.
+    pub fn for_event(event: &Event) -> Self {
+        CallContext {
+            request_id: event.id.clone(),
+            tenant: event.tenant.clone(),
+            correlation_id: event.correlation_id.clone(),
+            traceparent: event.traceparent.clone(),
+            timestamp_ms: event.timestamp_ms,
+            seed: event.id.clone(),
+        }
+    }
+
+    /// The context of applying `mutation` for `tenant`.
+    pub fn for_mutation(mutation: &Mutation, tenant: &str) -> Self {
+        CallContext {
+            request_id: mutation.id.clone(),
+            tenant: tenant.to_string(),
+            correlation_id: mutation.id.clone(),
+            traceparent: None,
+            timestamp_ms: mutation.timestamp_ms,
+            seed: mutation.id.clone(),
+        }
+    }
+}
+
+/// A successful call's value and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Called<T> {
+    /// What the guest returned.
+    pub value: T,
+    /// Fuel consumed (0 when metering is off).
+    pub fuel_used: u64,
+    /// Wall-clock time, instantiation included.
+    pub elapsed: Duration,
+}
+
+/// What folding one event into a projection produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FoldStep {
+    /// `key()` returned none: the event does not concern any view.
+    Skip,
+    /// Store `value` as the view `id`.
+    Put {
+        /// View id.
+        id: String,
+        /// New value.
+        value: Vec<u8>,
+    },
+    /// Delete the view `id`.
+    Delete {
+        /// View id.
+        id: String,
+    },
+}
+
+/// A store for one call, holding a concurrency permit for as long as it lives.
+pub(crate) struct Session {
+    pub(crate) store: Store<HostState>,
+    started: Instant,
+    metering: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Session {
+    /// Ends the call: measures it and classifies a failure.
+    pub(crate) fn finish<T>(self, result: wasmtime::Result<T>) -> Result<Called<T>, InvokeError> {
+        let elapsed = self.started.elapsed();
+        let identity = &self.store.data().plugin;
+        // `get_fuel` errs when metering is off: ask only when it is on, so
+        // no error value is built on the success path.
+        let fuel_used = match self.metering {
+            true => identity.limits.fuel.saturating_sub(self.store.get_fuel().unwrap_or(0)),
+            false => 0,
+        };
+        match result {
+            Ok(value) => Ok(Called { value, fuel_used, elapsed }),
+            Err(error) => Err(identity.error(self.classify(&error))),
+        }
+    }
+
+    fn classify(&self, error: &wasmtime::Error) -> InvokeErrorKind {
+        let state = self.store.data();
+        let limits = &state.plugin.limits;
+        if state.limiter.exceeded {
+            return InvokeErrorKind::MemoryLimit { limit: limits.memory_bytes };
+        }
+        let message = match error.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => return InvokeErrorKind::OutOfFuel { budget: limits.fuel },
+            Some(Trap::Interrupt) => return InvokeErrorKind::Timeout(limits.timeout),
+            Some(trap) => trap.to_string(),
+            None => format!("{error:#}"),
+        };
+        match state.output.last_lines() {
+            Some(output) => InvokeErrorKind::Trap(format!("{message}; guest output: {output}")),
+            None => InvokeErrorKind::Trap(message),
+        }
+    }
+}
+
+impl Identity {
+    pub(crate) fn error(&self, kind: InvokeErrorKind) -> InvokeError {
+        InvokeError { plugin: self.name.clone(), version: self.version.clone(), kind }
+    }
+}
+
+impl Plugin {
+    fn error(&self, kind: InvokeErrorKind) -> InvokeError {
+        self.identity.error(kind)
+    }
+
+    pub(crate) fn session(&self, call: CallContext) -> Result<Session, InvokeError> {
+        let limits = &self.identity.limits;
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            return Err(self.error(InvokeErrorKind::Busy { max: limits.max_concurrency }));
+        };
+        let state = HostState::new(self.identity.clone(), self.control.clone(), call);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        if self.metering {
+            // Only fails when metering is off, which the branch excludes.
+            let _ = store.set_fuel(limits.fuel);
+        }
+        // At every epoch tick the guest yields to the executor, so a long
+        // call never holds a worker thread; past the deadline it traps.
+        let deadline = Instant::now() + limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                return Err(Trap::Interrupt.into());
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        Ok(Session { store, started: Instant::now(), metering: self.metering, _permit: permit })
+    }
+
+    fn wrong_world(&self, wanted: &str) -> InvokeError {
+        self.error(InvokeErrorKind::Host(format!("is a {} plugin, not a {wanted} plugin", self.identity.world)))
+    }
+
+    /// Calls `describe()`.
+    pub async fn describe(&self, call: CallContext) -> Result<Called<Descriptor>, InvokeError> {
+        let mut session = self.session(call)?;
+        let store = &mut session.store;
+        let result = match &self.pre {
+            Pre::Route(pre) => match pre.instantiate_async(&mut *store).await {
+                Ok(i) => i.call_describe(&mut *store).await,
+                Err(e) => Err(e),
+            },
+            Pre::EventHandler(pre) => match pre.instantiate_async(&mut *store).await {
+                Ok(i) => i.call_describe(&mut *store).await,
+                Err(e) => Err(e),
+            },
+            Pre::Projection(pre) => match pre.instantiate_async(&mut *store).await {
+                Ok(i) => i.call_describe(&mut *store).await,
+                Err(e) => Err(e),
+            },
+            Pre::Cart(pre) => match pre.instantiate_async(&mut *store).await {
+                Ok(i) => i.call_describe(&mut *store).await,
+                Err(e) => Err(e),
+            },
+            Pre::WasiHttp(_) => {
+                drop(session);
+                return Err(self.wrong_world("corral"));
+            }
+        };
+        session.finish(result)
+    }
+
+    /// Handles an HTTP request with a `route` plugin.
+    pub async fn handle_http(
+        &self,
+        call: CallContext,
+        request: &HttpRequest,
+    ) -> Result<Called<HttpResponse>, InvokeError> {
+        let Pre::Route(pre) = &self.pre else {
+            return Err(self.wrong_world("route"));
+        };
+        let mut session = self.session(call)?;
+        let store = &mut session.store;
+        let result = match pre.instantiate_async(&mut *store).await {
+            Ok(instance) => instance.corral_plugin_http_handler().call_handle(&mut *store, request).await,
+            Err(e) => Err(e),
+        };
+        session.finish(result)
+    }
+
+    /// Handles an event with an `event-handler` plugin.
+    pub async fn handle_event(&self, call: CallContext, event: &Event) -> Result<Called<()>, InvokeError> {
+        let Pre::EventHandler(pre) = &self.pre else {
+            return Err(self.wrong_world("event-handler"));
+        };
+        let mut session = self.session(call)?;
+        let store = &mut session.store;
+        let result = match pre.instantiate_async(&mut *store).await {
+            Ok(instance) => instance.corral_plugin_event_consumer().call_handle(&mut *store, event).await,
+            Err(e) => Err(e),
+        };
+        let called = session.finish(result)?;
+        self.guest_result(called)
+    }
+
+    /// Folds one event with a `projection` plugin: `key()`, then the current
+    /// view from `read`, then `apply()`, in one fresh instance so nothing a
+    /// guest keeps in memory can leak from one event into the next.
+    pub async fn fold<F>(&self, event: &Event, read: F) -> Result<Called<FoldStep>, InvokeError>
+    where
+        F: AsyncFnOnce(&str) -> Result<Option<Vec<u8>>, String>,
+    {
+        let Pre::Projection(pre) = &self.pre else {
+            return Err(self.wrong_world("projection"));
+        };
+        let mut session = self.session(CallContext::for_event(event))?;
+        let store = &mut session.store;
+        let instance = match pre.instantiate_async(&mut *store).await {
+            Ok(instance) => instance,
+            Err(e) => return session.finish(Err(e)),
+        };
+        let projector = instance.corral_plugin_projector();
+        let id = match projector.call_key(&mut *store, event).await {
+            Ok(Some(id)) => id,
+            Ok(None) => return session.finish(Ok(FoldStep::Skip)),
+            Err(e) => return session.finish(Err(e)),
+        };
+        let current = match read(&id).await {
+            Ok(current) => current,
+            Err(reason) => {
+                drop(session);
+                return Err(self.error(InvokeErrorKind::Host(format!("reading view {id:?}: {reason}"))));
+            }
+        };
+        let result = projector.call_apply(&mut *store, current.as_deref(), event).await;
+        let called = session.finish(result)?;
+        let Called { value, fuel_used, elapsed } = self.guest_result(called)?;
+        let value = match value {
+            Some(value) => FoldStep::Put { id, value },
+            None => FoldStep::Delete { id },
+        };
+        Ok(Called { value, fuel_used, elapsed })
+    }
+
+    /// Applies a mutation with a `cart` plugin.
+    pub async fn apply_mutation(
+        &self,
+        tenant: &str,
+        state: Option<&[u8]>,
+        mutation: &Mutation,
+    ) -> Result<Called<Outcome>, InvokeError> {
+        let Pre::Cart(pre) = &self.pre else {
+            return Err(self.wrong_world("cart"));
+        };
+        let mut session = self.session(CallContext::for_mutation(mutation, tenant))?;
+        let store = &mut session.store;
+        let result = match pre.instantiate_async(&mut *store).await {
+            Ok(instance) => instance.corral_plugin_state_machine().call_apply(&mut *store, state, mutation).await,
+            Err(e) => Err(e),
+        };
+        let called = session.finish(result)?;
+        self.guest_result(called)
+    }
+
+    /// Turns a guest's `result<_, failure>` into an [`InvokeError`] on `err`.
+    fn guest_result<T>(&self, called: Called<Result<T, Failure>>) -> Result<Called<T>, InvokeError> {
+        let Called { value, fuel_used, elapsed } = called;
+        match value {
+            Ok(value) => Ok(Called { value, fuel_used, elapsed }),
+            Err(failure) => Err(self.error(InvokeErrorKind::Guest { code: failure.code, message: failure.message })),
+        }
+    }
+}

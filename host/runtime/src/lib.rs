@@ -1,0 +1,52 @@
+//! Corral's sandbox runtime: one wasmtime [`Engine`](wasmtime::Engine) shared by
+//! every plugin, components compiled once (with an on-disk artifact cache) and
+//! linked once into a `*Pre`, and a fresh [`Store`](wasmtime::Store) with fuel,
+//! an epoch deadline and memory limits for every call.
+//!
+//! This crate must never know about sockets, HTTP servers, LMDB or NATS. The
+//! control-plane imports (`kv`, `emit`, `views`) are implemented here against
+//! small traits ([`KvBackend`], [`EventSink`], [`ViewReader`]) that storage
+//! and clustering implement from outside.
+//!
+//! # Layout
+//!
+//! - [`runtime`]: the [`Runtime`] — engine settings, the pooling allocator,
+//!   the epoch ticker, the per-world linkers.
+//! - [`cache`]: precompiled artifacts on disk, keyed by content hash and
+//!   engine settings.
+//! - [`world`]: which world a component targets, read from its exports.
+//! - [`plugin`]: [`Plugin`] — loading (read, compile, detect, link, describe)
+//!   and its settings.
+//! - [`invoke`]: one call = one store; classifies failures into [`InvokeError`].
+//! - `state`: the per-call store data and the deterministic WASI stand-ins.
+//! - [`log`], [`emit`], [`kv`], [`views`]: one module per imported WIT interface.
+//! - [`memory`]: in-memory backends of the control plane (tests, test kit).
+//! - `bindings`: the generated WIT bindings, re-exported through [`types`].
+
+mod bindings;
+pub mod cache;
+pub mod emit;
+mod error;
+pub mod invoke;
+pub mod kv;
+pub mod log;
+pub mod memory;
+pub mod plugin;
+pub mod runtime;
+mod state;
+mod stdio;
+pub mod types;
+pub mod views;
+mod wasi_http;
+pub mod world;
+
+pub use cache::CacheOutcome;
+pub use emit::{EmitError, EventSink, NewEvent};
+pub use error::{InvokeError, InvokeErrorKind, LoadError};
+pub use invoke::{CallContext, Called, FoldStep};
+pub use kv::{Bucket, KvBackend, KvError, KvPage};
+pub use plugin::{Limits, Plugin, PluginSettings};
+pub use runtime::{ControlPlane, Runtime, RuntimeConfig};
+pub use views::{ViewPage, ViewReader, ViewsError};
+pub use wasi_http::WasiHttpResponse;
+pub use world::World;

@@ -1,0 +1,91 @@
+//! `corral:plugin/log`: guest log lines into the host's `tracing`, tagged with
+//! the plugin, its version and the request or event id.
+
+use std::fmt;
+
+use crate::bindings::log::{Host, Level};
+use crate::state::HostState;
+
+/// Lines one call may write; later lines are dropped (and counted once).
+const MAX_LINES_PER_CALL: u32 = 1000;
+/// Longest message kept, in bytes; longer ones are cut.
+const MAX_MESSAGE_BYTES: usize = 4096;
+
+impl Host for HostState {
+    async fn write(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+        self.log_lines += 1;
+        if self.log_lines > MAX_LINES_PER_CALL {
+            if self.log_lines == MAX_LINES_PER_CALL + 1 {
+                tracing::warn!(
+                    target: "corral::guest",
+                    plugin = %self.plugin.name,
+                    request_id = %self.call.request_id,
+                    "log limit of {MAX_LINES_PER_CALL} lines per call reached; further lines dropped"
+                );
+            }
+            return;
+        }
+        let message = cut(&message, MAX_MESSAGE_BYTES);
+        let fields = Fields(&fields);
+        let plugin = &self.plugin.name;
+        let version = &self.plugin.version;
+        let request_id = &self.call.request_id;
+        macro_rules! line {
+            ($macro:ident) => {
+                tracing::$macro!(target: "corral::guest", plugin = %plugin, version = %version, request_id = %request_id, fields = %fields, "{message}")
+            };
+        }
+        match level {
+            Level::Trace => line!(trace),
+            Level::Debug => line!(debug),
+            Level::Info => line!(info),
+            Level::Warn => line!(warn),
+            Level::Error => line!(error),
+        }
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Renders guest fields as `key=value` pairs.
+struct Fields<'a>(&'a [(String, String)]);
+
+impl fmt::Display for Fields<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (key, value)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{key}={value:?}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_on_char_boundaries() {
+        assert_eq!(cut("héllo", 2), "h");
+        assert_eq!(cut("héllo", 3), "hé");
+        assert_eq!(cut("abc", 10), "abc");
+    }
+
+    #[test]
+    fn renders_fields() {
+        let fields = vec![("a".to_string(), "1".to_string()), ("b".to_string(), "x y".to_string())];
+        assert_eq!(Fields(&fields).to_string(), r#"a="1" b="x y""#);
+    }
+}

@@ -1,0 +1,196 @@
+//! In-memory backends of the control plane: for tests, benchmarks and the
+//! plugin test kit. Real deployments use the LMDB or cluster backends.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::emit::{EmitError, EventSink, NewEvent};
+use crate::kv::{Bucket, KvBackend, KvError, KvPage, add_to_counter};
+use crate::views::{ViewPage, ViewReader, ViewsError};
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Buckets in a map.
+#[derive(Default)]
+pub struct MemoryKv {
+    entries: Mutex<BTreeMap<(String, String), Vec<u8>>>,
+}
+
+impl MemoryKv {
+    /// All entries of one bucket, in key order.
+    pub fn dump(&self, bucket: &Bucket) -> Vec<(String, Vec<u8>)> {
+        let bucket = bucket.to_string();
+        lock(&self.entries)
+            .iter()
+            .filter(|((b, _), _)| *b == bucket)
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl KvBackend for MemoryKv {
+    async fn get(&self, bucket: &Bucket, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(lock(&self.entries).get(&(bucket.to_string(), key.to_string())).cloned())
+    }
+
+    async fn set(&self, bucket: &Bucket, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        lock(&self.entries).insert((bucket.to_string(), key.to_string()), value);
+        Ok(())
+    }
+
+    async fn delete(&self, bucket: &Bucket, key: &str) -> Result<bool, KvError> {
+        Ok(lock(&self.entries).remove(&(bucket.to_string(), key.to_string())).is_some())
+    }
+
+    async fn list(&self, bucket: &Bucket, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KvPage, KvError> {
+        let bucket = bucket.to_string();
+        let entries = lock(&self.entries);
+        let start = (bucket.clone(), cursor.unwrap_or(prefix).to_string());
+        let mut page = KvPage::default();
+        for ((b, key), value) in entries.range(start..) {
+            if *b != bucket || !key.starts_with(prefix) {
+                break;
+            }
+            if Some(key.as_str()) == cursor {
+                continue;
+            }
+            if page.entries.len() == limit as usize {
+                page.next_cursor = page.entries.last().map(|(k, _)| k.clone());
+                break;
+            }
+            page.entries.push((key.clone(), value.clone()));
+        }
+        Ok(page)
+    }
+
+    async fn increment(&self, bucket: &Bucket, key: &str, delta: i64) -> Result<i64, KvError> {
+        let mut entries = lock(&self.entries);
+        let slot = (bucket.to_string(), key.to_string());
+        let (next, bytes) = add_to_counter(entries.get(&slot).map(Vec::as_slice), delta)?;
+        entries.insert(slot, bytes);
+        Ok(next)
+    }
+
+    async fn compare_and_swap(
+        &self,
+        bucket: &Bucket,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, KvError> {
+        let mut entries = lock(&self.entries);
+        let slot = (bucket.to_string(), key.to_string());
+        if entries.get(&slot).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(value) => entries.insert(slot, value),
+            None => entries.remove(&slot),
+        };
+        Ok(true)
+    }
+}
+
+/// Emitted events in a list; sequence numbers start at 1.
+#[derive(Default)]
+pub struct MemoryEvents {
+    events: Mutex<Vec<NewEvent>>,
+}
+
+impl MemoryEvents {
+    /// Every event published so far, in order.
+    pub fn events(&self) -> Vec<NewEvent> {
+        lock(&self.events).clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl EventSink for MemoryEvents {
+    async fn publish(&self, event: NewEvent) -> Result<u64, EmitError> {
+        let mut events = lock(&self.events);
+        events.push(event);
+        Ok(events.len() as u64)
+    }
+}
+
+/// Views in a map keyed by tenant, projection and id.
+#[derive(Default)]
+pub struct MemoryViews {
+    views: Mutex<BTreeMap<(String, String, String), Vec<u8>>>,
+}
+
+impl MemoryViews {
+    /// Stores a view.
+    pub fn put(&self, tenant: &str, projection: &str, id: &str, value: Vec<u8>) {
+        lock(&self.views).insert((tenant.into(), projection.into(), id.into()), value);
+    }
+}
+
+#[async_trait::async_trait]
+impl ViewReader for MemoryViews {
+    async fn get(&self, tenant: &str, projection: &str, id: &str) -> Result<Option<Vec<u8>>, ViewsError> {
+        Ok(lock(&self.views).get(&(tenant.into(), projection.into(), id.into())).cloned())
+    }
+
+    async fn list(
+        &self,
+        tenant: &str,
+        projection: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<ViewPage, ViewsError> {
+        let views = lock(&self.views);
+        let start = (tenant.to_string(), projection.to_string(), cursor.unwrap_or(prefix).to_string());
+        let mut page = ViewPage::default();
+        for ((t, p, id), value) in views.range(start..) {
+            if t != tenant || p != projection || !id.starts_with(prefix) {
+                break;
+            }
+            if Some(id.as_str()) == cursor {
+                continue;
+            }
+            if page.views.len() == limit as usize {
+                page.next_cursor = page.views.last().map(|(k, _)| k.clone());
+                break;
+            }
+            page.views.push((id.clone(), value.clone()));
+        }
+        Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn kv_pages_through_a_prefix() {
+        let kv = MemoryKv::default();
+        let bucket = Bucket::Plugin("p".into());
+        for key in ["a1", "a2", "a3", "b1"] {
+            kv.set(&bucket, key, key.as_bytes().to_vec()).await.unwrap();
+        }
+        let first = kv.list(&bucket, "a", None, 2).await.unwrap();
+        assert_eq!(first.entries.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a1", "a2"]);
+        assert_eq!(first.next_cursor.as_deref(), Some("a2"));
+        let second = kv.list(&bucket, "a", first.next_cursor.as_deref(), 2).await.unwrap();
+        assert_eq!(second.entries.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a3"]);
+        assert_eq!(second.next_cursor, None);
+        let other = Bucket::Plugin("q".into());
+        assert_eq!(kv.get(&other, "a1").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn compare_and_swap_only_swaps_on_match() {
+        let kv = MemoryKv::default();
+        let bucket = Bucket::Shared("s".into());
+        assert!(kv.compare_and_swap(&bucket, "k", None, Some(b"1".to_vec())).await.unwrap());
+        assert!(!kv.compare_and_swap(&bucket, "k", None, Some(b"2".to_vec())).await.unwrap());
+        assert!(kv.compare_and_swap(&bucket, "k", Some(b"1"), None).await.unwrap());
+        assert_eq!(kv.get(&bucket, "k").await.unwrap(), None);
+    }
+}

@@ -1,0 +1,160 @@
+//! The [`Runtime`]: one engine for every plugin, tuned for a fresh instance
+//! per call, and the linkers every world is linked against (built once).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::cache::ArtifactCache;
+use crate::emit::EventSink;
+use crate::kv::KvBackend;
+use crate::state::HostState;
+use crate::views::ViewReader;
+
+/// How the engine is set up. The defaults suit a server.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where precompiled artifacts are kept; `None` compiles on every load.
+    pub cache_dir: Option<PathBuf>,
+    /// Fuel metering. On in production: the deterministic worlds rely on it
+    /// and it is what stops an endless loop cheaply. Off only to measure it.
+    pub metering: bool,
+    /// Period of the epoch ticker that enforces wall-clock deadlines.
+    pub epoch_tick: Duration,
+    /// Instances that may exist at once across all plugins (pool size).
+    pub max_instances: u32,
+    /// The largest linear memory any plugin may be given, in bytes.
+    pub max_memory_bytes: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            metering: true,
+            epoch_tick: Duration::from_millis(2),
+            max_instances: 1000,
+            max_memory_bytes: 1 << 30,
+        }
+    }
+}
+
+/// The control plane guests reach through their imports.
+pub struct ControlPlane {
+    /// Backs `corral:plugin/kv`.
+    pub kv: Arc<dyn KvBackend>,
+    /// Backs `corral:plugin/emit`.
+    pub events: Arc<dyn EventSink>,
+    /// Backs `corral:plugin/views`.
+    pub views: Arc<dyn ViewReader>,
+}
+
+/// The sandbox: engine, linkers, artifact cache and control plane.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    /// route, event-handler and wasi:http: WASI (no network), wasi:http
+    /// (outgoing requests refused) and the whole control plane.
+    pub(crate) linker: Linker<HostState>,
+    /// projection and cart: WASI with deterministic stand-ins, and `log` only.
+    pub(crate) deterministic_linker: Linker<HostState>,
+    pub(crate) cache: Option<ArtifactCache>,
+    pub(crate) control: Arc<ControlPlane>,
+    pub(crate) config: RuntimeConfig,
+}
+
+impl Runtime {
+    /// Builds the engine and linkers and starts the epoch ticker.
+    pub fn new(config: RuntimeConfig, control: ControlPlane) -> anyhow::Result<Runtime> {
+        let engine = Engine::new(&engine_config(&config)).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let linker = full_linker(&engine).map_err(|e| anyhow::anyhow!("building the linker: {e:#}"))?;
+        let deterministic_linker =
+            deterministic_linker(&engine).map_err(|e| anyhow::anyhow!("building the linker: {e:#}"))?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(
+                ArtifactCache::open(dir, &engine)
+                    .map_err(|e| anyhow::anyhow!("opening the artifact cache {}: {e}", dir.display()))?,
+            ),
+            None => None,
+        };
+        start_epoch_ticker(&engine, config.epoch_tick)
+            .map_err(|e| anyhow::anyhow!("starting the epoch ticker: {e}"))?;
+        Ok(Runtime { engine, linker, deterministic_linker, cache, control: Arc::new(control), config })
+    }
+
+    /// The settings this runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// The engine, for baselines that must run on exactly these settings
+    /// (benchmarks); plugins never need it.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+fn engine_config(settings: &RuntimeConfig) -> Config {
+    let instances = settings.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(instances)
+        // A Rust component is a handful of core instances; componentize-py
+        // and componentize-js ones are a dozen or more, each with a memory.
+        .total_core_instances(instances.saturating_mul(8))
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(4))
+        .total_stacks(instances)
+        .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX))
+        // Reset reused slots with memset on the pages actually touched
+        // (PAGEMAP_SCAN where the kernel has it) instead of madvise: no page
+        // faults and no TLB shootdowns on the next instantiation.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(Enabled::Auto);
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .memory_init_cow(true)
+        .consume_fuel(settings.metering)
+        .epoch_interruption(true)
+        // Determinism for projections and carts (and harmless elsewhere).
+        .cranelift_nan_canonicalization(true)
+        .relaxed_simd_deterministic(true);
+    // Threads and shared memory stay off: wasmtime is built without the
+    // `threads` feature, so no guest can observe scheduling.
+    config
+}
+
+fn full_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    crate::bindings::route::Route::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+fn deterministic_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    crate::bindings::projection::Projection::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+/// Advances the engine's epoch every `tick` until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine, tick: Duration) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("corral-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(tick);
+            }
+        })
+        .map(drop)
+}

@@ -1,0 +1,74 @@
+//! `corral:plugin/views`: read-only projection views through a [`ViewReader`],
+//! always scoped to the tenant of the call.
+
+use crate::bindings::views::{Host, View, ViewPage as WitViewPage, ViewsError as WitViewsError};
+use crate::state::HostState;
+
+/// Most views one `list` call returns.
+pub const MAX_LIST_LIMIT: u32 = 1000;
+
+/// A page of views in id order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewPage {
+    /// `(id, value)` pairs in id order.
+    pub views: Vec<(String, Vec<u8>)>,
+    /// The last id returned when more may follow.
+    pub next_cursor: Option<String>,
+}
+
+/// Why a view read failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ViewsError {
+    /// No projection of that name.
+    #[error("no projection named {0:?}")]
+    NoSuchProjection(String),
+    /// The view store failed.
+    #[error("views unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Reads the views projections maintain.
+#[async_trait::async_trait]
+pub trait ViewReader: Send + Sync + 'static {
+    /// One view of one tenant.
+    async fn get(&self, tenant: &str, projection: &str, id: &str) -> Result<Option<Vec<u8>>, ViewsError>;
+    /// Views of one tenant whose id starts with `prefix`, after `cursor`.
+    async fn list(
+        &self,
+        tenant: &str,
+        projection: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<ViewPage, ViewsError>;
+}
+
+impl From<ViewsError> for WitViewsError {
+    fn from(error: ViewsError) -> Self {
+        match error {
+            ViewsError::NoSuchProjection(name) => WitViewsError::NoSuchProjection(name),
+            ViewsError::Unavailable(reason) => WitViewsError::Unavailable(reason),
+        }
+    }
+}
+
+impl Host for HostState {
+    async fn get(&mut self, projection: String, id: String) -> Result<Option<Vec<u8>>, WitViewsError> {
+        Ok(self.control.views.get(&self.call.tenant, &projection, &id).await?)
+    }
+
+    async fn list(
+        &mut self,
+        projection: String,
+        prefix: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<WitViewPage, WitViewsError> {
+        let limit = limit.clamp(1, MAX_LIST_LIMIT);
+        let page = self.control.views.list(&self.call.tenant, &projection, &prefix, cursor.as_deref(), limit).await?;
+        Ok(WitViewPage {
+            views: page.views.into_iter().map(|(id, value)| View { id, value }).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! Which world a component targets, read from what it exports.
+
+use std::fmt;
+
+/// The version of the `corral:plugin` package this host implements.
+pub const PACKAGE_VERSION: &str = "0.1.0";
+
+/// The kinds of plugin the host can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum World {
+    /// `corral:plugin/route`: answers HTTP requests with plain records.
+    Route,
+    /// `corral:plugin/event-handler`: consumes events and schedule ticks.
+    EventHandler,
+    /// `corral:plugin/projection`: a deterministic fold of events into views.
+    Projection,
+    /// `corral:plugin/cart`: a deterministic per-entity state machine.
+    Cart,
+    /// A standard `wasi:http/proxy` component (`wasi:http/incoming-handler`).
+    WasiHttp,
+}
+
+impl World {
+    /// Whether calls must be reproducible bit for bit (no real clock, random,
+    /// environment, filesystem or network).
+    pub fn is_deterministic(self) -> bool {
+        matches!(self, World::Projection | World::Cart)
+    }
+
+    /// The name used in WIT, the CLI and the admin API.
+    pub fn name(self) -> &'static str {
+        match self {
+            World::Route => "route",
+            World::EventHandler => "event-handler",
+            World::Projection => "projection",
+            World::Cart => "cart",
+            World::WasiHttp => "wasi-http",
+        }
+    }
+
+    /// The interface whose export identifies the world.
+    fn marker(self) -> &'static str {
+        match self {
+            World::Route => "corral:plugin/http-handler",
+            World::EventHandler => "corral:plugin/event-consumer",
+            World::Projection => "corral:plugin/projector",
+            World::Cart => "corral:plugin/state-machine",
+            World::WasiHttp => "wasi:http/incoming-handler",
+        }
+    }
+
+    const ALL: [World; 5] = [World::Route, World::EventHandler, World::Projection, World::Cart, World::WasiHttp];
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why no world could be chosen from a component's exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detection {
+    /// Exactly one world matched.
+    Found(World),
+    /// The component exports `corral:plugin` interfaces of another version.
+    WrongVersion(String),
+    /// Nothing matched; the exports are listed for the error message.
+    Unknown,
+    /// More than one handler interface is exported.
+    Ambiguous(Vec<World>),
+}
+
+/// Chooses the world from the names of a component's exports, e.g.
+/// `corral:plugin/http-handler@0.1.0`.
+pub fn detect<'a>(exports: impl IntoIterator<Item = &'a str>) -> Detection {
+    let mut found = Vec::new();
+    let mut wrong_version = None;
+    for export in exports {
+        let (name, version) = export.split_once('@').unwrap_or((export, ""));
+        let Some(world) = World::ALL.into_iter().find(|w| w.marker() == name) else {
+            continue;
+        };
+        let version_ok = match world {
+            // Any 0.2.x patch release of wasi:http is the same interface.
+            World::WasiHttp => version.starts_with("0.2."),
+            _ => version == PACKAGE_VERSION,
+        };
+        if version_ok {
+            found.push(world);
+        } else {
+            wrong_version = Some(export.to_string());
+        }
+    }
+    match (found.as_slice(), wrong_version) {
+        ([world], _) => Detection::Found(*world),
+        ([], Some(export)) => Detection::WrongVersion(export),
+        ([], None) => Detection::Unknown,
+        _ => Detection::Ambiguous(found),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_each_world_by_its_marker() {
+        for world in World::ALL {
+            let marker = match world {
+                World::WasiHttp => format!("{}@0.2.6", world.marker()),
+                _ => format!("{}@{PACKAGE_VERSION}", world.marker()),
+            };
+            let exports = ["corral:plugin/metadata@0.1.0", marker.as_str()];
+            assert_eq!(detect(exports), Detection::Found(world));
+        }
+    }
+
+    #[test]
+    fn reports_other_versions_and_unknown_exports() {
+        assert_eq!(
+            detect(["corral:plugin/http-handler@0.9.0"]),
+            Detection::WrongVersion("corral:plugin/http-handler@0.9.0".into())
+        );
+        assert_eq!(detect(["wasi:cli/run@0.2.0"]), Detection::Unknown);
+        assert_eq!(
+            detect(["corral:plugin/http-handler@0.1.0", "corral:plugin/state-machine@0.1.0"]),
+            Detection::Ambiguous(vec![World::Route, World::Cart])
+        );
+    }
+}

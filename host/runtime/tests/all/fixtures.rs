@@ -1,0 +1,370 @@
+//! One test per guest fixture, named after it: a fixture without a test does
+//! not compile (see `assert_test_exists`).
+
+use corral_fixtures::*;
+use corral_runtime::{Bucket, CallContext, FoldStep, InvokeErrorKind, World};
+
+use crate::*;
+
+macro_rules! assert_test_exists {
+    ($name:ident) => {
+        #[expect(unused_imports, reason = "only checks that the test exists")]
+        use self::$name as _;
+    };
+}
+corral_fixtures::foreach_fixture!(assert_test_exists);
+
+#[tokio::test]
+async fn route_hello() {
+    let harness = Harness::new();
+    let plugin = harness.load(ROUTE_HELLO).await;
+    assert_eq!(plugin.world(), World::Route);
+    assert_eq!(plugin.name(), "hello");
+    assert_eq!(plugin.version(), "1.0.0");
+    let routes: Vec<_> = plugin.descriptor().routes.iter().map(|r| (r.method.as_str(), r.pattern.as_str())).collect();
+    assert_eq!(routes, [("GET", "/hello"), ("GET", "/hello/:name")]);
+    let response = call(&plugin, &get("/hello")).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(text(&response), "hello, world");
+    let called = plugin
+        .handle_http(CallContext::internal("t"), &request("GET", "/hello/ann", &[("name", "ann")], b""))
+        .await
+        .unwrap();
+    assert_eq!(text(&called.value), "hello, ann");
+    assert!(called.fuel_used > 0, "fuel is metered");
+}
+
+#[tokio::test]
+async fn route_echo() {
+    let harness = Harness::new();
+    let plugin = harness.load(ROUTE_ECHO).await;
+    let response = call(&plugin, &request("PUT", "/echo/a/b/c?x=1", &[("first", "a"), ("*", "b/c")], b"payload")).await;
+    let echoed: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(echoed["method"], "PUT");
+    assert_eq!(echoed["path"], "/echo/a/b/c");
+    assert_eq!(echoed["query"], "x=1");
+    assert_eq!(echoed["params"], serde_json::json!([["first", "a"], ["*", "b/c"]]));
+    assert_eq!(echoed["headers"], serde_json::json!([["x-test", "1"]]));
+    assert_eq!(echoed["body"], "payload");
+    assert!(response.headers.contains(&("x-echo".into(), "yes".into())));
+}
+
+#[tokio::test]
+async fn route_kv_counter() {
+    let harness = Harness::new();
+    let plugin = harness.load(ROUTE_KV_COUNTER).await;
+    let bump = request("POST", "/counter/hits", &[("name", "hits")], b"");
+    assert_eq!(text(&call(&plugin, &bump).await), "1");
+    assert_eq!(text(&call(&plugin, &bump).await), "2");
+    let read = request("GET", "/counter/hits", &[("name", "hits")], b"");
+    assert_eq!(text(&call(&plugin, &read).await), "2");
+    // The counter lives in the plugin's private bucket, as decimal ASCII.
+    assert_eq!(harness.kv.dump(&Bucket::Plugin("kv-counter".into())), [("hits".to_string(), b"2".to_vec())]);
+
+    call(&plugin, &request("PUT", "/kv/a1", &[("key", "a1")], b"x")).await;
+    call(&plugin, &request("PUT", "/kv/b1", &[("key", "b1")], b"y")).await;
+    assert_eq!(text(&call(&plugin, &get("/kv?prefix=a")).await), "a1");
+    assert_eq!(call(&plugin, &request("GET", "/kv/zz", &[("key", "zz")], b"")).await.status, 404);
+
+    // A shared bucket is denied unless the sidecar grants it.
+    let shared = request("GET", "/shared/team/k", &[("bucket", "team"), ("key", "k")], b"");
+    let denied = call(&plugin, &shared).await;
+    assert_eq!(denied.status, 403);
+    assert!(text(&denied).contains("AccessDenied"), "{}", text(&denied));
+    let granted = harness
+        .load_with(ROUTE_KV_COUNTER, PluginSettings { kv_grants: vec!["team".into()], ..Default::default() })
+        .await;
+    use corral_runtime::KvBackend as _;
+    harness.kv.set(&Bucket::Shared("team".into()), "k", b"shared-value".to_vec()).await.unwrap();
+    assert_eq!(text(&call(&granted, &shared).await), "shared-value");
+}
+
+#[tokio::test]
+async fn route_emitter() {
+    let harness = Harness::new();
+    let plugin = harness.load(ROUTE_EMITTER).await;
+    let call_context = CallContext {
+        request_id: "req-1".into(),
+        tenant: "acme".into(),
+        correlation_id: "corr-1".into(),
+        traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+        ..Default::default()
+    };
+    let emit = request("POST", "/emit/orders.created", &[("topic", "orders.created")], b"{\"id\":1}");
+    let response = plugin.handle_http(call_context.clone(), &emit).await.unwrap().value;
+    assert_eq!(text(&response), "1");
+    let events = harness.events.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].topic, "orders.created");
+    assert_eq!(events[0].payload, b"{\"id\":1}");
+    assert_eq!(events[0].tenant, "acme");
+    assert_eq!(events[0].correlation_id, "corr-1");
+    assert_eq!(events[0].traceparent, call_context.traceparent);
+    assert_eq!(events[0].source, "emitter");
+
+    let bad = request("POST", "/emit/orders.*", &[("topic", "orders.*")], b"");
+    let response = call(&plugin, &bad).await;
+    assert_eq!(response.status, 400);
+    assert!(text(&response).contains("InvalidTopic"), "{}", text(&response));
+    assert_eq!(harness.events.events().len(), 1, "a rejected event is not appended");
+}
+
+#[tokio::test]
+async fn route_panic() {
+    let harness = Harness::new();
+    let plugin = harness.load(ROUTE_PANIC).await;
+    let error = plugin.handle_http(CallContext::internal("t"), &get("/panic")).await.unwrap_err();
+    assert_eq!(error.plugin, "panic");
+    assert_eq!(error.version, "1.0.0");
+    let InvokeErrorKind::Trap(message) = &error.kind else { panic!("expected a trap, got {error}") };
+    assert!(message.contains("deliberate panic in the panic fixture"), "{message}");
+    assert!(error.to_string().starts_with("plugin panic@1.0.0: trapped"), "{error}");
+    still_serves(&harness).await;
+}
+
+#[tokio::test]
+async fn route_endless_loop() {
+    let harness = Harness::new();
+    // Fuel stops it first when the budget is small...
+    let plugin = harness.load_with(ROUTE_ENDLESS_LOOP, limits(|l| l.fuel = 5_000_000)).await;
+    let error = plugin.handle_http(CallContext::internal("t"), &get("/loop")).await.unwrap_err();
+    assert!(matches!(error.kind, InvokeErrorKind::OutOfFuel { budget: 5_000_000 }), "{error}");
+
+    // ...and the epoch deadline when fuel is plentiful.
+    let plugin = harness
+        .load_with(
+            ROUTE_ENDLESS_LOOP,
+            limits(|l| {
+                l.fuel = u64::MAX / 2;
+                l.timeout = SHORT;
+            }),
+        )
+        .await;
+    let started = std::time::Instant::now();
+    let error = plugin.handle_http(CallContext::internal("t"), &get("/loop")).await.unwrap_err();
+    assert!(matches!(error.kind, InvokeErrorKind::Timeout(t) if t == SHORT), "{error}");
+    assert!(started.elapsed() < SHORT * 10, "the deadline stopped it: {:?}", started.elapsed());
+    still_serves(&harness).await;
+}
+
+#[tokio::test]
+async fn concurrency_cap_refuses_instead_of_queueing() {
+    let harness = Harness::new();
+    let plugin = std::sync::Arc::new(
+        harness
+            .load_with(
+                ROUTE_ENDLESS_LOOP,
+                limits(|l| {
+                    l.fuel = u64::MAX / 2;
+                    l.timeout = SHORT;
+                    l.max_concurrency = 1;
+                }),
+            )
+            .await,
+    );
+    let busy = plugin.clone();
+    let first = tokio::spawn(async move { busy.handle_http(CallContext::internal("a"), &get("/loop")).await });
+    // Wait until the first call holds the only slot.
+    while plugin.in_flight() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let error = plugin.handle_http(CallContext::internal("b"), &get("/loop")).await.unwrap_err();
+    assert!(matches!(error.kind, InvokeErrorKind::Busy { max: 1 }), "{error}");
+    assert!(matches!(first.await.unwrap().unwrap_err().kind, InvokeErrorKind::Timeout(_)));
+    assert_eq!(plugin.in_flight(), 0, "the slot is released after the call");
+}
+
+#[tokio::test]
+async fn route_memory_hog() {
+    let harness = Harness::new();
+    let plugin = harness.load_with(ROUTE_MEMORY_HOG, limits(|l| l.memory_bytes = 16 << 20)).await;
+    let error = plugin.handle_http(CallContext::internal("t"), &get("/hog")).await.unwrap_err();
+    assert!(matches!(error.kind, InvokeErrorKind::MemoryLimit { limit } if limit == 16 << 20), "{error}");
+    still_serves(&harness).await;
+}
+
+#[tokio::test]
+async fn route_deep_recursion() {
+    let harness = Harness::new();
+    let plugin = harness.load(ROUTE_DEEP_RECURSION).await;
+    let error = plugin.handle_http(CallContext::internal("t"), &get("/deep")).await.unwrap_err();
+    let InvokeErrorKind::Trap(message) = &error.kind else { panic!("expected a trap, got {error}") };
+    assert!(message.contains("call stack exhausted"), "{message}");
+    still_serves(&harness).await;
+}
+
+#[tokio::test]
+async fn route_huge_response() {
+    let harness = Harness::new();
+    let plugin = harness.load_with(ROUTE_HUGE_RESPONSE, limits(|l| l.memory_bytes = 32 << 20)).await;
+    let response = call(&plugin, &get("/huge?mib=4")).await;
+    assert_eq!(response.body.len(), 4 << 20);
+    // 64 MiB cannot even be built inside a 32 MiB memory.
+    let error = plugin.handle_http(CallContext::internal("t"), &get("/huge?mib=64")).await.unwrap_err();
+    assert!(matches!(error.kind, InvokeErrorKind::MemoryLimit { .. }), "{error}");
+    still_serves(&harness).await;
+}
+
+#[tokio::test]
+async fn route_cpu() {
+    let harness = Harness::new();
+    let plugin = harness.load(ROUTE_CPU).await;
+    let small = plugin.handle_http(CallContext::internal("t"), &get("/cpu?n=1000")).await.unwrap();
+    let large = plugin.handle_http(CallContext::internal("t"), &get("/cpu?n=100000")).await.unwrap();
+    assert_eq!(small.value.status, 200);
+    assert!(large.fuel_used > small.fuel_used * 50, "{} vs {}", large.fuel_used, small.fuel_used);
+    // The same work always costs the same fuel: fuel is deterministic.
+    let again = plugin.handle_http(CallContext::internal("t"), &get("/cpu?n=100000")).await.unwrap();
+    assert_eq!(again.fuel_used, large.fuel_used);
+    assert_eq!(again.value.body, large.value.body);
+}
+
+#[tokio::test]
+async fn event_kv_recorder() {
+    let harness = Harness::new();
+    let plugin = harness.load(EVENT_KV_RECORDER).await;
+    assert_eq!(plugin.world(), World::EventHandler);
+    assert_eq!(plugin.descriptor().topics, ["orders.>"]);
+    let created = event("e1", "orders.created", 1, b"{}");
+    plugin.handle_event(CallContext::for_event(&created), &created).await.unwrap();
+    plugin.handle_event(CallContext::for_event(&created), &created).await.unwrap();
+    let stored = harness.kv.dump(&Bucket::Plugin("kv-recorder".into()));
+    assert!(stored.contains(&("seen.orders.created".to_string(), b"2".to_vec())), "{stored:?}");
+
+    let poison = event("e2", "orders.created", 2, b"fail");
+    let error = plugin.handle_event(CallContext::for_event(&poison), &poison).await.unwrap_err();
+    let InvokeErrorKind::Guest { code, message } = &error.kind else { panic!("expected a guest error, got {error}") };
+    assert_eq!(code, "rejected");
+    assert!(message.contains("e2"), "{message}");
+}
+
+#[tokio::test]
+async fn projection_count() {
+    let harness = Harness::new();
+    let plugin = harness.load(PROJECTION_COUNT).await;
+    assert_eq!(plugin.world(), World::Projection);
+    let created = event("e1", "orders.created", 1, b"{}");
+    let step = plugin.fold(&created, async |_id: &str| Ok(None)).await.unwrap().value;
+    assert_eq!(step, FoldStep::Put { id: "orders.created".into(), value: b"1".to_vec() });
+    let mut asked = None;
+    let step = plugin
+        .fold(&created, async |id: &str| {
+            asked = Some(id.to_string());
+            Ok(Some(b"41".to_vec()))
+        })
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(asked.as_deref(), Some("orders.created"), "the current view is read by key");
+    assert_eq!(step, FoldStep::Put { id: "orders.created".into(), value: b"42".to_vec() });
+    let skipped = event("e2", "orders.ignored", 2, b"{}");
+    assert_eq!(plugin.fold(&skipped, async |_id: &str| Ok(None)).await.unwrap().value, FoldStep::Skip);
+    let delete = event("e3", "orders.created", 3, b"delete");
+    assert_eq!(
+        plugin.fold(&delete, async |_id: &str| Ok(Some(b"1".to_vec()))).await.unwrap().value,
+        FoldStep::Delete { id: "orders.created".into() }
+    );
+    let corrupt = plugin.fold(&created, async |_id: &str| Ok(Some(b"x".to_vec()))).await.unwrap_err();
+    assert!(matches!(corrupt.kind, InvokeErrorKind::Guest { ref code, .. } if code == "corrupt-view"), "{corrupt}");
+}
+
+#[tokio::test]
+async fn projection_clock_random() {
+    let harness = Harness::new();
+    let plugin = harness.load(PROJECTION_CLOCK_RANDOM).await;
+    let fold = async |event: &corral_runtime::types::Event| match plugin.fold(event, async |_id: &str| Ok(None)).await {
+        Ok(called) => match called.value {
+            FoldStep::Put { value, .. } => value,
+            other => panic!("unexpected {other:?}"),
+        },
+        Err(e) => panic!("{e}"),
+    };
+    let first = event("e1", "orders.created", 7, b"{}");
+    let a = fold(&first).await;
+    let b = fold(&first).await;
+    assert_eq!(a, b, "same event, same bytes");
+    // A fresh runtime (another engine, another process in spirit) agrees.
+    let other = Harness::new();
+    let again = other.load(PROJECTION_CLOCK_RANDOM).await;
+    let c = match again.fold(&first, async |_id: &str| Ok(None)).await.unwrap().value {
+        FoldStep::Put { value, .. } => value,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(a, c);
+
+    let view: serde_json::Value = serde_json::from_slice(&a).unwrap();
+    assert_eq!(view["now_ms"], first.timestamp_ms, "the clock is the event's timestamp");
+    assert_eq!(view["elapsed_ns"], 0, "the monotonic clock is frozen");
+    let second = event("e2", "orders.created", 7, b"{}");
+    let d: serde_json::Value = serde_json::from_slice(&fold(&second).await).unwrap();
+    assert_ne!(view["random"], d["random"], "randomness is seeded by the event id");
+}
+
+#[tokio::test]
+async fn cart_counter() {
+    let harness = Harness::new();
+    let plugin = harness.load(CART_COUNTER).await;
+    assert_eq!(plugin.world(), World::Cart);
+    assert_eq!(plugin.descriptor().mutation_kinds, ["add", "reset"]);
+    let add = corral_runtime::types::Mutation {
+        id: "m1".into(),
+        kind: "add".into(),
+        timestamp_ms: 1,
+        payload: b"3".to_vec(),
+    };
+    let outcome = plugin.apply_mutation("acme", Some(b"5"), &add).await.unwrap().value;
+    assert_eq!(outcome.state, b"8");
+    assert_eq!(outcome.events.len(), 1);
+    assert_eq!(outcome.events[0].topic, "counter.changed");
+    let fresh = plugin.apply_mutation("acme", None, &add).await.unwrap().value;
+    assert_eq!(fresh.state, b"3");
+    let bad = corral_runtime::types::Mutation { payload: b"three".to_vec(), ..add };
+    let error = plugin.apply_mutation("acme", Some(b"5"), &bad).await.unwrap_err();
+    assert!(matches!(error.kind, InvokeErrorKind::Guest { ref code, .. } if code == "not-a-number"), "{error}");
+}
+
+#[tokio::test]
+async fn http_hello() {
+    use http_body_util::BodyExt as _;
+    let harness = Harness::new();
+    let plugin = harness.load(HTTP_HELLO).await;
+    assert_eq!(plugin.world(), World::WasiHttp);
+    assert_eq!(plugin.name(), "http_hello", "named after its file");
+    let body = http_body_util::Full::new(bytes::Bytes::new())
+        .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} });
+    let request = hyper::Request::get("/some/path?q=1").body(body).unwrap();
+    let response = plugin.serve_http(CallContext::internal("t"), request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"hello from wasi:http /some/path?q=1");
+}
+
+#[tokio::test]
+async fn command_unknown_world() {
+    let harness = Harness::new();
+    let error =
+        harness.runtime.load(std::path::Path::new(COMMAND_UNKNOWN_WORLD), Default::default()).await.unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, corral_runtime::LoadError::UnknownWorld { .. }), "{message}");
+    assert!(message.contains("command-unknown-world.wasm"), "names the file: {message}");
+    assert!(message.contains("wasi:cli/run"), "lists what it exports: {message}");
+}
+
+#[tokio::test]
+async fn route_views_reader() {
+    let harness = Harness::new();
+    let plugin = harness.load(ROUTE_VIEWS_READER).await;
+    harness.views.put("acme", "orders", "o-1", b"acme order".to_vec());
+    harness.views.put("acme", "orders", "o-2", b"acme order 2".to_vec());
+    harness.views.put("other", "orders", "o-3", b"other tenant".to_vec());
+    let as_tenant = |tenant: &str| CallContext { tenant: tenant.into(), ..CallContext::internal("t") };
+    let one = request("GET", "/views/orders/o-1", &[("projection", "orders"), ("id", "o-1")], b"");
+    let response = plugin.handle_http(as_tenant("acme"), &one).await.unwrap().value;
+    assert_eq!(text(&response), "acme order");
+    // Another tenant sees nothing of acme's views.
+    let response = plugin.handle_http(as_tenant("other"), &one).await.unwrap().value;
+    assert_eq!(response.status, 404);
+    let list = request("GET", "/views/orders?prefix=o-", &[("projection", "orders")], b"");
+    assert_eq!(text(&plugin.handle_http(as_tenant("acme"), &list).await.unwrap().value), "o-1,o-2");
+    assert_eq!(text(&plugin.handle_http(as_tenant("other"), &list).await.unwrap().value), "o-3");
+}

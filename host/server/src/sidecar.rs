@@ -1,0 +1,158 @@
+//! The optional sidecar `NAME.toml` beside `NAME.wasm`: what the operator
+//! overrides (routes, topics, mount point), the limits, config values and
+//! grants. Unknown keys are an error, never a silent default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use corral_runtime::{Limits, PluginSettings};
+use serde::Deserialize;
+
+/// A parsed sidecar.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Sidecar {
+    /// Per-call limits; unset ones keep the host defaults.
+    #[serde(default)]
+    pub(crate) limits: LimitsSection,
+    /// Replaces the routes the component describes.
+    pub(crate) routes: Option<Vec<RouteSpec>>,
+    /// Replaces the topics the component describes.
+    pub(crate) topics: Option<Vec<String>>,
+    /// Where a wasi:http component is mounted (default `/NAME/*`).
+    pub(crate) mount: Option<String>,
+    /// Configuration values, visible to the guest as environment variables.
+    #[serde(default)]
+    pub(crate) config: BTreeMap<String, String>,
+    /// Shared kv buckets granted to the plugin.
+    #[serde(default)]
+    pub(crate) kv: KvSection,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsSection {
+    /// Fuel per call.
+    pub(crate) fuel: Option<u64>,
+    /// Wall-clock deadline per call, in milliseconds.
+    pub(crate) timeout_ms: Option<u64>,
+    /// Linear memory cap, in MiB.
+    pub(crate) memory_mib: Option<u64>,
+    /// Concurrent calls; more are answered 503.
+    pub(crate) max_concurrency: Option<u32>,
+}
+
+/// `[kv]`.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KvSection {
+    /// Shared buckets this plugin may use.
+    #[serde(default)]
+    pub(crate) buckets: Vec<String>,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteSpec {
+    /// Upper-case method or `*`.
+    pub(crate) method: String,
+    /// Path pattern.
+    pub(crate) pattern: String,
+}
+
+impl Sidecar {
+    /// The sidecar path for a component: `dir/NAME.wasm` → `dir/NAME.toml`.
+    pub(crate) fn path_for(component: &Path) -> PathBuf {
+        component.with_extension("toml")
+    }
+
+    /// Reads the sidecar beside `component`, or the defaults if there is none.
+    pub(crate) fn load_for(component: &Path) -> anyhow::Result<Sidecar> {
+        let path = Sidecar::path_for(component);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Sidecar::default()),
+            Err(error) => return Err(error).with_context(|| format!("reading sidecar {}", path.display())),
+        };
+        Sidecar::parse(&text).with_context(|| format!("sidecar {}", path.display()))
+    }
+
+    fn parse(text: &str) -> anyhow::Result<Sidecar> {
+        let sidecar: Sidecar = toml::from_str(text)?;
+        if sidecar.limits.memory_mib == Some(0) || sidecar.limits.max_concurrency == Some(0) {
+            anyhow::bail!("limits.memory_mib and limits.max_concurrency must be at least 1");
+        }
+        Ok(sidecar)
+    }
+
+    /// The runtime settings: host defaults overridden by this sidecar.
+    pub(crate) fn settings(&self) -> PluginSettings {
+        let defaults = Limits::default();
+        let limits = &self.limits;
+        PluginSettings {
+            limits: Limits {
+                fuel: limits.fuel.unwrap_or(defaults.fuel),
+                timeout: limits.timeout_ms.map(Duration::from_millis).unwrap_or(defaults.timeout),
+                memory_bytes: limits.memory_mib.map(|mib| mib << 20).unwrap_or(defaults.memory_bytes),
+                table_elements: defaults.table_elements,
+                max_concurrency: limits.max_concurrency.unwrap_or(defaults.max_concurrency),
+            },
+            kv_grants: self.kv.buckets.clone(),
+            env: self.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_sidecar() {
+        let sidecar = Sidecar::parse(
+            r#"
+            mount = "/legacy/*"
+            topics = ["orders.>"]
+            [limits]
+            fuel = 1000
+            timeout_ms = 250
+            memory_mib = 16
+            max_concurrency = 4
+            [[routes]]
+            method = "GET"
+            pattern = "/x/:id"
+            [config]
+            greeting = "hi"
+            [kv]
+            buckets = ["team"]
+            "#,
+        )
+        .unwrap();
+        let settings = sidecar.settings();
+        assert_eq!(settings.limits.fuel, 1000);
+        assert_eq!(settings.limits.timeout, Duration::from_millis(250));
+        assert_eq!(settings.limits.memory_bytes, 16 << 20);
+        assert_eq!(settings.limits.max_concurrency, 4);
+        assert_eq!(settings.kv_grants, ["team"]);
+        assert_eq!(settings.env, [("greeting".to_string(), "hi".to_string())]);
+        assert_eq!(sidecar.routes.unwrap()[0].pattern, "/x/:id");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let error = Sidecar::parse("[limits]\nfule = 3\n").unwrap_err();
+        assert!(format!("{error:#}").contains("fule"), "{error:#}");
+        assert!(Sidecar::parse("colour = 1").is_err());
+        assert!(Sidecar::parse("[limits]\nmax_concurrency = 0").is_err());
+    }
+
+    #[test]
+    fn no_sidecar_means_defaults() {
+        let settings = Sidecar::default().settings();
+        assert_eq!(settings, PluginSettings::default());
+    }
+}

@@ -1,0 +1,121 @@
+//! Corral's embedded storage: one LMDB environment (through heed) holding
+//! the kv buckets, the durable event log and the projection views.
+//!
+//! This crate knows nothing of wasm or of plugins: it stores bytes under
+//! names. Every write is one LMDB transaction, committed (and so durable)
+//! before the call returns.
+//!
+//! # Layout
+//!
+//! - [`Storage`]: opening the environment, flushing.
+//! - [`kv`]: buckets of keys, with atomic read-modify-write.
+//! - [`log`]: the append-only event log and its record format.
+//! - [`views`]: projection views keyed by tenant, projection and id.
+
+pub mod kv;
+pub mod log;
+pub mod views;
+
+use std::path::{Path, PathBuf};
+
+use heed::types::{Bytes, U64};
+use heed::{Database, Env, EnvOpenOptions};
+
+/// Storage failed: the operation can be retried or the operator must act
+/// (e.g. the disk or the map is full).
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// LMDB reported an error.
+    #[error("storage error: {0}")]
+    Lmdb(#[from] heed::Error),
+    /// The data directory could not be prepared.
+    #[error("cannot prepare data directory {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// A stored record could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// A name contains a NUL byte, which separates key parts.
+    #[error("invalid name {0:?}: NUL bytes are not allowed")]
+    InvalidName(String),
+}
+
+/// Options of the environment.
+#[derive(Debug, Clone)]
+pub struct StorageOptions {
+    /// Largest size the data file may grow to, in bytes (address space is
+    /// reserved, disk is not).
+    pub map_size: usize,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        StorageOptions { map_size: 16 << 30 }
+    }
+}
+
+type BigEndianU64 = U64<heed::byteorder::BigEndian>;
+
+/// The LMDB environment and its databases.
+#[derive(Clone)]
+pub struct Storage {
+    env: Env,
+    kv: Database<Bytes, Bytes>,
+    events: Database<BigEndianU64, Bytes>,
+    views: Database<Bytes, Bytes>,
+    dir: PathBuf,
+}
+
+impl Storage {
+    /// Opens (creating if needed) the environment in `dir`.
+    pub fn open(dir: &Path, options: &StorageOptions) -> Result<Storage, StorageError> {
+        std::fs::create_dir_all(dir).map_err(|source| StorageError::Directory { path: dir.to_path_buf(), source })?;
+        let env = open_env(dir, options)?;
+        let mut txn = env.write_txn()?;
+        let kv = env.create_database(&mut txn, Some("kv"))?;
+        let events = env.create_database(&mut txn, Some("events"))?;
+        let views = env.create_database(&mut txn, Some("views"))?;
+        txn.commit()?;
+        Ok(Storage { env, kv, events, views, dir: dir.to_path_buf() })
+    }
+
+    /// The directory the environment lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Flushes everything to disk (commits already are durable; this also
+    /// covers the operating system's buffers on shutdown).
+    pub fn sync(&self) -> Result<(), StorageError> {
+        self.env.force_sync()?;
+        Ok(())
+    }
+}
+
+#[allow(unsafe_code, reason = "heed marks opening an LMDB environment unsafe")]
+fn open_env(dir: &Path, options: &StorageOptions) -> Result<Env, StorageError> {
+    // SAFETY: LMDB requires that an environment is opened at most once per
+    // process and that its files are not modified by anything but LMDB. The
+    // host opens each data directory once, and the directory is its own.
+    let env = unsafe { EnvOpenOptions::new().map_size(options.map_size).max_dbs(8).open(dir)? };
+    Ok(env)
+}
+
+/// Joins key parts with NUL separators, refusing parts that contain NUL.
+fn compose(parts: &[&str]) -> Result<Vec<u8>, StorageError> {
+    let mut key = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if part.as_bytes().contains(&0) {
+            return Err(StorageError::InvalidName((*part).to_string()));
+        }
+        if i > 0 {
+            key.push(0);
+        }
+        key.extend_from_slice(part.as_bytes());
+    }
+    Ok(key)
+}

@@ -1,0 +1,25 @@
+# Corral's everyday recipes. `just --list` shows them.
+
+# Build the example app's plugins and serve them on the embedded default.
+run *ARGS:
+    cargo xtask run {{ARGS}}
+
+# Build the guest fixtures and the example's plugins.
+guests:
+    cargo build --release --target wasm32-wasip2 --manifest-path guests/Cargo.toml
+    cargo xtask guests
+
+# The whole test suite (what CI runs).
+test *ARGS:
+    cargo xtask test {{ARGS}}
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all --check
+    cd guests && cargo fmt --all --check
+    cargo clippy --all-targets -- -D warnings
+    cd guests && cargo clippy --release --target wasm32-wasip2 -- -D warnings
+
+# Runtime benchmark: fresh-instance call vs empty-component floor, fuel vs none.
+bench:
+    cargo bench -p corral-runtime --bench invoke

@@ -1,0 +1,106 @@
+//! `cargo xtask`: the project's own commands, so a fresh machine with only
+//! rustup needs nothing else.
+//!
+//! - `cargo xtask run [-- HOST ARGS]`: builds the example app's plugins and
+//!   serves them with `host run` on the embedded default.
+//! - `cargo xtask test`: the whole test suite (guests are built by the
+//!   `corral-fixtures` build script).
+//! - `cargo xtask guests`: builds the example's plugins only.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.skip_while(|a| a == "--").collect();
+    let root = root()?;
+    match task.as_str() {
+        "run" => {
+            ensure_wasm_target()?;
+            let plugins = build_example(&root)?;
+            let mut host = cargo(&root);
+            host.args(["run", "--release", "-p", "corral-host", "--", "run", "--plugins"]).arg(&plugins).args(&rest);
+            run(host)
+        }
+        "test" => {
+            ensure_wasm_target()?;
+            let mut test = cargo(&root);
+            test.args(["test", "--workspace"]).args(&rest);
+            run(test)
+        }
+        "guests" => {
+            ensure_wasm_target()?;
+            let plugins = build_example(&root)?;
+            println!("example plugins are in {}", plugins.display());
+            Ok(())
+        }
+        other => bail!("unknown task {other:?}; use one of: run, test, guests"),
+    }
+}
+
+fn root() -> anyhow::Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).context("xtask lives one level below the repository root")
+}
+
+fn cargo(root: &Path) -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root);
+    command
+}
+
+fn run(mut command: Command) -> anyhow::Result<()> {
+    let status = command.status().with_context(|| format!("running {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Installs the guest target through rustup when it is missing.
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match installed {
+        Ok(output) if String::from_utf8_lossy(&output.stdout).lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
+        Ok(_) => {
+            let mut add = Command::new("rustup");
+            add.args(["target", "add", WASM_TARGET]);
+            run(add)
+        }
+        // No rustup: assume the toolchain was provisioned another way.
+        Err(_) => Ok(()),
+    }
+}
+
+/// Builds `examples/shop`'s plugins and gathers them (with their sidecars)
+/// in one folder for `host run --plugins`.
+fn build_example(root: &Path) -> anyhow::Result<PathBuf> {
+    let example = root.join("examples/shop");
+    let mut build = cargo(&example);
+    build.args(["build", "--release", "--target", WASM_TARGET]);
+    run(build)?;
+    let built = example.join("target").join(WASM_TARGET).join("release");
+    let plugins = example.join("target/plugins");
+    std::fs::create_dir_all(&plugins).with_context(|| format!("creating {}", plugins.display()))?;
+    for entry in std::fs::read_dir(example.join("plugins")).context("reading examples/shop/plugins")? {
+        let crate_dir = entry?.path();
+        let Some(name) = crate_dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+        let wasm = built.join(format!("{}.wasm", name.replace('-', "_")));
+        if !wasm.is_file() {
+            continue;
+        }
+        std::fs::copy(&wasm, plugins.join(format!("{name}.wasm")))
+            .with_context(|| format!("copying {}", wasm.display()))?;
+        let sidecar = crate_dir.join(format!("{name}.toml"));
+        if sidecar.is_file() {
+            std::fs::copy(&sidecar, plugins.join(format!("{name}.toml")))
+                .with_context(|| format!("copying {}", sidecar.display()))?;
+        }
+    }
+    Ok(plugins)
+}
