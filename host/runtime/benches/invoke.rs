@@ -54,7 +54,12 @@ fn micros(d: Duration) -> f64 {
 }
 
 fn print(name: &str, s: &Stats) {
-    println!("{name:<44} p50 {:>8.1} µs   p99 {:>8.1} µs   mean {:>8.1} µs", micros(s.p50), micros(s.p99), micros(s.mean));
+    println!(
+        "{name:<44} p50 {:>8.1} µs   p99 {:>8.1} µs   mean {:>8.1} µs",
+        micros(s.p50),
+        micros(s.p99),
+        micros(s.mean)
+    );
 }
 
 async fn measure<F: AsyncFnMut()>(iterations: usize, mut f: F) -> Stats {

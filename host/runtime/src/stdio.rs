@@ -38,7 +38,12 @@ impl OutputTail {
         }
         let bytes: Vec<u8> = buffer.iter().copied().collect();
         let text = String::from_utf8_lossy(&bytes);
-        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        // Rust's advice to set RUST_BACKTRACE is noise in a host's error.
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect();
         let start = lines.len().saturating_sub(3);
         Some(lines[start..].join(" | "))
     }

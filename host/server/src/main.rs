@@ -2,15 +2,27 @@
 //!
 //! # Layout
 //!
-//! - `main.rs`: the CLI (clap) and dispatch.
-//! - [`sidecar`]: the operator's `NAME.toml` beside each component.
-//! - [`inspect`]: `host check` and `host inspect`, loading components the way
-//!   the server will and reporting what it found.
+//! - `main.rs`: the CLI (clap) and dispatch; [`config`]: `host run`'s settings.
+//! - [`serve`]: `host run` — storage, plugins, listeners, graceful shutdown.
+//! - [`gateway`]: the public request path: route → call → respond;
+//!   [`router`]: the route table.
+//! - [`admin`]: health, readiness, metrics and the plugin list; [`metrics`].
+//! - [`plugins`]: loading the plugins folder; [`sidecar`]: `NAME.toml`.
+//! - [`control`]: the runtime's control-plane traits over LMDB.
+//! - [`inspect`]: `host check` and `host inspect`.
 //!
 //! The binary is the only place that knows the CLI; the runtime below it
 //! knows nothing of sockets, storage or configuration files.
 
+mod admin;
+mod config;
+mod control;
+mod gateway;
 mod inspect;
+mod metrics;
+mod plugins;
+mod router;
+mod serve;
 mod sidecar;
 
 use std::path::PathBuf;
@@ -24,14 +36,18 @@ use clap::{Parser, Subcommand};
 struct Cli {
     /// Directory for the host's data; precompiled components are cached in
     /// its `cache/` folder.
-    #[arg(long, global = true, env = "CORRAL_DATA_DIR", default_value = ".corral")]
-    data_dir: PathBuf,
+    /// [default: .corral]
+    #[arg(long, global = true, env = "CORRAL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serves the plugins in a folder: HTTP routes on the public listener,
+    /// health, metrics and the plugin list on the admin listener.
+    Run(Box<config::RunArgs>),
     /// Loads and validates components (files, or every `.wasm` in a folder);
     /// exits non-zero with the reasons if any fails.
     Check {
@@ -52,13 +68,6 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -68,8 +77,19 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Check { paths } => inspect::check(&cli.data_dir, &paths).await,
-            Command::Inspect { file, json } => inspect::inspect(&cli.data_dir, &file, json).await,
+            Command::Run(args) => {
+                let config = args.resolve(cli.data_dir)?;
+                init_logging(&config.log_level, config.log_format);
+                serve::run(config).await.map(|()| ExitCode::SUCCESS)
+            }
+            Command::Check { paths } => {
+                init_logging("warn", config::LogFormat::Pretty);
+                inspect::check(&data_dir(cli.data_dir), &paths).await
+            }
+            Command::Inspect { file, json } => {
+                init_logging("warn", config::LogFormat::Pretty);
+                inspect::inspect(&data_dir(cli.data_dir), &file, json).await
+            }
         }
     });
     match result {
@@ -78,5 +98,22 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn data_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.unwrap_or_else(|| PathBuf::from(".corral"))
+}
+
+/// Logs go to stderr; stdout carries only what commands print.
+fn init_logging(level: &str, format: config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|error| {
+        eprintln!("warning: invalid log level {level:?} ({error}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Pretty => builder.init(),
+        config::LogFormat::Json => builder.json().init(),
     }
 }

@@ -65,14 +65,22 @@ impl Storage {
 
     /// Keys of `bucket` starting with `prefix` and after `cursor`, at most
     /// `limit`; the cursor for the next page if there may be more.
-    pub fn kv_list(&self, bucket: &str, prefix: &str, cursor: Option<&str>, limit: usize) -> Result<Page, StorageError> {
+    pub fn kv_list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StorageError> {
         let txn = self.env.read_txn()?;
         let start = compose(&[bucket, cursor.filter(|c| *c >= prefix).unwrap_or(prefix)])?;
         let bucket_prefix = compose(&[bucket, ""])?;
         let wanted = compose(&[bucket, prefix])?;
         let mut entries = Vec::new();
         let mut next = None;
-        for item in self.kv.remap_types::<Bytes, Bytes>().range(&txn, &(Bound::Included(start.as_slice()), Bound::Unbounded))? {
+        for item in
+            self.kv.remap_types::<Bytes, Bytes>().range(&txn, &(Bound::Included(start.as_slice()), Bound::Unbounded))?
+        {
             let (stored, value) = item?;
             if !stored.starts_with(&wanted) {
                 break;
@@ -131,7 +139,10 @@ mod tests {
         let (_dir, storage) = storage();
         let add = |delta: i64| {
             move |current: Option<&[u8]>| -> Result<(Option<Vec<u8>>, i64), String> {
-                let n: i64 = current.map(|c| String::from_utf8_lossy(c).parse().map_err(|_| "nan".to_string())).transpose()?.unwrap_or(0);
+                let n: i64 = current
+                    .map(|c| String::from_utf8_lossy(c).parse().map_err(|_| "nan".to_string()))
+                    .transpose()?
+                    .unwrap_or(0);
                 Ok((Some((n + delta).to_string().into_bytes()), n + delta))
             }
         };

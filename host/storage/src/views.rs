@@ -31,7 +31,11 @@ impl Storage {
         let start = compose(&[tenant, projection, cursor.filter(|c| *c >= prefix).unwrap_or(prefix)])?;
         let mut views = Vec::new();
         let mut next = None;
-        for item in self.views.remap_types::<Bytes, Bytes>().range(&txn, &(Bound::Included(start.as_slice()), Bound::Unbounded))? {
+        for item in self
+            .views
+            .remap_types::<Bytes, Bytes>()
+            .range(&txn, &(Bound::Included(start.as_slice()), Bound::Unbounded))?
+        {
             let (stored, value) = item?;
             if !stored.starts_with(&wanted) {
                 break;

@@ -368,3 +368,30 @@ async fn route_views_reader() {
     assert_eq!(text(&plugin.handle_http(as_tenant("acme"), &list).await.unwrap().value), "o-1,o-2");
     assert_eq!(text(&plugin.handle_http(as_tenant("other"), &list).await.unwrap().value), "o-3");
 }
+
+#[tokio::test]
+async fn route_kv_peer() {
+    let harness = Harness::new();
+    let counter = harness.load(ROUTE_KV_COUNTER).await;
+    let peer = harness.load(ROUTE_KV_PEER).await;
+    call(&counter, &request("POST", "/counter/hits", &[("name", "hits")], b"")).await;
+    // Same key, another plugin: its own bucket has nothing.
+    let response = call(&peer, &request("GET", "/peer/hits", &[("key", "hits")], b"")).await;
+    assert_eq!(response.status, 404);
+    use corral_runtime::KvBackend as _;
+    harness.kv.set(&Bucket::Plugin("kv-peer".into()), "hits", b"mine".to_vec()).await.unwrap();
+    assert_eq!(text(&call(&peer, &request("GET", "/peer/hits", &[("key", "hits")], b"")).await), "mine");
+}
+
+#[tokio::test]
+async fn route_slow() {
+    let harness = Harness::new();
+    let plugin = harness.load(ROUTE_SLOW).await;
+    let started = std::time::Instant::now();
+    let response = call(&plugin, &get("/slow?ms=200")).await;
+    assert_eq!(text(&response), "slept 200");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    // Sleeping is waiting, not burning fuel: a tiny budget is enough.
+    let frugal = harness.load_with(ROUTE_SLOW, limits(|l| l.fuel = 2_000_000)).await;
+    assert_eq!(text(&call(&frugal, &get("/slow?ms=100")).await), "slept 100");
+}

@@ -1,100 +1,141 @@
-//! Tests of the `host` binary's offline commands, run as a user would.
+//! Tests of the `host` binary, run as a user would: real processes, real
+//! sockets on 127.0.0.1, real LMDB in temporary folders.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod inspect;
+mod serve;
 
-fn host(args: &[&str], data_dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_host")).args(args).arg("--data-dir").arg(data_dir).output().expect("running host")
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+
+/// Shared by every test so each component is compiled once per run.
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("corral-test-cache")
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-#[test]
-fn check_accepts_good_components() {
-    let data = tempfile::tempdir().unwrap();
-    let output = host(&["check", corral_fixtures::ROUTE_HELLO, corral_fixtures::CART_COUNTER], data.path());
-    assert!(output.status.success(), "{output:?}");
-    let text = stdout(&output);
-    assert!(text.contains("hello 1.0.0 (route"), "{text}");
-    assert!(text.contains("counter 1.0.0 (cart"), "{text}");
-}
-
-#[test]
-fn check_rejects_bad_files_naming_file_and_cause() {
-    let data = tempfile::tempdir().unwrap();
+/// A plugins folder built from fixtures (file name → fixture path), plus
+/// optional sidecars.
+pub(crate) fn plugins_dir(components: &[(&str, &str)], sidecars: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let malformed = dir.path().join("malformed.wasm");
-    std::fs::write(&malformed, b"definitely not wasm").unwrap();
-    let core = dir.path().join("core-module.wasm");
-    // The smallest valid core module: magic and version 1.
-    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
-    let cases = [
-        (malformed.to_str().unwrap(), "not a WebAssembly binary"),
-        (core.to_str().unwrap(), "not a component"),
-        (corral_fixtures::COMMAND_UNKNOWN_WORLD, "targets no world this host runs"),
-    ];
-    for (path, cause) in cases {
-        let output = host(&["check", path], data.path());
-        assert!(!output.status.success(), "{path} must fail");
-        let text = stdout(&output);
-        assert!(text.contains(path), "names the file: {text}");
-        assert!(text.contains(cause), "names the cause: {text}");
+    for (name, fixture) in components {
+        std::fs::copy(fixture, dir.path().join(format!("{name}.wasm"))).unwrap();
+    }
+    for (name, toml) in sidecars {
+        std::fs::write(dir.path().join(format!("{name}.toml")), toml).unwrap();
+    }
+    dir
+}
+
+/// A running `host run`, killed when dropped.
+pub(crate) struct Host {
+    child: Child,
+    pub(crate) public: SocketAddr,
+    pub(crate) admin: SocketAddr,
+}
+
+impl Host {
+    /// Starts `host run` on free loopback ports and waits until it serves.
+    pub(crate) fn start(plugins: &Path, data: &Path, extra: &[&str]) -> Host {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
+            .args(["run", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn"])
+            .arg("--plugins")
+            .arg(plugins)
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--cache-dir")
+            .arg(cache_dir())
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting host");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addresses: Vec<SocketAddr> = line
+            .split("http://")
+            .skip(1)
+            .map(|part| part.split([' ', ')']).next().unwrap().trim().parse().unwrap())
+            .collect();
+        assert_eq!(addresses.len(), 2, "unexpected first line: {line:?}");
+        Host { child, public: addresses[0], admin: addresses[1] }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "host did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
-#[test]
-fn check_reports_every_file_of_a_folder_and_fails_if_one_is_bad() {
-    let data = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(corral_fixtures::ROUTE_HELLO, dir.path().join("hello.wasm")).unwrap();
-    std::fs::write(dir.path().join("broken.wasm"), b"nope").unwrap();
-    let output = host(&["check", dir.path().to_str().unwrap()], data.path());
-    assert!(!output.status.success());
-    let text = stdout(&output);
-    assert!(text.contains("ok     ") && text.contains("hello.wasm"), "{text}");
-    assert!(text.contains("error  ") && text.contains("broken.wasm"), "{text}");
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
-#[test]
-fn check_rejects_a_sidecar_with_unknown_keys() {
-    let data = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let component = dir.path().join("hello.wasm");
-    std::fs::copy(corral_fixtures::ROUTE_HELLO, &component).unwrap();
-    std::fs::write(dir.path().join("hello.toml"), "[limits]\nfuell = 1\n").unwrap();
-    let output = host(&["check", component.to_str().unwrap()], data.path());
-    assert!(!output.status.success());
-    let text = stdout(&output);
-    assert!(text.contains("hello.toml") && text.contains("fuell"), "{text}");
+/// A response, read whole.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: Bytes,
 }
 
-#[test]
-fn inspect_shows_world_imports_describe_and_limits() {
-    let data = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let component = dir.path().join("kv.wasm");
-    std::fs::copy(corral_fixtures::ROUTE_KV_COUNTER, &component).unwrap();
-    std::fs::write(dir.path().join("kv.toml"), "[limits]\nfuel = 12345\n[kv]\nbuckets = [\"team\"]\n").unwrap();
-    let output = host(&["inspect", component.to_str().unwrap(), "--json"], data.path());
-    assert!(output.status.success(), "{output:?}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report["world"], "route");
-    assert_eq!(report["name"], "kv-counter");
-    assert_eq!(report["limits"]["fuel"], 12345);
-    assert_eq!(report["kv_grants"], serde_json::json!(["team"]));
-    assert!(report["describe"]["routes"].as_array().unwrap().contains(&"GET /kv".into()));
-    let imports = report["imports"].as_array().unwrap();
-    assert!(imports.iter().any(|i| i.as_str().unwrap().starts_with("corral:plugin/kv@0.1.0")), "{imports:?}");
-    // The first inspect compiled it; the second finds it in the cache.
-    let again = host(&["inspect", component.to_str().unwrap(), "--json"], data.path());
-    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert_eq!(report["cache"], "hit");
+impl Reply {
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
 
-    let text = host(&["inspect", component.to_str().unwrap()], data.path());
-    let text = stdout(&text);
-    assert!(text.contains("world      route") && text.contains("fuel             12345"), "{text}");
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// Sends one HTTP/1.1 request on a new connection.
+pub(crate) async fn send(addr: SocketAddr, request: http::Request<Full<Bytes>>) -> Reply {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Reply { status: parts.status.as_u16(), headers: parts.headers, body }
+}
+
+pub(crate) fn request(method: &str, addr: SocketAddr, path: &str, body: &[u8]) -> http::Request<Full<Bytes>> {
+    http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string())
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .unwrap()
+}
+
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> Reply {
+    send(addr, request("GET", addr, path, b"")).await
+}
+
+pub(crate) async fn post(addr: SocketAddr, path: &str, body: &[u8]) -> Reply {
+    send(addr, request("POST", addr, path, body)).await
 }

@@ -1,0 +1,156 @@
+//! `host run`'s settings: defaults, overridden by a TOML config file,
+//! overridden by `CORRAL_*` environment variables, overridden by flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// For people.
+    Pretty,
+    /// One JSON object per line, for collectors.
+    Json,
+}
+
+/// Flags of `host run` (each also read from its `CORRAL_*` variable).
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Folder of plugins (`NAME.wasm`, optional `NAME.toml`).
+    #[arg(long, env = "CORRAL_PLUGINS")]
+    plugins: Option<PathBuf>,
+    /// TOML file with any of these settings (keys as the flags, with `_`).
+    #[arg(long, env = "CORRAL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Public HTTP address [default: 127.0.0.1:8080].
+    #[arg(long, env = "CORRAL_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Admin and ops address [default: 127.0.0.1:9090].
+    #[arg(long, env = "CORRAL_ADMIN_LISTEN")]
+    admin_listen: Option<SocketAddr>,
+    /// Where precompiled components are cached [default: DATA_DIR/cache].
+    #[arg(long, env = "CORRAL_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Log format [default: pretty].
+    #[arg(long, env = "CORRAL_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `corral=debug` [default: info].
+    #[arg(long, env = "CORRAL_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// Largest request body, in bytes [default: 1048576].
+    #[arg(long, env = "CORRAL_MAX_REQUEST_BYTES")]
+    max_request_bytes: Option<usize>,
+    /// Largest response body, in bytes [default: 16777216].
+    #[arg(long, env = "CORRAL_MAX_RESPONSE_BYTES")]
+    max_response_bytes: Option<usize>,
+    /// Largest request head (request line and headers), in bytes [default: 16384].
+    #[arg(long, env = "CORRAL_MAX_HEADER_BYTES")]
+    max_header_bytes: Option<usize>,
+    /// How long shutdown waits for in-flight requests, in ms [default: 30000].
+    #[arg(long, env = "CORRAL_SHUTDOWN_TIMEOUT_MS")]
+    shutdown_timeout_ms: Option<u64>,
+}
+
+/// The same settings in a config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    plugins: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
+    max_request_bytes: Option<usize>,
+    max_response_bytes: Option<usize>,
+    max_header_bytes: Option<usize>,
+    shutdown_timeout_ms: Option<u64>,
+}
+
+/// Resolved settings of a running host.
+#[derive(Debug, Clone)]
+pub(crate) struct RunConfig {
+    pub(crate) plugins: PathBuf,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) cache_dir: PathBuf,
+    pub(crate) listen: SocketAddr,
+    pub(crate) admin_listen: SocketAddr,
+    pub(crate) log_format: LogFormat,
+    pub(crate) log_level: String,
+    pub(crate) max_request_bytes: usize,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl RunArgs {
+    /// Merges flags and environment (already merged by clap, flags first)
+    /// over the config file over the defaults.
+    pub(crate) fn resolve(self, data_dir: Option<PathBuf>) -> anyhow::Result<RunConfig> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let plugins = self.plugins.or(file.plugins).context(
+            "no plugins folder: pass --plugins DIR (or set CORRAL_PLUGINS, or `plugins` in the config file)",
+        )?;
+        let data_dir = data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(".corral"));
+        Ok(RunConfig {
+            plugins,
+            cache_dir: self.cache_dir.or(file.cache_dir).unwrap_or_else(|| data_dir.join("cache")),
+            data_dir,
+            listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            admin_listen: self
+                .admin_listen
+                .or(file.admin_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9090))),
+            log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Pretty),
+            log_level: self.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),
+            max_request_bytes: self.max_request_bytes.or(file.max_request_bytes).unwrap_or(1 << 20),
+            max_response_bytes: self.max_response_bytes.or(file.max_response_bytes).unwrap_or(16 << 20),
+            max_header_bytes: self.max_header_bytes.or(file.max_header_bytes).unwrap_or(16 << 10).max(8192),
+            shutdown_timeout: Duration::from_millis(
+                self.shutdown_timeout_ms.or(file.shutdown_timeout_ms).unwrap_or(30_000),
+            ),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("corral.toml");
+        std::fs::write(&file, "plugins = \"from-file\"\nlisten = \"127.0.0.1:7000\"\nlog_level = \"debug\"\n").unwrap();
+        let args = RunArgs {
+            config: Some(file.clone()),
+            listen: Some("127.0.0.1:7001".parse().unwrap()),
+            ..RunArgs::default()
+        };
+        let config = args.resolve(None).unwrap();
+        assert_eq!(config.plugins, PathBuf::from("from-file"));
+        assert_eq!(config.listen.port(), 7001, "the flag wins over the file");
+        assert_eq!(config.log_level, "debug", "the file wins over the default");
+        assert_eq!(config.admin_listen.port(), 9090);
+        assert_eq!(config.data_dir, PathBuf::from(".corral"));
+
+        std::fs::write(&file, "plugins = \"p\"\nlisten_port = 3\n").unwrap();
+        let error = RunArgs { config: Some(file), ..RunArgs::default() }.resolve(None).unwrap_err();
+        assert!(format!("{error:#}").contains("listen_port"), "{error:#}");
+        assert!(RunArgs::default().resolve(None).is_err(), "a plugins folder is required");
+    }
+}

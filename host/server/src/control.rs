@@ -1,0 +1,142 @@
+//! The control plane on embedded storage: the runtime's `KvBackend`,
+//! `EventSink` and `ViewReader` traits implemented over LMDB. Writes run on
+//! the blocking pool, since a commit waits for the disk.
+
+use std::sync::Arc;
+
+use corral_runtime::kv::add_to_counter;
+use corral_runtime::{
+    Bucket, EmitError, EventSink, KvBackend, KvError, KvPage, NewEvent, ViewPage, ViewReader, ViewsError,
+};
+use corral_storage::Storage;
+use corral_storage::log::NewRecord;
+
+use crate::metrics::Metrics;
+
+/// kv, emit and views over one LMDB environment.
+#[derive(Clone)]
+pub(crate) struct Embedded {
+    storage: Storage,
+    metrics: Arc<Metrics>,
+}
+
+impl Embedded {
+    pub(crate) fn new(storage: Storage, metrics: Arc<Metrics>) -> Self {
+        Embedded { storage, metrics }
+    }
+
+    /// Runs a storage write off the async executor.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Storage) -> Result<T, corral_storage::StorageError> + Send + 'static,
+    ) -> Result<T, String> {
+        let storage = self.storage.clone();
+        match tokio::task::spawn_blocking(move || work(&storage)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(join) => Err(format!("storage task failed: {join}")),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl KvBackend for Embedded {
+    async fn get(&self, bucket: &Bucket, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.metrics.kv_op("get");
+        self.storage.kv_get(&bucket.to_string(), key).map_err(|e| KvError::Unavailable(e.to_string()))
+    }
+
+    async fn set(&self, bucket: &Bucket, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        self.metrics.kv_op("set");
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.write(move |s| s.kv_set(&bucket, &key, &value)).await.map_err(KvError::Unavailable)
+    }
+
+    async fn delete(&self, bucket: &Bucket, key: &str) -> Result<bool, KvError> {
+        self.metrics.kv_op("delete");
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.write(move |s| s.kv_delete(&bucket, &key)).await.map_err(KvError::Unavailable)
+    }
+
+    async fn list(&self, bucket: &Bucket, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KvPage, KvError> {
+        self.metrics.kv_op("list");
+        let (entries, next_cursor) = self
+            .storage
+            .kv_list(&bucket.to_string(), prefix, cursor, limit as usize)
+            .map_err(|e| KvError::Unavailable(e.to_string()))?;
+        Ok(KvPage { entries, next_cursor })
+    }
+
+    async fn increment(&self, bucket: &Bucket, key: &str, delta: i64) -> Result<i64, KvError> {
+        self.metrics.kv_op("increment");
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.write(move |s| {
+            s.kv_update(&bucket, &key, |current| {
+                add_to_counter(current, delta).map(|(next, bytes)| (Some(bytes), next))
+            })
+        })
+        .await
+        .map_err(KvError::Unavailable)?
+    }
+
+    async fn compare_and_swap(
+        &self,
+        bucket: &Bucket,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, KvError> {
+        self.metrics.kv_op("compare_and_swap");
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        let expected = expected.map(<[u8]>::to_vec);
+        self.write(move |s| {
+            s.kv_update(&bucket, &key, |current| -> Result<_, KvError> {
+                if current != expected.as_deref() {
+                    return Ok((current.map(<[u8]>::to_vec), false));
+                }
+                Ok((new, true))
+            })
+        })
+        .await
+        .map_err(KvError::Unavailable)?
+    }
+}
+
+#[async_trait::async_trait]
+impl EventSink for Embedded {
+    async fn publish(&self, event: NewEvent) -> Result<u64, EmitError> {
+        let source = event.source.clone();
+        let record = NewRecord {
+            topic: event.topic,
+            tenant: event.tenant,
+            correlation_id: event.correlation_id,
+            traceparent: event.traceparent,
+            source: event.source,
+            payload: event.payload,
+        };
+        let sequences = self.write(move |s| s.append(&[record])).await.map_err(EmitError::Unavailable)?;
+        self.metrics.emitted(&source, 1);
+        sequences.first().copied().ok_or_else(|| EmitError::Unavailable("the log assigned no sequence".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl ViewReader for Embedded {
+    async fn get(&self, tenant: &str, projection: &str, id: &str) -> Result<Option<Vec<u8>>, ViewsError> {
+        self.storage.view_get(tenant, projection, id).map_err(|e| ViewsError::Unavailable(e.to_string()))
+    }
+
+    async fn list(
+        &self,
+        tenant: &str,
+        projection: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<ViewPage, ViewsError> {
+        let (views, next_cursor) = self
+            .storage
+            .view_list(tenant, projection, prefix, cursor, limit as usize)
+            .map_err(|e| ViewsError::Unavailable(e.to_string()))?;
+        Ok(ViewPage { views, next_cursor })
+    }
+}

@@ -1,0 +1,117 @@
+//! Prometheus metrics. Per-plugin handles are resolved once, when a plugin
+//! is mounted, so the request path does no label lookups.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric the host exports.
+pub(crate) struct Metrics {
+    registry: Registry,
+    calls: IntCounterVec,
+    errors: IntCounterVec,
+    duration: HistogramVec,
+    fuel: HistogramVec,
+    in_flight: IntGaugeVec,
+    kv_ops: IntCounterVec,
+    emitted: IntCounterVec,
+    http_responses: IntCounterVec,
+}
+
+/// The metrics of one plugin, already labelled.
+pub(crate) struct PluginMetrics {
+    name: String,
+    calls: IntCounter,
+    duration: prometheus::Histogram,
+    fuel: prometheus::Histogram,
+    pub(crate) in_flight: prometheus::IntGauge,
+    errors: IntCounterVec,
+}
+
+impl PluginMetrics {
+    /// Records a finished call.
+    pub(crate) fn observe(&self, seconds: f64, fuel: u64) {
+        self.calls.inc();
+        self.duration.observe(seconds);
+        self.fuel.observe(fuel as f64);
+    }
+
+    /// Records a failed call by cause (`trap`, `out_of_fuel`, `timeout`, ...).
+    pub(crate) fn failed(&self, cause: &str) {
+        self.calls.inc();
+        self.errors.with_label_values(&[self.name.as_str(), cause]).inc();
+    }
+}
+
+impl Metrics {
+    pub(crate) fn new() -> anyhow::Result<Metrics> {
+        let registry = Registry::new_custom(Some("corral".into()), None)?;
+        let calls = IntCounterVec::new(Opts::new("plugin_calls_total", "Calls per plugin"), &["plugin"])?;
+        let errors = IntCounterVec::new(
+            Opts::new("plugin_errors_total", "Failed calls per plugin and cause"),
+            &["plugin", "cause"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new("plugin_call_duration_seconds", "Call duration, instantiation included")
+                .buckets(prometheus::exponential_buckets(0.000_01, 2.5, 14)?),
+            &["plugin"],
+        )?;
+        let fuel = HistogramVec::new(
+            HistogramOpts::new("plugin_fuel_consumed", "Fuel consumed per call")
+                .buckets(prometheus::exponential_buckets(1_000.0, 10.0, 8)?),
+            &["plugin"],
+        )?;
+        let in_flight = IntGaugeVec::new(Opts::new("plugin_in_flight", "Calls running now"), &["plugin"])?;
+        let kv_ops = IntCounterVec::new(Opts::new("kv_operations_total", "kv operations by kind"), &["op"])?;
+        let emitted =
+            IntCounterVec::new(Opts::new("events_emitted_total", "Events appended, by publisher"), &["source"])?;
+        let http_responses =
+            IntCounterVec::new(Opts::new("http_responses_total", "Public HTTP responses by status"), &["status"])?;
+        for collector in [
+            Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(errors.clone()),
+            Box::new(duration.clone()),
+            Box::new(fuel.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(kv_ops.clone()),
+            Box::new(emitted.clone()),
+            Box::new(http_responses.clone()),
+        ] {
+            registry.register(collector)?;
+        }
+        Ok(Metrics { registry, calls, errors, duration, fuel, in_flight, kv_ops, emitted, http_responses })
+    }
+
+    /// The labelled handles of one plugin.
+    pub(crate) fn plugin(&self, name: &str) -> PluginMetrics {
+        PluginMetrics {
+            name: name.to_string(),
+            calls: self.calls.with_label_values(&[name]),
+            duration: self.duration.with_label_values(&[name]),
+            fuel: self.fuel.with_label_values(&[name]),
+            in_flight: self.in_flight.with_label_values(&[name]),
+            errors: self.errors.clone(),
+        }
+    }
+
+    pub(crate) fn kv_op(&self, op: &str) {
+        self.kv_ops.with_label_values(&[op]).inc();
+    }
+
+    pub(crate) fn emitted(&self, source: &str, count: u64) {
+        self.emitted.with_label_values(&[source]).inc_by(count);
+    }
+
+    pub(crate) fn http_response(&self, status: http::StatusCode) {
+        self.http_responses.with_label_values(&[status.as_str()]).inc();
+    }
+
+    /// The text exposition format.
+    pub(crate) fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!("encoding metrics: {error}");
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
