@@ -23,3 +23,8 @@ lint:
 # Runtime benchmark: fresh-instance call vs empty-component floor, fuel vs none.
 bench:
     cargo bench -p corral-runtime --bench invoke
+
+# HTTP load benchmark: native hyper vs the route plugin vs wasi:http, with wrk.
+bench-http:
+    command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+    cargo bench -p corral-host --bench http

@@ -47,6 +47,9 @@ impl Default for Limits {
 /// What the operator sets for a plugin (usually from its sidecar `NAME.toml`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PluginSettings {
+    /// The name to run the plugin under instead of the one it describes (to
+    /// run one component twice, say). Its kv bucket follows the name.
+    pub name: Option<String>,
     /// Per-call limits.
     pub limits: Limits,
     /// Shared kv buckets the plugin may use besides its own.
@@ -193,7 +196,10 @@ impl Runtime {
         };
         let pre = self.link(path, world, &component)?;
 
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = settings
+            .name
+            .clone()
+            .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
         let mut plugin = Plugin {
             identity: Arc::new(Identity {
                 name: stem.clone(),
@@ -229,6 +235,10 @@ impl Runtime {
                 .await
                 .map_err(|e| LoadError::Describe { path: path.to_path_buf(), reason: e.kind.to_string() })?
                 .value;
+            let mut descriptor = descriptor;
+            if let Some(name) = &settings.name {
+                descriptor.name = name.clone();
+            }
             validate(world, &descriptor).map_err(|reason| LoadError::Describe { path: path.to_path_buf(), reason })?;
             plugin.identity = Arc::new(Identity {
                 name: descriptor.name.clone(),

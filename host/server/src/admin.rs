@@ -3,19 +3,26 @@
 
 use std::sync::Arc;
 
-use corral_storage::Storage;
+use corral_storage::log::NewRecord;
+use corral_storage::stream::{self, EventStream as _};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
+use crate::events::Subscription;
 use crate::gateway::{Body, full, problem};
 use crate::metrics::Metrics;
 use crate::plugins::Catalog;
+
+/// Largest event an operator may publish through the admin listener.
+const MAX_EVENT_BYTES: usize = 1 << 20;
 
 /// What the admin endpoints read.
 pub(crate) struct Admin {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) storage: Storage,
+    pub(crate) stream: Arc<stream::Embedded>,
+    pub(crate) subscriptions: Arc<Vec<Arc<Subscription>>>,
 }
 
 impl Admin {
@@ -24,17 +31,25 @@ impl Admin {
         match (request.method(), request.uri().path()) {
             (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n", "text/plain"),
             (&Method::GET, "/readyz") => self.ready(),
-            (&Method::GET, "/metrics") => text(StatusCode::OK, self.metrics.render(), "text/plain; version=0.0.4"),
+            (&Method::GET, "/metrics") => {
+                self.update_lag();
+                text(StatusCode::OK, self.metrics.render(), "text/plain; version=0.0.4")
+            }
             (&Method::GET, "/plugins") => self.plugins(),
+            (&Method::GET, "/subscriptions") => self.subscriptions(),
+            (&Method::POST, path) if path.starts_with("/events/") => {
+                let topic = path.trim_start_matches("/events/").to_string();
+                self.publish(topic, request).await
+            }
             (_, path) => problem(
                 StatusCode::NOT_FOUND,
-                serde_json::json!({"error": "not_found", "message": format!("no admin endpoint {path}; try /healthz, /readyz, /metrics, /plugins")}),
+                serde_json::json!({"error": "not_found", "message": format!("no admin endpoint {path}; try /healthz, /readyz, /metrics, /plugins, /subscriptions, POST /events/TOPIC")}),
             ),
         }
     }
 
     fn ready(&self) -> Response<Body> {
-        let storage = self.storage.head();
+        let storage = self.stream.storage().head();
         let body = serde_json::json!({
             "ready": storage.is_ok(),
             "storage": match &storage { Ok(_) => "open".to_string(), Err(e) => e.to_string() },
@@ -84,6 +99,84 @@ impl Admin {
             })
         }));
         json(StatusCode::OK, &serde_json::Value::Array(list))
+    }
+}
+
+impl Admin {
+    fn lags(&self) -> Vec<(u64, u64)> {
+        let storage = self.stream.storage();
+        let head = storage.head().unwrap_or(0);
+        self.subscriptions
+            .iter()
+            .map(|s| {
+                let checkpoint = storage.checkpoint(&s.consumer).unwrap_or(0);
+                (checkpoint, head.saturating_sub(checkpoint))
+            })
+            .collect()
+    }
+
+    fn update_lag(&self) {
+        for (subscription, (_, lag)) in self.subscriptions.iter().zip(self.lags()) {
+            self.metrics.set_lag(subscription.mounted.plugin.name(), lag);
+        }
+    }
+
+    fn subscriptions(&self) -> Response<Body> {
+        let head = self.stream.storage().head().unwrap_or(0);
+        let list: Vec<serde_json::Value> = self
+            .subscriptions
+            .iter()
+            .zip(self.lags())
+            .map(|(s, (checkpoint, lag))| {
+                serde_json::json!({
+                    "plugin": s.mounted.plugin.name(),
+                    "consumer": s.consumer,
+                    "topics": s.filters,
+                    "schedules": s.mounted.schedules.iter().map(|sc| serde_json::json!({"name": sc.name, "cron": sc.expression})).collect::<Vec<_>>(),
+                    "checkpoint": checkpoint,
+                    "head": head,
+                    "lag": lag,
+                    "delivered": s.counters.delivered.get(),
+                    "retried": s.counters.retried.get(),
+                    "dead_lettered": s.counters.dead_lettered.get(),
+                    "last_error": s.last_error.lock().ok().and_then(|e| e.clone()),
+                })
+            })
+            .collect();
+        json(StatusCode::OK, &serde_json::Value::Array(list))
+    }
+
+    /// `POST /events/TOPIC`: publishes the body, for operators and tests.
+    async fn publish(&self, topic: String, request: Request<Incoming>) -> Response<Body> {
+        if let Err(reason) = corral_runtime::emit::validate_topic(&topic) {
+            return problem(StatusCode::BAD_REQUEST, serde_json::json!({"error": "invalid_topic", "message": reason}));
+        }
+        let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let tenant = header("x-corral-tenant").unwrap_or_default();
+        let correlation_id =
+            header("x-correlation-id").unwrap_or_else(|| format!("admin-{:016x}", rand::random::<u64>()));
+        let traceparent = header("traceparent");
+        let payload = match http_body_util::Limited::new(request.into_body(), MAX_EVENT_BYTES).collect().await {
+            Ok(body) => body.to_bytes().to_vec(),
+            Err(error) => {
+                return problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    serde_json::json!({"error": "payload_too_large", "message": format!("{error} (limit {MAX_EVENT_BYTES} bytes)")}),
+                );
+            }
+        };
+        let record =
+            NewRecord { topic: topic.clone(), tenant, correlation_id, traceparent, source: "admin".into(), payload };
+        match self.stream.publish(vec![record]).await {
+            Ok(sequences) => {
+                self.metrics.emitted("admin", 1);
+                json(StatusCode::OK, &serde_json::json!({"topic": topic, "sequence": sequences.first()}))
+            }
+            Err(error) => problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"error": "unavailable", "message": error.to_string()}),
+            ),
+        }
     }
 }
 

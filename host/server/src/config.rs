@@ -54,6 +54,12 @@ pub(crate) struct RunArgs {
     /// How long shutdown waits for in-flight requests, in ms [default: 30000].
     #[arg(long, env = "CORRAL_SHUTDOWN_TIMEOUT_MS")]
     shutdown_timeout_ms: Option<u64>,
+    /// Trim events older than this many seconds (never past a subscriber's checkpoint).
+    #[arg(long, env = "CORRAL_RETENTION_MAX_AGE_S")]
+    retention_max_age_s: Option<u64>,
+    /// Keep at most this many events (never trimming past a subscriber's checkpoint).
+    #[arg(long, env = "CORRAL_RETENTION_MAX_EVENTS")]
+    retention_max_events: Option<u64>,
 }
 
 /// The same settings in a config file.
@@ -71,6 +77,8 @@ struct FileConfig {
     max_response_bytes: Option<usize>,
     max_header_bytes: Option<usize>,
     shutdown_timeout_ms: Option<u64>,
+    retention_max_age_s: Option<u64>,
+    retention_max_events: Option<u64>,
 }
 
 /// Resolved settings of a running host.
@@ -87,6 +95,7 @@ pub(crate) struct RunConfig {
     pub(crate) max_response_bytes: usize,
     pub(crate) max_header_bytes: usize,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) retention: crate::retention::Retention,
 }
 
 impl RunArgs {
@@ -118,6 +127,11 @@ impl RunArgs {
             shutdown_timeout: Duration::from_millis(
                 self.shutdown_timeout_ms.or(file.shutdown_timeout_ms).unwrap_or(30_000),
             ),
+            retention: crate::retention::Retention {
+                max_age: self.retention_max_age_s.or(file.retention_max_age_s).map(Duration::from_secs),
+                max_events: self.retention_max_events.or(file.retention_max_events),
+                interval: Duration::from_secs(1),
+            },
         })
     }
 }

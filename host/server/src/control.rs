@@ -10,19 +10,22 @@ use corral_runtime::{
 };
 use corral_storage::Storage;
 use corral_storage::log::NewRecord;
+use corral_storage::stream::{self, EventStream as _};
 
 use crate::metrics::Metrics;
 
-/// kv, emit and views over one LMDB environment.
+/// kv, emit and views over one LMDB environment; emits go through the
+/// event stream (group commit).
 #[derive(Clone)]
 pub(crate) struct Embedded {
     storage: Storage,
+    stream: Arc<stream::Embedded>,
     metrics: Arc<Metrics>,
 }
 
 impl Embedded {
-    pub(crate) fn new(storage: Storage, metrics: Arc<Metrics>) -> Self {
-        Embedded { storage, metrics }
+    pub(crate) fn new(stream: Arc<stream::Embedded>, metrics: Arc<Metrics>) -> Self {
+        Embedded { storage: stream.storage().clone(), stream, metrics }
     }
 
     /// Runs a storage write off the async executor.
@@ -113,7 +116,7 @@ impl EventSink for Embedded {
             source: event.source,
             payload: event.payload,
         };
-        let sequences = self.write(move |s| s.append(&[record])).await.map_err(EmitError::Unavailable)?;
+        let sequences = self.stream.publish(vec![record]).await.map_err(|e| EmitError::Unavailable(e.to_string()))?;
         self.metrics.emitted(&source, 1);
         sequences.first().copied().ok_or_else(|| EmitError::Unavailable("the log assigned no sequence".into()))
     }

@@ -9,6 +9,9 @@
 //! - [`admin`]: health, readiness, metrics and the plugin list; [`metrics`].
 //! - [`plugins`]: loading the plugins folder; [`sidecar`]: `NAME.toml`.
 //! - [`control`]: the runtime's control-plane traits over LMDB.
+//! - [`events`]: delivery to event handlers (retries, dead letters);
+//!   [`schedule`]: cron ticks; [`retention`]: trimming the log.
+//! - [`emit`]: `host emit`, publishing through a running host's admin API.
 //! - [`inspect`]: `host check` and `host inspect`.
 //!
 //! The binary is the only place that knows the CLI; the runtime below it
@@ -17,11 +20,15 @@
 mod admin;
 mod config;
 mod control;
+mod emit;
+mod events;
 mod gateway;
 mod inspect;
 mod metrics;
 mod plugins;
+mod retention;
 mod router;
+mod schedule;
 mod serve;
 mod sidecar;
 
@@ -55,6 +62,20 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Publishes an event through a running host's admin listener.
+    Emit {
+        /// Topic, e.g. `orders.created`.
+        topic: String,
+        /// The payload (JSON by convention).
+        #[arg(long, default_value = "")]
+        data: String,
+        /// Tenant of the event.
+        #[arg(long, default_value = "")]
+        tenant: String,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
     /// Shows a component's world, imports, exports, what `describe()` says and
     /// the limits that would apply.
     Inspect {
@@ -85,6 +106,10 @@ fn main() -> ExitCode {
             Command::Check { paths } => {
                 init_logging("warn", config::LogFormat::Pretty);
                 inspect::check(&data_dir(cli.data_dir), &paths).await
+            }
+            Command::Emit { topic, data, tenant, admin } => {
+                init_logging("warn", config::LogFormat::Pretty);
+                emit::emit(&admin, &topic, data.into_bytes(), &tenant).await
             }
             Command::Inspect { file, json } => {
                 init_logging("warn", config::LogFormat::Pretty);

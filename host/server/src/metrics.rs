@@ -16,6 +16,17 @@ pub(crate) struct Metrics {
     kv_ops: IntCounterVec,
     emitted: IntCounterVec,
     http_responses: IntCounterVec,
+    delivered: IntCounterVec,
+    retried: IntCounterVec,
+    dead_lettered: IntCounterVec,
+    lag: IntGaugeVec,
+}
+
+/// The counters of one event subscription.
+pub(crate) struct DeliveryMetrics {
+    pub(crate) delivered: IntCounter,
+    pub(crate) retried: IntCounter,
+    pub(crate) dead_lettered: IntCounter,
 }
 
 /// The metrics of one plugin, already labelled.
@@ -67,6 +78,20 @@ impl Metrics {
             IntCounterVec::new(Opts::new("events_emitted_total", "Events appended, by publisher"), &["source"])?;
         let http_responses =
             IntCounterVec::new(Opts::new("http_responses_total", "Public HTTP responses by status"), &["status"])?;
+        let delivered =
+            IntCounterVec::new(Opts::new("events_delivered_total", "Events handled successfully"), &["plugin"])?;
+        let retried = IntCounterVec::new(Opts::new("events_retried_total", "Handler retries"), &["plugin"])?;
+        let dead_lettered =
+            IntCounterVec::new(Opts::new("events_dead_lettered_total", "Events sent to dlq.PLUGIN"), &["plugin"])?;
+        let lag = IntGaugeVec::new(Opts::new("subscription_lag", "Head sequence minus checkpoint"), &["plugin"])?;
+        for collector in [
+            Box::new(delivered.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(retried.clone()),
+            Box::new(dead_lettered.clone()),
+            Box::new(lag.clone()),
+        ] {
+            registry.register(collector)?;
+        }
         for collector in [
             Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(errors.clone()),
@@ -79,7 +104,21 @@ impl Metrics {
         ] {
             registry.register(collector)?;
         }
-        Ok(Metrics { registry, calls, errors, duration, fuel, in_flight, kv_ops, emitted, http_responses })
+        Ok(Metrics {
+            registry,
+            calls,
+            errors,
+            duration,
+            fuel,
+            in_flight,
+            kv_ops,
+            emitted,
+            http_responses,
+            delivered,
+            retried,
+            dead_lettered,
+            lag,
+        })
     }
 
     /// The labelled handles of one plugin.
@@ -92,6 +131,20 @@ impl Metrics {
             in_flight: self.in_flight.with_label_values(&[name]),
             errors: self.errors.clone(),
         }
+    }
+
+    /// The delivery counters of one subscription.
+    pub(crate) fn delivery(&self, plugin: &str) -> DeliveryMetrics {
+        DeliveryMetrics {
+            delivered: self.delivered.with_label_values(&[plugin]),
+            retried: self.retried.with_label_values(&[plugin]),
+            dead_lettered: self.dead_lettered.with_label_values(&[plugin]),
+        }
+    }
+
+    /// Sets a subscription's lag (computed when metrics are read).
+    pub(crate) fn set_lag(&self, plugin: &str, lag: u64) {
+        self.lag.with_label_values(&[plugin]).set(i64::try_from(lag).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn kv_op(&self, op: &str) {

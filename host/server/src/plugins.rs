@@ -10,6 +10,7 @@ use corral_runtime::{Plugin, Runtime, World};
 
 use crate::metrics::{Metrics, PluginMetrics};
 use crate::router::Router;
+use crate::schedule::Schedule;
 use crate::sidecar::Sidecar;
 
 /// A plugin the host serves, with what the operator set and its metrics.
@@ -18,6 +19,10 @@ pub(crate) struct Mounted {
     pub(crate) sidecar: Sidecar,
     /// The routes actually served (sidecar overrides applied).
     pub(crate) routes: Vec<(String, String)>,
+    /// The topics subscribed to (event handlers), sidecar overrides applied.
+    pub(crate) topics: Vec<String>,
+    /// Cron schedules (event handlers), sidecar overrides applied.
+    pub(crate) schedules: Vec<Arc<Schedule>>,
     pub(crate) metrics: PluginMetrics,
 }
 
@@ -79,12 +84,39 @@ async fn mount(runtime: &Runtime, file: &Path, catalog: &mut Catalog, metrics: &
         );
     }
     let routes = served_routes(&plugin, &sidecar);
+    let (topics, schedules) =
+        subscriptions(&plugin, &sidecar).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     catalog
         .router
         .add(plugin.name(), catalog.mounted.len(), &routes)
         .map_err(|conflict| anyhow::anyhow!("{}: {conflict}", file.display()))?;
     let metrics = metrics.plugin(plugin.name());
-    Ok(Mounted { plugin, sidecar, routes, metrics })
+    Ok(Mounted { plugin, sidecar, routes, topics, schedules, metrics })
+}
+
+/// An event handler's topics and schedules; its schedule events are
+/// subscribed to implicitly.
+fn subscriptions(plugin: &Plugin, sidecar: &Sidecar) -> Result<(Vec<String>, Vec<Arc<Schedule>>), String> {
+    if plugin.world() != World::EventHandler {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let name = plugin.name();
+    let mut topics = sidecar.topics.clone().unwrap_or_else(|| plugin.descriptor().topics.clone());
+    for topic in &topics {
+        corral_runtime::plugin::check_subscription(topic)?;
+    }
+    let specs: Vec<(String, String)> = match &sidecar.schedules {
+        Some(schedules) => schedules.iter().map(|s| (s.name.clone(), s.cron.clone())).collect(),
+        None => plugin.descriptor().schedules.iter().map(|s| (s.name.clone(), s.cron.clone())).collect(),
+    };
+    let schedules = specs
+        .iter()
+        .map(|(schedule, cron)| Schedule::new(name, schedule, cron).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !schedules.is_empty() {
+        topics.push(format!("schedule.{name}.>"));
+    }
+    Ok((topics, schedules))
 }
 
 /// A route plugin serves its described routes unless the sidecar replaces

@@ -22,8 +22,11 @@ use tokio::sync::watch;
 use crate::admin::Admin;
 use crate::config::RunConfig;
 use crate::control::Embedded;
+use crate::events::{self, Subscription};
 use crate::gateway::{Body, Gateway, HttpLimits};
 use crate::metrics::Metrics;
+use crate::{retention, schedule};
+use corral_storage::stream;
 
 /// Runs the host until a shutdown signal.
 pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
@@ -31,7 +34,8 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
     let storage = Storage::open(&lmdb, &StorageOptions::default())
         .with_context(|| format!("opening storage in {}", lmdb.display()))?;
     let metrics = Arc::new(Metrics::new()?);
-    let embedded = Arc::new(Embedded::new(storage.clone(), metrics.clone()));
+    let stream = Arc::new(stream::Embedded::new(storage.clone(), true).context("starting the event log")?);
+    let embedded = Arc::new(Embedded::new(stream.clone(), metrics.clone()));
     let control = ControlPlane { kv: embedded.clone(), events: embedded.clone(), views: embedded };
     let runtime_config = RuntimeConfig { cache_dir: Some(config.cache_dir.clone()), ..RuntimeConfig::default() };
     let runtime = Runtime::new(runtime_config, control)?;
@@ -50,6 +54,23 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
     tracing::info!(%public_addr, %admin_addr, plugins = catalog.mounted.len(), failed = catalog.failures.len(), "ready");
 
     let (stop, stopped) = watch::channel(false);
+    let subscriptions: Arc<Vec<Arc<Subscription>>> = Arc::new(
+        catalog
+            .mounted
+            .iter()
+            .filter(|m| !m.topics.is_empty())
+            .map(|m| Arc::new(Subscription::new(m.clone(), m.topics.clone(), metrics.delivery(m.plugin.name()))))
+            .collect(),
+    );
+    let mut background = tokio::task::JoinSet::new();
+    for subscription in subscriptions.iter() {
+        background.spawn(events::run(subscription.clone(), stream.clone(), stopped.clone()));
+    }
+    for schedule in catalog.mounted.iter().flat_map(|m| m.schedules.iter()) {
+        background.spawn(schedule::run(schedule.clone(), stream.clone(), stopped.clone()));
+    }
+    let consumers = Arc::new(subscriptions.iter().map(|s| s.consumer.clone()).collect::<Vec<_>>());
+    background.spawn(retention::run(storage.clone(), config.retention, consumers, stopped.clone()));
     let gateway = Arc::new(Gateway {
         catalog: catalog.clone(),
         metrics: metrics.clone(),
@@ -58,7 +79,7 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
             max_response_bytes: config.max_response_bytes,
         },
     });
-    let admin_state = Arc::new(Admin { catalog, metrics, storage: storage.clone() });
+    let admin_state = Arc::new(Admin { catalog, metrics, stream: stream.clone(), subscriptions });
     let public_task = tokio::spawn(accept(
         public,
         move |request| {
@@ -87,6 +108,9 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
     let (public_done, admin_done) = tokio::join!(public_task, admin_task);
     public_done.context("public listener task")?;
     admin_done.context("admin listener task")?;
+    // Dispatchers stop between events; an unacknowledged event is simply
+    // delivered again after the restart.
+    while background.join_next().await.is_some() {}
     storage.sync().context("flushing storage")?;
     tracing::info!("stopped");
     Ok(())

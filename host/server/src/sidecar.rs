@@ -14,6 +14,8 @@ use serde::Deserialize;
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Sidecar {
+    /// Runs the plugin under this name instead of the one it describes.
+    pub(crate) name: Option<String>,
     /// Per-call limits; unset ones keep the host defaults.
     #[serde(default)]
     pub(crate) limits: LimitsSection,
@@ -21,6 +23,11 @@ pub(crate) struct Sidecar {
     pub(crate) routes: Option<Vec<RouteSpec>>,
     /// Replaces the topics the component describes.
     pub(crate) topics: Option<Vec<String>>,
+    /// Replaces the schedules the component describes.
+    pub(crate) schedules: Option<Vec<ScheduleSpec>>,
+    /// Delivery policy of an event handler.
+    #[serde(default)]
+    pub(crate) delivery: DeliverySection,
     /// Where a wasi:http component is mounted (default `/NAME/*`).
     pub(crate) mount: Option<String>,
     /// Configuration values, visible to the guest as environment variables.
@@ -52,6 +59,34 @@ pub(crate) struct KvSection {
     /// Shared buckets this plugin may use.
     #[serde(default)]
     pub(crate) buckets: Vec<String>,
+}
+
+/// `[delivery]`: how an event handler's failures are retried.
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DeliverySection {
+    /// Attempts per event before it goes to `dlq.NAME`.
+    pub(crate) max_attempts: u32,
+    /// Backoff after the first failure, doubled after each further one.
+    pub(crate) backoff_ms: u64,
+    /// Longest backoff.
+    pub(crate) max_backoff_ms: u64,
+}
+
+impl Default for DeliverySection {
+    fn default() -> Self {
+        DeliverySection { max_attempts: 5, backoff_ms: 100, max_backoff_ms: 10_000 }
+    }
+}
+
+/// One `[[schedules]]` entry.
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScheduleSpec {
+    /// Unique within the plugin; the event topic is `schedule.PLUGIN.NAME`.
+    pub(crate) name: String,
+    /// Cron expression with seconds.
+    pub(crate) cron: String,
 }
 
 /// One `[[routes]]` entry.
@@ -86,6 +121,9 @@ impl Sidecar {
         if sidecar.limits.memory_mib == Some(0) || sidecar.limits.max_concurrency == Some(0) {
             anyhow::bail!("limits.memory_mib and limits.max_concurrency must be at least 1");
         }
+        if sidecar.delivery.max_attempts == 0 {
+            anyhow::bail!("delivery.max_attempts must be at least 1");
+        }
         Ok(sidecar)
     }
 
@@ -94,6 +132,7 @@ impl Sidecar {
         let defaults = Limits::default();
         let limits = &self.limits;
         PluginSettings {
+            name: self.name.clone(),
             limits: Limits {
                 fuel: limits.fuel.unwrap_or(defaults.fuel),
                 timeout: limits.timeout_ms.map(Duration::from_millis).unwrap_or(defaults.timeout),

@@ -11,14 +11,19 @@
 //! - [`kv`]: buckets of keys, with atomic read-modify-write.
 //! - [`log`]: the append-only event log and its record format.
 //! - [`views`]: projection views keyed by tenant, projection and id.
+//! - [`consumers`]: durable consumer checkpoints and schedule ticks.
+//! - [`stream`]: the [`EventStream`](stream::EventStream) seam (JetStream's
+//!   semantics) and its embedded implementation with group commit.
 
+pub mod consumers;
 pub mod kv;
 pub mod log;
+pub mod stream;
 pub mod views;
 
 use std::path::{Path, PathBuf};
 
-use heed::types::{Bytes, U64};
+use heed::types::{Bytes, Str, U64};
 use heed::{Database, Env, EnvOpenOptions};
 
 /// Storage failed: the operation can be retried or the operator must act
@@ -67,6 +72,10 @@ pub struct Storage {
     kv: Database<Bytes, Bytes>,
     events: Database<BigEndianU64, Bytes>,
     views: Database<Bytes, Bytes>,
+    /// Consumer name → last acknowledged sequence.
+    checkpoints: Database<Str, BigEndianU64>,
+    /// `plugin NUL schedule` → last delivered tick (Unix ms).
+    ticks: Database<Bytes, BigEndianU64>,
     dir: PathBuf,
 }
 
@@ -79,8 +88,10 @@ impl Storage {
         let kv = env.create_database(&mut txn, Some("kv"))?;
         let events = env.create_database(&mut txn, Some("events"))?;
         let views = env.create_database(&mut txn, Some("views"))?;
+        let checkpoints = env.create_database(&mut txn, Some("checkpoints"))?;
+        let ticks = env.create_database(&mut txn, Some("ticks"))?;
         txn.commit()?;
-        Ok(Storage { env, kv, events, views, dir: dir.to_path_buf() })
+        Ok(Storage { env, kv, events, views, checkpoints, ticks, dir: dir.to_path_buf() })
     }
 
     /// The directory the environment lives in.

@@ -50,30 +50,77 @@ pub struct EventRecord {
 }
 
 const FORMAT_VERSION: u8 = 1;
+/// Reserved checkpoint name holding the highest trimmed sequence.
+const TRIMMED: &str = "\0trimmed";
 
 impl Storage {
     /// Appends events in one transaction and returns their sequence numbers
     /// once the transaction is committed (durable).
     pub fn append(&self, records: &[NewRecord]) -> Result<Vec<u64>, StorageError> {
         let mut txn = self.env.write_txn()?;
-        let mut sequence = self.events.last(&txn)?.map(|(sequence, _)| sequence).unwrap_or(0);
+        let sequences = self.append_in(&mut txn, records)?;
+        txn.commit()?;
+        Ok(sequences)
+    }
+
+    /// Appends inside a caller's transaction (so an append can commit
+    /// atomically with a checkpoint or a schedule tick).
+    pub(crate) fn append_in(&self, txn: &mut heed::RwTxn<'_>, records: &[NewRecord]) -> Result<Vec<u64>, StorageError> {
+        let mut sequence = self.last_sequence(txn)?;
         let timestamp_ms = now_ms();
         let mut sequences = Vec::with_capacity(records.len());
         for record in records {
             sequence += 1;
             let id = format!("{:032x}", rand::random::<u128>());
-            self.events.put(&mut txn, &sequence, &encode(&id, timestamp_ms, record))?;
+            self.events.put(txn, &sequence, &encode(&id, timestamp_ms, record))?;
             sequences.push(sequence);
         }
-        txn.commit()?;
         Ok(sequences)
+    }
+
+    /// The last sequence ever assigned: kept in the checkpoints table too,
+    /// so trimming the whole log never makes sequence numbers restart.
+    fn last_sequence(&self, txn: &heed::RoTxn<'_>) -> Result<u64, StorageError> {
+        let in_log = self.events.last(txn)?.map(|(sequence, _)| sequence).unwrap_or(0);
+        let trimmed = self.checkpoints.get(txn, TRIMMED)?.unwrap_or(0);
+        Ok(in_log.max(trimmed))
+    }
+
+    /// The oldest sequence still stored, if any.
+    pub fn first(&self) -> Result<Option<u64>, StorageError> {
+        let txn = self.env.read_txn()?;
+        Ok(self.events.first(&txn)?.map(|(sequence, _)| sequence))
+    }
+
+    /// Deletes events with sequence `<= up_to`; returns how many.
+    pub fn trim(&self, up_to: u64) -> Result<usize, StorageError> {
+        let mut txn = self.env.write_txn()?;
+        let last = self.last_sequence(&txn)?;
+        let trimmed = self.checkpoints.get(&txn, TRIMMED)?.unwrap_or(0);
+        let removed = self.events.delete_range(&mut txn, &(..=up_to))?;
+        self.checkpoints.put(&mut txn, TRIMMED, &last.min(up_to).max(trimmed))?;
+        txn.commit()?;
+        Ok(removed)
+    }
+
+    /// The sequence of the first event stored at or after `timestamp_ms`.
+    pub fn first_at_or_after(&self, timestamp_ms: u64) -> Result<Option<u64>, StorageError> {
+        let txn = self.env.read_txn()?;
+        for item in self.events.iter(&txn)? {
+            let (sequence, bytes) = item?;
+            if decode(sequence, bytes)?.timestamp_ms >= timestamp_ms {
+                return Ok(Some(sequence));
+            }
+        }
+        Ok(None)
     }
 
     /// The last sequence number (0 for an empty log).
     pub fn head(&self) -> Result<u64, StorageError> {
         let txn = self.env.read_txn()?;
-        Ok(self.events.last(&txn)?.map(|(sequence, _)| sequence).unwrap_or(0))
+        self.last_sequence(&txn)
     }
+
 
     /// Up to `limit` events with a sequence greater than `after`, in order.
     pub fn read_after(&self, after: u64, limit: usize) -> Result<Vec<EventRecord>, StorageError> {

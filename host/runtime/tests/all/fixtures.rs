@@ -230,12 +230,30 @@ async fn event_kv_recorder() {
     plugin.handle_event(CallContext::for_event(&created), &created).await.unwrap();
     let stored = harness.kv.dump(&Bucket::Plugin("kv-recorder".into()));
     assert!(stored.contains(&("seen.orders.created".to_string(), b"2".to_vec())), "{stored:?}");
+    assert!(stored.contains(&("log".to_string(), b"1:{};1:{};".to_vec())), "{stored:?}");
 
     let poison = event("e2", "orders.created", 2, b"fail");
     let error = plugin.handle_event(CallContext::for_event(&poison), &poison).await.unwrap_err();
     let InvokeErrorKind::Guest { code, message } = &error.kind else { panic!("expected a guest error, got {error}") };
     assert_eq!(code, "rejected");
     assert!(message.contains("e2"), "{message}");
+
+    let flaky = event("e3", "orders.created", 3, b"flaky");
+    for _ in 0..2 {
+        assert!(plugin.handle_event(CallContext::for_event(&flaky), &flaky).await.is_err());
+    }
+    plugin.handle_event(CallContext::for_event(&flaky), &flaky).await.unwrap();
+
+    // What a handler emits carries the event's correlation id and traceparent.
+    let mut echo = event("e4", "orders.created", 4, b"echo");
+    echo.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+    plugin.handle_event(CallContext::for_event(&echo), &echo).await.unwrap();
+    let emitted = harness.events.events();
+    assert_eq!(emitted.len(), 1);
+    assert_eq!(emitted[0].topic, "audit.echo");
+    assert_eq!(emitted[0].correlation_id, "corr-e4");
+    assert_eq!(emitted[0].traceparent, echo.traceparent);
+    assert_eq!(emitted[0].tenant, "acme");
 }
 
 #[tokio::test]

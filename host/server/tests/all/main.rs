@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod events;
 mod inspect;
 mod serve;
 
@@ -44,7 +45,7 @@ impl Host {
     /// Starts `host run` on free loopback ports and waits until it serves.
     pub(crate) fn start(plugins: &Path, data: &Path, extra: &[&str]) -> Host {
         let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
-            .args(["run", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn"])
+            .args(["run", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "error"])
             .arg("--plugins")
             .arg(plugins)
             .arg("--data-dir")
@@ -70,6 +71,12 @@ impl Host {
 
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub(crate) fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -138,4 +145,16 @@ pub(crate) async fn get(addr: SocketAddr, path: &str) -> Reply {
 
 pub(crate) async fn post(addr: SocketAddr, path: &str, body: &[u8]) -> Reply {
     send(addr, request("POST", addr, path, body)).await
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout`.
+pub(crate) async fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -1,0 +1,138 @@
+//! HTTP throughput of the real server, each beside its baseline in the same
+//! run, driven by `wrk` over loopback:
+//!
+//! - a native hyper hello (the limit) on the same server setup (hyper-util's
+//!   auto builder, one task per connection);
+//! - the hello route plugin through `host run` (a fresh instance per request);
+//! - the same for the standard wasi:http hello component.
+//!
+//! Run with `just bench-http` (needs `wrk`: `apt-get install wrk`).
+//! `BENCH_SECONDS` and `BENCH_CONNECTIONS` tune the load.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark binary")]
+
+use std::convert::Infallible;
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+struct Load {
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+fn wrk(url: &str) -> Load {
+    let seconds = std::env::var("BENCH_SECONDS").unwrap_or_else(|_| "10".into());
+    let connections = std::env::var("BENCH_CONNECTIONS").unwrap_or_else(|_| "32".into());
+    let output = Command::new("wrk")
+        .args(["-t", "1", "-c", &connections, "-d", &format!("{seconds}s"), "--latency", url])
+        .output()
+        .expect("running wrk (install it: apt-get install wrk)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let number = |prefix: &str| -> Option<&str> {
+        text.lines().map(str::trim).find(|l| l.starts_with(prefix)).and_then(|l| l.split_whitespace().nth(1))
+    };
+    let millis = |value: &str| -> f64 {
+        let (digits, unit): (String, String) = value.chars().partition(|c| c.is_ascii_digit() || *c == '.');
+        let n: f64 = digits.parse().unwrap_or(f64::NAN);
+        match unit.as_str() {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            _ => f64::NAN,
+        }
+    };
+    let errors = text
+        .lines()
+        .find(|l| l.contains("Non-2xx"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Load {
+        requests_per_second: number("Requests/sec:").and_then(|n| n.parse().ok()).unwrap_or(f64::NAN),
+        p50_ms: number("50%").map(millis).unwrap_or(f64::NAN),
+        p99_ms: number("99%").map(millis).unwrap_or(f64::NAN),
+        errors,
+    }
+}
+
+fn print(name: &str, load: &Load) {
+    println!(
+        "{name:<34} {:>10.0} req/s   p50 {:>7.3} ms   p99 {:>7.3} ms   non-2xx {}",
+        load.requests_per_second, load.p50_ms, load.p99_ms, load.errors
+    );
+}
+
+/// The native baseline: hyper answering "hello, world" with the host's
+/// server setup.
+async fn native_hello() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_request| async {
+                    let mut response = http::Response::new(Full::new(Bytes::from_static(b"hello, world")));
+                    response
+                        .headers_mut()
+                        .insert("content-type", http::HeaderValue::from_static("text/plain; charset=utf-8"));
+                    Ok::<_, Infallible>(response)
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn main() {
+    if Command::new("wrk").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+        eprintln!("wrk is not installed: apt-get install wrk (just bench-http does it)");
+        std::process::exit(1);
+    }
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(corral_fixtures::ROUTE_HELLO, plugins.path().join("hello.wasm")).unwrap();
+    std::fs::copy(corral_fixtures::HTTP_HELLO, plugins.path().join("greeter.wasm")).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut host = Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(["run", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn"])
+        .arg("--plugins")
+        .arg(plugins.path())
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(host.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let public: SocketAddr = line.split("http://").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let native = tokio.block_on(native_hello());
+
+    println!("HTTP benchmark: wrk, 1 thread, loopback; same machine runs load and server\n");
+    let baseline = wrk(&format!("http://{native}/hello"));
+    print("native hyper hello (the limit)", &baseline);
+    let route = wrk(&format!("http://{public}/hello"));
+    print("hello route plugin (fresh instance)", &route);
+    let wasi_http = wrk(&format!("http://{public}/greeter/hello"));
+    print("wasi:http hello (fresh instance)", &wasi_http);
+    println!();
+    println!(
+        "route plugin / native: {:.2}x   (target >= 0.3x, stretch 0.5x)",
+        route.requests_per_second / baseline.requests_per_second
+    );
+    println!("wasi:http / native:    {:.2}x", wasi_http.requests_per_second / baseline.requests_per_second);
+    let _ = host.kill();
+    let _ = host.wait();
+}
