@@ -28,3 +28,7 @@ bench:
 bench-http:
     command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
     cargo bench -p corral-host --bench http
+
+# Event throughput: wasm vs native handler on the same log; emit with and without group commit.
+bench-events:
+    cargo bench -p corral-host --bench events

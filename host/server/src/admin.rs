@@ -117,7 +117,7 @@ impl Admin {
 
     fn update_lag(&self) {
         for (subscription, (_, lag)) in self.subscriptions.iter().zip(self.lags()) {
-            self.metrics.set_lag(subscription.mounted.plugin.name(), lag);
+            self.metrics.set_lag(subscription.handler.name(), lag);
         }
     }
 
@@ -129,10 +129,14 @@ impl Admin {
             .zip(self.lags())
             .map(|(s, (checkpoint, lag))| {
                 serde_json::json!({
-                    "plugin": s.mounted.plugin.name(),
+                    "plugin": s.handler.name(),
                     "consumer": s.consumer,
                     "topics": s.filters,
-                    "schedules": s.mounted.schedules.iter().map(|sc| serde_json::json!({"name": sc.name, "cron": sc.expression})).collect::<Vec<_>>(),
+                    "schedules": self.catalog.mounted.iter()
+                        .filter(|m| m.plugin.name() == s.handler.name())
+                        .flat_map(|m| m.schedules.iter())
+                        .map(|sc| serde_json::json!({"name": sc.name, "cron": sc.expression}))
+                        .collect::<Vec<_>>(),
                     "checkpoint": checkpoint,
                     "head": head,
                     "lag": lag,

@@ -1,4 +1,4 @@
-//! The control plane on embedded storage: the runtime's `KvBackend`,
+//! The control plane on embedded storage ([`Embedded`]): the runtime's `KvBackend`,
 //! `EventSink` and `ViewReader` traits implemented over LMDB. Writes run on
 //! the blocking pool, since a commit waits for the disk.
 
@@ -17,14 +17,15 @@ use crate::metrics::Metrics;
 /// kv, emit and views over one LMDB environment; emits go through the
 /// event stream (group commit).
 #[derive(Clone)]
-pub(crate) struct Embedded {
+pub struct Embedded {
     storage: Storage,
     stream: Arc<stream::Embedded>,
     metrics: Arc<Metrics>,
 }
 
 impl Embedded {
-    pub(crate) fn new(stream: Arc<stream::Embedded>, metrics: Arc<Metrics>) -> Self {
+    /// The control plane over `stream`'s storage.
+    pub fn new(stream: Arc<stream::Embedded>, metrics: Arc<Metrics>) -> Self {
         Embedded { storage: stream.storage().clone(), stream, metrics }
     }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use corral_runtime::types::Event;
 use corral_runtime::{CallContext, InvokeError};
+
 use corral_storage::log::{EventRecord, NewRecord};
 use corral_storage::stream::EventStream;
 use tokio::sync::watch;
@@ -25,37 +26,122 @@ use crate::sidecar::DeliverySection;
 /// How many events one fetch takes.
 const BATCH: usize = 64;
 
-/// One plugin's subscription and its running totals.
-pub(crate) struct Subscription {
+/// Why a handler did not handle an event.
+#[derive(Debug, Clone)]
+pub struct HandlerError {
+    /// A short stable label (`trap`, `guest_error`, ...).
+    pub cause: &'static str,
+    /// What happened, for logs and dead letters.
+    pub message: String,
+}
+
+/// Whatever handles a subscription's events: a plugin, or (in benchmarks)
+/// native code, so both run on exactly the same dispatcher and log.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// The handler's name: its consumer is `handler.NAME`, its dead-letter
+    /// topic `dlq.NAME`.
+    fn name(&self) -> &str;
+    /// Handles one event.
+    async fn handle(&self, event: &EventRecord) -> Result<(), HandlerError>;
+}
+
+/// An event-handler plugin as a [`Handler`].
+pub(crate) struct PluginHandler(pub(crate) Arc<Mounted>);
+
+#[async_trait::async_trait]
+impl Handler for PluginHandler {
+    fn name(&self) -> &str {
+        self.0.plugin.name()
+    }
+
+    async fn handle(&self, record: &EventRecord) -> Result<(), HandlerError> {
+        let mounted = &self.0;
+        let event = to_event(record);
+        mounted.metrics.in_flight.inc();
+        let result = mounted.plugin.handle_event(CallContext::for_event(&event), &event).await;
+        mounted.metrics.in_flight.dec();
+        match result {
+            Ok(called) => {
+                mounted.metrics.observe(called.elapsed.as_secs_f64(), called.fuel_used);
+                Ok(())
+            }
+            Err(error) => {
+                mounted.metrics.failed(error.kind.label());
+                Err(describe(&error))
+            }
+        }
+    }
+}
+
+fn describe(error: &InvokeError) -> HandlerError {
+    HandlerError { cause: error.kind.label(), message: error.kind.to_string() }
+}
+
+/// One handler's subscription and its running totals.
+pub struct Subscription {
     pub(crate) consumer: String,
     dead_letter_topic: String,
     pub(crate) filters: Vec<String>,
-    pub(crate) mounted: Arc<Mounted>,
+    pub(crate) handler: Arc<dyn Handler>,
     pub(crate) policy: DeliverySection,
     pub(crate) counters: DeliveryMetrics,
     pub(crate) last_error: Mutex<Option<String>>,
 }
 
 impl Subscription {
-    pub(crate) fn new(mounted: Arc<Mounted>, filters: Vec<String>, counters: DeliveryMetrics) -> Subscription {
+    /// A subscription of `handler` to `filters` with a retry policy of
+    /// `max_attempts` and exponential backoff from `backoff`.
+    pub fn new(
+        handler: Arc<dyn Handler>,
+        filters: Vec<String>,
+        max_attempts: u32,
+        backoff: Duration,
+        counters: DeliveryMetrics,
+    ) -> Subscription {
+        let name = handler.name().to_string();
         Subscription {
-            consumer: format!("handler.{}", mounted.plugin.name()),
-            dead_letter_topic: format!("dlq.{}", mounted.plugin.name()),
+            consumer: format!("handler.{name}"),
+            dead_letter_topic: format!("dlq.{name}"),
             filters,
-            policy: mounted.sidecar.delivery.clone(),
-            mounted,
+            handler,
+            policy: DeliverySection {
+                max_attempts: max_attempts.max(1),
+                backoff_ms: backoff.as_millis() as u64,
+                max_backoff_ms: DeliverySection::default().max_backoff_ms,
+            },
             counters,
             last_error: Mutex::new(None),
         }
     }
 
-    fn plugin(&self) -> &str {
-        self.mounted.plugin.name()
+    /// A plugin's subscription, with its sidecar's delivery policy.
+    pub(crate) fn for_plugin(mounted: Arc<Mounted>, counters: DeliveryMetrics) -> Subscription {
+        let policy = mounted.sidecar.delivery.clone();
+        let filters = mounted.topics.clone();
+        let mut subscription = Subscription::new(
+            Arc::new(PluginHandler(mounted)),
+            filters,
+            policy.max_attempts,
+            Duration::from_millis(policy.backoff_ms),
+            counters,
+        );
+        subscription.policy = policy;
+        subscription
     }
 
-    fn record_error(&self, error: &InvokeError) {
+    /// The durable consumer's name.
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    fn plugin(&self) -> &str {
+        self.handler.name()
+    }
+
+    fn record_error(&self, error: &HandlerError) {
         if let Ok(mut last) = self.last_error.lock() {
-            *last = Some(error.to_string());
+            *last = Some(error.message.clone());
         }
     }
 }
@@ -63,11 +149,7 @@ impl Subscription {
 /// Runs one subscription until `stop` turns true. An event being retried
 /// when the host stops is not acknowledged, so it is delivered again after
 /// the restart (at-least-once).
-pub(crate) async fn run(
-    subscription: Arc<Subscription>,
-    stream: Arc<dyn EventStream>,
-    mut stop: watch::Receiver<bool>,
-) {
+pub async fn run(subscription: Arc<Subscription>, stream: Arc<dyn EventStream>, mut stop: watch::Receiver<bool>) {
     let consumer = subscription.consumer.as_str();
     loop {
         if *stop.borrow() {
@@ -126,28 +208,21 @@ pub(crate) async fn run(
 
 enum Delivery {
     Done,
-    GaveUp(InvokeError),
+    GaveUp(HandlerError),
     Stopped,
 }
 
 async fn deliver(subscription: &Subscription, record: &EventRecord, stop: &mut watch::Receiver<bool>) -> Delivery {
-    let event = to_event(record);
     let policy = &subscription.policy;
     let mut backoff = Duration::from_millis(policy.backoff_ms);
     let mut attempt = 1;
     loop {
-        let mounted = &subscription.mounted;
-        mounted.metrics.in_flight.inc();
-        let result = mounted.plugin.handle_event(CallContext::for_event(&event), &event).await;
-        mounted.metrics.in_flight.dec();
-        match result {
-            Ok(called) => {
-                mounted.metrics.observe(called.elapsed.as_secs_f64(), called.fuel_used);
+        match subscription.handler.handle(record).await {
+            Ok(()) => {
                 subscription.counters.delivered.inc();
                 return Delivery::Done;
             }
             Err(error) => {
-                mounted.metrics.failed(error.kind.label());
                 subscription.record_error(&error);
                 if attempt >= policy.max_attempts {
                     return Delivery::GaveUp(error);
@@ -158,7 +233,7 @@ async fn deliver(subscription: &Subscription, record: &EventRecord, stop: &mut w
                     attempt,
                     retry_in_ms = backoff.as_millis() as u64,
                     "handler failed, will retry: {}",
-                    error.kind
+                    error.message
                 );
                 subscription.counters.retried.inc();
                 if pause(stop, backoff).await {
@@ -172,12 +247,12 @@ async fn deliver(subscription: &Subscription, record: &EventRecord, stop: &mut w
 }
 
 /// Moves a poison event to `dlq.PLUGIN` with the error and attempt count.
-async fn dead_letter(subscription: &Subscription, stream: &dyn EventStream, event: &EventRecord, error: &InvokeError) {
+async fn dead_letter(subscription: &Subscription, stream: &dyn EventStream, event: &EventRecord, error: &HandlerError) {
     let plugin = subscription.plugin();
     let body = serde_json::json!({
         "plugin": plugin,
-        "error": error.kind.to_string(),
-        "cause": error.kind.label(),
+        "error": error.message,
+        "cause": error.cause,
         "attempts": subscription.policy.max_attempts,
         "event": {
             "id": event.id,
@@ -205,7 +280,7 @@ async fn dead_letter(subscription: &Subscription, stream: &dyn EventStream, even
                 event = event.sequence,
                 dead_letter = sequence,
                 "event dead-lettered: {}",
-                error.kind
+                error.message
             );
         }
         Err(storage) => tracing::error!(plugin, event = event.sequence, "dead-lettering failed: {storage}"),

@@ -1,4 +1,4 @@
-//! Prometheus metrics. Per-plugin handles are resolved once, when a plugin
+//! Prometheus metrics ([`Metrics`]). Per-plugin handles are resolved once, when a plugin
 //! is mounted, so the request path does no label lookups.
 
 use prometheus::{
@@ -6,7 +6,7 @@ use prometheus::{
 };
 
 /// Every metric the host exports.
-pub(crate) struct Metrics {
+pub struct Metrics {
     registry: Registry,
     calls: IntCounterVec,
     errors: IntCounterVec,
@@ -23,7 +23,7 @@ pub(crate) struct Metrics {
 }
 
 /// The counters of one event subscription.
-pub(crate) struct DeliveryMetrics {
+pub struct DeliveryMetrics {
     pub(crate) delivered: IntCounter,
     pub(crate) retried: IntCounter,
     pub(crate) dead_lettered: IntCounter,
@@ -55,7 +55,8 @@ impl PluginMetrics {
 }
 
 impl Metrics {
-    pub(crate) fn new() -> anyhow::Result<Metrics> {
+    /// A registry with every metric, all at zero.
+    pub fn new() -> anyhow::Result<Metrics> {
         let registry = Registry::new_custom(Some("corral".into()), None)?;
         let calls = IntCounterVec::new(Opts::new("plugin_calls_total", "Calls per plugin"), &["plugin"])?;
         let errors = IntCounterVec::new(
@@ -134,7 +135,7 @@ impl Metrics {
     }
 
     /// The delivery counters of one subscription.
-    pub(crate) fn delivery(&self, plugin: &str) -> DeliveryMetrics {
+    pub fn delivery(&self, plugin: &str) -> DeliveryMetrics {
         DeliveryMetrics {
             delivered: self.delivered.with_label_values(&[plugin]),
             retried: self.retried.with_label_values(&[plugin]),

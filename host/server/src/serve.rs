@@ -59,7 +59,7 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
             .mounted
             .iter()
             .filter(|m| !m.topics.is_empty())
-            .map(|m| Arc::new(Subscription::new(m.clone(), m.topics.clone(), metrics.delivery(m.plugin.name()))))
+            .map(|m| Arc::new(Subscription::for_plugin(m.clone(), metrics.delivery(m.plugin.name()))))
             .collect(),
     );
     let mut background = tokio::task::JoinSet::new();

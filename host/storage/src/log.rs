@@ -121,7 +121,6 @@ impl Storage {
         self.last_sequence(&txn)
     }
 
-
     /// Up to `limit` events with a sequence greater than `after`, in order.
     pub fn read_after(&self, after: u64, limit: usize) -> Result<Vec<EventRecord>, StorageError> {
         let txn = self.env.read_txn()?;

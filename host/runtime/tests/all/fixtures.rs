@@ -413,3 +413,18 @@ async fn route_slow() {
     let frugal = harness.load_with(ROUTE_SLOW, limits(|l| l.fuel = 2_000_000)).await;
     assert_eq!(text(&call(&frugal, &get("/slow?ms=100")).await), "slept 100");
 }
+
+#[tokio::test]
+async fn event_counter() {
+    let harness = Harness::new();
+    let plugin = harness.load(EVENT_COUNTER).await;
+    assert_eq!(plugin.descriptor().topics, [">"]);
+    for sequence in 1..=3 {
+        let event = event(&format!("e{sequence}"), "orders.created", sequence, b"{}");
+        plugin.handle_event(CallContext::for_event(&event), &event).await.unwrap();
+    }
+    assert_eq!(
+        harness.kv.dump(&Bucket::Plugin("event-counter".into())),
+        [("seen.orders.created".to_string(), b"3".to_vec())]
+    );
+}

@@ -1,0 +1,159 @@
+//! Event throughput on the real dispatcher and the real LMDB log, each
+//! beside its baseline in the same run:
+//!
+//! - N events through a wasm handler (`event-counter`: one kv increment per
+//!   event) vs a native Rust handler doing the same increment through the
+//!   same kv backend, on the same dispatcher (ack after each event);
+//! - durable `emit` throughput from concurrent publishers, with group commit
+//!   (one transaction for all queued appends) vs one transaction each.
+//!
+//! Run with `just bench-events` (`cargo bench -p corral-host --bench events`).
+//! `BENCH_EVENTS` sets N.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark binary")]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corral_host::control::Embedded as Control;
+use corral_host::events::{self, Handler, HandlerError, Subscription};
+use corral_host::metrics::Metrics;
+use corral_runtime::{Bucket, CallContext, ControlPlane, KvBackend, Plugin, Runtime, RuntimeConfig};
+use corral_storage::log::{EventRecord, NewRecord};
+use corral_storage::stream::{self, EventStream};
+use corral_storage::{Storage, StorageOptions};
+
+struct Wasm(Plugin);
+
+#[async_trait::async_trait]
+impl Handler for Wasm {
+    fn name(&self) -> &str {
+        "wasm"
+    }
+
+    async fn handle(&self, record: &EventRecord) -> Result<(), HandlerError> {
+        let event = corral_runtime::types::Event {
+            id: record.id.clone(),
+            topic: record.topic.clone(),
+            sequence: record.sequence,
+            timestamp_ms: record.timestamp_ms,
+            tenant: record.tenant.clone(),
+            correlation_id: record.correlation_id.clone(),
+            traceparent: record.traceparent.clone(),
+            payload: record.payload.clone(),
+        };
+        self.0
+            .handle_event(CallContext::for_event(&event), &event)
+            .await
+            .map(drop)
+            .map_err(|e| HandlerError { cause: e.kind.label(), message: e.kind.to_string() })
+    }
+}
+
+struct Native(Arc<Control>);
+
+#[async_trait::async_trait]
+impl Handler for Native {
+    fn name(&self) -> &str {
+        "native"
+    }
+
+    async fn handle(&self, record: &EventRecord) -> Result<(), HandlerError> {
+        let bucket = Bucket::Plugin("native".into());
+        self.0
+            .increment(&bucket, &format!("seen.{}", record.topic), 1)
+            .await
+            .map(drop)
+            .map_err(|e| HandlerError { cause: "kv", message: e.to_string() })
+    }
+}
+
+fn record(topic: &str) -> NewRecord {
+    NewRecord {
+        topic: topic.into(),
+        tenant: String::new(),
+        correlation_id: "bench".into(),
+        traceparent: None,
+        source: "bench".into(),
+        payload: b"{\"n\":1}".to_vec(),
+    }
+}
+
+async fn drain(handler: Arc<dyn Handler>, stream: Arc<stream::Embedded>, metrics: &Metrics, total: u64) -> f64 {
+    let subscription = Arc::new(Subscription::new(
+        handler.clone(),
+        vec!["orders.>".into()],
+        1,
+        Duration::from_millis(1),
+        metrics.delivery(handler.name()),
+    ));
+    let consumer = subscription.consumer().to_string();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let task = tokio::spawn(events::run(subscription, stream.clone(), stopped));
+    while stream.ack_floor(&consumer).await.unwrap() < total {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let elapsed = started.elapsed();
+    let _ = stop.send(true);
+    let _ = task.await;
+    total as f64 / elapsed.as_secs_f64()
+}
+
+async fn emit_rate(dir: &Path, group_commit: bool, publishers: usize, each: usize) -> f64 {
+    let storage = Storage::open(dir, &StorageOptions::default()).unwrap();
+    let stream = Arc::new(stream::Embedded::new(storage, group_commit).unwrap());
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..publishers)
+        .map(|_| {
+            let stream = stream.clone();
+            tokio::spawn(async move {
+                for _ in 0..each {
+                    stream.publish(vec![record("orders.created")]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (publishers * each) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    tokio.block_on(async {
+        let total: u64 = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(&dir.path().join("lmdb"), &StorageOptions::default()).unwrap();
+        let stream = Arc::new(stream::Embedded::new(storage, true).unwrap());
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let control = Arc::new(Control::new(stream.clone(), metrics.clone()));
+        let runtime = Runtime::new(
+            RuntimeConfig::default(),
+            ControlPlane { kv: control.clone(), events: control.clone(), views: control.clone() },
+        )
+        .unwrap();
+        let plugin = runtime.load(Path::new(corral_fixtures::EVENT_COUNTER), Default::default()).await.unwrap();
+        for _ in 0..total / 500 {
+            stream.publish((0..500).map(|_| record("orders.created")).collect()).await.unwrap();
+        }
+        let total = stream.head().await.unwrap();
+
+        println!("event benchmark: {total} events, one kv increment each, ack after each\n");
+        let native = drain(Arc::new(Native(control.clone())), stream.clone(), &metrics, total).await;
+        let wasm = drain(Arc::new(Wasm(plugin)), stream.clone(), &metrics, total).await;
+        println!("native Rust handler              {native:>10.0} events/s");
+        println!("wasm handler (fresh instance)    {wasm:>10.0} events/s");
+        println!("  ratio wasm / native: {:.2}x   target >= 0.5x\n", wasm / native);
+
+        let (publishers, each) = (64, 50);
+        let grouped = emit_rate(&dir.path().join("grouped"), true, publishers, each).await;
+        let single = emit_rate(&dir.path().join("single"), false, publishers, each).await;
+        println!("durable emit, {publishers} concurrent publishers:");
+        println!("  with group commit              {grouped:>10.0} events/s");
+        println!("  one transaction per event      {single:>10.0} events/s");
+        println!("  ratio: {:.1}x", grouped / single);
+    });
+}

@@ -1,0 +1,146 @@
+//! `host`: Corral's command line and server, as a library so benchmarks can
+//! drive its parts (the binary is a one-line `main`).
+//!
+//! # Layout
+//!
+//! - `lib.rs`: the CLI (clap) and dispatch; [`config`]: `host run`'s settings.
+//! - [`serve`]: `host run` — storage, plugins, listeners, graceful shutdown.
+//! - [`gateway`]: the public request path: route → call → respond;
+//!   [`router`]: the route table.
+//! - [`admin`]: health, readiness, metrics and the plugin list; [`metrics`].
+//! - [`plugins`]: loading the plugins folder; [`sidecar`]: `NAME.toml`.
+//! - [`control`]: the runtime's control-plane traits over LMDB.
+//! - [`events`]: delivery to event handlers (retries, dead letters);
+//!   [`schedule`]: cron ticks; [`retention`]: trimming the log.
+//! - [`emit`]: `host emit`, publishing through a running host's admin API.
+//! - [`inspect`]: `host check` and `host inspect`.
+//!
+//! The binary is the only place that knows the CLI; the runtime below it
+//! knows nothing of sockets, storage or configuration files.
+
+mod admin;
+mod config;
+pub mod control;
+mod emit;
+pub mod events;
+mod gateway;
+mod inspect;
+pub mod metrics;
+mod plugins;
+mod retention;
+mod router;
+mod schedule;
+mod serve;
+mod sidecar;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Corral: a WebAssembly component host where every handler is a sandboxed plugin.
+#[derive(Debug, Parser)]
+#[command(name = "host", version, about)]
+struct Cli {
+    /// Directory for the host's data; precompiled components are cached in
+    /// its `cache/` folder.
+    /// [default: .corral]
+    #[arg(long, global = true, env = "CORRAL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serves the plugins in a folder: HTTP routes on the public listener,
+    /// health, metrics and the plugin list on the admin listener.
+    Run(Box<config::RunArgs>),
+    /// Loads and validates components (files, or every `.wasm` in a folder);
+    /// exits non-zero with the reasons if any fails.
+    Check {
+        /// Component files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Publishes an event through a running host's admin listener.
+    Emit {
+        /// Topic, e.g. `orders.created`.
+        topic: String,
+        /// The payload (JSON by convention).
+        #[arg(long, default_value = "")]
+        data: String,
+        /// Tenant of the event.
+        #[arg(long, default_value = "")]
+        tenant: String,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+    /// Shows a component's world, imports, exports, what `describe()` says and
+    /// the limits that would apply.
+    Inspect {
+        /// The component file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the command line.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => {
+                let config = args.resolve(cli.data_dir)?;
+                init_logging(&config.log_level, config.log_format);
+                serve::run(config).await.map(|()| ExitCode::SUCCESS)
+            }
+            Command::Check { paths } => {
+                init_logging("warn", config::LogFormat::Pretty);
+                inspect::check(&data_dir(cli.data_dir), &paths).await
+            }
+            Command::Emit { topic, data, tenant, admin } => {
+                init_logging("warn", config::LogFormat::Pretty);
+                emit::emit(&admin, &topic, data.into_bytes(), &tenant).await
+            }
+            Command::Inspect { file, json } => {
+                init_logging("warn", config::LogFormat::Pretty);
+                inspect::inspect(&data_dir(cli.data_dir), &file, json).await
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn data_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.unwrap_or_else(|| PathBuf::from(".corral"))
+}
+
+/// Logs go to stderr; stdout carries only what commands print.
+fn init_logging(level: &str, format: config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|error| {
+        eprintln!("warning: invalid log level {level:?} ({error}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Pretty => builder.init(),
+        config::LogFormat::Json => builder.json().init(),
+    }
+}
