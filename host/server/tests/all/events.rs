@@ -60,10 +60,10 @@ async fn events_emitted_by_a_route_reach_the_handler_in_order() {
     .await;
     let expected: Vec<(u64, String)> = (1..=6).map(|i| (i, i.to_string())).collect();
     assert_eq!(seen, expected, "in sequence order, each once");
-    let subscriptions = get(host.admin, "/subscriptions").await.json();
-    assert_eq!(subscriptions[0]["plugin"], "kv-recorder");
-    assert_eq!(subscriptions[0]["delivered"], 6);
-    assert_eq!(subscriptions[0]["lag"], 0);
+    // The counters and the checkpoint move right after the handler returns.
+    let subscription = settled_subscription(&host).await;
+    assert_eq!(subscription["plugin"], "kv-recorder");
+    assert_eq!(subscription["delivered"], 6);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,7 +81,7 @@ async fn a_flaky_handler_gets_the_event_three_times_and_nothing_is_lost() {
     })
     .await;
     assert_eq!(seen, [(1, "before".into()), (flaky, "flaky".into()), (3, "after".into())]);
-    let subscription = get(host.admin, "/subscriptions").await.json()[0].clone();
+    let subscription = settled_subscription(&host).await;
     assert_eq!((subscription["retried"].as_u64(), subscription["delivered"].as_u64()), (Some(2), Some(3)));
     let events = storage.read_after(0, 100).unwrap();
     let id = &events.iter().find(|e| e.sequence == flaky).unwrap().id;
@@ -111,7 +111,7 @@ async fn a_poison_event_is_dead_lettered_and_later_events_still_arrive() {
     assert_eq!(letter["event"]["sequence"], poison);
     assert_eq!(letter["event"]["payload"], "fail");
     assert!(letter["error"].as_str().unwrap().contains("asked to fail"), "{letter}");
-    let subscription = get(host.admin, "/subscriptions").await.json()[0].clone();
+    let subscription = settled_subscription(&host).await;
     assert_eq!(subscription["dead_lettered"], 1);
     assert_eq!(subscription["retried"], 2);
     let metrics = get(host.admin, "/metrics").await.text();
@@ -246,6 +246,19 @@ async fn retention_trims_but_never_past_the_slowest_subscriber() {
     assert_eq!(storage.first().unwrap(), Some(3), "the unacknowledged event is kept");
     assert_eq!(storage.head().unwrap(), 10);
     drop(host);
+}
+
+/// The first subscription once it has caught up (lag 0).
+async fn settled_subscription(host: &Host) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let subscription = get(host.admin, "/subscriptions").await.json()[0].clone();
+        if subscription["lag"] == 0 {
+            return subscription;
+        }
+        assert!(std::time::Instant::now() < deadline, "the subscription never caught up: {subscription}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn now_ms() -> u64 {
