@@ -9,20 +9,22 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
-use crate::events::Subscription;
+use crate::dispatch::Dispatch;
 use crate::gateway::{Body, full, problem};
 use crate::metrics::Metrics;
-use crate::plugins::Catalog;
+use crate::registry::{Deployed, Registry};
 
 /// Largest event an operator may publish through the admin listener.
 const MAX_EVENT_BYTES: usize = 1 << 20;
+/// Largest component that may be uploaded.
+const MAX_COMPONENT_BYTES: usize = 256 << 20;
 
 /// What the admin endpoints read.
 pub(crate) struct Admin {
-    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) registry: Arc<Registry>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) stream: Arc<stream::Embedded>,
-    pub(crate) subscriptions: Arc<Vec<Arc<Subscription>>>,
+    pub(crate) dispatch: Arc<Dispatch>,
 }
 
 impl Admin {
@@ -37,6 +39,18 @@ impl Admin {
             }
             (&Method::GET, "/plugins") => self.plugins(),
             (&Method::GET, "/subscriptions") => self.subscriptions(),
+            (&Method::PUT, path) if plugin_name(path).is_some() => {
+                let name = plugin_name(path).unwrap_or_default().to_string();
+                self.upload(name, request).await
+            }
+            (&Method::DELETE, path) if plugin_name(path).is_some() => {
+                let name = plugin_name(path).unwrap_or_default().to_string();
+                self.remove(&name).await
+            }
+            (&Method::POST, path) if path.starts_with("/plugins/") && path.ends_with("/rollback") => {
+                let name = path.trim_start_matches("/plugins/").trim_end_matches("/rollback").to_string();
+                self.rollback(&name).await
+            }
             (&Method::POST, path) if path.starts_with("/events/") => {
                 let topic = path.trim_start_matches("/events/").to_string();
                 self.publish(topic, request).await
@@ -49,23 +63,25 @@ impl Admin {
     }
 
     fn ready(&self) -> Response<Body> {
+        let catalog = self.registry.catalog();
         let storage = self.stream.storage().head();
         let body = serde_json::json!({
             "ready": storage.is_ok(),
             "storage": match &storage { Ok(_) => "open".to_string(), Err(e) => e.to_string() },
-            "plugins_loaded": self.catalog.mounted.len(),
-            "plugins_failed": self.catalog.failures.len(),
+            "plugins_loaded": catalog.slots.len(),
+            "plugins_failed": catalog.failures.len(),
         });
         let status = if storage.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
         json(status, &body)
     }
 
     fn plugins(&self) -> Response<Body> {
-        let mut list: Vec<serde_json::Value> = self
-            .catalog
-            .mounted
+        let catalog = self.registry.catalog();
+        let mut list: Vec<serde_json::Value> = catalog
+            .slots
             .iter()
-            .map(|mounted| {
+            .map(|slot| {
+                let mounted = &slot.mounted;
                 let plugin = &mounted.plugin;
                 let limits = plugin.limits();
                 serde_json::json!({
@@ -87,11 +103,19 @@ impl Admin {
                     "in_flight": plugin.in_flight(),
                     "load_ms": plugin.load_time().as_secs_f64() * 1000.0,
                     "cache": plugin.cache_outcome().name(),
-                    "error": null,
+                    "canary": slot.canary.as_ref().map(|c| {
+                        let (requests, errors) = c.counts();
+                        serde_json::json!({"version": c.mounted.plugin.version(), "content_hash": c.mounted.plugin.content_hash(),
+                            "percent": c.policy.percent, "requests": requests, "errors": errors})
+                    }),
+                    "error": catalog.failures.iter().find(|f| f.file.file_stem().is_some_and(|s| *s == *slot.stem)).map(|f| f.error.clone()),
                 })
             })
             .collect();
-        list.extend(self.catalog.failures.iter().map(|failure| {
+        let served = |failure: &&crate::plugins::Failure| {
+            catalog.slots.iter().any(|s| failure.file.file_stem().is_some_and(|stem| *stem == *s.stem))
+        };
+        list.extend(catalog.failures.iter().filter(|f| !served(f)).map(|failure| {
             serde_json::json!({
                 "name": failure.file.file_stem().map(|s| s.to_string_lossy().into_owned()),
                 "file": failure.file,
@@ -106,7 +130,8 @@ impl Admin {
     fn lags(&self) -> Vec<(u64, u64)> {
         let storage = self.stream.storage();
         let head = storage.head().unwrap_or(0);
-        self.subscriptions
+        self.dispatch
+            .subscriptions()
             .iter()
             .map(|s| {
                 let checkpoint = storage.checkpoint(&s.consumer).unwrap_or(0);
@@ -116,15 +141,17 @@ impl Admin {
     }
 
     fn update_lag(&self) {
-        for (subscription, (_, lag)) in self.subscriptions.iter().zip(self.lags()) {
+        for (subscription, (_, lag)) in self.dispatch.subscriptions().iter().zip(self.lags()) {
             self.metrics.set_lag(subscription.handler.name(), lag);
         }
     }
 
     fn subscriptions(&self) -> Response<Body> {
         let head = self.stream.storage().head().unwrap_or(0);
+        let catalog = self.registry.catalog();
         let list: Vec<serde_json::Value> = self
-            .subscriptions
+            .dispatch
+            .subscriptions()
             .iter()
             .zip(self.lags())
             .map(|(s, (checkpoint, lag))| {
@@ -132,9 +159,9 @@ impl Admin {
                     "plugin": s.handler.name(),
                     "consumer": s.consumer,
                     "topics": s.filters,
-                    "schedules": self.catalog.mounted.iter()
-                        .filter(|m| m.plugin.name() == s.handler.name())
-                        .flat_map(|m| m.schedules.iter())
+                    "schedules": catalog.slots.iter()
+                        .filter(|slot| slot.mounted.plugin.name() == s.handler.name())
+                        .flat_map(|slot| slot.mounted.schedules.iter())
                         .map(|sc| serde_json::json!({"name": sc.name, "cron": sc.expression}))
                         .collect::<Vec<_>>(),
                     "checkpoint": checkpoint,
@@ -182,6 +209,92 @@ impl Admin {
             ),
         }
     }
+}
+
+impl Admin {
+    /// `PUT /plugins/NAME`: stages the upload, deploys it, and only if it is
+    /// accepted renames it into the plugins folder as `NAME.wasm`.
+    async fn upload(&self, name: String, request: Request<Incoming>) -> Response<Body> {
+        let bytes = match http_body_util::Limited::new(request.into_body(), MAX_COMPONENT_BYTES).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(error) => {
+                return problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    serde_json::json!({"error": "payload_too_large", "message": format!("{error} (limit {MAX_COMPONENT_BYTES} bytes)")}),
+                );
+            }
+        };
+        let dir = self.registry.dir().to_path_buf();
+        let staging = dir.join(".staging");
+        let staged = staging.join(format!("{name}.wasm"));
+        let written = std::fs::create_dir_all(&staging).and_then(|()| std::fs::write(&staged, &bytes));
+        if let Err(error) = written {
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"error": "storage", "message": format!("staging {}: {error}", staged.display())}),
+            );
+        }
+        let sidecar = dir.join(format!("{name}.toml"));
+        let deployed = self.registry.deploy(&name, &staged, Some(&sidecar)).await;
+        let outcome = match deployed {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                let _ = std::fs::remove_file(&staged);
+                return problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    serde_json::json!({"error": "rejected", "plugin": name, "message": error}),
+                );
+            }
+        };
+        if let Err(error) = std::fs::rename(&staged, dir.join(format!("{name}.wasm"))) {
+            tracing::warn!(plugin = %name, "deployed, but not saved into the plugins folder: {error}");
+        }
+        let (state, mounted) = match outcome {
+            Deployed::Swapped(m) => ("swapped", m),
+            Deployed::Canary(m) => ("canary", m),
+            Deployed::Unchanged(m) => ("unchanged", m),
+        };
+        json(
+            StatusCode::OK,
+            &serde_json::json!({"plugin": mounted.plugin.name(), "version": mounted.plugin.version(),
+                "world": mounted.plugin.world().name(), "content_hash": mounted.plugin.content_hash(), "outcome": state}),
+        )
+    }
+
+    /// `DELETE /plugins/NAME`: unloads it (running calls finish) and removes
+    /// its component from the plugins folder.
+    async fn remove(&self, name: &str) -> Response<Body> {
+        let file = self.registry.dir().join(format!("{name}.wasm"));
+        let _ = std::fs::remove_file(&file);
+        if self.registry.remove(name).await {
+            json(StatusCode::OK, &serde_json::json!({"plugin": name, "removed": true}))
+        } else {
+            problem(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "not_found", "message": format!("no plugin file {name}.wasm is loaded")}),
+            )
+        }
+    }
+
+    /// `POST /plugins/NAME/rollback`: the previous version serves again.
+    async fn rollback(&self, name: &str) -> Response<Body> {
+        match self.registry.rollback(name).await {
+            Ok(mounted) => json(
+                StatusCode::OK,
+                &serde_json::json!({"plugin": mounted.plugin.name(), "version": mounted.plugin.version(), "content_hash": mounted.plugin.content_hash()}),
+            ),
+            Err(error) => problem(StatusCode::CONFLICT, serde_json::json!({"error": "no_rollback", "message": error})),
+        }
+    }
+}
+
+/// `NAME` of `/plugins/NAME` (file-name characters only).
+fn plugin_name(path: &str) -> Option<&str> {
+    let name = path.strip_prefix("/plugins/")?;
+    let valid = !name.is_empty()
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    valid.then_some(name)
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {

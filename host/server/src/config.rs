@@ -60,6 +60,9 @@ pub(crate) struct RunArgs {
     /// Keep at most this many events (never trimming past a subscriber's checkpoint).
     #[arg(long, env = "CORRAL_RETENTION_MAX_EVENTS")]
     retention_max_events: Option<u64>,
+    /// Do not watch the plugins folder (changes then need a restart or the admin API).
+    #[arg(long, env = "CORRAL_NO_WATCH")]
+    no_watch: bool,
 }
 
 /// The same settings in a config file.
@@ -79,6 +82,7 @@ struct FileConfig {
     shutdown_timeout_ms: Option<u64>,
     retention_max_age_s: Option<u64>,
     retention_max_events: Option<u64>,
+    no_watch: Option<bool>,
 }
 
 /// Resolved settings of a running host.
@@ -96,6 +100,8 @@ pub(crate) struct RunConfig {
     pub(crate) max_header_bytes: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) retention: crate::retention::Retention,
+    /// Sync changes of the plugins folder while running.
+    pub(crate) watch: bool,
 }
 
 impl RunArgs {
@@ -132,6 +138,7 @@ impl RunArgs {
                 max_events: self.retention_max_events.or(file.retention_max_events),
                 interval: Duration::from_secs(1),
             },
+            watch: !(self.no_watch || file.no_watch.unwrap_or(false)),
         })
     }
 }

@@ -1,5 +1,6 @@
-//! `host emit TOPIC --data JSON`: publishes through a running host's admin
-//! listener, so the event lands in that host's log.
+//! Talking to a running host's admin listener: `host emit TOPIC --data
+//! JSON` publishes an event into its log; `host deploy FILE` uploads a
+//! component.
 
 use std::process::ExitCode;
 
@@ -9,7 +10,19 @@ use http_body_util::{BodyExt as _, Full};
 
 /// Posts the event and prints the sequence the host assigned.
 pub(crate) async fn emit(admin: &str, topic: &str, data: Vec<u8>, tenant: &str) -> anyhow::Result<ExitCode> {
-    let url: http::Uri = format!("{}/events/{topic}", admin.trim_end_matches('/'))
+    send(admin, http::Method::POST, &format!("/events/{topic}"), data, tenant).await
+}
+
+/// Uploads a component; prints what the host did with it.
+pub(crate) async fn deploy(admin: &str, file: &std::path::Path, name: Option<&str>) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = name.unwrap_or(&stem);
+    send(admin, http::Method::PUT, &format!("/plugins/{name}"), bytes, "").await
+}
+
+async fn send(admin: &str, method: http::Method, path: &str, data: Vec<u8>, tenant: &str) -> anyhow::Result<ExitCode> {
+    let url: http::Uri = format!("{}{path}", admin.trim_end_matches('/'))
         .parse()
         .with_context(|| format!("invalid admin URL {admin:?}"))?;
     let authority = url.authority().context("the admin URL needs host:port")?.clone();
@@ -18,12 +31,13 @@ pub(crate) async fn emit(admin: &str, topic: &str, data: Vec<u8>, tenant: &str) 
         .with_context(|| format!("connecting to the admin listener at {authority} (is `host run` running?)"))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(connection);
-    let request = http::Request::post(url.path())
+    let request = http::Request::builder()
+        .method(method)
+        .uri(url.path())
         .header(http::header::HOST, authority.as_str())
         .header("x-corral-tenant", tenant)
-        .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(data)))?;
-    let response = sender.send_request(request).await.context("sending the event")?;
+    let response = sender.send_request(request).await.context("sending the request")?;
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
     let text = String::from_utf8_lossy(&body);

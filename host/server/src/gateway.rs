@@ -13,7 +13,8 @@ use hyper::body::Incoming;
 use tracing::Instrument as _;
 
 use crate::metrics::Metrics;
-use crate::plugins::{Catalog, Mounted};
+use crate::plugins::Mounted;
+use crate::registry::Registry;
 use crate::router::Match;
 
 /// Errors a response body may end with.
@@ -30,7 +31,7 @@ pub(crate) struct HttpLimits {
 
 /// Routes requests to plugins.
 pub(crate) struct Gateway {
-    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) registry: Arc<Registry>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: HttpLimits,
 }
@@ -50,7 +51,9 @@ impl Gateway {
 
     async fn route(&self, request: Request<Incoming>, request_id: &str) -> Response<Body> {
         let path = request.uri().path().to_string();
-        match self.catalog.router.route(request.method().as_str(), &path) {
+        // One snapshot per request: a swap during the call changes nothing here.
+        let catalog = self.registry.catalog();
+        match catalog.router.route(request.method().as_str(), &path) {
             Match::NotFound => problem(
                 StatusCode::NOT_FOUND,
                 serde_json::json!({"error": "not_found", "message": format!("no route for {} {path}", request.method()), "request_id": request_id}),
@@ -66,12 +69,18 @@ impl Gateway {
                 response
             }
             Match::Found { target, params } => {
-                let mounted = &self.catalog.mounted[target];
+                let slot = &catalog.slots[target];
+                let canary = slot.canary.as_ref().filter(|c| c.pick());
+                let mounted = canary.map_or(&slot.mounted, |c| &c.mounted);
                 let call = call_context(&request, request_id);
-                match mounted.plugin.world() {
+                let response = match mounted.plugin.world() {
                     World::WasiHttp => self.serve_wasi_http(mounted, call, request).await,
                     _ => self.call_route(mounted, call, request, params).await,
+                };
+                if let Some(canary) = canary {
+                    canary.record(response.status().is_server_error());
                 }
+                response
             }
         }
     }

@@ -8,7 +8,11 @@
 //! - [`gateway`]: the public request path: route → call → respond;
 //!   [`router`]: the route table.
 //! - [`admin`]: health, readiness, metrics and the plugin list; [`metrics`].
-//! - [`plugins`]: loading the plugins folder; [`sidecar`]: `NAME.toml`.
+//! - [`plugins`]: loading components into a [`Catalog`](plugins::Catalog)
+//!   snapshot; [`sidecar`]: `NAME.toml`.
+//! - [`registry`]: hot swap — deploy, remove, roll back, canaries
+//!   ([`canary`]); [`watch`]: the plugins folder; [`dispatch`]: one
+//!   dispatcher per event handler, restarted on a new version.
 //! - [`control`]: the runtime's control-plane traits over LMDB.
 //! - [`events`]: delivery to event handlers (retries, dead letters);
 //!   [`schedule`]: cron ticks; [`retention`]: trimming the log.
@@ -19,19 +23,23 @@
 //! knows nothing of sockets, storage or configuration files.
 
 mod admin;
+mod canary;
 mod config;
 pub mod control;
+mod dispatch;
 mod emit;
 pub mod events;
 mod gateway;
 mod inspect;
 pub mod metrics;
 mod plugins;
+mod registry;
 mod retention;
 mod router;
 mod schedule;
 mod serve;
 mod sidecar;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +70,18 @@ enum Command {
         /// Component files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Deploys a component to a running host through its admin listener
+    /// (`PUT /plugins/NAME`); the host validates it before swapping it in.
+    Deploy {
+        /// The component file.
+        file: PathBuf,
+        /// The plugin file name to deploy as [default: the file's stem].
+        #[arg(long)]
+        name: Option<String>,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
     },
     /// Publishes an event through a running host's admin listener.
     Emit {
@@ -108,6 +128,10 @@ pub fn main() -> ExitCode {
             Command::Check { paths } => {
                 init_logging("warn", config::LogFormat::Pretty);
                 inspect::check(&data_dir(cli.data_dir), &paths).await
+            }
+            Command::Deploy { file, name, admin } => {
+                init_logging("warn", config::LogFormat::Pretty);
+                emit::deploy(&admin, &file, name.as_deref()).await
             }
             Command::Emit { topic, data, tenant, admin } => {
                 init_logging("warn", config::LogFormat::Pretty);

@@ -20,6 +20,7 @@ pub struct Metrics {
     retried: IntCounterVec,
     dead_lettered: IntCounterVec,
     lag: IntGaugeVec,
+    swaps: IntCounterVec,
 }
 
 /// The counters of one event subscription.
@@ -85,6 +86,11 @@ impl Metrics {
         let dead_lettered =
             IntCounterVec::new(Opts::new("events_dead_lettered_total", "Events sent to dlq.PLUGIN"), &["plugin"])?;
         let lag = IntGaugeVec::new(Opts::new("subscription_lag", "Head sequence minus checkpoint"), &["plugin"])?;
+        let swaps = IntCounterVec::new(
+            Opts::new("plugin_swaps_total", "Plugin changes while running, by outcome"),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(swaps.clone()))?;
         for collector in [
             Box::new(delivered.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(retried.clone()),
@@ -119,6 +125,7 @@ impl Metrics {
             retried,
             dead_lettered,
             lag,
+            swaps,
         })
     }
 
@@ -146,6 +153,11 @@ impl Metrics {
     /// Sets a subscription's lag (computed when metrics are read).
     pub(crate) fn set_lag(&self, plugin: &str, lag: u64) {
         self.lag.with_label_values(&[plugin]).set(i64::try_from(lag).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a plugin change (`swapped`, `rejected`, `canary_rolled_back`, ...).
+    pub(crate) fn swap(&self, outcome: &str) {
+        self.swaps.with_label_values(&[outcome]).inc();
     }
 
     pub(crate) fn kv_op(&self, op: &str) {

@@ -1,6 +1,6 @@
 //! The mounted plugins of a running host: every component in the plugins
-//! folder, loaded with its sidecar. A broken one is reported and skipped;
-//! the others serve.
+//! folder, loaded with its sidecar, in an immutable [`Catalog`] snapshot. A
+//! broken one is reported and skipped; the others serve.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use corral_runtime::{Plugin, Runtime, World};
 
+use crate::canary::{Canary, CanaryPolicy};
 use crate::metrics::{Metrics, PluginMetrics};
 use crate::router::Router;
 use crate::schedule::Schedule;
@@ -23,75 +24,121 @@ pub(crate) struct Mounted {
     pub(crate) topics: Vec<String>,
     /// Cron schedules (event handlers), sidecar overrides applied.
     pub(crate) schedules: Vec<Arc<Schedule>>,
+    /// How a new version of it is rolled out (routes), from the sidecar.
+    pub(crate) canary: Option<CanaryPolicy>,
     pub(crate) metrics: PluginMetrics,
 }
 
 /// A component that could not be mounted, and why.
+#[derive(Debug, Clone)]
 pub(crate) struct Failure {
     pub(crate) file: PathBuf,
     pub(crate) error: String,
 }
 
-/// Everything loaded from the plugins folder.
+/// One served plugin of a catalog: the file it came from, its current
+/// version, and a canary version if one is being tried.
+#[derive(Clone)]
+pub(crate) struct Slot {
+    pub(crate) stem: String,
+    pub(crate) mounted: Arc<Mounted>,
+    pub(crate) canary: Option<Arc<Canary>>,
+}
+
+/// An immutable snapshot of what is served. Swapping plugins builds a new
+/// catalog and replaces the old one atomically; calls already running keep
+/// the `Arc<Mounted>` they started with.
+#[derive(Default)]
 pub(crate) struct Catalog {
-    pub(crate) mounted: Vec<Arc<Mounted>>,
+    pub(crate) slots: Vec<Slot>,
     pub(crate) failures: Vec<Failure>,
     pub(crate) router: Router,
 }
 
-/// Loads every `.wasm` in `dir` (sorted by name).
-pub(crate) async fn load_dir(runtime: &Runtime, dir: &Path, metrics: &Metrics) -> anyhow::Result<Catalog> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading the plugins folder {}", dir.display()))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
-        .collect();
-    files.sort();
-    let mut catalog = Catalog { mounted: Vec::new(), failures: Vec::new(), router: Router::default() };
-    for file in files {
-        match mount(runtime, &file, &mut catalog, metrics).await {
-            Ok(mounted) => {
-                tracing::info!(
-                    plugin = mounted.plugin.name(),
-                    version = mounted.plugin.version(),
-                    world = %mounted.plugin.world(),
-                    file = %file.display(),
-                    cache = mounted.plugin.cache_outcome().name(),
-                    load_ms = mounted.plugin.load_time().as_millis() as u64,
-                    "plugin loaded"
-                );
-                catalog.mounted.push(Arc::new(mounted));
-            }
-            Err(error) => {
-                let error = format!("{error:#}");
-                tracing::error!(file = %file.display(), "plugin skipped: {error}");
-                catalog.failures.push(Failure { file, error });
+impl Catalog {
+    /// Builds a catalog from slots in order. A slot whose plugin name is
+    /// taken or whose routes conflict is left out and reported; the earlier
+    /// slot wins, so callers put the slot being deployed last.
+    pub(crate) fn build(candidates: Vec<Slot>, mut failures: Vec<Failure>) -> (Catalog, Vec<(String, String)>) {
+        let mut catalog = Catalog::default();
+        let mut rejected = Vec::new();
+        for slot in candidates {
+            let plugin = &slot.mounted.plugin;
+            let taken = catalog.slots.iter().find(|s| s.mounted.plugin.name() == plugin.name());
+            let outcome = match taken {
+                Some(other) => Err(format!(
+                    "{}: plugin name {:?} is already used by {}; plugin names must be unique (set `name` in the sidecar)",
+                    plugin.path().display(),
+                    plugin.name(),
+                    other.mounted.plugin.path().display()
+                )),
+                None => catalog
+                    .router
+                    .add(plugin.name(), catalog.slots.len(), &slot.mounted.routes)
+                    .map_err(|conflict| format!("{}: {conflict}", plugin.path().display())),
+            };
+            match outcome {
+                Ok(()) => catalog.slots.push(slot),
+                Err(error) => {
+                    failures.push(Failure { file: plugin.path().to_path_buf(), error: error.clone() });
+                    rejected.push((slot.stem, error));
+                }
             }
         }
+        catalog.failures = failures;
+        (catalog, rejected)
     }
-    Ok(catalog)
+
+    /// The slot of a file stem.
+    pub(crate) fn slot(&self, stem: &str) -> Option<&Slot> {
+        self.slots.iter().find(|s| s.stem == stem)
+    }
 }
 
-async fn mount(runtime: &Runtime, file: &Path, catalog: &mut Catalog, metrics: &Metrics) -> anyhow::Result<Mounted> {
-    let sidecar = Sidecar::load_for(file)?;
+/// Loads one component with its sidecar (`NAME.toml` beside it, unless
+/// given) into a [`Mounted`].
+pub(crate) async fn load(
+    runtime: &Runtime,
+    file: &Path,
+    sidecar: Option<&Path>,
+    metrics: &Metrics,
+) -> anyhow::Result<Mounted> {
+    let sidecar_path = sidecar.map(Path::to_path_buf).unwrap_or_else(|| Sidecar::path_for(file));
+    let sidecar = Sidecar::load(&sidecar_path)?;
     let plugin = runtime.load(file, sidecar.settings()).await?;
-    if let Some(other) = catalog.mounted.iter().find(|m| m.plugin.name() == plugin.name()) {
-        anyhow::bail!(
-            "{}: plugin name {:?} is already used by {}; plugin names must be unique",
-            file.display(),
-            plugin.name(),
-            other.plugin.path().display()
-        );
-    }
     let routes = served_routes(&plugin, &sidecar);
     let (topics, schedules) =
         subscriptions(&plugin, &sidecar).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    catalog
-        .router
-        .add(plugin.name(), catalog.mounted.len(), &routes)
-        .map_err(|conflict| anyhow::anyhow!("{}: {conflict}", file.display()))?;
+    let canary = sidecar
+        .canary
+        .as_ref()
+        .map(CanaryPolicy::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", sidecar_path.display()))?;
     let metrics = metrics.plugin(plugin.name());
-    Ok(Mounted { plugin, sidecar, routes, topics, schedules, metrics })
+    tracing::info!(
+        plugin = plugin.name(),
+        version = plugin.version(),
+        world = %plugin.world(),
+        file = %file.display(),
+        cache = plugin.cache_outcome().name(),
+        load_ms = plugin.load_time().as_millis() as u64,
+        "plugin loaded"
+    );
+    Ok(Mounted { plugin, sidecar, routes, topics, schedules, canary, metrics })
+}
+
+/// The `.wasm` files of the plugins folder, by stem, sorted.
+pub(crate) fn stems(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut stems: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading the plugins folder {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+        .filter_map(|path| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|stem| !stem.starts_with('.'))
+        .collect();
+    stems.sort();
+    Ok(stems)
 }
 
 /// An event handler's topics and schedules; its schedule events are

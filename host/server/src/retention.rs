@@ -46,13 +46,11 @@ pub(crate) fn trim_point(
     Ok(Some(slowest.map_or(cut, |slowest| cut.min(slowest))).filter(|up_to| *up_to > 0))
 }
 
+/// The durable consumers that hold back trimming.
+pub(crate) type Consumers = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
 /// Trims periodically until `stop`.
-pub(crate) async fn run(
-    storage: Storage,
-    retention: Retention,
-    consumers: Arc<Vec<String>>,
-    mut stop: watch::Receiver<bool>,
-) {
+pub(crate) async fn run(storage: Storage, retention: Retention, consumers: Consumers, mut stop: watch::Receiver<bool>) {
     if retention.max_age.is_none() && retention.max_events.is_none() {
         return;
     }
@@ -61,7 +59,7 @@ pub(crate) async fn run(
             return;
         }
         let storage = storage.clone();
-        let consumers = consumers.clone();
+        let consumers = consumers();
         let trimmed = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
             match trim_point(&storage, &retention, &consumers)? {
                 Some(up_to) if storage.first()?.is_some_and(|first| first <= up_to) => Ok(storage.trim(up_to)?),

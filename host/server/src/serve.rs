@@ -22,10 +22,11 @@ use tokio::sync::watch;
 use crate::admin::Admin;
 use crate::config::RunConfig;
 use crate::control::Embedded;
-use crate::events::{self, Subscription};
+use crate::dispatch::Dispatch;
 use crate::gateway::{Body, Gateway, HttpLimits};
 use crate::metrics::Metrics;
-use crate::{retention, schedule};
+use crate::registry::Registry;
+use crate::retention;
 use corral_storage::stream;
 
 /// Runs the host until a shutdown signal.
@@ -39,7 +40,18 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
     let control = ControlPlane { kv: embedded.clone(), events: embedded.clone(), views: embedded };
     let runtime_config = RuntimeConfig { cache_dir: Some(config.cache_dir.clone()), ..RuntimeConfig::default() };
     let runtime = Runtime::new(runtime_config, control)?;
-    let catalog = Arc::new(crate::plugins::load_dir(&runtime, &config.plugins, &metrics).await?);
+    let registry = Registry::open(runtime, &config.plugins, &config.data_dir, metrics.clone()).await?;
+    let (stop, stopped) = watch::channel(false);
+    let mut background = tokio::task::JoinSet::new();
+    // Watch before announcing readiness, then catch up on anything that
+    // changed while the plugins were loading.
+    if config.watch {
+        let watcher = crate::watch::spawn(registry.clone(), stopped.clone())?;
+        background.spawn(async move {
+            let _ = watcher.await;
+        });
+        registry.rescan().await?;
+    }
 
     let public = TcpListener::bind(config.listen)
         .await
@@ -48,38 +60,28 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the admin listener on {}", config.admin_listen))?;
     let (public_addr, admin_addr) = (public.local_addr()?, admin.local_addr()?);
+    let catalog = registry.catalog();
     // One line on stdout, for people and for scripts that wait for it.
-    println!("corral: serving {} plugin(s) on http://{public_addr} (admin http://{admin_addr})", catalog.mounted.len());
+    println!("corral: serving {} plugin(s) on http://{public_addr} (admin http://{admin_addr})", catalog.slots.len());
     std::io::stdout().flush()?;
-    tracing::info!(%public_addr, %admin_addr, plugins = catalog.mounted.len(), failed = catalog.failures.len(), "ready");
+    tracing::info!(%public_addr, %admin_addr, plugins = catalog.slots.len(), failed = catalog.failures.len(), "ready");
 
-    let (stop, stopped) = watch::channel(false);
-    let subscriptions: Arc<Vec<Arc<Subscription>>> = Arc::new(
-        catalog
-            .mounted
-            .iter()
-            .filter(|m| !m.topics.is_empty())
-            .map(|m| Arc::new(Subscription::for_plugin(m.clone(), metrics.delivery(m.plugin.name()))))
-            .collect(),
-    );
-    let mut background = tokio::task::JoinSet::new();
-    for subscription in subscriptions.iter() {
-        background.spawn(events::run(subscription.clone(), stream.clone(), stopped.clone()));
-    }
-    for schedule in catalog.mounted.iter().flat_map(|m| m.schedules.iter()) {
-        background.spawn(schedule::run(schedule.clone(), stream.clone(), stopped.clone()));
-    }
-    let consumers = Arc::new(subscriptions.iter().map(|s| s.consumer.clone()).collect::<Vec<_>>());
+    let dispatch = Arc::new(Dispatch::default());
+    background.spawn(dispatch.clone().supervise(registry.clone(), stream.clone(), metrics.clone(), stopped.clone()));
+    let consumers: retention::Consumers = {
+        let dispatch = dispatch.clone();
+        Arc::new(move || dispatch.consumers())
+    };
     background.spawn(retention::run(storage.clone(), config.retention, consumers, stopped.clone()));
     let gateway = Arc::new(Gateway {
-        catalog: catalog.clone(),
+        registry: registry.clone(),
         metrics: metrics.clone(),
         limits: HttpLimits {
             max_request_bytes: config.max_request_bytes,
             max_response_bytes: config.max_response_bytes,
         },
     });
-    let admin_state = Arc::new(Admin { catalog, metrics, stream: stream.clone(), subscriptions });
+    let admin_state = Arc::new(Admin { registry, metrics, stream: stream.clone(), dispatch });
     let public_task = tokio::spawn(accept(
         public,
         move |request| {

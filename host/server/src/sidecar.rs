@@ -11,7 +11,7 @@ use corral_runtime::{Limits, PluginSettings};
 use serde::Deserialize;
 
 /// A parsed sidecar.
-#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Sidecar {
     /// Runs the plugin under this name instead of the one it describes.
@@ -36,6 +36,20 @@ pub(crate) struct Sidecar {
     /// Shared kv buckets granted to the plugin.
     #[serde(default)]
     pub(crate) kv: KvSection,
+    /// Roll new versions out as a canary (route plugins).
+    pub(crate) canary: Option<CanarySection>,
+}
+
+/// `canary = { percent = 10, window = "60s", max_error_rate = 0.05 }`.
+#[derive(Debug, Deserialize, PartialEq, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CanarySection {
+    /// Share of requests sent to the new version, 1 to 100.
+    pub(crate) percent: u8,
+    /// How long the new version is watched: `"500ms"`, `"60s"`, `"5m"`.
+    pub(crate) window: String,
+    /// Highest share of failed requests (5xx caused by the plugin) tolerated.
+    pub(crate) max_error_rate: f64,
 }
 
 /// `[limits]`.
@@ -107,8 +121,12 @@ impl Sidecar {
 
     /// Reads the sidecar beside `component`, or the defaults if there is none.
     pub(crate) fn load_for(component: &Path) -> anyhow::Result<Sidecar> {
-        let path = Sidecar::path_for(component);
-        let text = match std::fs::read_to_string(&path) {
+        Sidecar::load(&Sidecar::path_for(component))
+    }
+
+    /// Reads a sidecar file, or the defaults if there is none.
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Sidecar> {
+        let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Sidecar::default()),
             Err(error) => return Err(error).with_context(|| format!("reading sidecar {}", path.display())),

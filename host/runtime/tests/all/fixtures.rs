@@ -428,3 +428,28 @@ async fn event_counter() {
         [("seen.orders.created".to_string(), b"3".to_vec())]
     );
 }
+
+#[tokio::test]
+async fn route_version_a() {
+    let harness = Harness::new();
+    let a = harness.load(ROUTE_VERSION_A).await;
+    assert_eq!((a.name(), a.version()), ("versioned", "a.0.0"));
+    assert_eq!(text(&call(&a, &get("/version")).await), "a");
+}
+
+#[tokio::test]
+async fn route_version_b() {
+    let harness = Harness::new();
+    let b = harness.load(ROUTE_VERSION_B).await;
+    assert_eq!((b.name(), b.version()), ("versioned", "b.0.0"));
+    assert_eq!(text(&call(&b, &get("/version?sleep_ms=10")).await), "b");
+}
+
+#[tokio::test]
+async fn route_version_broken() {
+    let harness = Harness::new();
+    let broken = harness.load(ROUTE_VERSION_BROKEN).await;
+    assert_eq!(broken.name(), "versioned");
+    let error = broken.handle_http(CallContext::internal("t"), &get("/version")).await.unwrap_err();
+    assert!(matches!(error.kind, InvokeErrorKind::Trap(ref m) if m.contains("this release is broken")), "{error}");
+}

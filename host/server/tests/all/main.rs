@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod events;
+mod hotswap;
 mod inspect;
 mod serve;
 
@@ -45,7 +46,15 @@ impl Host {
     /// Starts `host run` on free loopback ports and waits until it serves.
     pub(crate) fn start(plugins: &Path, data: &Path, extra: &[&str]) -> Host {
         let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
-            .args(["run", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "error"])
+            .args([
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--log-level",
+                "corral_host=info",
+            ])
             .arg("--plugins")
             .arg(plugins)
             .arg("--data-dir")
@@ -135,6 +144,9 @@ pub(crate) fn request(method: &str, addr: SocketAddr, path: &str, body: &[u8]) -
         .method(method)
         .uri(path)
         .header("host", addr.to_string())
+        // One connection per request, closed after it: thousands of
+        // requests must not pile up thousands of idle sockets.
+        .header("connection", "close")
         .body(Full::new(Bytes::copy_from_slice(body)))
         .unwrap()
 }
