@@ -1,13 +1,13 @@
 # Corral's everyday recipes. `just --list` shows them.
 
-# Build the example app's plugins and serve them on the embedded default.
+# Build the example app's plugins and serve them (rebuilt and swapped on change).
 run *ARGS:
     cargo xtask run {{ARGS}}
 
 # Build the guest fixtures and the example's plugins.
 guests:
     cargo build --release --target wasm32-wasip2 --manifest-path guests/Cargo.toml
-    cargo xtask guests
+    cargo build --release --target wasm32-wasip2 --manifest-path examples/shop/Cargo.toml
 
 # The whole test suite (what CI runs).
 test *ARGS:
@@ -32,3 +32,7 @@ bench-http:
 # Event throughput: wasm vs native handler on the same log; emit with and without group commit.
 bench-events:
     cargo bench -p corral-host --bench events
+
+# Hot-swap latency: file landing to new version serving, cold and warm.
+bench-swap:
+    cargo bench -p corral-host --bench swap

@@ -2,10 +2,10 @@
 //! rustup needs nothing else.
 //!
 //! - `cargo xtask run [-- HOST ARGS]`: builds the example app's plugins and
-//!   serves them with `host run` on the embedded default.
+//!   serves them on the embedded default (`host dev examples/shop`, which
+//!   also rebuilds and hot-swaps them when their sources change).
 //! - `cargo xtask test`: the whole test suite (guests are built by the
 //!   `corral-fixtures` build script).
-//! - `cargo xtask guests`: builds the example's plugins only.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,9 +22,8 @@ fn main() -> anyhow::Result<()> {
     match task.as_str() {
         "run" => {
             ensure_wasm_target()?;
-            let plugins = build_example(&root)?;
             let mut host = cargo(&root);
-            host.args(["run", "--release", "-p", "corral-host", "--", "run", "--plugins"]).arg(&plugins).args(&rest);
+            host.args(["run", "--release", "-p", "corral-host", "--", "dev", "examples/shop"]).args(&rest);
             run(host)
         }
         "test" => {
@@ -33,13 +32,7 @@ fn main() -> anyhow::Result<()> {
             test.args(["test", "--workspace"]).args(&rest);
             run(test)
         }
-        "guests" => {
-            ensure_wasm_target()?;
-            let plugins = build_example(&root)?;
-            println!("example plugins are in {}", plugins.display());
-            Ok(())
-        }
-        other => bail!("unknown task {other:?}; use one of: run, test, guests"),
+        other => bail!("unknown task {other:?}; use one of: run, test"),
     }
 }
 
@@ -75,32 +68,4 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
         // No rustup: assume the toolchain was provisioned another way.
         Err(_) => Ok(()),
     }
-}
-
-/// Builds `examples/shop`'s plugins and gathers them (with their sidecars)
-/// in one folder for `host run --plugins`.
-fn build_example(root: &Path) -> anyhow::Result<PathBuf> {
-    let example = root.join("examples/shop");
-    let mut build = cargo(&example);
-    build.args(["build", "--release", "--target", WASM_TARGET]);
-    run(build)?;
-    let built = example.join("target").join(WASM_TARGET).join("release");
-    let plugins = example.join("target/plugins");
-    std::fs::create_dir_all(&plugins).with_context(|| format!("creating {}", plugins.display()))?;
-    for entry in std::fs::read_dir(example.join("plugins")).context("reading examples/shop/plugins")? {
-        let crate_dir = entry?.path();
-        let Some(name) = crate_dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
-        let wasm = built.join(format!("{}.wasm", name.replace('-', "_")));
-        if !wasm.is_file() {
-            continue;
-        }
-        std::fs::copy(&wasm, plugins.join(format!("{name}.wasm")))
-            .with_context(|| format!("copying {}", wasm.display()))?;
-        let sidecar = crate_dir.join(format!("{name}.toml"));
-        if sidecar.is_file() {
-            std::fs::copy(&sidecar, plugins.join(format!("{name}.toml")))
-                .with_context(|| format!("copying {}", sidecar.display()))?;
-        }
-    }
-    Ok(plugins)
 }

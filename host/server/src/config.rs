@@ -105,6 +105,12 @@ pub(crate) struct RunConfig {
 }
 
 impl RunArgs {
+    /// Uses `plugins` unless a plugins folder was given.
+    pub(crate) fn with_default_plugins(mut self, plugins: PathBuf) -> RunArgs {
+        self.plugins = self.plugins.or(Some(plugins));
+        self
+    }
+
     /// Merges flags and environment (already merged by clap, flags first)
     /// over the config file over the defaults.
     pub(crate) fn resolve(self, data_dir: Option<PathBuf>) -> anyhow::Result<RunConfig> {

@@ -16,6 +16,7 @@
 //! - [`control`]: the runtime's control-plane traits over LMDB.
 //! - [`events`]: delivery to event handlers (retries, dead letters);
 //!   [`schedule`]: cron ticks; [`retention`]: trimming the log.
+//! - [`dev`]: `host dev`, rebuild-and-swap while editing guests.
 //! - [`emit`]: `host emit`, publishing through a running host's admin API.
 //! - [`inspect`]: `host check` and `host inspect`.
 //!
@@ -26,6 +27,7 @@ mod admin;
 mod canary;
 mod config;
 pub mod control;
+mod dev;
 mod dispatch;
 mod emit;
 pub mod events;
@@ -64,6 +66,15 @@ enum Command {
     /// Serves the plugins in a folder: HTTP routes on the public listener,
     /// health, metrics and the plugin list on the admin listener.
     Run(Box<config::RunArgs>),
+    /// The inner loop: builds the guest workspace at SOURCE for
+    /// wasm32-wasip2, serves its components, and rebuilds and hot-swaps them
+    /// whenever a source file changes.
+    Dev {
+        /// The guest cargo workspace (or crate).
+        source: PathBuf,
+        #[command(flatten)]
+        run: Box<config::RunArgs>,
+    },
     /// Loads and validates components (files, or every `.wasm` in a folder);
     /// exits non-zero with the reasons if any fails.
     Check {
@@ -124,6 +135,12 @@ pub fn main() -> ExitCode {
                 let config = args.resolve(cli.data_dir)?;
                 init_logging(&config.log_level, config.log_format);
                 serve::run(config).await.map(|()| ExitCode::SUCCESS)
+            }
+            Command::Dev { source, run } => {
+                let plugins = source.join("target").join("corral-plugins");
+                let config = run.with_default_plugins(plugins).resolve(cli.data_dir)?;
+                init_logging(&config.log_level, config.log_format);
+                dev::dev(&source, config).await.map(|()| ExitCode::SUCCESS)
             }
             Command::Check { paths } => {
                 init_logging("warn", config::LogFormat::Pretty);

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use crate::registry::{Deployed, Registry};
 
 /// Quiet time after the last change before syncing.
-const DEBOUNCE: Duration = Duration::from_millis(100);
+const DEBOUNCE: Duration = Duration::from_millis(20);
 
 /// The stem of a plugin file, if the path is one.
 fn stem_of(path: &Path) -> Option<String> {
