@@ -12,6 +12,27 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// One page of `(name, value)` from `entries` (already positioned at the
+/// start key and limited to the scope), skipping `cursor` itself.
+fn page<'a>(
+    entries: impl Iterator<Item = (&'a str, &'a Vec<u8>)>,
+    cursor: Option<&str>,
+    limit: u32,
+) -> (Vec<(String, Vec<u8>)>, Option<String>) {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    for (name, value) in entries {
+        if Some(name) == cursor {
+            continue;
+        }
+        if out.len() == limit as usize {
+            let next = out.last().map(|(k, _)| k.clone());
+            return (out, next);
+        }
+        out.push((name.to_string(), value.clone()));
+    }
+    (out, None)
+}
+
 /// Buckets in a map.
 #[derive(Default)]
 pub struct MemoryKv {
@@ -48,22 +69,13 @@ impl KvBackend for MemoryKv {
     async fn list(&self, bucket: &Bucket, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KvPage, KvError> {
         let bucket = bucket.to_string();
         let entries = lock(&self.entries);
-        let start = (bucket.clone(), cursor.unwrap_or(prefix).to_string());
-        let mut page = KvPage::default();
-        for ((b, key), value) in entries.range(start..) {
-            if *b != bucket || !key.starts_with(prefix) {
-                break;
-            }
-            if Some(key.as_str()) == cursor {
-                continue;
-            }
-            if page.entries.len() == limit as usize {
-                page.next_cursor = page.entries.last().map(|(k, _)| k.clone());
-                break;
-            }
-            page.entries.push((key.clone(), value.clone()));
-        }
-        Ok(page)
+        let start = (bucket.clone(), cursor.filter(|c| *c >= prefix).unwrap_or(prefix).to_string());
+        let scoped = entries
+            .range(start..)
+            .take_while(|((b, key), _)| *b == bucket && key.starts_with(prefix))
+            .map(|((_, key), value)| (key.as_str(), value));
+        let (entries, next_cursor) = page(scoped, cursor, limit);
+        Ok(KvPage { entries, next_cursor })
     }
 
     async fn increment(&self, bucket: &Bucket, key: &str, delta: i64) -> Result<i64, KvError> {
@@ -144,22 +156,14 @@ impl ViewReader for MemoryViews {
         limit: u32,
     ) -> Result<ViewPage, ViewsError> {
         let views = lock(&self.views);
-        let start = (tenant.to_string(), projection.to_string(), cursor.unwrap_or(prefix).to_string());
-        let mut page = ViewPage::default();
-        for ((t, p, id), value) in views.range(start..) {
-            if t != tenant || p != projection || !id.starts_with(prefix) {
-                break;
-            }
-            if Some(id.as_str()) == cursor {
-                continue;
-            }
-            if page.views.len() == limit as usize {
-                page.next_cursor = page.views.last().map(|(k, _)| k.clone());
-                break;
-            }
-            page.views.push((id.clone(), value.clone()));
-        }
-        Ok(page)
+        let start =
+            (tenant.to_string(), projection.to_string(), cursor.filter(|c| *c >= prefix).unwrap_or(prefix).to_string());
+        let scoped = views
+            .range(start..)
+            .take_while(|((t, p, id), _)| t == tenant && p == projection && id.starts_with(prefix))
+            .map(|((_, _, id), value)| (id.as_str(), value));
+        let (views, next_cursor) = page(scoped, cursor, limit);
+        Ok(ViewPage { views, next_cursor })
     }
 }
 

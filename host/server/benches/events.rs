@@ -33,16 +33,7 @@ impl Handler for Wasm {
     }
 
     async fn handle(&self, record: &EventRecord) -> Result<(), HandlerError> {
-        let event = corral_runtime::types::Event {
-            id: record.id.clone(),
-            topic: record.topic.clone(),
-            sequence: record.sequence,
-            timestamp_ms: record.timestamp_ms,
-            tenant: record.tenant.clone(),
-            correlation_id: record.correlation_id.clone(),
-            traceparent: record.traceparent.clone(),
-            payload: record.payload.clone(),
-        };
+        let event = events::to_event(record);
         self.0
             .handle_event(CallContext::for_event(&event), &event)
             .await

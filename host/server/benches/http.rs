@@ -11,8 +11,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark binary")]
 
+mod spawned;
+
 use std::convert::Infallible;
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
@@ -104,18 +105,8 @@ fn main() {
     std::fs::copy(corral_fixtures::ROUTE_HELLO, plugins.path().join("hello.wasm")).unwrap();
     std::fs::copy(corral_fixtures::HTTP_HELLO, plugins.path().join("greeter.wasm")).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let mut host = Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(["run", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn"])
-        .arg("--plugins")
-        .arg(plugins.path())
-        .arg("--data-dir")
-        .arg(data.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(host.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let public: SocketAddr = line.split("http://").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let host = spawned::Spawned::start(plugins.path(), data.path());
+    let public = host.public;
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let native = tokio.block_on(native_hello());
@@ -133,6 +124,5 @@ fn main() {
         route.requests_per_second / baseline.requests_per_second
     );
     println!("wasi:http / native:    {:.2}x", wasi_http.requests_per_second / baseline.requests_per_second);
-    let _ = host.kill();
-    let _ = host.wait();
+    drop(host);
 }

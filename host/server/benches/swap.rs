@@ -6,10 +6,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark binary")]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+mod spawned;
+
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn version(addr: SocketAddr) -> String {
@@ -40,18 +41,8 @@ fn main() {
     let plugins = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     place(plugins.path(), corral_fixtures::ROUTE_VERSION_A);
-    let mut host = Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(["run", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn"])
-        .arg("--plugins")
-        .arg(plugins.path())
-        .arg("--data-dir")
-        .arg(data.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(host.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let public: SocketAddr = line.split("http://").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let host = spawned::Spawned::start(plugins.path(), data.path());
+    let public = host.public;
     assert_eq!(version(public), "a");
 
     let cold = swap(public, plugins.path(), corral_fixtures::ROUTE_VERSION_B, "b");
@@ -75,6 +66,5 @@ fn main() {
         ms(warm[warm.len() - 1])
     );
     println!("  (includes the watcher's 20 ms debounce)");
-    let _ = host.kill();
-    let _ = host.wait();
+    drop(host);
 }

@@ -288,7 +288,7 @@ async fn dead_letter(subscription: &Subscription, stream: &dyn EventStream, even
 }
 
 /// The WIT event for a stored record.
-pub(crate) fn to_event(record: &EventRecord) -> Event {
+pub fn to_event(record: &EventRecord) -> Event {
     Event {
         id: record.id.clone(),
         topic: record.topic.clone(),

@@ -1,10 +1,6 @@
 //! Buckets of keys. A stored key is `bucket NUL key`, so one bucket's keys
 //! are contiguous and a listing never crosses into another bucket.
 
-use std::ops::Bound;
-
-use heed::types::Bytes;
-
 use crate::{Storage, StorageError, compose};
 
 /// A page of `(key, value)` pairs in key order, and where to continue.
@@ -73,29 +69,7 @@ impl Storage {
         limit: usize,
     ) -> Result<Page, StorageError> {
         let txn = self.env.read_txn()?;
-        let start = compose(&[bucket, cursor.filter(|c| *c >= prefix).unwrap_or(prefix)])?;
-        let bucket_prefix = compose(&[bucket, ""])?;
-        let wanted = compose(&[bucket, prefix])?;
-        let mut entries = Vec::new();
-        let mut next = None;
-        for item in
-            self.kv.remap_types::<Bytes, Bytes>().range(&txn, &(Bound::Included(start.as_slice()), Bound::Unbounded))?
-        {
-            let (stored, value) = item?;
-            if !stored.starts_with(&wanted) {
-                break;
-            }
-            let key = String::from_utf8_lossy(&stored[bucket_prefix.len()..]).into_owned();
-            if Some(key.as_str()) == cursor {
-                continue;
-            }
-            if entries.len() == limit {
-                next = entries.last().map(|(k, _): &(String, Vec<u8>)| k.clone());
-                break;
-            }
-            entries.push((key, value.to_vec()));
-        }
-        Ok((entries, next))
+        crate::page(&txn, self.kv, &[bucket], prefix, cursor, limit)
     }
 }
 

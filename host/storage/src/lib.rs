@@ -130,3 +130,38 @@ fn compose(parts: &[&str]) -> Result<Vec<u8>, StorageError> {
     }
     Ok(key)
 }
+
+/// One page of the keys `scope NUL name` with `name` starting with `prefix`
+/// and after `cursor`, at most `limit`, in key order; and the cursor of the
+/// next page if there may be more. Shared by kv listings and view listings.
+fn page(
+    txn: &heed::RoTxn<'_>,
+    db: Database<Bytes, Bytes>,
+    scope: &[&str],
+    prefix: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<kv::Page, StorageError> {
+    let key = |name: &str| compose(&scope.iter().copied().chain([name]).collect::<Vec<_>>());
+    let scope_len = key("")?.len();
+    let wanted = key(prefix)?;
+    let start = key(cursor.filter(|c| *c >= prefix).unwrap_or(prefix))?;
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut next = None;
+    for item in db.range(txn, &(std::ops::Bound::Included(start.as_slice()), std::ops::Bound::Unbounded))? {
+        let (stored, value) = item?;
+        if !stored.starts_with(&wanted) {
+            break;
+        }
+        let name = String::from_utf8_lossy(&stored[scope_len..]).into_owned();
+        if Some(name.as_str()) == cursor {
+            continue;
+        }
+        if entries.len() == limit {
+            next = entries.last().map(|(name, _)| name.clone());
+            break;
+        }
+        entries.push((name, value.to_vec()));
+    }
+    Ok((entries, next))
+}

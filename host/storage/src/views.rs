@@ -2,10 +2,6 @@
 //! views of one projection are contiguous and a listing can never cross
 //! into another tenant's.
 
-use std::ops::Bound;
-
-use heed::types::Bytes;
-
 use crate::{Storage, StorageError, compose};
 
 impl Storage {
@@ -26,30 +22,31 @@ impl Storage {
         limit: usize,
     ) -> Result<crate::kv::Page, StorageError> {
         let txn = self.env.read_txn()?;
-        let scope = compose(&[tenant, projection, ""])?;
-        let wanted = compose(&[tenant, projection, prefix])?;
-        let start = compose(&[tenant, projection, cursor.filter(|c| *c >= prefix).unwrap_or(prefix)])?;
-        let mut views = Vec::new();
-        let mut next = None;
-        for item in self
-            .views
-            .remap_types::<Bytes, Bytes>()
-            .range(&txn, &(Bound::Included(start.as_slice()), Bound::Unbounded))?
+        crate::page(&txn, self.views, &[tenant, projection], prefix, cursor, limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Storage, StorageOptions, compose};
+
+    #[test]
+    fn views_page_within_one_tenant_and_projection() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), &StorageOptions { map_size: 64 << 20 }).unwrap();
+        let mut txn = storage.env.write_txn().unwrap();
+        for (tenant, projection, id) in
+            [("a", "orders", "o1"), ("a", "orders", "o2"), ("a", "ordersx", "o3"), ("b", "orders", "o4")]
         {
-            let (stored, value) = item?;
-            if !stored.starts_with(&wanted) {
-                break;
-            }
-            let id = String::from_utf8_lossy(&stored[scope.len()..]).into_owned();
-            if Some(id.as_str()) == cursor {
-                continue;
-            }
-            if views.len() == limit {
-                next = views.last().map(|(id, _): &(String, Vec<u8>)| id.clone());
-                break;
-            }
-            views.push((id, value.to_vec()));
+            storage.views.put(&mut txn, &compose(&[tenant, projection, id]).unwrap(), id.as_bytes()).unwrap();
         }
-        Ok((views, next))
+        txn.commit().unwrap();
+        let (page, next) = storage.view_list("a", "orders", "o", None, 1).unwrap();
+        assert_eq!((page[0].0.as_str(), next.as_deref()), ("o1", Some("o1")));
+        let (page, next) = storage.view_list("a", "orders", "o", next.as_deref(), 5).unwrap();
+        assert_eq!(page.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["o2"]);
+        assert_eq!(next, None, "nothing of projection ordersx or of tenant b");
+        assert_eq!(storage.view_get("b", "orders", "o4").unwrap().as_deref(), Some(&b"o4"[..]));
+        assert_eq!(storage.view_get("a", "orders", "o4").unwrap(), None);
     }
 }

@@ -47,15 +47,7 @@ impl Host {
     /// Starts `host run` on free loopback ports and waits until it serves.
     pub(crate) fn start(plugins: &Path, data: &Path, extra: &[&str]) -> Host {
         let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
-            .args([
-                "run",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--log-level",
-                "corral_host=info",
-            ])
+            .args(["run", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "error"])
             .arg("--plugins")
             .arg(plugins)
             .arg("--data-dir")
