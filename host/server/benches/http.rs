@@ -96,6 +96,29 @@ async fn native_hello() -> SocketAddr {
     addr
 }
 
+/// `wasmtime serve` on the same component, if a `wasmtime` binary is given
+/// (`WASMTIME`) or on the PATH: the reference implementation of wasi:http.
+fn wasmtime_serve(component: &str) -> Option<(std::process::Child, SocketAddr)> {
+    let binary = std::env::var("WASMTIME").unwrap_or_else(|_| "wasmtime".into());
+    let free = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+    let addr = free.local_addr().ok()?;
+    drop(free);
+    let child = Command::new(binary)
+        .args(["serve", "-S", "cli=y", "--addr", &addr.to_string(), component])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Some((child, addr))
+}
+
 fn main() {
     if Command::new("wrk").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
         eprintln!("wrk is not installed: apt-get install wrk (just bench-http does it)");
@@ -118,11 +141,27 @@ fn main() {
     print("hello route plugin (fresh instance)", &route);
     let wasi_http = wrk(&format!("http://{public}/greeter/hello"));
     print("wasi:http hello (fresh instance)", &wasi_http);
+    let reference = wasmtime_serve(corral_fixtures::HTTP_HELLO).map(|(mut server, addr)| {
+        let load = wrk(&format!("http://{addr}/greeter/hello"));
+        let _ = server.kill();
+        let _ = server.wait();
+        load
+    });
+    if let Some(load) = &reference {
+        print("wasmtime serve, same component", load);
+    }
     println!();
     println!(
         "route plugin / native: {:.2}x   (target >= 0.3x, stretch 0.5x)",
         route.requests_per_second / baseline.requests_per_second
     );
     println!("wasi:http / native:    {:.2}x", wasi_http.requests_per_second / baseline.requests_per_second);
+    match &reference {
+        Some(load) => println!(
+            "wasi:http on corral / on wasmtime serve: {:.2}x   (target > 1x)",
+            wasi_http.requests_per_second / load.requests_per_second
+        ),
+        None => println!("(set WASMTIME=/path/to/wasmtime to compare with `wasmtime serve`)"),
+    }
     drop(host);
 }

@@ -212,8 +212,8 @@ impl Admin {
 }
 
 impl Admin {
-    /// `PUT /plugins/NAME`: stages the upload, deploys it, and only if it is
-    /// accepted renames it into the plugins folder as `NAME.wasm`.
+    /// `PUT /plugins/NAME`: stages the upload, checks it, and only if it is
+    /// valid renames it into the plugins folder as `NAME.wasm` and deploys it.
     async fn upload(&self, name: String, request: Request<Incoming>) -> Response<Body> {
         let bytes = match http_body_util::Limited::new(request.into_body(), MAX_COMPONENT_BYTES).collect().await {
             Ok(body) => body.to_bytes(),
@@ -235,20 +235,31 @@ impl Admin {
             );
         }
         let sidecar = dir.join(format!("{name}.toml"));
-        let deployed = self.registry.deploy(&name, &staged, Some(&sidecar)).await;
-        let outcome = match deployed {
+        if let Err(error) = self.registry.validate(&name, &staged, &sidecar).await {
+            let _ = std::fs::remove_file(&staged);
+            self.metrics.swap("rejected");
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::json!({"error": "rejected", "plugin": name, "message": error}),
+            );
+        }
+        // Valid: into the folder (atomically), then deployed from there.
+        let target = dir.join(format!("{name}.wasm"));
+        if let Err(error) = std::fs::rename(&staged, &target) {
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"error": "storage", "message": format!("moving the upload to {}: {error}", target.display())}),
+            );
+        }
+        let outcome = match self.registry.deploy(&name, &target, None).await {
             Ok(outcome) => outcome,
             Err(error) => {
-                let _ = std::fs::remove_file(&staged);
                 return problem(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     serde_json::json!({"error": "rejected", "plugin": name, "message": error}),
                 );
             }
         };
-        if let Err(error) = std::fs::rename(&staged, dir.join(format!("{name}.wasm"))) {
-            tracing::warn!(plugin = %name, "deployed, but not saved into the plugins folder: {error}");
-        }
         let (state, mounted) = match outcome {
             Deployed::Swapped(m) => ("swapped", m),
             Deployed::Canary(m) => ("canary", m),

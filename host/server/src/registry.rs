@@ -194,6 +194,21 @@ impl Registry {
         Ok(Deployed::Swapped(mounted))
     }
 
+    /// Checks that `file` (with `sidecar`) would deploy as plugin `stem` —
+    /// it loads, describes itself, and fits beside the others — without
+    /// changing anything. Uploads are checked before they reach the folder.
+    pub(crate) async fn validate(&self, stem: &str, file: &Path, sidecar: &Path) -> Result<(), String> {
+        let mounted =
+            plugins::load(&self.runtime, file, Some(sidecar), &self.metrics).await.map_err(|e| format!("{e:#}"))?;
+        let current = self.catalog();
+        let probe = Slot { stem: stem.into(), mounted: Arc::new(mounted), canary: None };
+        let (_, rejected) = Catalog::build(others(&current, stem).chain([probe]).collect(), Vec::new());
+        match rejected.into_iter().next() {
+            Some((_, error)) => Err(error),
+            None => Ok(()),
+        }
+    }
+
     /// The served version, if `file` and its sidecar are exactly what it was
     /// loaded from: checked by hash, without compiling anything.
     fn unchanged(&self, stem: &str, file: &Path, sidecar: Option<&Path>) -> Option<Arc<Mounted>> {

@@ -242,6 +242,8 @@ async fn deploy_remove_and_roll_back_through_the_admin_api() {
     assert!(String::from_utf8_lossy(&deployed.stdout).contains("\"outcome\":\"swapped\""), "{deployed:?}");
     assert_eq!(get(host.public, "/version").await.text(), "b");
     assert_eq!(std::fs::read(plugins.path().join("versioned.wasm")).unwrap(), std::fs::read(ROUTE_VERSION_B).unwrap());
+    let listed = get(host.admin, "/plugins").await.json();
+    assert!(listed[0]["file"].as_str().unwrap().ends_with("/versioned.wasm"), "served from the folder: {listed}");
 
     // A broken upload is refused and changes nothing.
     let broken =
