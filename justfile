@@ -36,3 +36,7 @@ bench-events:
 # Hot-swap latency: file landing to new version serving, cold and warm.
 bench-swap:
     cargo bench -p corral-host --bench swap
+
+# Projection folds: wasm vs a native fold of the same logic, same batching, into LMDB.
+bench-projections:
+    cargo bench -p corral-host --bench projections

@@ -32,13 +32,26 @@ impl Admin {
     pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
         match (request.method(), request.uri().path()) {
             (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n", "text/plain"),
-            (&Method::GET, "/readyz") => self.ready(),
+            (&Method::GET, "/readyz") => self.ready().await,
             (&Method::GET, "/metrics") => {
                 self.update_lag();
+                self.projections().await;
                 text(StatusCode::OK, self.metrics.render(), "text/plain; version=0.0.4")
             }
             (&Method::GET, "/plugins") => self.plugins(),
             (&Method::GET, "/subscriptions") => self.subscriptions(),
+            (&Method::GET, "/projections") => self.projections().await,
+            (&Method::POST, path) if path.starts_with("/projections/") && path.ends_with("/rebuild") => {
+                let name = path.trim_start_matches("/projections/").trim_end_matches("/rebuild").to_string();
+                match self.dispatch.rebuild(&name).await {
+                    Ok(()) => {
+                        json(StatusCode::ACCEPTED, &serde_json::json!({"projection": name, "state": "rebuilding"}))
+                    }
+                    Err(error) => {
+                        problem(StatusCode::NOT_FOUND, serde_json::json!({"error": "not_found", "message": error}))
+                    }
+                }
+            }
             (&Method::PUT, path) if plugin_name(path).is_some() => {
                 let name = plugin_name(path).unwrap_or_default().to_string();
                 self.upload(name, request).await
@@ -62,10 +75,18 @@ impl Admin {
         }
     }
 
-    fn ready(&self) -> Response<Body> {
+    async fn ready(&self) -> Response<Body> {
         let catalog = self.registry.catalog();
         let storage = self.stream.storage().head();
+        let projections: serde_json::Map<String, serde_json::Value> = self
+            .dispatch
+            .projectors()
+            .await
+            .iter()
+            .map(|p| (p.name().to_string(), serde_json::json!(p.state())))
+            .collect();
         let body = serde_json::json!({
+            "projections": projections,
             "ready": storage.is_ok(),
             "storage": match &storage { Ok(_) => "open".to_string(), Err(e) => e.to_string() },
             "plugins_loaded": catalog.slots.len(),
@@ -127,6 +148,31 @@ impl Admin {
 }
 
 impl Admin {
+    /// `GET /projections` (and the projection gauges of `/metrics`).
+    async fn projections(&self) -> Response<Body> {
+        let storage = self.stream.storage();
+        let head = storage.head().unwrap_or(0);
+        let mut list = Vec::new();
+        for projector in self.dispatch.projectors().await {
+            let checkpoint = storage.checkpoint(&projector.consumer).unwrap_or(0);
+            let quarantined = projector.quarantined.lock().map(|q| q.clone()).unwrap_or_default();
+            self.metrics.set_projection(projector.name(), head.saturating_sub(checkpoint), quarantined.len());
+            list.push(serde_json::json!({
+                "projection": projector.name(),
+                "version": projector.mounted.plugin.version(),
+                "content_hash": projector.mounted.plugin.content_hash(),
+                "topics": projector.mounted.plugin.descriptor().topics,
+                "state": projector.state(),
+                "checkpoint": checkpoint,
+                "head": head,
+                "lag": head.saturating_sub(checkpoint),
+                "applied": projector.applied.get(),
+                "quarantined": quarantined,
+            }));
+        }
+        json(StatusCode::OK, &serde_json::Value::Array(list))
+    }
+
     fn lags(&self) -> Vec<(u64, u64)> {
         let storage = self.stream.storage();
         let head = storage.head().unwrap_or(0);

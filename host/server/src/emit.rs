@@ -21,6 +21,11 @@ pub(crate) async fn deploy(admin: &str, file: &std::path::Path, name: Option<&st
     send(admin, http::Method::PUT, &format!("/plugins/{name}"), bytes, "").await
 }
 
+/// Asks the host to rebuild a projection.
+pub(crate) async fn rebuild(admin: &str, name: &str) -> anyhow::Result<ExitCode> {
+    send(admin, http::Method::POST, &format!("/projections/{name}/rebuild"), Vec::new(), "").await
+}
+
 async fn send(admin: &str, method: http::Method, path: &str, data: Vec<u8>, tenant: &str) -> anyhow::Result<ExitCode> {
     let url: http::Uri = format!("{}{path}", admin.trim_end_matches('/'))
         .parse()

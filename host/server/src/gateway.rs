@@ -32,6 +32,7 @@ pub(crate) struct HttpLimits {
 /// Routes requests to plugins.
 pub(crate) struct Gateway {
     pub(crate) registry: Arc<Registry>,
+    pub(crate) storage: corral_storage::Storage,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: HttpLimits,
 }
@@ -51,6 +52,9 @@ impl Gateway {
 
     async fn route(&self, request: Request<Incoming>, request_id: &str) -> Response<Body> {
         let path = request.uri().path().to_string();
+        if let Some(rest) = path.strip_prefix("/views/") {
+            return self.query_views(&request, rest, request_id);
+        }
         // One snapshot per request: a swap during the call changes nothing here.
         let catalog = self.registry.catalog();
         match catalog.router.route(request.method().as_str(), &path) {
@@ -82,6 +86,64 @@ impl Gateway {
                 }
                 response
             }
+        }
+    }
+
+    /// `GET /views/PROJECTION/ID` and `GET /views/PROJECTION?prefix=&cursor=&limit=`,
+    /// scoped to the `x-corral-tenant` header's tenant (default: none).
+    fn query_views(&self, request: &Request<Incoming>, rest: &str, request_id: &str) -> Response<Body> {
+        if request.method() != http::Method::GET {
+            return problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                serde_json::json!({"error": "method_not_allowed", "message": "views are read-only: use GET", "request_id": request_id}),
+            );
+        }
+        let tenant = request.headers().get("x-corral-tenant").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let (projection, id) = rest.split_once('/').unwrap_or((rest, ""));
+        let catalog = self.registry.catalog();
+        let known = catalog
+            .slots
+            .iter()
+            .any(|s| s.mounted.plugin.world() == World::Projection && s.mounted.plugin.name() == projection);
+        if !known {
+            return problem(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "not_found", "message": format!("no projection named {projection:?}"), "request_id": request_id}),
+            );
+        }
+        let storage = self.storage.clone();
+        if !id.is_empty() {
+            return match storage.view_get(tenant, projection, id) {
+                Ok(Some(value)) => view_response(value),
+                Ok(None) => problem(
+                    StatusCode::NOT_FOUND,
+                    serde_json::json!({"error": "not_found", "message": format!("projection {projection} has no view {id:?}"), "request_id": request_id}),
+                ),
+                Err(error) => problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({"error": "unavailable", "message": error.to_string()}),
+                ),
+            };
+        }
+        let query = request.uri().query().unwrap_or("");
+        let param =
+            |name: &str| query.split('&').filter_map(|p| p.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v);
+        let limit = param("limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(100).clamp(1, 1000);
+        match storage.view_list(tenant, projection, param("prefix").unwrap_or(""), param("cursor"), limit) {
+            Ok((views, next_cursor)) => {
+                let views: Vec<serde_json::Value> = views
+                    .into_iter()
+                    .map(|(id, value)| serde_json::json!({"id": id, "value": as_json(&value)}))
+                    .collect();
+                let body = serde_json::json!({"views": views, "next_cursor": next_cursor});
+                let mut response = Response::new(full(body.to_string().into_bytes()));
+                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                response
+            }
+            Err(error) => problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"error": "unavailable", "message": error.to_string()}),
+            ),
         }
     }
 
@@ -169,6 +231,21 @@ impl Gateway {
             }
         }
     }
+}
+
+/// A view as a response: JSON when it is JSON, bytes otherwise.
+fn view_response(value: Vec<u8>) -> Response<Body> {
+    let json = serde_json::from_slice::<serde_json::Value>(&value).is_ok();
+    let mut response = Response::new(full(value));
+    let content_type = if json { "application/json" } else { "application/octet-stream" };
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// A view's value inside a JSON listing: itself if it is JSON, else a string.
+fn as_json(value: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(value)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(value).into_owned()))
 }
 
 /// Honours the client's `x-request-id`, else makes one.

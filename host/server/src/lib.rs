@@ -17,6 +17,7 @@
 //! - [`events`]: delivery to event handlers (retries, dead letters);
 //!   [`schedule`]: cron ticks; [`retention`]: trimming the log.
 //! - [`dev`]: `host dev`, rebuild-and-swap while editing guests.
+//! - [`projections`]: folding events into views, quarantine, rebuild.
 //! - [`emit`]: `host emit`, publishing through a running host's admin API.
 //! - [`inspect`]: `host check` and `host inspect`.
 //!
@@ -35,6 +36,7 @@ mod gateway;
 mod inspect;
 pub mod metrics;
 mod plugins;
+mod projections;
 mod registry;
 mod retention;
 mod router;
@@ -94,6 +96,11 @@ enum Command {
         #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
         admin: String,
     },
+    /// Operates a running host's projections through its admin listener.
+    Projection {
+        #[command(subcommand)]
+        command: ProjectionCommand,
+    },
     /// Publishes an event through a running host's admin listener.
     Emit {
         /// Topic, e.g. `orders.created`.
@@ -150,6 +157,10 @@ pub fn main() -> ExitCode {
                 init_logging("warn", config::LogFormat::Pretty);
                 emit::deploy(&admin, &file, name.as_deref()).await
             }
+            Command::Projection { command: ProjectionCommand::Rebuild { name, admin } } => {
+                init_logging("warn", config::LogFormat::Pretty);
+                emit::rebuild(&admin, &name).await
+            }
             Command::Emit { topic, data, tenant, admin } => {
                 init_logging("warn", config::LogFormat::Pretty);
                 emit::emit(&admin, &topic, data.into_bytes(), &tenant).await
@@ -167,6 +178,19 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `host projection ...`.
+#[derive(Debug, Subcommand)]
+enum ProjectionCommand {
+    /// Clears a projection's views and checkpoint and replays the log.
+    Rebuild {
+        /// The projection's name.
+        name: String,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
 }
 
 fn data_dir(flag: Option<PathBuf>) -> PathBuf {

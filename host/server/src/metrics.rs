@@ -21,6 +21,9 @@ pub struct Metrics {
     dead_lettered: IntCounterVec,
     lag: IntGaugeVec,
     swaps: IntCounterVec,
+    applied: IntCounterVec,
+    projection_lag: IntGaugeVec,
+    quarantined: IntGaugeVec,
 }
 
 /// The counters of one event subscription.
@@ -91,6 +94,17 @@ impl Metrics {
             &["outcome"],
         )?;
         registry.register(Box::new(swaps.clone()))?;
+        let applied = IntCounterVec::new(
+            Opts::new("projection_events_applied_total", "Events folded and committed"),
+            &["projection"],
+        )?;
+        let projection_lag =
+            IntGaugeVec::new(Opts::new("projection_lag", "Head sequence minus checkpoint"), &["projection"])?;
+        let quarantined =
+            IntGaugeVec::new(Opts::new("projection_quarantined", "Events quarantined since start"), &["projection"])?;
+        registry.register(Box::new(applied.clone()))?;
+        registry.register(Box::new(projection_lag.clone()))?;
+        registry.register(Box::new(quarantined.clone()))?;
         for collector in [
             Box::new(delivered.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(retried.clone()),
@@ -126,6 +140,9 @@ impl Metrics {
             dead_lettered,
             lag,
             swaps,
+            applied,
+            projection_lag,
+            quarantined,
         })
     }
 
@@ -153,6 +170,17 @@ impl Metrics {
     /// Sets a subscription's lag (computed when metrics are read).
     pub(crate) fn set_lag(&self, plugin: &str, lag: u64) {
         self.lag.with_label_values(&[plugin]).set(i64::try_from(lag).unwrap_or(i64::MAX));
+    }
+
+    /// The applied-events counter of a projection.
+    pub(crate) fn applied(&self, projection: &str) -> IntCounter {
+        self.applied.with_label_values(&[projection])
+    }
+
+    /// Sets a projection's lag and quarantine count (computed when read).
+    pub(crate) fn set_projection(&self, projection: &str, lag: u64, quarantined: usize) {
+        self.projection_lag.with_label_values(&[projection]).set(i64::try_from(lag).unwrap_or(i64::MAX));
+        self.quarantined.with_label_values(&[projection]).set(i64::try_from(quarantined).unwrap_or(i64::MAX));
     }
 
     /// Counts a plugin change (`swapped`, `rejected`, `canary_rolled_back`, ...).

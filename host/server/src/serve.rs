@@ -66,7 +66,7 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(%public_addr, %admin_addr, plugins = catalog.slots.len(), failed = catalog.failures.len(), "ready");
 
-    let dispatch = Arc::new(Dispatch::default());
+    let dispatch = Arc::new(Dispatch::new(stream.clone(), metrics.clone()));
     background.spawn(dispatch.clone().supervise(registry.clone(), stream.clone(), metrics.clone(), stopped.clone()));
     let consumers: retention::Consumers = {
         let dispatch = dispatch.clone();
@@ -75,6 +75,7 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
     background.spawn(retention::run(storage.clone(), config.retention, consumers, stopped.clone()));
     let gateway = Arc::new(Gateway {
         registry: registry.clone(),
+        storage: storage.clone(),
         metrics: metrics.clone(),
         limits: HttpLimits {
             max_request_bytes: config.max_request_bytes,

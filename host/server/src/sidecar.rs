@@ -38,6 +38,38 @@ pub(crate) struct Sidecar {
     pub(crate) kv: KvSection,
     /// Roll new versions out as a canary (route plugins).
     pub(crate) canary: Option<CanarySection>,
+    /// How a projection folds and what it does with a poison event.
+    #[serde(default)]
+    pub(crate) projection: ProjectionSection,
+}
+
+/// `[projection]`.
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ProjectionSection {
+    /// `halt` (default: stop before a poison event, so views are never
+    /// silently wrong) or `skip` (quarantine it and go on).
+    pub(crate) on_error: PoisonPolicy,
+    /// Most events folded into one commit.
+    pub(crate) batch_size: usize,
+    /// Longest wait for more events before committing a partial batch.
+    pub(crate) max_latency_ms: u64,
+}
+
+impl Default for ProjectionSection {
+    fn default() -> Self {
+        ProjectionSection { on_error: PoisonPolicy::Halt, batch_size: 256, max_latency_ms: 20 }
+    }
+}
+
+/// What a projection does with an event its `apply` rejects or traps on.
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum PoisonPolicy {
+    /// Quarantine it and stop before it.
+    Halt,
+    /// Quarantine it and go on.
+    Skip,
 }
 
 /// `canary = { percent = 10, window = "60s", max_error_rate = 0.05 }`.
@@ -138,6 +170,9 @@ impl Sidecar {
         let sidecar: Sidecar = toml::from_str(text)?;
         if sidecar.limits.memory_mib == Some(0) || sidecar.limits.max_concurrency == Some(0) {
             anyhow::bail!("limits.memory_mib and limits.max_concurrency must be at least 1");
+        }
+        if sidecar.projection.batch_size == 0 {
+            anyhow::bail!("projection.batch_size must be at least 1");
         }
         if sidecar.delivery.max_attempts == 0 {
             anyhow::bail!("delivery.max_attempts must be at least 1");

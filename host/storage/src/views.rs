@@ -4,7 +4,73 @@
 
 use crate::{Storage, StorageError, compose};
 
+/// A change to one view: `None` deletes it.
+pub type ViewChange = ((String, String), Option<Vec<u8>>);
+
 impl Storage {
+    /// Writes a projection's view changes (`(tenant, id) → value`) and its
+    /// checkpoint in one transaction: views and checkpoint never disagree.
+    pub fn commit_views(
+        &self,
+        projection: &str,
+        consumer: &str,
+        checkpoint: u64,
+        changes: &[ViewChange],
+    ) -> Result<(), StorageError> {
+        let mut txn = self.env.write_txn()?;
+        for ((tenant, id), value) in changes {
+            let key = compose(&[tenant, projection, id])?;
+            match value {
+                Some(value) => self.views.put(&mut txn, &key, value)?,
+                None => {
+                    self.views.delete(&mut txn, &key)?;
+                }
+            }
+        }
+        let current = self.checkpoints.get(&txn, consumer)?.unwrap_or(0);
+        if checkpoint > current {
+            self.checkpoints.put(&mut txn, consumer, &checkpoint)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Deletes every view of a projection (all tenants) and its checkpoint,
+    /// in one transaction: the start of a rebuild.
+    pub fn reset_projection(&self, projection: &str, consumer: &str) -> Result<usize, StorageError> {
+        let mut txn = self.env.write_txn()?;
+        let mut doomed = Vec::new();
+        for item in self.views.iter(&txn)? {
+            let (key, _) = item?;
+            if key.split(|b| *b == 0).nth(1) == Some(projection.as_bytes()) {
+                doomed.push(key.to_vec());
+            }
+        }
+        for key in &doomed {
+            self.views.delete(&mut txn, key)?;
+        }
+        self.checkpoints.delete(&mut txn, consumer)?;
+        txn.commit()?;
+        Ok(doomed.len())
+    }
+
+    /// A BLAKE3 digest of every view of a projection (all tenants, in key
+    /// order): equal digests mean byte-identical views.
+    pub fn views_digest(&self, projection: &str) -> Result<(String, usize), StorageError> {
+        let txn = self.env.read_txn()?;
+        let mut hasher = blake3::Hasher::new();
+        let mut count = 0;
+        for item in self.views.iter(&txn)? {
+            let (key, value) = item?;
+            if key.split(|b| *b == 0).nth(1) == Some(projection.as_bytes()) {
+                hasher.update(&(key.len() as u64).to_le_bytes()).update(key);
+                hasher.update(&(value.len() as u64).to_le_bytes()).update(value);
+                count += 1;
+            }
+        }
+        Ok((hasher.finalize().to_hex().to_string(), count))
+    }
+
     /// Reads one view.
     pub fn view_get(&self, tenant: &str, projection: &str, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let txn = self.env.read_txn()?;

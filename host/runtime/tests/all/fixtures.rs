@@ -282,6 +282,9 @@ async fn projection_count() {
         plugin.fold(&delete, async |_id: &str| Ok(Some(b"1".to_vec()))).await.unwrap().value,
         FoldStep::Delete { id: "orders.created".into() }
     );
+    let poison = event("e4", "orders.created", 4, b"poison");
+    let rejected = plugin.fold(&poison, async |_id: &str| Ok(None)).await.unwrap_err();
+    assert!(matches!(rejected.kind, InvokeErrorKind::Guest { ref code, .. } if code == "poison"), "{rejected}");
     let corrupt = plugin.fold(&created, async |_id: &str| Ok(Some(b"x".to_vec()))).await.unwrap_err();
     assert!(matches!(corrupt.kind, InvokeErrorKind::Guest { ref code, .. } if code == "corrupt-view"), "{corrupt}");
 }

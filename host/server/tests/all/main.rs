@@ -7,6 +7,7 @@ mod dev;
 mod events;
 mod hotswap;
 mod inspect;
+mod projections;
 mod serve;
 
 use std::io::{BufRead as _, BufReader};

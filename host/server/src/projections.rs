@@ -1,0 +1,247 @@
+//! Projections: deterministic folds of events into views. Each projection
+//! consumes its topics from its checkpoint; per event `key()` names the view,
+//! the current value is read (pending batch first, then storage), `apply()`
+//! returns the new one. Views and the checkpoint are committed in one LMDB
+//! transaction per batch, so a crash replays the batch and ends with the
+//! same bytes. Events at or below the checkpoint are never fetched again,
+//! so redelivery never double-applies.
+//!
+//! An `apply` that traps or fails is deterministic: retrying cannot help.
+//! The event is quarantined (recorded with the error) and, per the sidecar,
+//! the projection halts before it (default) or skips it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use corral_runtime::{FoldStep, InvokeErrorKind};
+use corral_storage::log::EventRecord;
+use corral_storage::stream::{self, EventStream as _};
+use tokio::sync::watch;
+
+use crate::events::{pause, to_event};
+use crate::plugins::Mounted;
+use crate::sidecar::PoisonPolicy;
+
+/// Where a projection is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum State {
+    /// Folding events as they come.
+    Running,
+    /// Replaying the log after its views were cleared.
+    Rebuilding,
+    /// Stopped before a quarantined event (policy `halt`).
+    Halted,
+}
+
+/// An event `apply` rejected.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Quarantined {
+    pub(crate) sequence: u64,
+    pub(crate) event_id: String,
+    pub(crate) topic: String,
+    pub(crate) error: String,
+}
+
+/// A running projection and what the admin API shows of it.
+pub(crate) struct Projector {
+    pub(crate) mounted: Arc<Mounted>,
+    pub(crate) consumer: String,
+    pub(crate) state: Mutex<State>,
+    pub(crate) quarantined: Mutex<Vec<Quarantined>>,
+    pub(crate) applied: prometheus::IntCounter,
+}
+
+impl Projector {
+    pub(crate) fn new(mounted: Arc<Mounted>, state: State, applied: prometheus::IntCounter) -> Projector {
+        Projector {
+            consumer: format!("projection.{}", mounted.plugin.name()),
+            mounted,
+            state: Mutex::new(state),
+            quarantined: Mutex::new(Vec::new()),
+            applied,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.mounted.plugin.name()
+    }
+
+    pub(crate) fn state(&self) -> State {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn set_state(&self, state: State) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
+    }
+}
+
+/// Folds until `stop` (or a halt).
+pub(crate) async fn run(projector: Arc<Projector>, stream: Arc<stream::Embedded>, mut stop: watch::Receiver<bool>) {
+    let settings = projector.mounted.sidecar.projection.clone();
+    let topics = projector.mounted.plugin.descriptor().topics.clone();
+    let storage = stream.storage().clone();
+    let projection = projector.name().to_string();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let floor = match stream.ack_floor(&projector.consumer).await {
+            Ok(floor) => floor,
+            Err(error) => {
+                tracing::error!(projection, "reading the checkpoint failed: {error}");
+                if pause(&mut stop, Duration::from_secs(1)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        // Gather a batch: up to batch_size events, waiting at most
+        // max_latency for a partial batch to fill.
+        let deadline = Instant::now() + Duration::from_millis(settings.max_latency_ms);
+        let mut events: Vec<EventRecord> = Vec::new();
+        let mut scanned_to = floor;
+        loop {
+            match stream.fetch(&topics, scanned_to, settings.batch_size - events.len()).await {
+                Ok(fetched) => {
+                    scanned_to = fetched.scanned_to;
+                    events.extend(fetched.events);
+                }
+                Err(error) => tracing::error!(projection, "reading the log failed: {error}"),
+            }
+            if events.len() >= settings.batch_size || events.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            let wait = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(wait, stream.wait_beyond(scanned_to)).await.is_err() {
+                break;
+            }
+        }
+        if events.is_empty() {
+            if scanned_to > floor {
+                if let Err(error) = storage.commit_views(&projection, &projector.consumer, scanned_to, &[]) {
+                    tracing::error!(projection, "committing the checkpoint failed: {error}");
+                }
+                continue;
+            }
+            if projector.state() == State::Rebuilding {
+                projector.set_state(State::Running);
+                tracing::info!(projection, "rebuild caught up");
+            }
+            tokio::select! {
+                () = stream.wait_beyond(floor) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        match fold_batch(&projector, &storage, &events, settings.on_error).await {
+            Folded::All(changes) => commit(&projector, &storage, scanned_to, &changes, events.len()),
+            Folded::Halted(changes, before) => {
+                commit(&projector, &storage, before, &changes, 0);
+                projector.set_state(State::Halted);
+                tracing::error!(projection, sequence = before + 1, "projection halted before a quarantined event");
+                return;
+            }
+            Folded::Retry => {
+                if pause(&mut stop, Duration::from_millis(200)).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn commit(
+    projector: &Projector,
+    storage: &corral_storage::Storage,
+    checkpoint: u64,
+    changes: &[corral_storage::views::ViewChange],
+    applied: usize,
+) {
+    let projection = projector.name();
+    match storage.commit_views(projection, &projector.consumer, checkpoint, changes) {
+        Ok(()) => projector.applied.inc_by(applied as u64),
+        Err(error) => tracing::error!(projection, "committing views failed; the batch will be folded again: {error}"),
+    }
+}
+
+enum Folded {
+    /// Every event folded: the changes to commit with the batch's end.
+    All(Vec<corral_storage::views::ViewChange>),
+    /// Halted before a quarantined event: commit these up to the sequence.
+    Halted(Vec<corral_storage::views::ViewChange>, u64),
+    /// A transient failure (timeout, busy, storage): fold the batch again.
+    Retry,
+}
+
+async fn fold_batch(
+    projector: &Projector,
+    storage: &corral_storage::Storage,
+    events: &[EventRecord],
+    policy: PoisonPolicy,
+) -> Folded {
+    let projection = projector.name();
+    // The batch's own writes, so a later event sees an earlier one's view.
+    let mut pending: HashMap<(String, String), Option<Vec<u8>>> = HashMap::new();
+    let mut order: Vec<(String, String)> = Vec::new();
+    for record in events {
+        let event = to_event(record);
+        let tenant = event.tenant.clone();
+        let read = async |id: &str| -> Result<Option<Vec<u8>>, String> {
+            match pending.get(&(tenant.clone(), id.to_string())) {
+                Some(value) => Ok(value.clone()),
+                None => storage.view_get(&tenant, projection, id).map_err(|e| e.to_string()),
+            }
+        };
+        match projector.mounted.plugin.fold(&event, read).await {
+            Ok(called) => {
+                let change = match called.value {
+                    FoldStep::Skip => None,
+                    FoldStep::Put { id, value } => Some((id, Some(value))),
+                    FoldStep::Delete { id } => Some((id, None)),
+                };
+                if let Some((id, value)) = change {
+                    let key = (tenant, id);
+                    if !pending.contains_key(&key) {
+                        order.push(key.clone());
+                    }
+                    pending.insert(key, value);
+                }
+            }
+            Err(error) => match error.kind {
+                InvokeErrorKind::Timeout(_) | InvokeErrorKind::Busy { .. } | InvokeErrorKind::Host(_) => {
+                    tracing::warn!(
+                        projection,
+                        sequence = record.sequence,
+                        "fold failed transiently, retrying: {}",
+                        error.kind
+                    );
+                    return Folded::Retry;
+                }
+                _ => {
+                    let quarantined = Quarantined {
+                        sequence: record.sequence,
+                        event_id: record.id.clone(),
+                        topic: record.topic.clone(),
+                        error: error.kind.to_string(),
+                    };
+                    tracing::error!(projection, sequence = record.sequence, "event quarantined: {}", error.kind);
+                    projector.quarantined.lock().unwrap_or_else(PoisonError::into_inner).push(quarantined);
+                    if policy == PoisonPolicy::Halt {
+                        let changes = drain(order, pending);
+                        return Folded::Halted(changes, record.sequence - 1);
+                    }
+                }
+            },
+        }
+    }
+    Folded::All(drain(order, pending))
+}
+
+fn drain(
+    order: Vec<(String, String)>,
+    mut pending: HashMap<(String, String), Option<Vec<u8>>>,
+) -> Vec<corral_storage::views::ViewChange> {
+    order.into_iter().filter_map(|key| pending.remove(&key).map(|value| (key, value))).collect()
+}

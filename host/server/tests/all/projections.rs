@@ -1,0 +1,194 @@
+//! Projections over the real binary: folds into checkpointed views, tenant
+//! scoped queries, crash recovery, rebuilds, quarantine.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use corral_fixtures::*;
+use corral_storage::{Storage, StorageOptions};
+
+use crate::{Host, Reply, get, plugins_dir, send};
+
+async fn publish(host: &Host, tenant: &str, topic: &str, payload: &str) {
+    let mut request = crate::request("POST", host.admin, &format!("/events/{topic}"), payload.as_bytes());
+    request.headers_mut().insert("x-corral-tenant", tenant.parse().unwrap());
+    assert_eq!(send(host.admin, request).await.status, 200);
+}
+
+async fn view(host: &Host, tenant: &str, path: &str) -> Reply {
+    let mut request = crate::request("GET", host.public, path, b"");
+    request.headers_mut().insert("x-corral-tenant", tenant.parse().unwrap());
+    send(host.public, request).await
+}
+
+/// Waits until the projection has folded everything (lag 0) and is `state`.
+async fn settled(host: &Host, projection: &str, state: &str) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let list = get(host.admin, "/projections").await.json();
+        let status = list.as_array().unwrap().iter().find(|p| p["projection"] == projection).cloned();
+        if let Some(status) = status
+            && status["state"] == state
+            && (state == "halted" || status["lag"] == 0)
+        {
+            return status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{projection} never settled as {state}: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn digest(data: &Path, projection: &str) -> (String, usize) {
+    Storage::open(&data.join("lmdb"), &StorageOptions::default()).unwrap().views_digest(projection).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn views_match_a_hand_computed_fold_and_queries_are_tenant_scoped() {
+    let plugins = plugins_dir(
+        &[("count", PROJECTION_COUNT), ("reader", ROUTE_VIEWS_READER)],
+        &[("reader", "routes = [{ method = \"GET\", pattern = \"/read/:projection/:id\" }]\n")],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    for (tenant, topic) in [
+        ("acme", "orders.created"),
+        ("acme", "orders.created"),
+        ("acme", "orders.paid"),
+        ("acme", "orders.x.ignored"),
+        ("globex", "orders.created"),
+        ("acme", "orders.created"),
+        ("acme", "payments.done"),
+    ] {
+        publish(&host, tenant, topic, "{}").await;
+    }
+    settled(&host, "count", "running").await;
+    assert_eq!(view(&host, "acme", "/views/count/orders.created").await.text(), "3");
+    assert_eq!(view(&host, "globex", "/views/count/orders.created").await.text(), "1");
+    assert_eq!(view(&host, "", "/views/count/orders.created").await.status, 404, "the default tenant has nothing");
+    assert_eq!(view(&host, "acme", "/views/count/orders.x.ignored").await.status, 404, "key() skipped it");
+    assert_eq!(view(&host, "acme", "/views/nope/x").await.status, 404);
+
+    let listed = view(&host, "acme", "/views/count?prefix=orders.").await.json();
+    assert_eq!(
+        listed["views"],
+        serde_json::json!([{"id": "orders.created", "value": 3}, {"id": "orders.paid", "value": 1}])
+    );
+    let first = view(&host, "acme", "/views/count?prefix=orders.&limit=1").await.json();
+    assert_eq!(first["views"][0]["id"], "orders.created");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = view(&host, "acme", &format!("/views/count?prefix=orders.&limit=1&cursor={cursor}")).await.json();
+    assert_eq!(second["views"], serde_json::json!([{"id": "orders.paid", "value": 1}]));
+    assert!(second["next_cursor"].is_null());
+    let other = view(&host, "globex", "/views/count").await.json();
+    assert_eq!(other["views"].as_array().unwrap().len(), 1, "tenant globex never lists acme's views");
+
+    // Route plugins read views through the `views` import, same scoping.
+    assert_eq!(view(&host, "acme", "/read/count/orders.paid").await.text(), "1");
+    assert_eq!(view(&host, "globex", "/read/count/orders.paid").await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_mid_batch_a_restart_and_a_rebuild_all_give_the_same_bytes() {
+    let data = tempfile::tempdir().unwrap();
+    let empty = plugins_dir(&[], &[]);
+    let host = Host::start(empty.path(), data.path(), &[]);
+    let mut expected: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for i in 0..240u64 {
+        let tenant = ["acme", "globex", "initech"][(i % 3) as usize];
+        let topic = ["orders.created", "orders.paid", "orders.shipped", "orders.returned"][(i % 4) as usize];
+        publish(&host, tenant, topic, "{}").await;
+        *expected.entry((tenant.to_string(), topic.to_string())).or_default() += 1;
+    }
+    assert!(tokio::task::spawn_blocking(move || host.terminate()).await.unwrap().success());
+
+    let plugins = plugins_dir(&[("count", PROJECTION_COUNT)], &[("count", "[projection]\nbatch_size = 8\n")]);
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    let storage = Storage::open(&data.path().join("lmdb"), &StorageOptions::default()).unwrap();
+    let started = Instant::now();
+    while storage.checkpoint("projection.count").unwrap() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    host.kill_9();
+    let at_crash = storage.checkpoint("projection.count").unwrap();
+    assert!(at_crash < 240, "killed mid-stream (checkpoint {at_crash})");
+    drop(storage);
+
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    settled(&host, "count", "running").await;
+    for ((tenant, topic), count) in &expected {
+        assert_eq!(
+            view(&host, tenant, &format!("/views/count/{topic}")).await.text(),
+            count.to_string(),
+            "{tenant} {topic}"
+        );
+    }
+    let after_crash = digest(data.path(), "count");
+    assert_eq!(after_crash.1, expected.len());
+
+    // A restart redelivers nothing: the checkpoint gates it.
+    assert!(tokio::task::spawn_blocking(move || host.terminate()).await.unwrap().success());
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    settled(&host, "count", "running").await;
+    assert_eq!(digest(data.path(), "count"), after_crash);
+
+    // A rebuild from scratch is an uninterrupted run over the same log.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(["projection", "rebuild", "count", "--admin", &format!("http://{}", host.admin)])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    settled(&host, "count", "running").await;
+    assert_eq!(digest(data.path(), "count"), after_crash, "byte-identical views");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poison_event_is_quarantined_and_the_halt_policy_stops_before_it() {
+    let plugins = plugins_dir(
+        &[("halting", PROJECTION_COUNT), ("skipping", PROJECTION_COUNT)],
+        &[
+            ("halting", "name = \"halting\"\n"),
+            ("skipping", "name = \"skipping\"\n[projection]\non_error = \"skip\"\n"),
+        ],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    for payload in ["{}", "poison", "{}"] {
+        publish(&host, "acme", "orders.created", payload).await;
+    }
+    let halted = settled(&host, "halting", "halted").await;
+    assert_eq!(halted["checkpoint"], 1, "the checkpoint stops before the poison event");
+    assert_eq!(halted["quarantined"][0]["sequence"], 2);
+    assert!(halted["quarantined"][0]["error"].as_str().unwrap().contains("cannot be folded"), "{halted}");
+    assert_eq!(view(&host, "acme", "/views/halting/orders.created").await.text(), "1");
+
+    let skipped = settled(&host, "skipping", "running").await;
+    assert_eq!(skipped["checkpoint"], 3);
+    assert_eq!(skipped["quarantined"].as_array().unwrap().len(), 1);
+    assert_eq!(view(&host, "acme", "/views/skipping/orders.created").await.text(), "2");
+    let metrics = get(host.admin, "/metrics").await.text();
+    assert!(metrics.contains("corral_projection_quarantined{projection=\"halting\"} 1"), "{metrics}");
+    let ready = get(host.admin, "/readyz").await.json();
+    assert_eq!(ready["projections"]["halting"], "halted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clock_and_random_give_identical_views_on_every_run() {
+    let plugins = plugins_dir(&[("clock", PROJECTION_CLOCK_RANDOM)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    for i in 0..5 {
+        publish(&host, "", "ticks.tick", &i.to_string()).await;
+    }
+    settled(&host, "clock-random", "running").await;
+    let storage = Storage::open(&data.path().join("lmdb"), &StorageOptions::default()).unwrap();
+    let first = storage.views_digest("clock-random").unwrap();
+    let sample = view(&host, "", "/views/clock-random/sample").await.json();
+    let last = storage.read_after(0, 100).unwrap().last().unwrap().clone();
+    assert_eq!(sample["now_ms"], last.timestamp_ms, "the clock is the event's timestamp");
+    let rebuilt = send(host.admin, crate::request("POST", host.admin, "/projections/clock-random/rebuild", b"")).await;
+    assert_eq!(rebuilt.status, 202);
+    settled(&host, "clock-random", "running").await;
+    assert_eq!(storage.views_digest("clock-random").unwrap(), first, "a second run produces the same bytes");
+}
