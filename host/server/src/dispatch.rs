@@ -39,6 +39,8 @@ pub(crate) struct Dispatch {
     metrics: Arc<Metrics>,
     running: Mutex<HashMap<String, Running>>,
     folding: tokio::sync::Mutex<HashMap<String, Folding>>,
+    /// The projections' consumers, readable without waiting (retention).
+    projection_consumers: Mutex<Vec<String>>,
 }
 
 /// kv bucket where the host remembers which version built each projection.
@@ -46,7 +48,13 @@ const BUILT_BY: &str = "system/projections";
 
 impl Dispatch {
     pub(crate) fn new(stream: Arc<stream::Embedded>, metrics: Arc<Metrics>) -> Dispatch {
-        Dispatch { stream, metrics, running: Mutex::default(), folding: tokio::sync::Mutex::default() }
+        Dispatch {
+            stream,
+            metrics,
+            running: Mutex::default(),
+            folding: tokio::sync::Mutex::default(),
+            projection_consumers: Mutex::default(),
+        }
     }
 
     /// The projections running (or halted) now.
@@ -123,6 +131,8 @@ impl Dispatch {
                 slot.insert(self.start_projection(mounted, false).await);
             }
         }
+        *self.projection_consumers.lock().unwrap_or_else(PoisonError::into_inner) =
+            folding.values().map(|f| f.projector.consumer.clone()).collect();
     }
 
     /// The subscriptions running now.
@@ -133,9 +143,12 @@ impl Dispatch {
         list
     }
 
-    /// The durable consumers running now (retention never trims past them).
+    /// The durable consumers running now, handlers and projections:
+    /// retention never trims past any of them.
     pub(crate) fn consumers(&self) -> Vec<String> {
-        self.subscriptions().iter().map(|s| s.consumer().to_string()).collect()
+        let mut consumers: Vec<String> = self.subscriptions().iter().map(|s| s.consumer().to_string()).collect();
+        consumers.extend(self.projection_consumers.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned());
+        consumers
     }
 
     /// Follows the registry until `stop`, then stops every dispatcher.

@@ -1,6 +1,9 @@
 //! The route table: method + pattern (`/carts/:id`, `/files/*`) to plugin.
 //! Literal segments beat `:params`, which beat a trailing `*`.
 
+/// The first path segment the host keeps for itself (`/views/...`).
+pub(crate) const RESERVED: &str = "views";
+
 /// What a route leads to: an index into the mounted plugins.
 pub(crate) type Target = usize;
 
@@ -80,6 +83,11 @@ impl Router {
         let mut added = Vec::with_capacity(routes.len());
         for (method, pattern) in routes {
             let segments = parse(pattern)?;
+            if matches!(segments.first(), Some(Segment::Literal(first)) if first == RESERVED) {
+                return Err(format!(
+                    "route {method} {pattern} of plugin {owner} is under /{RESERVED}/, which the host reserves for projection queries"
+                ));
+            }
             let clash = self.entries.iter().chain(added.iter()).find(|e: &&Entry| {
                 let methods_overlap = e.method == *method || e.method == "*" || method == "*";
                 methods_overlap
@@ -196,5 +204,7 @@ mod tests {
         assert_eq!(router.route("GET", "/x"), Match::NotFound, "a plugin's routes are added all or nothing");
         router.add("third", 2, &routes(&[("POST", "/carts/:id")])).unwrap();
         assert!(router.add("bad", 3, &routes(&[("GET", "/a/*/b")])).is_err());
+        let reserved = router.add("sneaky", 4, &routes(&[("GET", "/views/:id")])).unwrap_err();
+        assert!(reserved.contains("reserves"), "{reserved}");
     }
 }

@@ -45,10 +45,7 @@ fn digest(data: &Path, projection: &str) -> (String, usize) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn views_match_a_hand_computed_fold_and_queries_are_tenant_scoped() {
-    let plugins = plugins_dir(
-        &[("count", PROJECTION_COUNT), ("reader", ROUTE_VIEWS_READER)],
-        &[("reader", "routes = [{ method = \"GET\", pattern = \"/read/:projection/:id\" }]\n")],
-    );
+    let plugins = plugins_dir(&[("count", PROJECTION_COUNT), ("reader", ROUTE_VIEWS_READER)], &[]);
     let data = tempfile::tempdir().unwrap();
     let host = Host::start(plugins.path(), data.path(), &[]);
     for (tenant, topic) in [
