@@ -76,19 +76,9 @@ impl Storage {
 
 #[cfg(test)]
 mod tests {
-    use crate::log::NewRecord;
     use crate::{Storage, StorageOptions};
 
-    fn record(topic: &str) -> NewRecord {
-        NewRecord {
-            topic: topic.into(),
-            tenant: String::new(),
-            correlation_id: String::new(),
-            traceparent: None,
-            source: "test".into(),
-            payload: Vec::new(),
-        }
-    }
+    use crate::log::test_record as record;
 
     #[test]
     fn checkpoints_only_move_forward_and_commit_with_appends() {

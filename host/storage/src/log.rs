@@ -219,6 +219,19 @@ fn decode(sequence: u64, bytes: &[u8]) -> Result<EventRecord, StorageError> {
     Ok(EventRecord { sequence, id, timestamp_ms, topic, tenant, correlation_id, traceparent, source, payload })
 }
 
+/// A record on `topic` with an empty payload, for tests.
+#[cfg(test)]
+pub(crate) fn test_record(topic: &str) -> NewRecord {
+    NewRecord {
+        topic: topic.into(),
+        tenant: String::new(),
+        correlation_id: String::new(),
+        traceparent: None,
+        source: "test".into(),
+        payload: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -241,16 +241,7 @@ mod tests {
         assert!(subject_matches(">", "anything.at.all"));
     }
 
-    fn record(topic: &str) -> NewRecord {
-        NewRecord {
-            topic: topic.into(),
-            tenant: String::new(),
-            correlation_id: String::new(),
-            traceparent: None,
-            source: "t".into(),
-            payload: Vec::new(),
-        }
-    }
+    use crate::log::test_record as record;
 
     #[tokio::test(flavor = "multi_thread")]
     async fn group_commit_answers_every_publisher_in_order() {
