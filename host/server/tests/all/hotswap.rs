@@ -35,6 +35,15 @@ async fn until_serving(host: &Host, expected: &str) -> Duration {
     }
 }
 
+/// Waits (at most 10 s) until `/metrics` shows `line`.
+async fn until_metric(host: &Host, line: &str) {
+    let started = Instant::now();
+    while !get(host.admin, "/metrics").await.text().contains(line) {
+        assert!(started.elapsed() < Duration::from_secs(10), "never saw {line}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A client task; yields every `(status, body)` it saw.
 type Client = tokio::task::JoinHandle<Vec<(u16, String)>>;
 
@@ -183,16 +192,7 @@ async fn a_failing_canary_is_rolled_back_and_a_healthy_one_promoted() {
     let started = Instant::now();
     place(plugins.path(), ROUTE_VERSION_BROKEN);
     // Some requests hit the broken canary, then it is rolled back.
-    let rolled_back = async {
-        loop {
-            let metrics = get(host.admin, "/metrics").await.text();
-            if metrics.contains("corral_plugin_swaps_total{outcome=\"canary_rolled_back\"} 1") {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), rolled_back).await.expect("the canary is rolled back");
+    until_metric(&host, "corral_plugin_swaps_total{outcome=\"canary_rolled_back\"} 1").await;
     assert!(started.elapsed() < Duration::from_secs(3), "within the window: {:?}", started.elapsed());
     let during = collect(stop, clients).await;
     assert!(during.iter().any(|(status, _)| *status == 500), "the canary got traffic");
@@ -206,16 +206,7 @@ async fn a_failing_canary_is_rolled_back_and_a_healthy_one_promoted() {
     // A healthy canary shares traffic for its window, then takes it all.
     let (stop, clients) = traffic(&host, 2);
     place(plugins.path(), ROUTE_VERSION_B);
-    let promoted = async {
-        loop {
-            let metrics = get(host.admin, "/metrics").await.text();
-            if metrics.contains("corral_plugin_swaps_total{outcome=\"canary_promoted\"} 1") {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), promoted).await.expect("the canary is promoted");
+    until_metric(&host, "corral_plugin_swaps_total{outcome=\"canary_promoted\"} 1").await;
     let during = collect(stop, clients).await;
     assert!(during.iter().all(|(status, _)| *status == 200), "no failures");
     assert!(
