@@ -25,6 +25,7 @@ pub(crate) struct Admin {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) stream: Arc<stream::Embedded>,
     pub(crate) dispatch: Arc<Dispatch>,
+    pub(crate) projections: Arc<crate::generations::Projections>,
 }
 
 impl Admin {
@@ -43,7 +44,7 @@ impl Admin {
             (&Method::GET, "/projections") => self.projections().await,
             (&Method::POST, path) if path.starts_with("/projections/") && path.ends_with("/rebuild") => {
                 let name = path.trim_start_matches("/projections/").trim_end_matches("/rebuild").to_string();
-                match self.dispatch.rebuild(&name).await {
+                match self.projections.rebuild(&name).await {
                     Ok(()) => {
                         json(StatusCode::ACCEPTED, &serde_json::json!({"projection": name, "state": "rebuilding"}))
                     }
@@ -79,11 +80,12 @@ impl Admin {
         let catalog = self.registry.catalog();
         let storage = self.stream.storage().head();
         let projections: serde_json::Map<String, serde_json::Value> = self
-            .dispatch
-            .projectors()
+            .projections
+            .statuses()
             .await
             .iter()
-            .map(|p| (p.name().to_string(), serde_json::json!(p.state())))
+            .filter(|s| s.active)
+            .map(|s| (s.projector.name().to_string(), serde_json::json!(s.projector.state())))
             .collect();
         let body = serde_json::json!({
             "projections": projections,
@@ -153,12 +155,19 @@ impl Admin {
         let storage = self.stream.storage();
         let head = storage.head().unwrap_or(0);
         let mut list = Vec::new();
-        for projector in self.dispatch.projectors().await {
+        for status in self.projections.statuses().await {
+            let projector = &status.projector;
             let checkpoint = storage.checkpoint(&projector.consumer).unwrap_or(0);
             let quarantined = projector.quarantined.lock().map(|q| q.clone()).unwrap_or_default();
-            self.metrics.set_projection(projector.name(), head.saturating_sub(checkpoint), quarantined.len());
+            if status.active {
+                self.metrics.set_projection(projector.name(), head.saturating_sub(checkpoint), quarantined.len());
+            }
             list.push(serde_json::json!({
                 "projection": projector.name(),
+                "generation": projector.scope,
+                "active": status.active,
+                "consumer": projector.consumer,
+                "last_diff": status.last_diff,
                 "version": projector.mounted.plugin.version(),
                 "content_hash": projector.mounted.plugin.content_hash(),
                 "topics": projector.mounted.plugin.descriptor().topics,

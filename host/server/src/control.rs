@@ -126,7 +126,8 @@ impl EventSink for Embedded {
 #[async_trait::async_trait]
 impl ViewReader for Embedded {
     async fn get(&self, tenant: &str, projection: &str, id: &str) -> Result<Option<Vec<u8>>, ViewsError> {
-        self.storage.view_get(tenant, projection, id).map_err(|e| ViewsError::Unavailable(e.to_string()))
+        let Some(scope) = crate::generations::active_scope(&self.storage, projection) else { return Ok(None) };
+        self.storage.view_get(tenant, &scope, id).map_err(|e| ViewsError::Unavailable(e.to_string()))
     }
 
     async fn list(
@@ -137,9 +138,12 @@ impl ViewReader for Embedded {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<ViewPage, ViewsError> {
+        let Some(scope) = crate::generations::active_scope(&self.storage, projection) else {
+            return Ok(ViewPage::default());
+        };
         let (views, next_cursor) = self
             .storage
-            .view_list(tenant, projection, prefix, cursor, limit as usize)
+            .view_list(tenant, &scope, prefix, cursor, limit as usize)
             .map_err(|e| ViewsError::Unavailable(e.to_string()))?;
         Ok(ViewPage { views, next_cursor })
     }

@@ -112,8 +112,10 @@ impl Gateway {
             );
         }
         let storage = self.storage.clone();
+        // Queries read the active generation; none yet means no views yet.
+        let scope = crate::generations::active_scope(&storage, projection).unwrap_or_default();
         if !id.is_empty() {
-            return match storage.view_get(tenant, projection, id) {
+            return match storage.view_get(tenant, &scope, id) {
                 Ok(Some(value)) => view_response(value),
                 Ok(None) => problem(
                     StatusCode::NOT_FOUND,
@@ -129,7 +131,7 @@ impl Gateway {
         let param =
             |name: &str| query.split('&').filter_map(|p| p.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v);
         let limit = param("limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(100).clamp(1, 1000);
-        match storage.view_list(tenant, projection, param("prefix").unwrap_or(""), param("cursor"), limit) {
+        match storage.view_list(tenant, &scope, param("prefix").unwrap_or(""), param("cursor"), limit) {
             Ok((views, next_cursor)) => {
                 let views: Vec<serde_json::Value> = views
                     .into_iter()

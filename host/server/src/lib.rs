@@ -17,7 +17,8 @@
 //! - [`events`]: delivery to event handlers (retries, dead letters);
 //!   [`schedule`]: cron ticks; [`retention`]: trimming the log.
 //! - [`dev`]: `host dev`, rebuild-and-swap while editing guests.
-//! - [`projections`]: folding events into views, quarantine, rebuild.
+//! - [`projections`]: folding events into views, quarantine, rebuild;
+//!   [`generations`]: a generation per version and the versioned cutover.
 //! - [`emit`]: `host emit`, publishing through a running host's admin API.
 //! - [`inspect`]: `host check` and `host inspect`.
 //!
@@ -33,6 +34,7 @@ mod dispatch;
 mod emit;
 pub mod events;
 mod gateway;
+mod generations;
 mod inspect;
 pub mod metrics;
 mod plugins;

@@ -31,6 +31,8 @@ pub(crate) enum State {
     Running,
     /// Replaying the log after its views were cleared.
     Rebuilding,
+    /// A new version's generation, built beside the active one.
+    Building,
     /// Stopped before a quarantined event (policy `halt`).
     Halted,
 }
@@ -47,16 +49,28 @@ pub(crate) struct Quarantined {
 /// A running projection and what the admin API shows of it.
 pub(crate) struct Projector {
     pub(crate) mounted: Arc<Mounted>,
+    /// Where this generation's views live (`NAME@HASH`).
+    pub(crate) scope: String,
     pub(crate) consumer: String,
+    /// Told once a building generation has caught up.
+    caught_up: tokio::sync::mpsc::UnboundedSender<String>,
     pub(crate) state: Mutex<State>,
     pub(crate) quarantined: Mutex<Vec<Quarantined>>,
     pub(crate) applied: prometheus::IntCounter,
 }
 
 impl Projector {
-    pub(crate) fn new(mounted: Arc<Mounted>, state: State, applied: prometheus::IntCounter) -> Projector {
+    pub(crate) fn new(
+        mounted: Arc<Mounted>,
+        scope: String,
+        state: State,
+        applied: prometheus::IntCounter,
+        caught_up: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> Projector {
         Projector {
-            consumer: format!("projection.{}", mounted.plugin.name()),
+            consumer: format!("projection.{scope}"),
+            scope,
+            caught_up,
             mounted,
             state: Mutex::new(state),
             quarantined: Mutex::new(Vec::new()),
@@ -75,6 +89,11 @@ impl Projector {
     fn set_state(&self, state: State) {
         *self.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
     }
+
+    /// The generation is the active one now.
+    pub(crate) fn promote(&self) {
+        self.set_state(State::Running);
+    }
 }
 
 /// Folds until `stop` (or a halt).
@@ -82,7 +101,8 @@ pub(crate) async fn run(projector: Arc<Projector>, stream: Arc<stream::Embedded>
     let settings = projector.mounted.sidecar.projection.clone();
     let topics = projector.mounted.plugin.descriptor().topics.clone();
     let storage = stream.storage().clone();
-    let projection = projector.name().to_string();
+    let projection = projector.scope.clone();
+    let mut announced = false;
     loop {
         if *stop.borrow() {
             return;
@@ -125,9 +145,16 @@ pub(crate) async fn run(projector: Arc<Projector>, stream: Arc<stream::Embedded>
                 }
                 continue;
             }
-            if projector.state() == State::Rebuilding {
-                projector.set_state(State::Running);
-                tracing::info!(projection, "rebuild caught up");
+            match projector.state() {
+                State::Rebuilding => {
+                    projector.set_state(State::Running);
+                    tracing::info!(projection, "rebuild caught up");
+                }
+                State::Building if !announced => {
+                    announced = true;
+                    let _ = projector.caught_up.send(projector.scope.clone());
+                }
+                _ => {}
             }
             tokio::select! {
                 () = stream.wait_beyond(floor) => {}
@@ -159,7 +186,7 @@ fn commit(
     changes: &[corral_storage::views::ViewChange],
     applied: usize,
 ) {
-    let projection = projector.name();
+    let projection = projector.scope.as_str();
     match storage.commit_views(projection, &projector.consumer, checkpoint, changes) {
         Ok(()) => projector.applied.inc_by(applied as u64),
         Err(error) => tracing::error!(projection, "committing views failed; the batch will be folded again: {error}"),
@@ -181,7 +208,7 @@ async fn fold_batch(
     events: &[EventRecord],
     policy: PoisonPolicy,
 ) -> Folded {
-    let projection = projector.name();
+    let projection = projector.scope.as_str();
     // The batch's own writes, so a later event sees an earlier one's view.
     let mut pending: HashMap<(String, String), Option<Vec<u8>>> = HashMap::new();
     let mut order: Vec<(String, String)> = Vec::new();

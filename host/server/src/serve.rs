@@ -24,6 +24,7 @@ use crate::config::RunConfig;
 use crate::control::Embedded;
 use crate::dispatch::Dispatch;
 use crate::gateway::{Body, Gateway, HttpLimits};
+use crate::generations::Projections;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::retention;
@@ -66,11 +67,13 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(%public_addr, %admin_addr, plugins = catalog.slots.len(), failed = catalog.failures.len(), "ready");
 
-    let dispatch = Arc::new(Dispatch::new(stream.clone(), metrics.clone()));
+    let dispatch = Arc::new(Dispatch::default());
     background.spawn(dispatch.clone().supervise(registry.clone(), stream.clone(), metrics.clone(), stopped.clone()));
+    let projections = Arc::new(Projections::new(stream.clone(), metrics.clone()));
+    background.spawn(projections.clone().supervise(registry.clone(), stopped.clone()));
     let consumers: retention::Consumers = {
-        let dispatch = dispatch.clone();
-        Arc::new(move || dispatch.consumers())
+        let (dispatch, projections) = (dispatch.clone(), projections.clone());
+        Arc::new(move || dispatch.consumers().into_iter().chain(projections.consumers()).collect())
     };
     background.spawn(retention::run(storage.clone(), config.retention, consumers, stopped.clone()));
     let gateway = Arc::new(Gateway {
@@ -82,7 +85,7 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
             max_response_bytes: config.max_response_bytes,
         },
     });
-    let admin_state = Arc::new(Admin { registry, metrics, stream: stream.clone(), dispatch });
+    let admin_state = Arc::new(Admin { registry, metrics, stream: stream.clone(), dispatch, projections });
     let public_task = tokio::spawn(accept(
         public,
         move |request| {

@@ -54,21 +54,37 @@ impl Storage {
         Ok(doomed.len())
     }
 
-    /// A BLAKE3 digest of every view of a projection (all tenants, in key
-    /// order): equal digests mean byte-identical views.
-    pub fn views_digest(&self, projection: &str) -> Result<(String, usize), StorageError> {
+    /// Every view of a projection scope, all tenants: `(tenant, id) → value`.
+    pub fn scope_views(
+        &self,
+        projection: &str,
+    ) -> Result<std::collections::BTreeMap<(String, String), Vec<u8>>, StorageError> {
         let txn = self.env.read_txn()?;
-        let mut hasher = blake3::Hasher::new();
-        let mut count = 0;
+        let mut views = std::collections::BTreeMap::new();
         for item in self.views.iter(&txn)? {
             let (key, value) = item?;
-            if key.split(|b| *b == 0).nth(1) == Some(projection.as_bytes()) {
-                hasher.update(&(key.len() as u64).to_le_bytes()).update(key);
-                hasher.update(&(value.len() as u64).to_le_bytes()).update(value);
-                count += 1;
+            let mut parts = key.splitn(3, |b| *b == 0);
+            let (Some(tenant), Some(scope), Some(id)) = (parts.next(), parts.next(), parts.next()) else { continue };
+            if scope == projection.as_bytes() {
+                let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+                views.insert((text(tenant), text(id)), value.to_vec());
             }
         }
-        Ok((hasher.finalize().to_hex().to_string(), count))
+        Ok(views)
+    }
+
+    /// A BLAKE3 digest of every view of a projection scope (tenant, id and
+    /// value, in order; not the scope's name): equal digests mean
+    /// byte-identical views, across generations too.
+    pub fn views_digest(&self, projection: &str) -> Result<(String, usize), StorageError> {
+        let views = self.scope_views(projection)?;
+        let mut hasher = blake3::Hasher::new();
+        for ((tenant, id), value) in &views {
+            for part in [tenant.as_bytes(), id.as_bytes(), value.as_slice()] {
+                hasher.update(&(part.len() as u64).to_le_bytes()).update(part);
+            }
+        }
+        Ok((hasher.finalize().to_hex().to_string(), views.len()))
     }
 
     /// Reads one view.

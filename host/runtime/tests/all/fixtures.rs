@@ -456,3 +456,13 @@ async fn route_version_broken() {
     let error = broken.handle_http(CallContext::internal("t"), &get("/version")).await.unwrap_err();
     assert!(matches!(error.kind, InvokeErrorKind::Trap(ref m) if m.contains("this release is broken")), "{error}");
 }
+
+#[tokio::test]
+async fn projection_count_v2() {
+    let harness = Harness::new();
+    let plugin = harness.load(PROJECTION_COUNT_V2).await;
+    assert_eq!((plugin.name(), plugin.version()), ("count", "2.0.0"));
+    let created = event("e1", "orders.created", 1, b"{}");
+    let step = plugin.fold(&created, async |_id: &str| Ok(Some(b"10".to_vec()))).await.unwrap().value;
+    assert_eq!(step, FoldStep::Put { id: "orders.created".into(), value: b"20".to_vec() });
+}

@@ -39,8 +39,14 @@ async fn settled(host: &Host, projection: &str, state: &str) -> serde_json::Valu
     }
 }
 
-fn digest(data: &Path, projection: &str) -> (String, usize) {
-    Storage::open(&data.join("lmdb"), &StorageOptions::default()).unwrap().views_digest(projection).unwrap()
+fn digest(data: &Path, generation: &str) -> (String, usize) {
+    Storage::open(&data.join("lmdb"), &StorageOptions::default()).unwrap().views_digest(generation).unwrap()
+}
+
+/// The storage scope (`NAME@HASH`) of a component's generation.
+fn generation(name: &str, component: &str) -> String {
+    let hash = blake3::hash(&std::fs::read(component).unwrap()).to_hex().to_string();
+    format!("{name}@{}", &hash[..12])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -102,13 +108,15 @@ async fn a_crash_mid_batch_a_restart_and_a_rebuild_all_give_the_same_bytes() {
     let plugins = plugins_dir(&[("count", PROJECTION_COUNT)], &[("count", "[projection]\nbatch_size = 8\n")]);
     let host = Host::start(plugins.path(), data.path(), &[]);
     let storage = Storage::open(&data.path().join("lmdb"), &StorageOptions::default()).unwrap();
+    let count = generation("count", PROJECTION_COUNT);
+    let consumer = format!("projection.{count}");
     let started = Instant::now();
-    while storage.checkpoint("projection.count").unwrap() == 0 {
+    while storage.checkpoint(&consumer).unwrap() == 0 {
         assert!(started.elapsed() < Duration::from_secs(30));
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     host.kill_9();
-    let at_crash = storage.checkpoint("projection.count").unwrap();
+    let at_crash = storage.checkpoint(&consumer).unwrap();
     assert!(at_crash < 240, "killed mid-stream (checkpoint {at_crash})");
     drop(storage);
 
@@ -121,14 +129,14 @@ async fn a_crash_mid_batch_a_restart_and_a_rebuild_all_give_the_same_bytes() {
             "{tenant} {topic}"
         );
     }
-    let after_crash = digest(data.path(), "count");
+    let after_crash = digest(data.path(), &count);
     assert_eq!(after_crash.1, expected.len());
 
     // A restart redelivers nothing: the checkpoint gates it.
     assert!(tokio::task::spawn_blocking(move || host.terminate()).await.unwrap().success());
     let host = Host::start(plugins.path(), data.path(), &[]);
     settled(&host, "count", "running").await;
-    assert_eq!(digest(data.path(), "count"), after_crash);
+    assert_eq!(digest(data.path(), &count), after_crash);
 
     // A rebuild from scratch is an uninterrupted run over the same log.
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
@@ -137,7 +145,7 @@ async fn a_crash_mid_batch_a_restart_and_a_rebuild_all_give_the_same_bytes() {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     settled(&host, "count", "running").await;
-    assert_eq!(digest(data.path(), "count"), after_crash, "byte-identical views");
+    assert_eq!(digest(data.path(), &count), after_crash, "byte-identical views");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -180,12 +188,55 @@ async fn clock_and_random_give_identical_views_on_every_run() {
     }
     settled(&host, "clock-random", "running").await;
     let storage = Storage::open(&data.path().join("lmdb"), &StorageOptions::default()).unwrap();
-    let first = storage.views_digest("clock-random").unwrap();
+    let clock = generation("clock-random", PROJECTION_CLOCK_RANDOM);
+    let first = storage.views_digest(&clock).unwrap();
     let sample = view(&host, "", "/views/clock-random/sample").await.json();
     let last = storage.read_after(0, 100).unwrap().last().unwrap().clone();
     assert_eq!(sample["now_ms"], last.timestamp_ms, "the clock is the event's timestamp");
     let rebuilt = send(host.admin, crate::request("POST", host.admin, "/projections/clock-random/rebuild", b"")).await;
     assert_eq!(rebuilt.status, 202);
     settled(&host, "clock-random", "running").await;
-    assert_eq!(storage.views_digest("clock-random").unwrap(), first, "a second run produces the same bytes");
+    assert_eq!(storage.views_digest(&clock).unwrap(), first, "a second run produces the same bytes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_version_builds_beside_the_old_and_cuts_over_with_a_diff() {
+    let plugins = plugins_dir(&[("count", PROJECTION_COUNT)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    for _ in 0..40 {
+        publish(&host, "acme", "orders.created", "{}").await;
+    }
+    publish(&host, "acme", "orders.paid", "{}").await;
+    settled(&host, "count", "running").await;
+    assert_eq!(view(&host, "acme", "/views/count/orders.created").await.text(), "40");
+
+    // Deploy version 2 the safe way; watch the answers while it builds.
+    let staged = plugins.path().join(".count.wasm.partial");
+    std::fs::copy(PROJECTION_COUNT_V2, &staged).unwrap();
+    std::fs::rename(&staged, plugins.path().join("count.wasm")).unwrap();
+    let started = Instant::now();
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let answer = view(&host, "acme", "/views/count/orders.created").await.text();
+        seen.insert(answer.clone());
+        if answer == "400" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never cut over: {seen:?}");
+    }
+    assert!(seen.iter().all(|a| a == "40" || a == "400"), "only whole generations are ever served: {seen:?}");
+    assert_eq!(view(&host, "acme", "/views/count/orders.paid").await.text(), "10");
+
+    let list = get(host.admin, "/projections").await.json();
+    let status = &list.as_array().unwrap()[0];
+    assert_eq!(status["generation"], generation("count", PROJECTION_COUNT_V2));
+    assert_eq!(status["version"], "2.0.0");
+    let diff = &status["last_diff"];
+    assert_eq!(diff["equal"], false);
+    assert_eq!(diff["differing_count"], 2, "{diff}");
+    assert_eq!(diff["from"], generation("count", PROJECTION_COUNT));
+    assert_eq!(list.as_array().unwrap().len(), 1, "the old generation is gone");
+    let storage = Storage::open(&data.path().join("lmdb"), &StorageOptions::default()).unwrap();
+    assert_eq!(storage.views_digest(&generation("count", PROJECTION_COUNT)).unwrap().1, 0, "old views dropped");
 }
