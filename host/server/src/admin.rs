@@ -175,7 +175,7 @@ impl Admin {
                 "checkpoint": checkpoint,
                 "head": head,
                 "lag": head.saturating_sub(checkpoint),
-                "applied": projector.applied.get(),
+                "applied": projector.metrics.applied.get(),
                 "quarantined": quarantined,
             }));
         }

@@ -156,7 +156,7 @@ impl Projections {
             mounted.clone(),
             scope.clone(),
             state,
-            self.metrics.applied(&name),
+            self.metrics.folding(&name),
             self.caught_up.clone(),
         ));
         if reset {

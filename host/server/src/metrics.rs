@@ -22,8 +22,17 @@ pub struct Metrics {
     lag: IntGaugeVec,
     swaps: IntCounterVec,
     applied: IntCounterVec,
+    batch_size: HistogramVec,
+    commit_seconds: HistogramVec,
     projection_lag: IntGaugeVec,
     quarantined: IntGaugeVec,
+}
+
+/// The metrics of one projection's commits.
+pub(crate) struct FoldMetrics {
+    pub(crate) applied: IntCounter,
+    pub(crate) batch_size: prometheus::Histogram,
+    pub(crate) commit_seconds: prometheus::Histogram,
 }
 
 /// The counters of one event subscription.
@@ -102,6 +111,18 @@ impl Metrics {
             IntGaugeVec::new(Opts::new("projection_lag", "Head sequence minus checkpoint"), &["projection"])?;
         let quarantined =
             IntGaugeVec::new(Opts::new("projection_quarantined", "Events quarantined since start"), &["projection"])?;
+        let batch_size = HistogramVec::new(
+            HistogramOpts::new("projection_batch_size", "Events per committed batch")
+                .buckets(prometheus::exponential_buckets(1.0, 2.0, 11)?),
+            &["projection"],
+        )?;
+        let commit_seconds = HistogramVec::new(
+            HistogramOpts::new("projection_commit_seconds", "Duration of a views + checkpoint commit")
+                .buckets(prometheus::exponential_buckets(0.000_05, 2.5, 12)?),
+            &["projection"],
+        )?;
+        registry.register(Box::new(batch_size.clone()))?;
+        registry.register(Box::new(commit_seconds.clone()))?;
         registry.register(Box::new(applied.clone()))?;
         registry.register(Box::new(projection_lag.clone()))?;
         registry.register(Box::new(quarantined.clone()))?;
@@ -141,6 +162,8 @@ impl Metrics {
             lag,
             swaps,
             applied,
+            batch_size,
+            commit_seconds,
             projection_lag,
             quarantined,
         })
@@ -172,9 +195,14 @@ impl Metrics {
         self.lag.with_label_values(&[plugin]).set(i64::try_from(lag).unwrap_or(i64::MAX));
     }
 
-    /// The applied-events counter of a projection.
-    pub(crate) fn applied(&self, projection: &str) -> IntCounter {
-        self.applied.with_label_values(&[projection])
+    /// The commit metrics of a projection: applied events, batch sizes,
+    /// commit durations.
+    pub(crate) fn folding(&self, projection: &str) -> FoldMetrics {
+        FoldMetrics {
+            applied: self.applied.with_label_values(&[projection]),
+            batch_size: self.batch_size.with_label_values(&[projection]),
+            commit_seconds: self.commit_seconds.with_label_values(&[projection]),
+        }
     }
 
     /// Sets a projection's lag and quarantine count (computed when read).

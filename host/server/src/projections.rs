@@ -56,7 +56,7 @@ pub(crate) struct Projector {
     caught_up: tokio::sync::mpsc::UnboundedSender<String>,
     pub(crate) state: Mutex<State>,
     pub(crate) quarantined: Mutex<Vec<Quarantined>>,
-    pub(crate) applied: prometheus::IntCounter,
+    pub(crate) metrics: crate::metrics::FoldMetrics,
 }
 
 impl Projector {
@@ -64,7 +64,7 @@ impl Projector {
         mounted: Arc<Mounted>,
         scope: String,
         state: State,
-        applied: prometheus::IntCounter,
+        metrics: crate::metrics::FoldMetrics,
         caught_up: tokio::sync::mpsc::UnboundedSender<String>,
     ) -> Projector {
         Projector {
@@ -74,7 +74,7 @@ impl Projector {
             mounted,
             state: Mutex::new(state),
             quarantined: Mutex::new(Vec::new()),
-            applied,
+            metrics,
         }
     }
 
@@ -187,8 +187,13 @@ fn commit(
     applied: usize,
 ) {
     let projection = projector.scope.as_str();
+    let started = Instant::now();
     match storage.commit_views(projection, &projector.consumer, checkpoint, changes) {
-        Ok(()) => projector.applied.inc_by(applied as u64),
+        Ok(()) => {
+            projector.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+            projector.metrics.batch_size.observe(applied as f64);
+            projector.metrics.applied.inc_by(applied as u64);
+        }
         Err(error) => tracing::error!(projection, "committing views failed; the batch will be folded again: {error}"),
     }
 }

@@ -86,6 +86,12 @@ async fn views_match_a_hand_computed_fold_and_queries_are_tenant_scoped() {
     let other = view(&host, "globex", "/views/count").await.json();
     assert_eq!(other["views"].as_array().unwrap().len(), 1, "tenant globex never lists acme's views");
 
+    let metrics = get(host.admin, "/metrics").await.text();
+    assert!(metrics.contains("corral_projection_events_applied_total{projection=\"count\"} 6"), "{metrics}");
+    assert!(metrics.contains("corral_projection_batch_size_count{projection=\"count\"}"), "{metrics}");
+    assert!(metrics.contains("corral_projection_commit_seconds_count{projection=\"count\"}"), "{metrics}");
+    assert!(metrics.contains("corral_projection_lag{projection=\"count\"} 0"), "{metrics}");
+
     // Route plugins read views through the `views` import, same scoping.
     assert_eq!(view(&host, "acme", "/read/count/orders.paid").await.text(), "1");
     assert_eq!(view(&host, "globex", "/read/count/orders.paid").await.status, 404);
