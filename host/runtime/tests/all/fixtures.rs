@@ -465,4 +465,7 @@ async fn projection_count_v2() {
     let created = event("e1", "orders.created", 1, b"{}");
     let step = plugin.fold(&created, async |_id: &str| Ok(Some(b"10".to_vec()))).await.unwrap().value;
     assert_eq!(step, FoldStep::Put { id: "orders.created".into(), value: b"20".to_vec() });
+    let legacy = event("e2", "orders.legacy", 2, b"{}");
+    let error = plugin.fold(&legacy, async |_id: &str| Ok(None)).await.unwrap_err();
+    assert!(matches!(error.kind, InvokeErrorKind::Guest { ref code, .. } if code == "legacy"), "{error}");
 }

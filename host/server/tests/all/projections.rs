@@ -246,3 +246,49 @@ async fn a_new_version_builds_beside_the_old_and_cuts_over_with_a_diff() {
     let storage = Storage::open(&data.path().join("lmdb"), &StorageOptions::default()).unwrap();
     assert_eq!(storage.views_digest(&generation("count", PROJECTION_COUNT)).unwrap().1, 0, "old views dropped");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn putting_the_old_version_back_before_the_cutover_discards_the_new_generation() {
+    let plugins = plugins_dir(&[("count", PROJECTION_COUNT)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    for topic in ["orders.created", "orders.created", "orders.legacy", "orders.created"] {
+        publish(&host, "acme", topic, "{}").await;
+    }
+    settled(&host, "count", "running").await;
+    let place = |fixture: &str| {
+        let staged = plugins.path().join(".count.wasm.partial");
+        std::fs::copy(fixture, &staged).unwrap();
+        std::fs::rename(&staged, plugins.path().join("count.wasm")).unwrap();
+    };
+    // Version 2 halts before the legacy event: its generation never catches up.
+    place(PROJECTION_COUNT_V2);
+    let started = Instant::now();
+    loop {
+        let list = get(host.admin, "/projections").await.json();
+        let building = list.as_array().unwrap().iter().find(|p| p["active"] == false).cloned();
+        if building.is_some_and(|b| b["state"] == "halted") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "version 2 never halted: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(view(&host, "acme", "/views/count/orders.created").await.text(), "3", "the active generation serves");
+
+    // Rolling back before the cutover discards the new generation.
+    place(PROJECTION_COUNT);
+    let started = Instant::now();
+    loop {
+        let list = get(host.admin, "/projections").await.json();
+        if list.as_array().unwrap().len() == 1 {
+            assert_eq!(list[0]["generation"], generation("count", PROJECTION_COUNT));
+            assert_eq!(list[0]["active"], true);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the new generation was never discarded: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(view(&host, "acme", "/views/count/orders.created").await.text(), "3");
+    assert_eq!(view(&host, "acme", "/views/count/orders.legacy").await.text(), "1");
+    assert_eq!(digest(data.path(), &generation("count", PROJECTION_COUNT_V2)).1, 0, "its views are gone");
+}
