@@ -54,7 +54,11 @@ use clap::{Parser, Subcommand};
 
 /// Corral: a WebAssembly component host where every handler is a sandboxed plugin.
 #[derive(Debug, Parser)]
-#[command(name = "host", version, about)]
+#[command(
+    name = "host",
+    version,
+    about = "Corral: a WebAssembly component host in which every handler is a sandboxed plugin."
+)]
 struct Cli {
     /// Directory for the host's data; precompiled components are cached in
     /// its `cache/` folder.
