@@ -67,85 +67,114 @@ impl PluginMetrics {
     }
 }
 
+/// Registers `collector` and hands it back.
+fn registered<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> prometheus::Result<C> {
+    registry.register(Box::new(collector.clone()))?;
+    Ok(collector)
+}
+
 impl Metrics {
     /// A registry with every metric, all at zero.
     pub fn new() -> anyhow::Result<Metrics> {
         let registry = Registry::new_custom(Some("corral".into()), None)?;
-        let calls = IntCounterVec::new(Opts::new("plugin_calls_total", "Calls per plugin"), &["plugin"])?;
-        let errors = IntCounterVec::new(
-            Opts::new("plugin_errors_total", "Failed calls per plugin and cause"),
-            &["plugin", "cause"],
+        let calls = registered(
+            &registry,
+            IntCounterVec::new(Opts::new("plugin_calls_total", "Calls per plugin"), &["plugin"])?,
         )?;
-        let duration = HistogramVec::new(
-            HistogramOpts::new("plugin_call_duration_seconds", "Call duration, instantiation included")
-                .buckets(prometheus::exponential_buckets(0.000_01, 2.5, 14)?),
-            &["plugin"],
+        let errors = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("plugin_errors_total", "Failed calls per plugin and cause"),
+                &["plugin", "cause"],
+            )?,
         )?;
-        let fuel = HistogramVec::new(
-            HistogramOpts::new("plugin_fuel_consumed", "Fuel consumed per call")
-                .buckets(prometheus::exponential_buckets(1_000.0, 10.0, 8)?),
-            &["plugin"],
+        let duration = registered(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new("plugin_call_duration_seconds", "Call duration, instantiation included")
+                    .buckets(prometheus::exponential_buckets(0.000_01, 2.5, 14)?),
+                &["plugin"],
+            )?,
         )?;
-        let in_flight = IntGaugeVec::new(Opts::new("plugin_in_flight", "Calls running now"), &["plugin"])?;
-        let kv_ops = IntCounterVec::new(Opts::new("kv_operations_total", "kv operations by kind"), &["op"])?;
-        let emitted =
-            IntCounterVec::new(Opts::new("events_emitted_total", "Events appended, by publisher"), &["source"])?;
-        let http_responses =
-            IntCounterVec::new(Opts::new("http_responses_total", "Public HTTP responses by status"), &["status"])?;
-        let delivered =
-            IntCounterVec::new(Opts::new("events_delivered_total", "Events handled successfully"), &["plugin"])?;
-        let retried = IntCounterVec::new(Opts::new("events_retried_total", "Handler retries"), &["plugin"])?;
-        let dead_lettered =
-            IntCounterVec::new(Opts::new("events_dead_lettered_total", "Events sent to dlq.PLUGIN"), &["plugin"])?;
-        let lag = IntGaugeVec::new(Opts::new("subscription_lag", "Head sequence minus checkpoint"), &["plugin"])?;
-        let swaps = IntCounterVec::new(
-            Opts::new("plugin_swaps_total", "Plugin changes while running, by outcome"),
-            &["outcome"],
+        let fuel = registered(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new("plugin_fuel_consumed", "Fuel consumed per call")
+                    .buckets(prometheus::exponential_buckets(1_000.0, 10.0, 8)?),
+                &["plugin"],
+            )?,
         )?;
-        registry.register(Box::new(swaps.clone()))?;
-        let applied = IntCounterVec::new(
-            Opts::new("projection_events_applied_total", "Events folded and committed"),
-            &["projection"],
+        let in_flight =
+            registered(&registry, IntGaugeVec::new(Opts::new("plugin_in_flight", "Calls running now"), &["plugin"])?)?;
+        let kv_ops = registered(
+            &registry,
+            IntCounterVec::new(Opts::new("kv_operations_total", "kv operations by kind"), &["op"])?,
         )?;
-        let projection_lag =
-            IntGaugeVec::new(Opts::new("projection_lag", "Head sequence minus checkpoint"), &["projection"])?;
-        let quarantined =
-            IntGaugeVec::new(Opts::new("projection_quarantined", "Events quarantined since start"), &["projection"])?;
-        let batch_size = HistogramVec::new(
-            HistogramOpts::new("projection_batch_size", "Events per committed batch")
-                .buckets(prometheus::exponential_buckets(1.0, 2.0, 11)?),
-            &["projection"],
+        let emitted = registered(
+            &registry,
+            IntCounterVec::new(Opts::new("events_emitted_total", "Events appended, by publisher"), &["source"])?,
         )?;
-        let commit_seconds = HistogramVec::new(
-            HistogramOpts::new("projection_commit_seconds", "Duration of a views + checkpoint commit")
-                .buckets(prometheus::exponential_buckets(0.000_05, 2.5, 12)?),
-            &["projection"],
+        let http_responses = registered(
+            &registry,
+            IntCounterVec::new(Opts::new("http_responses_total", "Public HTTP responses by status"), &["status"])?,
         )?;
-        registry.register(Box::new(batch_size.clone()))?;
-        registry.register(Box::new(commit_seconds.clone()))?;
-        registry.register(Box::new(applied.clone()))?;
-        registry.register(Box::new(projection_lag.clone()))?;
-        registry.register(Box::new(quarantined.clone()))?;
-        for collector in [
-            Box::new(delivered.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(retried.clone()),
-            Box::new(dead_lettered.clone()),
-            Box::new(lag.clone()),
-        ] {
-            registry.register(collector)?;
-        }
-        for collector in [
-            Box::new(calls.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(errors.clone()),
-            Box::new(duration.clone()),
-            Box::new(fuel.clone()),
-            Box::new(in_flight.clone()),
-            Box::new(kv_ops.clone()),
-            Box::new(emitted.clone()),
-            Box::new(http_responses.clone()),
-        ] {
-            registry.register(collector)?;
-        }
+        let delivered = registered(
+            &registry,
+            IntCounterVec::new(Opts::new("events_delivered_total", "Events handled successfully"), &["plugin"])?,
+        )?;
+        let retried = registered(
+            &registry,
+            IntCounterVec::new(Opts::new("events_retried_total", "Handler retries"), &["plugin"])?,
+        )?;
+        let dead_lettered = registered(
+            &registry,
+            IntCounterVec::new(Opts::new("events_dead_lettered_total", "Events sent to dlq.PLUGIN"), &["plugin"])?,
+        )?;
+        let lag = registered(
+            &registry,
+            IntGaugeVec::new(Opts::new("subscription_lag", "Head sequence minus checkpoint"), &["plugin"])?,
+        )?;
+        let swaps = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("plugin_swaps_total", "Plugin changes while running, by outcome"),
+                &["outcome"],
+            )?,
+        )?;
+        let applied = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("projection_events_applied_total", "Events folded and committed"),
+                &["projection"],
+            )?,
+        )?;
+        let projection_lag = registered(
+            &registry,
+            IntGaugeVec::new(Opts::new("projection_lag", "Head sequence minus checkpoint"), &["projection"])?,
+        )?;
+        let quarantined = registered(
+            &registry,
+            IntGaugeVec::new(Opts::new("projection_quarantined", "Events quarantined since start"), &["projection"])?,
+        )?;
+        let batch_size = registered(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new("projection_batch_size", "Events per committed batch")
+                    .buckets(prometheus::exponential_buckets(1.0, 2.0, 11)?),
+                &["projection"],
+            )?,
+        )?;
+        let commit_seconds = registered(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new("projection_commit_seconds", "Duration of a views + checkpoint commit")
+                    .buckets(prometheus::exponential_buckets(0.000_05, 2.5, 12)?),
+                &["projection"],
+            )?,
+        )?;
         Ok(Metrics {
             registry,
             calls,
