@@ -40,3 +40,7 @@ bench-swap:
 # Projection folds: wasm vs a native fold of the same logic, same batching, into LMDB.
 bench-projections:
     cargo bench -p corral-host --bench projections
+
+# Carts: wasm vs the same cart logic compiled natively, same mailboxes, journal and group commit.
+bench-carts:
+    cargo bench -p corral-host --bench carts

@@ -98,7 +98,7 @@ impl LoadError {
 }
 
 /// A failed call: which plugin, which version, and why.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("plugin {plugin}@{version}: {kind}")]
 pub struct InvokeError {
     /// Plugin name.
@@ -110,7 +110,7 @@ pub struct InvokeError {
 }
 
 /// The causes of a failed call.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum InvokeErrorKind {
     /// The guest trapped (panic, `unreachable`, stack overflow, bad memory access).
     #[error("trapped: {0}")]

@@ -26,6 +26,7 @@ pub(crate) struct Admin {
     pub(crate) stream: Arc<stream::Embedded>,
     pub(crate) dispatch: Arc<Dispatch>,
     pub(crate) projections: Arc<crate::generations::Projections>,
+    pub(crate) carts: Arc<crate::carts::Carts>,
 }
 
 impl Admin {
@@ -65,13 +66,45 @@ impl Admin {
                 let name = path.trim_start_matches("/plugins/").trim_end_matches("/rollback").to_string();
                 self.rollback(&name).await
             }
+            (&Method::GET, "/carts") => json(StatusCode::OK, &serde_json::json!({"active": self.carts.active()})),
+            (&Method::POST, "/carts/evict") => {
+                json(StatusCode::OK, &serde_json::json!({"evicted": self.carts.evict_idle()}))
+            }
+            (&Method::POST, path) if path.starts_with("/carts/") && path.ends_with("/verify") => {
+                self.verify_cart(&request, path).await
+            }
             (&Method::POST, path) if path.starts_with("/events/") => {
                 let topic = path.trim_start_matches("/events/").to_string();
                 self.publish(topic, request).await
             }
             (_, path) => problem(
                 StatusCode::NOT_FOUND,
-                serde_json::json!({"error": "not_found", "message": format!("no admin endpoint {path}; try /healthz, /readyz, /metrics, /plugins, /subscriptions, POST /events/TOPIC")}),
+                serde_json::json!({"error": "not_found", "message": format!("no admin endpoint {path}; try /healthz, /readyz, /metrics, /plugins, /subscriptions, /projections, /carts, POST /events/TOPIC, POST /carts/PLUGIN/ID/verify")}),
+            ),
+        }
+    }
+
+    /// `POST /carts/PLUGIN/ID/verify`: replays the cart's journal; 200 with
+    /// `ok: true` when it reproduces the stored state, 409 with the first
+    /// divergence when it does not.
+    async fn verify_cart(&self, request: &Request<Incoming>, path: &str) -> Response<Body> {
+        let rest = path.trim_start_matches("/carts/").trim_end_matches("/verify");
+        let Some((plugin, cart)) = rest.split_once('/') else {
+            return problem(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "not_found", "message": "use POST /carts/PLUGIN/ID/verify"}),
+            );
+        };
+        let tenant = request.headers().get("x-corral-tenant").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let key = corral_storage::carts::CartKey { tenant: tenant.into(), plugin: plugin.into(), cart: cart.into() };
+        match self.carts.verify(key).await {
+            Ok(verification) => {
+                let status = if verification.ok { StatusCode::OK } else { StatusCode::CONFLICT };
+                json(status, &serde_json::json!(verification))
+            }
+            Err(error) => problem(
+                crate::cart_http::status(&error),
+                serde_json::json!({"error": error.label(), "message": error.to_string()}),
             ),
         }
     }

@@ -60,6 +60,12 @@ pub(crate) struct RunArgs {
     /// Keep at most this many events (never trimming past a subscriber's checkpoint).
     #[arg(long, env = "CORRAL_RETENTION_MAX_EVENTS")]
     retention_max_events: Option<u64>,
+    /// Evict a cart from memory after this many seconds without mutations [default: 60].
+    #[arg(long, env = "CORRAL_CART_IDLE_S")]
+    cart_idle_s: Option<u64>,
+    /// Keep at most this many carts in memory [default: 10000].
+    #[arg(long, env = "CORRAL_CART_MAX_ACTIVE")]
+    cart_max_active: Option<usize>,
     /// Do not watch the plugins folder (changes then need a restart or the admin API).
     #[arg(long, env = "CORRAL_NO_WATCH")]
     no_watch: bool,
@@ -82,6 +88,8 @@ struct FileConfig {
     shutdown_timeout_ms: Option<u64>,
     retention_max_age_s: Option<u64>,
     retention_max_events: Option<u64>,
+    cart_idle_s: Option<u64>,
+    cart_max_active: Option<usize>,
     no_watch: Option<bool>,
 }
 
@@ -100,6 +108,7 @@ pub(crate) struct RunConfig {
     pub(crate) max_header_bytes: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) retention: crate::retention::Retention,
+    pub(crate) carts: crate::carts::CartSettings,
     /// Sync changes of the plugins folder while running.
     pub(crate) watch: bool,
 }
@@ -143,6 +152,10 @@ impl RunArgs {
                 max_age: self.retention_max_age_s.or(file.retention_max_age_s).map(Duration::from_secs),
                 max_events: self.retention_max_events.or(file.retention_max_events),
                 interval: Duration::from_secs(1),
+            },
+            carts: crate::carts::CartSettings {
+                idle: Duration::from_secs(self.cart_idle_s.or(file.cart_idle_s).unwrap_or(60)),
+                max_active: self.cart_max_active.or(file.cart_max_active).unwrap_or(10_000).max(1),
             },
             watch: !(self.no_watch || file.no_watch.unwrap_or(false)),
         })

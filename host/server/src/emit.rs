@@ -1,6 +1,7 @@
 //! Talking to a running host's admin listener: `host emit TOPIC --data
 //! JSON` publishes an event into its log; `host deploy FILE` uploads a
-//! component.
+//! component; `host projection rebuild` and `host cart verify` ask it to
+//! rebuild a projection or to verify a cart's journal.
 
 use std::process::ExitCode;
 
@@ -24,6 +25,12 @@ pub(crate) async fn deploy(admin: &str, file: &std::path::Path, name: Option<&st
 /// Asks the host to rebuild a projection.
 pub(crate) async fn rebuild(admin: &str, name: &str) -> anyhow::Result<ExitCode> {
     send(admin, http::Method::POST, &format!("/projections/{name}/rebuild"), Vec::new(), "").await
+}
+
+/// Asks the host to replay a cart's journal; fails when the replay does
+/// not reproduce the stored state.
+pub(crate) async fn verify_cart(admin: &str, plugin: &str, cart: &str, tenant: &str) -> anyhow::Result<ExitCode> {
+    send(admin, http::Method::POST, &format!("/carts/{plugin}/{cart}/verify"), Vec::new(), tenant).await
 }
 
 async fn send(admin: &str, method: http::Method, path: &str, data: Vec<u8>, tenant: &str) -> anyhow::Result<ExitCode> {

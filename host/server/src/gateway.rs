@@ -12,6 +12,9 @@ use http_body_util::{BodyExt, Full, Limited, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 use tracing::Instrument as _;
 
+use crate::cart_grpc::CartService;
+use crate::cart_grpc::proto::cart_actor_server::CartActorServer;
+use crate::carts::Carts;
 use crate::metrics::Metrics;
 use crate::plugins::Mounted;
 use crate::registry::Registry;
@@ -35,6 +38,8 @@ pub(crate) struct Gateway {
     pub(crate) storage: corral_storage::Storage,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: HttpLimits,
+    pub(crate) carts: Arc<Carts>,
+    pub(crate) grpc: CartActorServer<CartService>,
 }
 
 impl Gateway {
@@ -52,8 +57,15 @@ impl Gateway {
 
     async fn route(&self, request: Request<Incoming>, request_id: &str) -> Response<Body> {
         let path = request.uri().path().to_string();
+        if is_grpc(&request) {
+            return self.call_grpc(request).await;
+        }
         if let Some(rest) = path.strip_prefix("/views/") {
             return self.query_views(&request, rest, request_id);
+        }
+        if let Some(rest) = path.strip_prefix("/carts/") {
+            return crate::cart_http::handle(&self.carts, request, rest, request_id, self.limits.max_request_bytes)
+                .await;
         }
         // One snapshot per request: a swap during the call changes nothing here.
         let catalog = self.registry.catalog();
@@ -146,6 +158,16 @@ impl Gateway {
                 StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({"error": "unavailable", "message": error.to_string()}),
             ),
+        }
+    }
+
+    /// gRPC (the cart service) shares the public listener over HTTP/2.
+    async fn call_grpc(&self, request: Request<Incoming>) -> Response<Body> {
+        use tonic::codegen::Service as _;
+        let mut grpc = self.grpc.clone();
+        match grpc.call(request).await {
+            Ok(response) => response.map(|body| body.map_err(|status| Box::new(status) as BoxError).boxed_unsync()),
+            Err(never) => match never {},
         }
     }
 
@@ -244,8 +266,17 @@ fn view_response(value: Vec<u8>) -> Response<Body> {
     response
 }
 
-/// A view's value inside a JSON listing: itself if it is JSON, else a string.
-fn as_json(value: &[u8]) -> serde_json::Value {
+/// Whether a request speaks gRPC (`application/grpc`, `application/grpc+proto`, ...).
+fn is_grpc(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// A value inside a JSON document: itself if it is JSON, else a string.
+pub(crate) fn as_json(value: &[u8]) -> serde_json::Value {
     serde_json::from_slice(value)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(value).into_owned()))
 }

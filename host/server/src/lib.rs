@@ -19,6 +19,8 @@
 //! - [`dev`]: `host dev`, rebuild-and-swap while editing guests.
 //! - [`projections`]: folding events into views, quarantine, rebuild;
 //!   [`generations`]: a generation per version and the versioned cutover.
+//! - [`carts`]: one writer per cart, journal, snapshots, replay;
+//!   `cart_http` and `cart_grpc`: its APIs on the public listener.
 //! - [`emit`]: `host emit`, publishing through a running host's admin API.
 //! - [`inspect`]: `host check` and `host inspect`.
 //!
@@ -27,6 +29,9 @@
 
 mod admin;
 mod canary;
+pub mod cart_grpc;
+mod cart_http;
+pub mod carts;
 mod config;
 pub mod control;
 mod dev;
@@ -107,6 +112,11 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionCommand,
     },
+    /// Operates a running host's carts through its admin listener.
+    Cart {
+        #[command(subcommand)]
+        command: CartCommand,
+    },
     /// Publishes an event through a running host's admin listener.
     Emit {
         /// Topic, e.g. `orders.created`.
@@ -167,6 +177,10 @@ pub fn main() -> ExitCode {
                 init_logging("warn", config::LogFormat::Pretty);
                 emit::rebuild(&admin, &name).await
             }
+            Command::Cart { command: CartCommand::Verify { plugin, cart, tenant, admin } } => {
+                init_logging("warn", config::LogFormat::Pretty);
+                emit::verify_cart(&admin, &plugin, &cart, &tenant).await
+            }
             Command::Emit { topic, data, tenant, admin } => {
                 init_logging("warn", config::LogFormat::Pretty);
                 emit::emit(&admin, &topic, data.into_bytes(), &tenant).await
@@ -193,6 +207,25 @@ enum ProjectionCommand {
     Rebuild {
         /// The projection's name.
         name: String,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+}
+
+/// `host cart ...`.
+#[derive(Debug, Subcommand)]
+enum CartCommand {
+    /// Replays a cart's whole journal from empty with the current plugin and
+    /// reports whether it reproduces the stored state (exit code 1 if not).
+    Verify {
+        /// The cart plugin's name.
+        plugin: String,
+        /// The cart id.
+        cart: String,
+        /// The cart's tenant.
+        #[arg(long, default_value = "")]
+        tenant: String,
         /// The admin listener of the running host.
         #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
         admin: String,

@@ -26,6 +26,25 @@ pub struct Metrics {
     commit_seconds: HistogramVec,
     projection_lag: IntGaugeVec,
     quarantined: IntGaugeVec,
+    carts: CartMetrics,
+}
+
+/// The metrics of the cart runtime: one set for all cart plugins, labelled
+/// by plugin where it matters.
+#[derive(Clone)]
+pub struct CartMetrics {
+    /// Mutations by plugin and outcome (`applied`, `repeated`, `rejected`, `failed`).
+    pub(crate) mutations: IntCounterVec,
+    /// From arrival in the mailbox to the durable reply.
+    pub(crate) latency: HistogramVec,
+    /// Carts held in memory.
+    pub(crate) active: prometheus::IntGauge,
+    /// Journal entries applied again to load a cart.
+    pub(crate) replays: IntCounterVec,
+    /// Carts dropped from memory (idle, or the cache was full).
+    pub(crate) evictions: IntCounter,
+    /// Commands waiting in or being handled by any mailbox.
+    pub(crate) mailbox_depth: prometheus::IntGauge,
 }
 
 /// The metrics of one projection's commits.
@@ -175,8 +194,42 @@ impl Metrics {
                 &["projection"],
             )?,
         )?;
+        let carts = CartMetrics {
+            mutations: registered(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("cart_mutations_total", "Cart mutations by plugin and outcome"),
+                    &["plugin", "outcome"],
+                )?,
+            )?,
+            latency: registered(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new("cart_mutation_seconds", "Mutation latency, mailbox to durable reply")
+                        .buckets(prometheus::exponential_buckets(0.000_05, 2.5, 12)?),
+                    &["plugin"],
+                )?,
+            )?,
+            active: registered(&registry, prometheus::IntGauge::new("carts_active", "Carts held in memory")?)?,
+            replays: registered(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("cart_replayed_mutations_total", "Journal entries applied again to load a cart"),
+                    &["plugin"],
+                )?,
+            )?,
+            evictions: registered(
+                &registry,
+                IntCounter::new("cart_evictions_total", "Carts dropped from memory (idle or cache full)")?,
+            )?,
+            mailbox_depth: registered(
+                &registry,
+                prometheus::IntGauge::new("cart_mailbox_depth", "Cart commands queued or being handled")?,
+            )?,
+        };
         Ok(Metrics {
             registry,
+            carts,
             calls,
             errors,
             duration,
@@ -196,6 +249,11 @@ impl Metrics {
             projection_lag,
             quarantined,
         })
+    }
+
+    /// The cart runtime's metrics.
+    pub fn carts(&self) -> CartMetrics {
+        self.carts.clone()
     }
 
     /// The labelled handles of one plugin.

@@ -1,8 +1,8 @@
-//! The route table: method + pattern (`/carts/:id`, `/files/*`) to plugin.
+//! The route table: method + pattern (`/orders/:id`, `/files/*`) to plugin.
 //! Literal segments beat `:params`, which beat a trailing `*`.
 
-/// The first path segment the host keeps for itself (`/views/...`).
-pub(crate) const RESERVED: &str = "views";
+/// The first path segments the host keeps for itself, and what for.
+pub(crate) const RESERVED: [(&str, &str); 2] = [("views", "projection queries"), ("carts", "the cart API")];
 
 /// What a route leads to: an index into the mounted plugins.
 pub(crate) type Target = usize;
@@ -83,9 +83,11 @@ impl Router {
         let mut added = Vec::with_capacity(routes.len());
         for (method, pattern) in routes {
             let segments = parse(pattern)?;
-            if matches!(segments.first(), Some(Segment::Literal(first)) if first == RESERVED) {
+            if let Some(Segment::Literal(first)) = segments.first()
+                && let Some((reserved, purpose)) = RESERVED.iter().find(|(r, _)| r == first)
+            {
                 return Err(format!(
-                    "route {method} {pattern} of plugin {owner} is under /{RESERVED}/, which the host reserves for projection queries"
+                    "route {method} {pattern} of plugin {owner} is under /{reserved}/, which the host reserves for {purpose}"
                 ));
             }
             let clash = self.entries.iter().chain(added.iter()).find(|e: &&Entry| {
@@ -178,31 +180,31 @@ mod tests {
     #[test]
     fn matches_literals_params_and_rest_by_specificity() {
         let mut router = Router::default();
-        router.add("a", 0, &routes(&[("GET", "/carts/:id"), ("POST", "/carts/:id/items")])).unwrap();
-        router.add("b", 1, &routes(&[("GET", "/carts/special")])).unwrap();
+        router.add("a", 0, &routes(&[("GET", "/orders/:id"), ("POST", "/orders/:id/items")])).unwrap();
+        router.add("b", 1, &routes(&[("GET", "/orders/special")])).unwrap();
         router.add("c", 2, &routes(&[("*", "/files/*")])).unwrap();
         assert_eq!(
-            router.route("GET", "/carts/42"),
+            router.route("GET", "/orders/42"),
             Match::Found { target: 0, params: vec![("id".into(), "42".into())] }
         );
-        assert_eq!(router.route("GET", "/carts/special"), Match::Found { target: 1, params: vec![] });
+        assert_eq!(router.route("GET", "/orders/special"), Match::Found { target: 1, params: vec![] });
         assert_eq!(
             router.route("DELETE", "/files/a/b.txt"),
             Match::Found { target: 2, params: vec![("*".into(), "a/b.txt".into())] }
         );
         assert_eq!(router.route("GET", "/files"), Match::Found { target: 2, params: vec![("*".into(), "".into())] });
-        assert_eq!(router.route("PUT", "/carts/42/items"), Match::MethodNotAllowed(vec!["POST".into()]));
+        assert_eq!(router.route("PUT", "/orders/42/items"), Match::MethodNotAllowed(vec!["POST".into()]));
         assert_eq!(router.route("GET", "/nothing"), Match::NotFound);
     }
 
     #[test]
     fn conflicts_name_both_plugins() {
         let mut router = Router::default();
-        router.add("first", 0, &routes(&[("GET", "/carts/:id")])).unwrap();
-        let error = router.add("second", 1, &routes(&[("GET", "/x"), ("*", "/carts/:cart")])).unwrap_err();
+        router.add("first", 0, &routes(&[("GET", "/orders/:id")])).unwrap();
+        let error = router.add("second", 1, &routes(&[("GET", "/x"), ("*", "/orders/:cart")])).unwrap_err();
         assert!(error.contains("plugin second") && error.contains("plugin first"), "{error}");
         assert_eq!(router.route("GET", "/x"), Match::NotFound, "a plugin's routes are added all or nothing");
-        router.add("third", 2, &routes(&[("POST", "/carts/:id")])).unwrap();
+        router.add("third", 2, &routes(&[("POST", "/orders/:id")])).unwrap();
         assert!(router.add("bad", 3, &routes(&[("GET", "/a/*/b")])).is_err());
         let reserved = router.add("sneaky", 4, &routes(&[("GET", "/views/:id")])).unwrap_err();
         assert!(reserved.contains("reserves"), "{reserved}");

@@ -76,6 +76,19 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
         Arc::new(move || dispatch.consumers().into_iter().chain(projections.consumers()).collect())
     };
     background.spawn(retention::run(storage.clone(), config.retention, consumers, stopped.clone()));
+    let carts = {
+        let stream = stream.clone();
+        let machines: Arc<dyn crate::carts::Machines> = registry.clone();
+        crate::carts::Carts::new(
+            machines,
+            storage.clone(),
+            move |head| stream.announce(head),
+            metrics.carts(),
+            config.carts,
+        )
+        .context("starting the cart journal")?
+    };
+    background.spawn(carts.clone().sweep(stopped.clone()));
     let gateway = Arc::new(Gateway {
         registry: registry.clone(),
         storage: storage.clone(),
@@ -84,8 +97,10 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
             max_request_bytes: config.max_request_bytes,
             max_response_bytes: config.max_response_bytes,
         },
+        carts: carts.clone(),
+        grpc: crate::cart_grpc::service(carts.clone()),
     });
-    let admin_state = Arc::new(Admin { registry, metrics, stream: stream.clone(), dispatch, projections });
+    let admin_state = Arc::new(Admin { registry, metrics, stream: stream.clone(), dispatch, projections, carts });
     let public_task = tokio::spawn(accept(
         public,
         move |request| {

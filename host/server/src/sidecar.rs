@@ -41,6 +41,24 @@ pub(crate) struct Sidecar {
     /// How a projection folds and what it does with a poison event.
     #[serde(default)]
     pub(crate) projection: ProjectionSection,
+    /// How a cart's state is snapshotted.
+    #[serde(default)]
+    pub(crate) cart: CartSection,
+}
+
+/// `[cart]`.
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct CartSection {
+    /// Store a snapshot of the state every N mutations (1: every mutation).
+    /// Loading a cart replays at most N - 1 journal entries.
+    pub(crate) snapshot_every: u64,
+}
+
+impl Default for CartSection {
+    fn default() -> Self {
+        CartSection { snapshot_every: 16 }
+    }
 }
 
 /// `[projection]`.
@@ -173,6 +191,9 @@ impl Sidecar {
         }
         if sidecar.projection.batch_size == 0 {
             anyhow::bail!("projection.batch_size must be at least 1");
+        }
+        if sidecar.cart.snapshot_every == 0 {
+            anyhow::bail!("cart.snapshot_every must be at least 1 (1 snapshots every mutation)");
         }
         if sidecar.delivery.max_attempts == 0 {
             anyhow::bail!("delivery.max_attempts must be at least 1");

@@ -12,9 +12,12 @@
 //! - [`log`]: the append-only event log and its record format.
 //! - [`views`]: projection views keyed by tenant, projection and id.
 //! - [`consumers`]: durable consumer checkpoints and schedule ticks.
+//! - [`carts`]: cart journals, snapshots and idempotency records, with
+//!   their outbox events committed in the same transaction.
 //! - [`stream`]: the [`EventStream`](stream::EventStream) seam (JetStream's
 //!   semantics) and its embedded implementation with group commit.
 
+pub mod carts;
 pub mod consumers;
 pub mod kv;
 pub mod log;
@@ -76,6 +79,12 @@ pub struct Storage {
     checkpoints: Database<Str, BigEndianU64>,
     /// `plugin NUL schedule` → last delivered tick (Unix ms).
     ticks: Database<Bytes, BigEndianU64>,
+    /// `tenant NUL plugin NUL cart NUL version(8 bytes)` → journal entry.
+    cart_journal: Database<Bytes, Bytes>,
+    /// `tenant NUL plugin NUL cart` → latest snapshot.
+    cart_snapshots: Database<Bytes, Bytes>,
+    /// `tenant NUL plugin NUL cart NUL client id` → recorded result.
+    cart_requests: Database<Bytes, Bytes>,
     dir: PathBuf,
 }
 
@@ -90,8 +99,22 @@ impl Storage {
         let views = env.create_database(&mut txn, Some("views"))?;
         let checkpoints = env.create_database(&mut txn, Some("checkpoints"))?;
         let ticks = env.create_database(&mut txn, Some("ticks"))?;
+        let cart_journal = env.create_database(&mut txn, Some("cart_journal"))?;
+        let cart_snapshots = env.create_database(&mut txn, Some("cart_snapshots"))?;
+        let cart_requests = env.create_database(&mut txn, Some("cart_requests"))?;
         txn.commit()?;
-        Ok(Storage { env, kv, events, views, checkpoints, ticks, dir: dir.to_path_buf() })
+        Ok(Storage {
+            env,
+            kv,
+            events,
+            views,
+            checkpoints,
+            ticks,
+            cart_journal,
+            cart_snapshots,
+            cart_requests,
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The directory the environment lives in.
@@ -112,7 +135,7 @@ fn open_env(dir: &Path, options: &StorageOptions) -> Result<Env, StorageError> {
     // SAFETY: LMDB requires that an environment is opened at most once per
     // process and that its files are not modified by anything but LMDB. The
     // host opens each data directory once, and the directory is its own.
-    let env = unsafe { EnvOpenOptions::new().map_size(options.map_size).max_dbs(8).open(dir)? };
+    let env = unsafe { EnvOpenOptions::new().map_size(options.map_size).max_dbs(16).open(dir)? };
     Ok(env)
 }
 

@@ -80,7 +80,7 @@ impl Storage {
 
     /// The last sequence ever assigned: kept in the checkpoints table too,
     /// so trimming the whole log never makes sequence numbers restart.
-    fn last_sequence(&self, txn: &heed::RoTxn<'_>) -> Result<u64, StorageError> {
+    pub(crate) fn last_sequence(&self, txn: &heed::RoTxn<'_>) -> Result<u64, StorageError> {
         let in_log = self.events.last(txn)?.map(|(sequence, _)| sequence).unwrap_or(0);
         let trimmed = self.checkpoints.get(txn, TRIMMED)?.unwrap_or(0);
         Ok(in_log.max(trimmed))
@@ -136,11 +136,11 @@ impl Storage {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
     out.extend_from_slice(bytes);
 }
@@ -166,36 +166,36 @@ fn encode(id: &str, timestamp_ms: u64, record: &NewRecord) -> Vec<u8> {
 }
 
 /// Reads fields off the front of an encoded record.
-struct Reader<'a>(&'a [u8]);
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], StorageError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], StorageError> {
         if self.0.len() < n {
-            return Err(StorageError::Corrupt("event record is truncated".into()));
+            return Err(StorageError::Corrupt("record is truncated".into()));
         }
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
         Ok(head)
     }
 
-    fn u8(&mut self) -> Result<u8, StorageError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, StorageError> {
         Ok(self.take(1)?[0])
     }
 
-    fn u64(&mut self) -> Result<u64, StorageError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, StorageError> {
         let mut bytes = [0; 8];
         bytes.copy_from_slice(self.take(8)?);
         Ok(u64::from_be_bytes(bytes))
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], StorageError> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], StorageError> {
         let mut len = [0; 4];
         len.copy_from_slice(self.take(4)?);
         self.take(u32::from_be_bytes(len) as usize)
     }
 
-    fn string(&mut self) -> Result<String, StorageError> {
-        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| StorageError::Corrupt("event field is not UTF-8".into()))
+    pub(crate) fn string(&mut self) -> Result<String, StorageError> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| StorageError::Corrupt("record field is not UTF-8".into()))
     }
 }
 

@@ -329,6 +329,7 @@ async fn cart_counter() {
     assert_eq!(plugin.descriptor().mutation_kinds, ["add", "reset"]);
     let add = corral_runtime::types::Mutation {
         id: "m1".into(),
+        entity: "c1".into(),
         kind: "add".into(),
         timestamp_ms: 1,
         payload: b"3".to_vec(),
@@ -342,6 +343,27 @@ async fn cart_counter() {
     let bad = corral_runtime::types::Mutation { payload: b"three".to_vec(), ..add };
     let error = plugin.apply_mutation("acme", Some(b"5"), &bad).await.unwrap_err();
     assert!(matches!(error.kind, InvokeErrorKind::Guest { ref code, .. } if code == "not-a-number"), "{error}");
+}
+
+#[tokio::test]
+async fn cart_nondeterministic() {
+    let harness = Harness::new();
+    let plugin = harness.load(CART_NONDETERMINISTIC).await;
+    assert_eq!(plugin.world(), World::Cart);
+    let spin = corral_runtime::types::Mutation {
+        id: "m1".into(),
+        entity: "c1".into(),
+        kind: "spin".into(),
+        timestamp_ms: 1,
+        payload: Vec::new(),
+    };
+    // Timer pollables fire in real time even in the deterministic world, so
+    // the same input gives different states from run to run.
+    let mut states = std::collections::BTreeSet::new();
+    for _ in 0..5 {
+        states.insert(plugin.apply_mutation("", None, &spin).await.unwrap().value.state);
+    }
+    assert!(states.len() > 1, "five applies of one mutation gave one state: {states:?}");
 }
 
 #[tokio::test]

@@ -1,0 +1,16 @@
+//! Generates the gRPC cart service from `proto/` with a vendored `protoc`,
+//! so building needs no system protobuf compiler.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let proto = root.join("proto/corral/cart/v1/cart.proto");
+    println!("cargo:rerun-if-changed={}", proto.display());
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_with_config(
+        config,
+        &[proto],
+        &[root.join("proto")],
+    )?;
+    Ok(())
+}
