@@ -25,6 +25,9 @@ use corral_runtime::{ControlPlane, InvokeErrorKind, Plugin, Runtime, RuntimeConf
 use corral_storage::carts::CartKey;
 use corral_storage::{Storage, StorageOptions};
 
+/// The default `[cart] snapshot_every`: a snapshot with every mutation.
+const SNAPSHOT_EVERY: u64 = 1;
+
 /// The cart logic, natively.
 struct Native;
 
@@ -40,7 +43,7 @@ impl Machine for Native {
     }
 
     fn snapshot_every(&self) -> u64 {
-        16
+        SNAPSHOT_EVERY
     }
 
     async fn apply(&self, _tenant: &str, state: Option<&[u8]>, m: &Mutation) -> Result<Outcome, MachineError> {
@@ -68,7 +71,7 @@ impl Machine for Wasm {
     }
 
     fn snapshot_every(&self) -> u64 {
-        16
+        SNAPSHOT_EVERY
     }
 
     async fn apply(&self, tenant: &str, state: Option<&[u8]>, m: &Mutation) -> Result<Outcome, MachineError> {

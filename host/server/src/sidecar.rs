@@ -50,14 +50,16 @@ pub(crate) struct Sidecar {
 #[derive(Debug, Deserialize, PartialEq, Eq, Clone)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct CartSection {
-    /// Store a snapshot of the state every N mutations (1: every mutation).
-    /// Loading a cart replays at most N - 1 journal entries.
+    /// Store a snapshot of the state every N mutations (default 1: every
+    /// mutation). Loading a cart replays at most N - 1 journal entries with
+    /// the plugin's current version, so N > 1 needs new versions to be
+    /// replay-compatible with the entries they may replay.
     pub(crate) snapshot_every: u64,
 }
 
 impl Default for CartSection {
     fn default() -> Self {
-        CartSection { snapshot_every: 16 }
+        CartSection { snapshot_every: 1 }
     }
 }
 
