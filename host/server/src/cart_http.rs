@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 
 use crate::carts::{CartError, CartReply, Carts, MutateRequest};
-use crate::gateway::{Body, as_json, full, problem};
+use crate::gateway::{Body, as_json, full, problem, too_large};
 
 /// The body of `POST /carts/PLUGIN/ID`.
 #[derive(Debug, Deserialize)]
@@ -53,6 +53,9 @@ pub(crate) async fn handle(
             let idempotency_key = header("idempotency-key");
             let body = match Limited::new(request.into_body(), max_bytes).collect().await {
                 Ok(collected) => collected.to_bytes(),
+                Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                    return too_large(max_bytes, request_id);
+                }
                 Err(error) => return bad_request(format!("reading the body: {error}"), request_id),
             };
             let mutate: Mutate = match serde_json::from_slice(&body) {

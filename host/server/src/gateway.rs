@@ -364,7 +364,7 @@ fn failure(error: &InvokeError, request_id: &str) -> Response<Body> {
     )
 }
 
-fn too_large(limit: usize, request_id: &str) -> Response<Body> {
+pub(crate) fn too_large(limit: usize, request_id: &str) -> Response<Body> {
     problem(
         StatusCode::PAYLOAD_TOO_LARGE,
         serde_json::json!({"error": "payload_too_large", "message": format!("the request body exceeds the limit of {limit} bytes"), "request_id": request_id}),

@@ -353,7 +353,9 @@ async fn outbox_events_are_published_once_with_their_commit() {
 async fn unknown_plugins_kinds_and_bad_requests_are_client_errors() {
     let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path(), &["--max-request-bytes", "4096"]);
+    let huge = post(host.public, "/carts/counter/c", &mutation("add", "9".repeat(8192).into(), None)).await;
+    assert_eq!(huge.status, 413, "{}", huge.text());
     let unknown_plugin = post(host.public, "/carts/nope/c", &mutation("add", 1.into(), None)).await;
     assert_eq!(unknown_plugin.status, 404);
     assert!(unknown_plugin.text().contains("no cart plugin named \\\"nope\\\""), "{}", unknown_plugin.text());

@@ -189,11 +189,13 @@ async fn a_failing_canary_is_rolled_back_and_a_healthy_one_promoted() {
     let host = Host::start(plugins.path(), data.path(), &[]);
 
     let (stop, clients) = traffic(&host, 2);
-    let started = Instant::now();
     place(plugins.path(), ROUTE_VERSION_BROKEN);
     // Some requests hit the broken canary, then it is rolled back.
     until_metric(&host, "corral_plugin_swaps_total{outcome=\"canary_rolled_back\"} 1").await;
-    assert!(started.elapsed() < Duration::from_secs(3), "within the window: {:?}", started.elapsed());
+    // Rolled back on its error rate, not promoted at the end of its window
+    // (no wall-clock bound here: compiling the canary under load varies).
+    let metrics = get(host.admin, "/metrics").await.text();
+    assert!(!metrics.contains("outcome=\"canary_promoted\""), "the broken canary was promoted: {metrics}");
     let during = collect(stop, clients).await;
     assert!(during.iter().any(|(status, _)| *status == 500), "the canary got traffic");
     assert!(during.iter().any(|(status, body)| *status == 200 && body == "a"), "the stable version kept serving");
