@@ -5,6 +5,7 @@
 //! Each component is 12-18 MB; compiling it takes Cranelift ~13 s, once per
 //! run thanks to the shared artifact cache.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use corral_fixtures::*;
@@ -53,10 +54,19 @@ async fn python_route_hello() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn js_event_kv_emit() {
-    let plugins = plugins_dir(
-        &[("orders", JS_EVENT_KV_EMIT.path())],
-        &[("orders", "[delivery]\nmax_attempts = 2\nbackoff_ms = 10\n")],
-    );
+    handles_orders(JS_EVENT_KV_EMIT, "js-orders").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_event_kv_emit() {
+    handles_orders(PYTHON_EVENT_KV_EMIT, "py-orders").await;
+}
+
+/// Runs an `event-kv-emit` guest: kv effects, emitted events, and a
+/// guest failure dead-lettered after its retries.
+async fn handles_orders(guest: Polyglot, plugin: &str) {
+    let plugins =
+        plugins_dir(&[("orders", guest.path())], &[("orders", "[delivery]\nmax_attempts = 2\nbackoff_ms = 10\n")]);
     let data = tempfile::tempdir().unwrap();
     let host = Host::start(plugins.path(), data.path(), &[]);
     let first = publish(&host, "orders.created", r#"{"order":"a1","amount":5}"#).await;
@@ -65,14 +75,15 @@ async fn js_event_kv_emit() {
     publish(&host, "payments.done", r#"{"order":"a3","amount":1}"#).await;
 
     let storage = open(data.path());
-    let kv = |key: &str| storage.kv_get("plugin/js-orders", key).unwrap().map(|v| String::from_utf8(v).unwrap());
+    let bucket = format!("plugin/{plugin}");
+    let kv = |key: &str| storage.kv_get(&bucket, key).unwrap().map(|v| String::from_utf8(v).unwrap());
     eventually(Duration::from_secs(30), "two orders counted", || (kv("orders.count")? == "2").then_some(())).await;
+    // Settled: the second order's handler has returned, so all its writes are in.
+    let subscription = settled_subscription(&host).await;
     assert_eq!(kv("orders.total").as_deref(), Some("12"));
     assert_eq!(kv("order.a1").as_deref(), Some(r#"{"order":"a1","amount":5}"#));
     assert_eq!(kv("order.a3"), None, "payments.done is not subscribed");
-
-    let subscription = settled_subscription(&host).await;
-    assert_eq!(subscription["plugin"], "js-orders");
+    assert_eq!(subscription["plugin"], plugin);
     assert_eq!((subscription["delivered"].as_u64(), subscription["dead_lettered"].as_u64()), (Some(2), Some(1)));
     let log = storage.read_after(0, 100).unwrap();
     let counted: Vec<serde_json::Value> = log
@@ -87,8 +98,9 @@ async fn js_event_kv_emit() {
             serde_json::json!({"order": "a2", "count": 2, "after": second}),
         ]
     );
-    // A thrown `{code, message}` is the guest's failure, not a trap.
-    let dead = log.iter().find(|e| e.topic == "dlq.js-orders").expect("a dead letter");
+    // A thrown `{code, message}` (JS) or a raised `Err(Failure)` (Python)
+    // is the guest's failure, not a trap.
+    let dead = log.iter().find(|e| e.topic == format!("dlq.{plugin}")).expect("a dead letter");
     let letter: serde_json::Value = serde_json::from_slice(&dead.payload).unwrap();
     assert_eq!(letter["event"]["sequence"], poison);
     let error = letter["error"].as_str().unwrap();
@@ -97,7 +109,18 @@ async fn js_event_kv_emit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_projection_totals() {
-    let plugins = plugins_dir(&[("totals", PYTHON_PROJECTION_TOTALS.path())], &[]);
+    folds_totals(PYTHON_PROJECTION_TOTALS, "py-totals").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn js_projection_totals() {
+    folds_totals(JS_PROJECTION_TOTALS, "js-totals").await;
+}
+
+/// Runs a `projection-totals` guest: the exact view bytes (the same for
+/// every language), a skipped event, and a failure that halts the fold.
+async fn folds_totals(guest: Polyglot, projection: &str) {
+    let plugins = plugins_dir(&[("totals", guest.path())], &[]);
     let data = tempfile::tempdir().unwrap();
     let host = Host::start(plugins.path(), data.path(), &[]);
     for payload in [
@@ -108,11 +131,11 @@ async fn python_projection_totals() {
     ] {
         publish(&host, "orders.created", payload).await;
     }
-    settled(&host, "py-totals", "running").await;
-    let alice = get(host.public, "/views/py-totals/alice").await;
+    settled(&host, projection, "running").await;
+    let alice = get(host.public, &format!("/views/{projection}/alice")).await;
     assert_eq!(alice.status, 200, "{}", alice.text());
     assert_eq!(alice.text(), r#"{"orders":2,"total":30}"#);
-    let listed = get(host.public, "/views/py-totals").await.json();
+    let listed = get(host.public, &format!("/views/{projection}")).await.json();
     assert_eq!(
         listed["views"],
         serde_json::json!([
@@ -124,9 +147,38 @@ async fn python_projection_totals() {
 
     // A raised `Err(Failure(..))` quarantines the event and halts before it.
     publish(&host, "orders.created", r#"{"customer":"bob","amount":"lots"}"#).await;
-    let halted = settled(&host, "py-totals", "halted").await;
+    let halted = settled(&host, projection, "halted").await;
     assert_eq!(halted["checkpoint"], 4);
     assert_eq!(halted["quarantined"][0]["sequence"], 5);
     assert!(halted["quarantined"][0]["error"].as_str().unwrap().contains("invalid-amount"), "{halted}");
-    assert_eq!(get(host.public, "/views/py-totals/bob").await.text(), r#"{"orders":1,"total":5}"#);
+    assert_eq!(get(host.public, &format!("/views/{projection}/bob")).await.text(), r#"{"orders":1,"total":5}"#);
+}
+
+/// Every template of `sdk/templates/` builds with no edits (the build step
+/// proved that) and loads: `host check` finds its world and its `describe()`.
+#[test]
+fn templates_pass_host_check() {
+    let mut expected = Vec::new();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_host"));
+    // A data dir kept between runs: its artifact cache spares recompiling.
+    command.arg("check").arg("--data-dir").arg(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("corral-test-check"));
+    for (lang, world, template) in TEMPLATES {
+        command.arg(template.path());
+        let kind = match *world {
+            "event-handler" => "handler",
+            other => other,
+        };
+        expected.push(format!("ok     {}: my-{kind} 0.1.0 ({world},", template.path()));
+        assert!(["js", "python"].contains(lang));
+    }
+    for lang in ["js", "python"] {
+        let worlds: Vec<&str> = TEMPLATES.iter().filter(|(l, ..)| *l == lang).map(|(_, w, _)| *w).collect();
+        assert_eq!(worlds, ["cart", "event-handler", "projection", "route"], "a {lang} template per world");
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    for line in expected {
+        assert!(stdout.lines().any(|l| l.starts_with(&line)), "no line {line:?} in:\n{stdout}");
+    }
 }
