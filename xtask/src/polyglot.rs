@@ -63,28 +63,34 @@ struct Guest {
 }
 
 /// Installs the toolchains if needed and builds every JS and Python guest
-/// (fixtures and templates) whose component is missing or stale.
+/// (fixtures and templates) whose component is missing or stale. The two
+/// languages build side by side: each componentize run is mostly one core.
 pub(crate) fn build(root: &Path) -> anyhow::Result<()> {
     let guests = discover(root)?;
+    let guests = guests.as_slice();
     let wit_changed = newest(&root.join("wit"))?;
-    for lang in Lang::ALL {
-        let stale: Vec<&Guest> = guests
-            .iter()
-            .filter(|g| g.lang == lang)
-            .map(|g| Ok((g, is_stale(g, &lang.pin(root), wit_changed)?)))
-            .collect::<anyhow::Result<Vec<_>>>()?
-            .into_iter()
-            .filter_map(|(g, stale)| stale.then_some(g))
-            .collect();
-        if stale.is_empty() {
-            continue;
-        }
-        let tool = install(root, lang)?;
-        for guest in stale {
-            componentize(root, &tool, guest)?;
+    std::thread::scope(|scope| {
+        let builds: Vec<_> =
+            Lang::ALL.map(|lang| scope.spawn(move || build_lang(root, lang, guests, wit_changed))).into();
+        builds.into_iter().try_for_each(|build| match build.join() {
+            Ok(result) => result,
+            Err(_) => bail!("a guest build thread panicked"),
+        })
+    })
+}
+
+fn build_lang(root: &Path, lang: Lang, guests: &[Guest], wit_changed: SystemTime) -> anyhow::Result<()> {
+    let mut stale = Vec::new();
+    for guest in guests.iter().filter(|g| g.lang == lang) {
+        if is_stale(guest, &lang.pin(root), wit_changed)? {
+            stale.push(guest);
         }
     }
-    Ok(())
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let tool = install(root, lang)?;
+    stale.into_iter().try_for_each(|guest| componentize(root, &tool, guest))
 }
 
 /// The fixtures (`guests/LANG/KIND-BEHAVIOUR`, world from the kind) and the
