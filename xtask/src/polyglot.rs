@@ -18,6 +18,11 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context as _, bail};
 
+/// The worlds of `wit/worlds.wit`, each with the kind that names its
+/// fixtures (`guests/LANG/KIND-BEHAVIOUR`).
+const WORLDS: [(&str, &str); 4] =
+    [("route", "route"), ("event", "event-handler"), ("projection", "projection"), ("cart", "cart")];
+
 /// A guest language and how its toolchain is installed and run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lang {
@@ -102,7 +107,7 @@ fn discover(root: &Path) -> anyhow::Result<Vec<Guest>> {
         for dir in subfolders(&root.join("guests").join(lang.dir()))? {
             let name = file_name(&dir);
             let kind = name.split('-').next().unwrap_or_default();
-            let Some(world) = world_of_kind(kind) else {
+            let Some(&(_, world)) = WORLDS.iter().find(|(k, _)| *k == kind) else {
                 bail!(
                     "{}: a guest folder is named KIND-BEHAVIOUR, KIND one of route, event, projection, cart",
                     dir.display()
@@ -113,7 +118,7 @@ fn discover(root: &Path) -> anyhow::Result<Vec<Guest>> {
         }
         for dir in subfolders(&root.join("sdk/templates").join(lang.dir()))? {
             let name = file_name(&dir);
-            let Some(world) = ["route", "event-handler", "projection", "cart"].into_iter().find(|w| *w == name) else {
+            let Some(&(_, world)) = WORLDS.iter().find(|(_, w)| *w == name) else {
                 bail!(
                     "{}: a template folder is named after its world (route, event-handler, projection, cart)",
                     dir.display()
@@ -130,16 +135,6 @@ fn discover(root: &Path) -> anyhow::Result<Vec<Guest>> {
         }
     }
     Ok(guests)
-}
-
-fn world_of_kind(kind: &str) -> Option<&'static str> {
-    match kind {
-        "route" => Some("route"),
-        "event" => Some("event-handler"),
-        "projection" => Some("projection"),
-        "cart" => Some("cart"),
-        _ => None,
-    }
 }
 
 fn subfolders(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
