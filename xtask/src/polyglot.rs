@@ -188,10 +188,13 @@ fn newest(dir: &Path) -> anyhow::Result<SystemTime> {
 fn install(root: &Path, lang: Lang) -> anyhow::Result<PathBuf> {
     let home = root.join(".tools").join(lang.dir());
     let pin = lang.pin(root);
-    let (tool, stamp) = match lang {
-        Lang::Js => (home.join("node_modules/.bin/componentize-js"), home.join("package-lock.json")),
-        Lang::Python => (home.join("bin/componentize-py"), home.join("requirements.txt")),
+    let tool = match lang {
+        Lang::Js => home.join("node_modules/.bin/componentize-js"),
+        Lang::Python => home.join("bin/componentize-py"),
     };
+    // A copy of the pin, written only once the install succeeded: an
+    // interrupted install is redone next time.
+    let stamp = home.join("installed.pin");
     let wanted = fs::read(&pin).with_context(|| format!("reading {}", pin.display()))?;
     if tool.is_file() && fs::read(&stamp).is_ok_and(|installed| installed == wanted) {
         return Ok(tool);
@@ -200,10 +203,10 @@ fn install(root: &Path, lang: Lang) -> anyhow::Result<PathBuf> {
     fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
     match lang {
         Lang::Js => {
-            let manifest = root.join("sdk/js/package.json");
-            fs::copy(&manifest, home.join("package.json"))
-                .with_context(|| format!("copying {}", manifest.display()))?;
-            fs::copy(&pin, &stamp).with_context(|| format!("copying {}", pin.display()))?;
+            for file in ["package.json", "package-lock.json"] {
+                let from = root.join("sdk/js").join(file);
+                fs::copy(&from, home.join(file)).with_context(|| format!("copying {}", from.display()))?;
+            }
             let mut npm = Command::new("npm");
             npm.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&home);
             run_tool(npm, "npm (Node.js 20 or later) is needed to build the JavaScript guests")?;
@@ -215,13 +218,12 @@ fn install(root: &Path, lang: Lang) -> anyhow::Result<PathBuf> {
             let mut pip = Command::new(home.join("bin/pip"));
             pip.args(["install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&pin);
             run_tool(pip, "pip could not install componentize-py")?;
-            // Written last: a failed install is retried next time.
-            fs::copy(&pin, &stamp).with_context(|| format!("copying {}", pin.display()))?;
         }
     }
     if !tool.is_file() {
         bail!("installing the {} toolchain did not produce {}", lang.dir(), tool.display());
     }
+    fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
     Ok(tool)
 }
 
