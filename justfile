@@ -4,10 +4,15 @@
 run *ARGS:
     cargo xtask run {{ARGS}}
 
-# Build the guest fixtures and the example's plugins.
-guests:
+# Build the guest fixtures (Rust, JavaScript, Python) and the example's plugins.
+guests: guests-polyglot
     cargo build --release --target wasm32-wasip2 --manifest-path guests/Cargo.toml
     cargo build --release --target wasm32-wasip2 --manifest-path examples/shop/Cargo.toml
+
+# Build the JavaScript and Python guests and templates from source (installs
+# componentize-js and componentize-py into .tools/ on first use).
+guests-polyglot:
+    cargo xtask guests-polyglot
 
 # The whole test suite (what CI runs).
 test *ARGS:

@@ -4,13 +4,19 @@
 //! - `cargo xtask run [-- HOST ARGS]`: builds the example app's plugins and
 //!   serves them on the embedded default (`host dev examples/shop`, which
 //!   also rebuilds and hot-swaps them when their sources change).
-//! - `cargo xtask test`: the whole test suite (guests are built by the
-//!   `corral-fixtures` build script).
+//! - `cargo xtask guests-polyglot`: builds the JavaScript and Python guests
+//!   and templates from source, installing their toolchains into `.tools/`
+//!   on first use (see [`polyglot`]).
+//! - `cargo xtask test`: the whole test suite. Builds the JavaScript and
+//!   Python guests first; the Rust guests are built by the `corral-fixtures`
+//!   build script.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
+
+mod polyglot;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -26,13 +32,15 @@ fn main() -> anyhow::Result<()> {
             host.args(["run", "--release", "-p", "corral-host", "--", "dev", "examples/shop"]).args(&rest);
             run(host)
         }
+        "guests-polyglot" => polyglot::build(&root),
         "test" => {
             ensure_wasm_target()?;
+            polyglot::build(&root)?;
             let mut test = cargo(&root);
             test.args(["test", "--workspace"]).args(&rest);
             run(test)
         }
-        other => bail!("unknown task {other:?}; use one of: run, test"),
+        other => bail!("unknown task {other:?}; use one of: run, guests-polyglot, test"),
     }
 }
 

@@ -12,7 +12,7 @@ use corral_storage::{Storage, StorageOptions};
 
 use crate::{Host, eventually, get, plugins_dir, post};
 
-fn open(data: &Path) -> Storage {
+pub(crate) fn open(data: &Path) -> Storage {
     Storage::open(&data.join("lmdb"), &StorageOptions::default()).unwrap()
 }
 
@@ -30,7 +30,7 @@ fn handled(storage: &Storage, plugin: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
-async fn publish(host: &Host, topic: &str, payload: &str) -> u64 {
+pub(crate) async fn publish(host: &Host, topic: &str, payload: &str) -> u64 {
     let reply = post(host.admin, &format!("/events/{topic}"), payload.as_bytes()).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     reply.json()["sequence"].as_u64().unwrap()
@@ -249,7 +249,7 @@ async fn retention_trims_but_never_past_the_slowest_subscriber() {
 }
 
 /// The first subscription once it has caught up (lag 0).
-async fn settled_subscription(host: &Host) -> serde_json::Value {
+pub(crate) async fn settled_subscription(host: &Host) -> serde_json::Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let subscription = get(host.admin, "/subscriptions").await.json()[0].clone();

@@ -8,6 +8,7 @@ mod dev;
 mod events;
 mod hotswap;
 mod inspect;
+mod polyglot;
 mod projections;
 mod serve;
 

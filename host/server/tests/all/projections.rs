@@ -23,7 +23,7 @@ async fn view(host: &Host, tenant: &str, path: &str) -> Reply {
 }
 
 /// Waits until the projection has folded everything (lag 0) and is `state`.
-async fn settled(host: &Host, projection: &str, state: &str) -> serde_json::Value {
+pub(crate) async fn settled(host: &Host, projection: &str, state: &str) -> serde_json::Value {
     let started = Instant::now();
     loop {
         let list = get(host.admin, "/projections").await.json();

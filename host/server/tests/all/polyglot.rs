@@ -1,0 +1,183 @@
+//! JavaScript and Python guests (built from `guests/js` and `guests/python`
+//! by `cargo xtask guests-polyglot`) served by the real binary, one test per
+//! guest, named after it.
+//!
+//! Each component is 12-18 MB; compiling it takes Cranelift ~13 s, once per
+//! target directory: the tests' artifact caches survive between runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use corral_fixtures::*;
+
+use crate::events::{open, publish, settled_subscription};
+use crate::projections::settled;
+use crate::{Host, eventually, get, plugins_dir};
+
+macro_rules! assert_test_exists {
+    ($name:ident) => {
+        #[expect(unused_imports, reason = "only checks that the test exists")]
+        use self::$name as _;
+    };
+}
+corral_fixtures::foreach_polyglot!(assert_test_exists);
+
+/// Serves one route guest and checks its greeting, header and `/plugins` entry.
+async fn serves_hello(guest: Polyglot, plugin: &str, path: &str, greeting: &str) {
+    let plugins = plugins_dir(&[(plugin, guest.path())], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    let reply = get(host.public, &format!("{path}?x=1&y=2")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), greeting);
+    assert_eq!(reply.headers["x-query"], "x=1&y=2");
+    assert_eq!(reply.headers["content-type"], "text/plain; charset=utf-8");
+
+    let listed = get(host.admin, "/plugins").await.json();
+    assert_eq!(listed[0]["name"], plugin, "{listed}");
+    assert_eq!(listed[0]["world"], "route", "{listed}");
+    // Each call is a fresh instance of the same pre-initialised snapshot.
+    for _ in 0..3 {
+        assert_eq!(get(host.public, path).await.text(), greeting);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn js_route_hello() {
+    serves_hello(JS_ROUTE_HELLO, "js-hello", "/js/hello/ann", "hello, ann, from javascript").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_route_hello() {
+    serves_hello(PYTHON_ROUTE_HELLO, "py-hello", "/py/hello/bob", "hello, bob, from python").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn js_event_kv_emit() {
+    handles_orders(JS_EVENT_KV_EMIT, "js-orders").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_event_kv_emit() {
+    handles_orders(PYTHON_EVENT_KV_EMIT, "py-orders").await;
+}
+
+/// Runs an `event-kv-emit` guest: kv effects, emitted events, and a
+/// guest failure dead-lettered after its retries.
+async fn handles_orders(guest: Polyglot, plugin: &str) {
+    let plugins =
+        plugins_dir(&[("orders", guest.path())], &[("orders", "[delivery]\nmax_attempts = 2\nbackoff_ms = 10\n")]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    let first = publish(&host, "orders.created", r#"{"order":"a1","amount":5}"#).await;
+    let poison = publish(&host, "orders.created", "not an order").await;
+    let second = publish(&host, "orders.created", r#"{"order":"a2","amount":7}"#).await;
+    publish(&host, "payments.done", r#"{"order":"a3","amount":1}"#).await;
+
+    let storage = open(data.path());
+    let bucket = format!("plugin/{plugin}");
+    let kv = |key: &str| storage.kv_get(&bucket, key).unwrap().map(|v| String::from_utf8(v).unwrap());
+    eventually(Duration::from_secs(30), "two orders counted", || (kv("orders.count")? == "2").then_some(())).await;
+    // Settled: the second order's handler has returned, so all its writes are in.
+    let subscription = settled_subscription(&host).await;
+    assert_eq!(kv("orders.total").as_deref(), Some("12"));
+    assert_eq!(kv("order.a1").as_deref(), Some(r#"{"order":"a1","amount":5}"#));
+    assert_eq!(kv("order.a3"), None, "payments.done is not subscribed");
+    assert_eq!(subscription["plugin"], plugin);
+    assert_eq!((subscription["delivered"].as_u64(), subscription["dead_lettered"].as_u64()), (Some(2), Some(1)));
+    let log = storage.read_after(0, 100).unwrap();
+    let counted: Vec<serde_json::Value> = log
+        .iter()
+        .filter(|e| e.topic == "orders.counted")
+        .map(|e| serde_json::from_slice(&e.payload).unwrap())
+        .collect();
+    assert_eq!(
+        counted,
+        [
+            serde_json::json!({"order": "a1", "count": 1, "after": first}),
+            serde_json::json!({"order": "a2", "count": 2, "after": second}),
+        ]
+    );
+    // A thrown `{code, message}` (JS) or a raised `Err(Failure)` (Python)
+    // is the guest's failure, not a trap.
+    let dead = log.iter().find(|e| e.topic == format!("dlq.{plugin}")).expect("a dead letter");
+    let letter: serde_json::Value = serde_json::from_slice(&dead.payload).unwrap();
+    assert_eq!(letter["event"]["sequence"], poison);
+    let error = letter["error"].as_str().unwrap();
+    assert!(error.contains("invalid-order") && error.contains("has no order id"), "{letter}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_projection_totals() {
+    folds_totals(PYTHON_PROJECTION_TOTALS, "py-totals").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn js_projection_totals() {
+    folds_totals(JS_PROJECTION_TOTALS, "js-totals").await;
+}
+
+/// Runs a `projection-totals` guest: the exact view bytes (the same for
+/// every language), a skipped event, and a failure that halts the fold.
+async fn folds_totals(guest: Polyglot, projection: &str) {
+    let plugins = plugins_dir(&[("totals", guest.path())], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    for payload in [
+        r#"{"customer":"alice","amount":10}"#,
+        r#"{"customer":"bob","amount":5}"#,
+        r#"{"amount":99}"#,
+        r#"{"customer":"alice","amount":20}"#,
+    ] {
+        publish(&host, "orders.created", payload).await;
+    }
+    settled(&host, projection, "running").await;
+    let alice = get(host.public, &format!("/views/{projection}/alice")).await;
+    assert_eq!(alice.status, 200, "{}", alice.text());
+    assert_eq!(alice.text(), r#"{"orders":2,"total":30}"#);
+    let listed = get(host.public, &format!("/views/{projection}")).await.json();
+    assert_eq!(
+        listed["views"],
+        serde_json::json!([
+            {"id": "alice", "value": {"orders": 2, "total": 30}},
+            {"id": "bob", "value": {"orders": 1, "total": 5}},
+        ]),
+        "the event without a customer was skipped"
+    );
+
+    // A raised `Err(Failure(..))` quarantines the event and halts before it.
+    publish(&host, "orders.created", r#"{"customer":"bob","amount":"lots"}"#).await;
+    let halted = settled(&host, projection, "halted").await;
+    assert_eq!(halted["checkpoint"], 4);
+    assert_eq!(halted["quarantined"][0]["sequence"], 5);
+    assert!(halted["quarantined"][0]["error"].as_str().unwrap().contains("invalid-amount"), "{halted}");
+    assert_eq!(get(host.public, &format!("/views/{projection}/bob")).await.text(), r#"{"orders":1,"total":5}"#);
+}
+
+/// Every template of `sdk/templates/` builds with no edits (the build step
+/// proved that) and loads: `host check` finds its world and its `describe()`.
+#[test]
+fn templates_pass_host_check() {
+    let mut expected = Vec::new();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_host"));
+    // A data dir kept between runs: its artifact cache spares recompiling.
+    command.arg("check").arg("--data-dir").arg(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("corral-test-check"));
+    for (_, world, template) in TEMPLATES {
+        command.arg(template.path());
+        let kind = match *world {
+            "event-handler" => "handler",
+            other => other,
+        };
+        expected.push(format!("ok     {}: my-{kind} 0.1.0 ({world},", template.path()));
+    }
+    for lang in ["js", "python"] {
+        let worlds: Vec<&str> = TEMPLATES.iter().filter(|(l, ..)| *l == lang).map(|(_, w, _)| *w).collect();
+        assert_eq!(worlds, ["cart", "event-handler", "projection", "route"], "a {lang} template per world");
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    for line in expected {
+        assert!(stdout.lines().any(|l| l.starts_with(&line)), "no line {line:?} in:\n{stdout}");
+    }
+}

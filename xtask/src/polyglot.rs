@@ -1,0 +1,295 @@
+//! JavaScript and Python guests, built from source.
+//!
+//! The toolchains are pinned in `sdk/js/package-lock.json` and
+//! `sdk/python/requirements.txt` and installed on first use into `.tools/`
+//! (gitignored): an npm prefix with componentize-js and a virtual
+//! environment with componentize-py. Nothing is installed system-wide.
+//!
+//! Every guest is one folder with one source file (`app.js` or `app.py`):
+//! the fixtures in `guests/{js,python}/KIND-BEHAVIOUR/` and the templates in
+//! `sdk/templates/{js,python}/WORLD/`. Each is built against `wit/` into
+//! `guests/target/polyglot/`, and rebuilt only when its source, the WIT or
+//! the pinned toolchain is newer than its component.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context as _, bail};
+
+/// The worlds of `wit/worlds.wit`, each with the kind that names its
+/// fixtures (`guests/LANG/KIND-BEHAVIOUR`).
+const WORLDS: [(&str, &str); 4] =
+    [("route", "route"), ("event", "event-handler"), ("projection", "projection"), ("cart", "cart")];
+
+/// A guest language and how its toolchain is installed and run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Js,
+    Python,
+}
+
+impl Lang {
+    const ALL: [Lang; 2] = [Lang::Js, Lang::Python];
+
+    /// The folder name under `guests/` and `sdk/templates/`.
+    fn dir(self) -> &'static str {
+        match self {
+            Lang::Js => "js",
+            Lang::Python => "python",
+        }
+    }
+
+    /// The guest's one source file.
+    fn source(self) -> &'static str {
+        match self {
+            Lang::Js => "app.js",
+            Lang::Python => "app.py",
+        }
+    }
+
+    /// The file that pins the toolchain; a newer pin rebuilds every guest.
+    fn pin(self, root: &Path) -> PathBuf {
+        match self {
+            Lang::Js => root.join("sdk/js/package-lock.json"),
+            Lang::Python => root.join("sdk/python/requirements.txt"),
+        }
+    }
+}
+
+/// One guest to build.
+#[derive(Debug)]
+struct Guest {
+    lang: Lang,
+    dir: PathBuf,
+    world: &'static str,
+    output: PathBuf,
+}
+
+/// Installs the toolchains if needed and builds every JS and Python guest
+/// (fixtures and templates) whose component is missing or stale. The two
+/// languages build side by side: each componentize run is mostly one core.
+pub(crate) fn build(root: &Path) -> anyhow::Result<()> {
+    let guests = discover(root)?;
+    let guests = guests.as_slice();
+    let wit_changed = newest(&root.join("wit"))?;
+    std::thread::scope(|scope| {
+        let builds: Vec<_> =
+            Lang::ALL.map(|lang| scope.spawn(move || build_lang(root, lang, guests, wit_changed))).into();
+        builds.into_iter().try_for_each(|build| match build.join() {
+            Ok(result) => result,
+            Err(_) => bail!("a guest build thread panicked"),
+        })
+    })
+}
+
+fn build_lang(root: &Path, lang: Lang, guests: &[Guest], wit_changed: SystemTime) -> anyhow::Result<()> {
+    let mut stale = Vec::new();
+    for guest in guests.iter().filter(|g| g.lang == lang) {
+        if is_stale(guest, &lang.pin(root), wit_changed)? {
+            stale.push(guest);
+        }
+    }
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let tool = install(root, lang)?;
+    stale.into_iter().try_for_each(|guest| componentize(root, &tool, guest))
+}
+
+/// The fixtures (`guests/LANG/KIND-BEHAVIOUR`, world from the kind) and the
+/// templates (`sdk/templates/LANG/WORLD`).
+fn discover(root: &Path) -> anyhow::Result<Vec<Guest>> {
+    let out = root.join("guests/target/polyglot");
+    let mut guests = Vec::new();
+    for lang in Lang::ALL {
+        for dir in subfolders(&root.join("guests").join(lang.dir()))? {
+            let name = file_name(&dir);
+            let kind = name.split('-').next().unwrap_or_default();
+            let Some(&(_, world)) = WORLDS.iter().find(|(k, _)| *k == kind) else {
+                bail!(
+                    "{}: a guest folder is named KIND-BEHAVIOUR, KIND one of route, event, projection, cart",
+                    dir.display()
+                );
+            };
+            let output = out.join(lang.dir()).join(format!("{name}.wasm"));
+            guests.push(Guest { lang, dir, world, output });
+        }
+        for dir in subfolders(&root.join("sdk/templates").join(lang.dir()))? {
+            let name = file_name(&dir);
+            let Some(&(_, world)) = WORLDS.iter().find(|(_, w)| *w == name) else {
+                bail!(
+                    "{}: a template folder is named after its world (route, event-handler, projection, cart)",
+                    dir.display()
+                );
+            };
+            let output = out.join("templates").join(lang.dir()).join(format!("{name}.wasm"));
+            guests.push(Guest { lang, dir, world, output });
+        }
+    }
+    for guest in &guests {
+        let source = guest.dir.join(guest.lang.source());
+        if !source.is_file() {
+            bail!("{}: missing {}", guest.dir.display(), guest.lang.source());
+        }
+    }
+    Ok(guests)
+}
+
+fn subfolders(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry.with_context(|| format!("reading {}", dir.display()))?.path();
+        if path.is_dir() {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn is_stale(guest: &Guest, pin: &Path, wit_changed: SystemTime) -> anyhow::Result<bool> {
+    let Ok(built) = fs::metadata(&guest.output).and_then(|m| m.modified()) else {
+        return Ok(true);
+    };
+    let pinned = fs::metadata(pin).and_then(|m| m.modified()).with_context(|| format!("reading {}", pin.display()))?;
+    Ok(newest(&guest.dir)? > built || wit_changed > built || pinned > built)
+}
+
+/// The latest modification time of any file under `dir` (caches excluded).
+fn newest(dir: &Path) -> anyhow::Result<SystemTime> {
+    let mut latest = SystemTime::UNIX_EPOCH;
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        let path = entry.path();
+        let modified = if path.is_dir() {
+            if matches!(file_name(&path).as_str(), "__pycache__" | "node_modules") {
+                continue;
+            }
+            newest(&path)?
+        } else {
+            entry.metadata().and_then(|m| m.modified()).with_context(|| format!("reading {}", path.display()))?
+        };
+        latest = latest.max(modified);
+    }
+    Ok(latest)
+}
+
+/// Installs the pinned toolchain into `.tools/LANG` unless the installed
+/// copy matches the pin; returns the componentize executable.
+fn install(root: &Path, lang: Lang) -> anyhow::Result<PathBuf> {
+    let home = root.join(".tools").join(lang.dir());
+    let pin = lang.pin(root);
+    let tool = match lang {
+        Lang::Js => home.join("node_modules/.bin/componentize-js"),
+        Lang::Python => home.join("bin/componentize-py"),
+    };
+    // A copy of the pin, written only once the install succeeded: an
+    // interrupted install is redone next time.
+    let stamp = home.join("installed.pin");
+    let wanted = fs::read(&pin).with_context(|| format!("reading {}", pin.display()))?;
+    if tool.is_file() && fs::read(&stamp).is_ok_and(|installed| installed == wanted) {
+        return Ok(tool);
+    }
+    eprintln!("installing the {} guest toolchain into {}", lang.dir(), home.display());
+    fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+    match lang {
+        Lang::Js => {
+            for file in ["package.json", "package-lock.json"] {
+                let from = root.join("sdk/js").join(file);
+                fs::copy(&from, home.join(file)).with_context(|| format!("copying {}", from.display()))?;
+            }
+            let mut npm = Command::new("npm");
+            npm.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&home);
+            run_tool(npm, "npm (Node.js 20 or later) is needed to build the JavaScript guests")?;
+        }
+        Lang::Python => {
+            let mut venv = Command::new(python());
+            venv.args(["-m", "venv"]).arg(&home);
+            run_tool(venv, "python3 (3.10 or later, with venv) is needed to build the Python guests")?;
+            let mut pip = Command::new(home.join("bin/pip"));
+            pip.args(["install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&pin);
+            run_tool(pip, "pip could not install componentize-py")?;
+        }
+    }
+    if !tool.is_file() {
+        bail!("installing the {} toolchain did not produce {}", lang.dir(), tool.display());
+    }
+    fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(tool)
+}
+
+/// `PYTHON` if set, else `python3`.
+fn python() -> std::ffi::OsString {
+    std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into())
+}
+
+fn run_tool(mut command: Command, missing: &str) -> anyhow::Result<()> {
+    let status = match command.status() {
+        Ok(status) => status,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{missing}: {command:?} was not found"),
+        Err(e) => return Err(e).with_context(|| format!("running {command:?}")),
+    };
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Builds one guest into a temporary file and renames it into place, so a
+/// failed build never leaves a component that looks up to date.
+fn componentize(root: &Path, tool: &Path, guest: &Guest) -> anyhow::Result<()> {
+    let parent = guest.output.parent().context("a component path has a parent")?;
+    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let partial = guest.output.with_extension("wasm.partial");
+    let wit = root.join("wit");
+    let mut command = Command::new(tool);
+    match guest.lang {
+        // Without `-d http fetch-event` the component imports wasi:http,
+        // which the deterministic worlds do not link; guests have no
+        // network anyway.
+        Lang::Js => command
+            .arg(guest.dir.join(guest.lang.source()))
+            .arg("--wit")
+            .arg(&wit)
+            .args(["--world-name", guest.world, "--disable", "http", "fetch-event", "--out"])
+            .arg(&partial),
+        Lang::Python => command
+            .arg("--wit-path")
+            .arg(&wit)
+            .args(["--world", guest.world, "componentize", "--python-path"])
+            .arg(&guest.dir)
+            .args(["app", "--output"])
+            .arg(&partial)
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+    };
+    let started = Instant::now();
+    let output = command.output().with_context(|| format!("running {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "building {} failed ({}):\n{}{}",
+            guest.dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    fs::rename(&partial, &guest.output).with_context(|| format!("writing {}", guest.output.display()))?;
+    let size = fs::metadata(&guest.output).map(|m| m.len()).unwrap_or_default();
+    eprintln!(
+        "built {} ({} world, {:.1} MB, {:.1} s)",
+        guest.output.strip_prefix(root).unwrap_or(&guest.output).display(),
+        guest.world,
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
