@@ -3,7 +3,8 @@
 //!
 //! One rule everywhere (inputs and expectations, Rust and TOML): a string is
 //! the bytes of its text, anything else is JSON. Expected JSON is compared
-//! as JSON (key order and spacing do not matter); expected text byte for byte.
+//! as JSON (key order and spacing do not matter, and a member that is null
+//! counts as missing, since TOML has no null); expected text byte for byte.
 
 use std::fmt::Write as _;
 
@@ -31,7 +32,8 @@ impl Content {
     pub fn matches(&self, actual: &[u8]) -> bool {
         match self {
             Content::Text(text) => text.as_bytes() == actual,
-            Content::Json(value) => serde_json::from_slice::<serde_json::Value>(actual).is_ok_and(|a| a == *value),
+            Content::Json(value) => serde_json::from_slice::<serde_json::Value>(actual)
+                .is_ok_and(|actual| without_nulls(actual) == without_nulls(value.clone())),
         }
     }
 
@@ -68,6 +70,18 @@ impl<'de> Deserialize<'de> for Content {
             serde_json::Value::String(text) => Content::Text(text),
             other => Content::Json(other),
         })
+    }
+}
+
+/// Drops object members that are null: a member set to null and a missing
+/// one compare equal (TOML, which specs are written in, has no null).
+fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect()
+        }
+        serde_json::Value::Array(items) => items.into_iter().map(without_nulls).collect(),
+        other => other,
     }
 }
 
@@ -137,6 +151,8 @@ mod tests {
         assert!(expected.matches(br#"{ "b": [1,2], "a": 1 }"#));
         assert!(!expected.matches(br#"{"a": 2, "b": [1, 2]}"#));
         assert!(!expected.matches(b"not json"));
+        assert!(expected.matches(br#"{"a": 1, "b": [1, 2], "c": null}"#), "null members count as missing");
+        assert!(!expected.matches(br#"{"a": 1, "b": [1, 2], "c": 0}"#));
         assert!(Content::from("2").matches(b"2"));
         assert!(!Content::from("2").matches(b"2 "));
     }

@@ -84,7 +84,8 @@
 //!
 //! Everywhere a value is given or expected, a string means its text, byte for
 //! byte, and anything else (table, array, number, boolean) means JSON, compared
-//! as JSON. Unknown keys are an error. Failures are always checked: a case
+//! as JSON (an object member that is null counts as missing: TOML has no
+//! null). Unknown keys are an error. Failures are always checked: a case
 //! whose input fails passes only if `errors` lists that failure.
 
 pub mod content;

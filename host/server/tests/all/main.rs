@@ -10,6 +10,7 @@ mod hotswap;
 mod inspect;
 mod projections;
 mod serve;
+mod testkit;
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
