@@ -139,6 +139,20 @@ impl MemoryViews {
     pub fn put(&self, tenant: &str, projection: &str, id: &str, value: Vec<u8>) {
         lock(&self.views).insert((tenant.into(), projection.into(), id.into()), value);
     }
+
+    /// Deletes a view; true if it existed.
+    pub fn delete(&self, tenant: &str, projection: &str, id: &str) -> bool {
+        lock(&self.views).remove(&(tenant.into(), projection.into(), id.into())).is_some()
+    }
+
+    /// Every view of one projection as `(tenant, id, value)`, in order.
+    pub fn dump(&self, projection: &str) -> Vec<(String, String, Vec<u8>)> {
+        lock(&self.views)
+            .iter()
+            .filter(|((_, p, _), _)| p == projection)
+            .map(|((tenant, _, id), value)| (tenant.clone(), id.clone(), value.clone()))
+            .collect()
+    }
 }
 
 #[async_trait::async_trait]

@@ -23,6 +23,7 @@
 //!   `cart_http` and `cart_grpc`: its APIs on the public listener.
 //! - [`emit`]: `host emit`, publishing through a running host's admin API.
 //! - [`inspect`]: `host check` and `host inspect`.
+//! - `testing`: `host test`, plugin test specs run by `corral-testkit`.
 //!
 //! The binary is the only place that knows the CLI; the runtime below it
 //! knows nothing of sockets, storage or configuration files.
@@ -50,6 +51,7 @@ mod router;
 mod schedule;
 mod serve;
 mod sidecar;
+mod testing;
 mod watch;
 
 use std::path::PathBuf;
@@ -131,6 +133,14 @@ enum Command {
         #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
         admin: String,
     },
+    /// Runs plugin test specs (`*.test.toml` files, or folders holding them)
+    /// in-process against in-memory kv, views and a captured emit and log;
+    /// prints one line per case and exits non-zero if any fails.
+    Test {
+        /// Spec files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Shows a component's world, imports, exports, what `describe()` says and
     /// the limits that would apply.
     Inspect {
@@ -184,6 +194,10 @@ pub fn main() -> ExitCode {
             Command::Emit { topic, data, tenant, admin } => {
                 init_logging("warn", config::LogFormat::Pretty);
                 emit::emit(&admin, &topic, data.into_bytes(), &tenant).await
+            }
+            Command::Test { paths } => {
+                init_logging("warn", config::LogFormat::Pretty);
+                testing::test(&data_dir(cli.data_dir), &paths).await
             }
             Command::Inspect { file, json } => {
                 init_logging("warn", config::LogFormat::Pretty);

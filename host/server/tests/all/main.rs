@@ -11,6 +11,7 @@ mod inspect;
 mod polyglot;
 mod projections;
 mod serve;
+mod testkit;
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;

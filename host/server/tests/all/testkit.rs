@@ -1,0 +1,75 @@
+//! `host test`: spec files run through the real binary — the example shop's
+//! specs pass; a spec whose expectation does not hold fails with its diff.
+
+use std::process::Command;
+
+use corral_fixtures::EXAMPLE_CART;
+
+fn host_test(args: &[&std::ffi::OsStr], data: &std::path::Path) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_host"))
+        .arg("test")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .expect("running host test");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.trim().is_empty(), "host test wrote to stderr: {stderr}");
+    (output.status.success(), stdout)
+}
+
+#[test]
+fn testkit_runs_the_shop_specs_through_host_test() {
+    // The shop's specs name the components the fixtures crate (a dev
+    // dependency) built into examples/shop/target.
+    assert!(std::path::Path::new(EXAMPLE_CART).is_file());
+    let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop/tests");
+    let data = tempfile::tempdir().unwrap();
+    let (ok, stdout) = host_test(&[shop.as_os_str()], data.path());
+    assert!(ok, "{stdout}");
+    assert!(stdout.contains("cart.test.toml") && stdout.contains("shop-api.test.toml"), "{stdout}");
+    assert!(stdout.contains("  ok    checkout emits cart.checked_out with the order ("), "{stdout}");
+    assert!(stdout.contains("  ok    with the event log down the view is still served"), "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("7 passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn testkit_failing_spec_exits_non_zero_with_the_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("wrong.test.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"
+component = {EXAMPLE_CART:?}
+
+[[case]]
+name = "checkout of an empty cart is refused"
+[case.given]
+mutations = [{{ kind = "checkout", payload = {{}} }}]
+[case.expect]
+errors = [{{ index = 0, code = "empty-cart" }}]
+
+[[case]]
+name = "expects a total the cart does not have"
+[case.given]
+mutations = [{{ kind = "add_item", payload = {{ sku = "tea", name = "Tea", unit_price_cents = 650 }} }}]
+[case.expect]
+state = {{ id = "cart-1", status = "open", items = [{{ sku = "tea", name = "Tea", quantity = 1, unit_price_cents = 650 }}], subtotal_cents = 650, shipping_cents = 0, total_cents = 700, updated_at_ms = 1767225601000 }}
+"#
+        ),
+    )
+    .unwrap();
+    let (ok, stdout) = host_test(&[spec.as_os_str()], dir.path());
+    assert!(!ok, "{stdout}");
+    assert!(stdout.contains("  ok    checkout of an empty cart is refused"), "{stdout}");
+    assert!(stdout.contains("  FAIL  expects a total the cart does not have"), "{stdout}");
+    assert!(stdout.contains("state differs") && stdout.contains("-   \"total_cents\": 700"), "{stdout}");
+    assert!(stdout.contains("+   \"total_cents\": 650"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("1 passed, 1 failed"), "{stdout}");
+
+    let (ok, stdout) = host_test(&[dir.path().join("missing.test.toml").as_os_str()], dir.path());
+    assert!(!ok && stdout.contains("error") && stdout.contains("missing.test.toml"), "{stdout}");
+}

@@ -1,0 +1,398 @@
+//! [`TestKit`]: one component, loaded once on a real [`Runtime`] (same engine
+//! settings, limits and deterministic stand-ins as the host), driven with
+//! requests, events or mutations against the in-memory [`Scene`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use corral_runtime::types::{Event as WitEvent, HttpRequest, Mutation as WitMutation};
+use corral_runtime::{
+    Bucket, CallContext, FoldStep, InvokeError, InvokeErrorKind, LoadError, Plugin, PluginSettings, Runtime,
+    RuntimeConfig, ViewReader as _, World,
+};
+
+use crate::capture::Capture;
+use crate::content::Content;
+use crate::given::{Event, Mutation, Request};
+use crate::run::{Emitted, Failure, Response, Run};
+use crate::scene::Scene;
+
+/// Where inputs' timestamps start when a test leaves them out
+/// (2026-01-01T00:00:00Z); each input moves the clock one second on.
+pub const CLOCK_START_MS: u64 = 1_767_225_600_000;
+
+/// Why the kit could not run something (as opposed to a plugin failing,
+/// which a [`Run`] reports).
+#[derive(Debug, thiserror::Error)]
+pub enum KitError {
+    /// The runtime could not start.
+    #[error("starting the runtime: {0}")]
+    Runtime(String),
+    /// The component did not load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The input does not suit the plugin's world.
+    #[error("plugin {plugin} is a {world} plugin; {wanted}")]
+    WrongWorld {
+        /// The plugin.
+        plugin: String,
+        /// Its world.
+        world: World,
+        /// What the test tried.
+        wanted: String,
+    },
+    /// No route of the plugin matches the request.
+    #[error("plugin {plugin} serves no route for {method} {path}; its routes: {routes}")]
+    NoRoute {
+        /// The plugin.
+        plugin: String,
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// The routes it describes.
+        routes: String,
+    },
+}
+
+/// How the kit loads a component.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where compiled artifacts are cached, so a large JS or Python
+    /// component is compiled once [default: `$CORRAL_TESTKIT_CACHE`, else
+    /// `corral-testkit-cache` in the system's temporary folder].
+    pub cache_dir: Option<PathBuf>,
+    /// Name, limits, kv grants and config, as a sidecar would set them.
+    pub settings: PluginSettings,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let cache_dir = std::env::var_os("CORRAL_TESTKIT_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("corral-testkit-cache"));
+        Options { cache_dir: Some(cache_dir), settings: PluginSettings::default() }
+    }
+}
+
+/// A component under test and the in-memory world around it. Kv, views and
+/// cart states persist from one call to the next until [`TestKit::reset`].
+pub struct TestKit {
+    plugin: Plugin,
+    scene: Arc<Scene>,
+    capture: Capture,
+    carts: BTreeMap<(String, String), Vec<u8>>,
+    /// Inputs given so far: numbers ids, sequences and the clock.
+    inputs: u64,
+    // Last: the plugin's engine outlives nothing it needs, but keep the
+    // runtime (and its epoch ticker) for as long as the kit.
+    _runtime: Runtime,
+}
+
+impl TestKit {
+    /// Loads the component at `path` with the default [`Options`].
+    pub async fn load(path: impl AsRef<Path>) -> Result<TestKit, KitError> {
+        TestKit::load_with(path, Options::default()).await
+    }
+
+    /// Loads the component at `path`.
+    pub async fn load_with(path: impl AsRef<Path>, options: Options) -> Result<TestKit, KitError> {
+        let scene = Arc::new(Scene::default());
+        // Calls run one at a time: a small pool keeps many kits in one test
+        // process from reserving the server's address space each.
+        let config = RuntimeConfig { cache_dir: options.cache_dir, max_instances: 4, ..RuntimeConfig::default() };
+        let runtime = Runtime::new(config, scene.control()).map_err(|e| KitError::Runtime(format!("{e:#}")))?;
+        let plugin = runtime.load(path.as_ref(), options.settings).await?;
+        Ok(TestKit { plugin, scene, capture: Capture::new(), carts: BTreeMap::new(), inputs: 0, _runtime: runtime })
+    }
+
+    /// The loaded plugin (name, version, world, descriptor, cache outcome).
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// Forgets kv, views, cart states and emitted events; restarts ids and the clock.
+    pub fn reset(&mut self) {
+        self.scene.reset();
+        self.capture.take();
+        self.carts.clear();
+        self.inputs = 0;
+    }
+
+    /// Puts `value` under `key` in the plugin's own kv bucket.
+    pub async fn given_kv(&self, key: &str, value: impl Into<Content>) {
+        let kv = self.scene.kv();
+        // The in-memory backend never fails.
+        let _ = corral_runtime::KvBackend::set(&*kv, &self.bucket(), key, value.into().to_bytes()).await;
+    }
+
+    /// Stores a view of `projection` for `tenant`, for route and event
+    /// plugins that read views (and projections that fold onto one).
+    pub fn given_view(&self, projection: &str, tenant: &str, id: &str, value: impl Into<Content>) {
+        self.scene.views().put(tenant, projection, id, value.into().to_bytes());
+    }
+
+    /// Sets the state of cart `cart` of `tenant` before its next mutation.
+    pub fn given_state(&mut self, tenant: &str, cart: &str, state: impl Into<Content>) {
+        self.carts.insert((tenant.to_string(), cart.to_string()), state.into().to_bytes());
+    }
+
+    /// Makes every later `emit` fail as unavailable (`Some(reason)`), or
+    /// work again (`None`): to test how a plugin copes with a lost log.
+    pub fn emit_unavailable(&self, reason: Option<&str>) {
+        self.scene.set_emit_unavailable(reason.map(str::to_string));
+    }
+
+    /// Sends one request to a route plugin.
+    pub async fn request(&mut self, request: Request) -> Result<Run, KitError> {
+        self.require(World::Route, "send it events or mutations, not requests")?;
+        let (path, query) = request.split_path();
+        let Some(params) = crate::route::params(&self.plugin.descriptor().routes, &request.method, path) else {
+            let routes = self.plugin.descriptor().routes.iter().map(|r| format!("{} {}", r.method, r.pattern));
+            return Err(KitError::NoRoute {
+                plugin: self.plugin.name().to_string(),
+                method: request.method.clone(),
+                path: path.to_string(),
+                routes: routes.collect::<Vec<_>>().join(", "),
+            });
+        };
+        let mut headers = request.headers.clone();
+        if !request.tenant.is_empty() {
+            headers.push(("x-corral-tenant".into(), request.tenant.clone()));
+        }
+        let wit = HttpRequest {
+            method: request.method.clone(),
+            path: path.to_string(),
+            query: query.to_string(),
+            headers,
+            params,
+            body: request.body.clone(),
+        };
+        let id = self.next_input();
+        let call = CallContext {
+            request_id: format!("req-{id}"),
+            tenant: request.tenant.clone(),
+            correlation_id: format!("req-{id}"),
+            ..CallContext::default()
+        };
+        let result = self.capture.run(self.plugin.handle_http(call, &wit)).await;
+        let mut run = Run { tenant: request.tenant.clone(), ..Run::default() };
+        match result {
+            Ok(called) => {
+                let response = called.value;
+                run.response =
+                    Some(Response { status: response.status, headers: response.headers, body: response.body });
+            }
+            Err(error) => run.failures.push(failure(0, format!("request {} {}", request.method, request.path), &error)),
+        }
+        Ok(self.finish(run).await)
+    }
+
+    /// Folds events into a projection (stopping at the first that fails,
+    /// as the host does by default) or hands them to an event handler one
+    /// by one. Events on topics the plugin does not subscribe to are not
+    /// delivered, as in the host.
+    pub async fn events(&mut self, events: impl IntoIterator<Item = Event>) -> Result<Run, KitError> {
+        let world = self.plugin.world();
+        if world != World::Projection && world != World::EventHandler {
+            return Err(self.wrong_world("send it events only if it is a projection or an event handler"));
+        }
+        let mut run = Run::default();
+        for (index, event) in events.into_iter().enumerate() {
+            if index == 0 {
+                run.tenant = event.tenant.clone();
+            }
+            let wit = self.event(event);
+            if !self.plugin.descriptor().topics.iter().any(|pattern| subscribes(pattern, &wit.topic)) {
+                continue;
+            }
+            let input = format!("event [{index}] on {}", wit.topic);
+            if world == World::EventHandler {
+                let result = self.capture.run(self.plugin.handle_event(CallContext::for_event(&wit), &wit)).await;
+                if let Err(error) = result {
+                    run.failures.push(failure(index, input, &error));
+                }
+                continue;
+            }
+            if let Err(error) = self.fold(&wit).await {
+                run.failures.push(failure(index, input, &error));
+                break;
+            }
+        }
+        Ok(self.finish(run).await)
+    }
+
+    /// Applies mutations to cart `cart` of the default tenant, one after the
+    /// other; a refused mutation changes nothing and the next one goes on.
+    pub async fn mutations(
+        &mut self,
+        cart: &str,
+        mutations: impl IntoIterator<Item = Mutation>,
+    ) -> Result<Run, KitError> {
+        self.mutations_for("", cart, mutations).await
+    }
+
+    /// Applies mutations to cart `cart` of `tenant`.
+    pub async fn mutations_for(
+        &mut self,
+        tenant: &str,
+        cart: &str,
+        mutations: impl IntoIterator<Item = Mutation>,
+    ) -> Result<Run, KitError> {
+        self.require(World::Cart, "send it requests or events, not mutations")?;
+        let key = (tenant.to_string(), cart.to_string());
+        let mut run = Run { tenant: tenant.to_string(), ..Run::default() };
+        for (index, mutation) in mutations.into_iter().enumerate() {
+            let input = format!("mutation [{index}] {}", mutation.kind);
+            if !self.plugin.descriptor().mutation_kinds.contains(&mutation.kind) {
+                let kinds = self.plugin.descriptor().mutation_kinds.join(", ");
+                let message = format!("the cart declares no kind {:?} (it declares: {kinds})", mutation.kind);
+                run.failures.push(Failure { index, input, kind: "unknown_kind".into(), code: None, message });
+                continue;
+            }
+            let wit = self.mutation(cart, mutation);
+            let state = self.carts.get(&key).cloned();
+            let result = self.capture.run(self.plugin.apply_mutation(tenant, state.as_deref(), &wit)).await;
+            match result {
+                Ok(called) => {
+                    let outcome = called.value;
+                    run.emitted.extend(outcome.events.into_iter().map(|event| Emitted {
+                        topic: event.topic,
+                        payload: event.payload,
+                        tenant: tenant.to_string(),
+                    }));
+                    self.carts.insert(key.clone(), outcome.state);
+                }
+                Err(error) => run.failures.push(failure(index, input, &error)),
+            }
+        }
+        run.state = self.carts.get(&key).cloned();
+        Ok(self.finish(run).await)
+    }
+
+    /// Folds one event the way the host does: read the view, apply, store.
+    async fn fold(&self, event: &WitEvent) -> Result<(), InvokeError> {
+        let views = self.scene.views();
+        let name = self.plugin.name().to_string();
+        let tenant = event.tenant.clone();
+        let read = async |id: &str| views.get(&tenant, &name, id).await.map_err(|e| e.to_string());
+        let step = self.capture.run(self.plugin.fold(event, read)).await?.value;
+        match step {
+            FoldStep::Skip => {}
+            FoldStep::Put { id, value } => views.put(&event.tenant, &name, &id, value),
+            FoldStep::Delete { id } => {
+                views.delete(&event.tenant, &name, &id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds what every run reports: kv, views, emitted events and logs.
+    async fn finish(&self, mut run: Run) -> Run {
+        run.kv = self.scene.kv().dump(&self.bucket()).into_iter().collect();
+        run.views = self
+            .scene
+            .views()
+            .dump(self.plugin.name())
+            .into_iter()
+            .map(|(tenant, id, value)| ((tenant, id), value))
+            .collect();
+        run.emitted.extend(self.scene.take_emitted().into_iter().map(|event| Emitted {
+            topic: event.topic,
+            payload: event.payload,
+            tenant: event.tenant,
+        }));
+        run.logs = self.capture.take();
+        run
+    }
+
+    fn bucket(&self) -> Bucket {
+        Bucket::Plugin(self.plugin.name().to_string())
+    }
+
+    fn next_input(&mut self) -> u64 {
+        self.inputs += 1;
+        self.inputs
+    }
+
+    fn clock(&self) -> u64 {
+        CLOCK_START_MS + self.inputs * 1000
+    }
+
+    fn event(&mut self, event: Event) -> WitEvent {
+        let sequence = self.next_input();
+        let id = event.id.unwrap_or_else(|| format!("evt-{sequence}"));
+        WitEvent {
+            correlation_id: id.clone(),
+            id,
+            topic: event.topic,
+            sequence,
+            timestamp_ms: event.timestamp_ms.unwrap_or_else(|| self.clock()),
+            tenant: event.tenant,
+            traceparent: None,
+            payload: event.payload,
+        }
+    }
+
+    fn mutation(&mut self, cart: &str, mutation: Mutation) -> WitMutation {
+        let n = self.next_input();
+        WitMutation {
+            id: mutation.id.unwrap_or_else(|| format!("mut-{n}")),
+            entity: cart.to_string(),
+            kind: mutation.kind,
+            timestamp_ms: mutation.timestamp_ms.unwrap_or_else(|| self.clock()),
+            payload: mutation.payload,
+        }
+    }
+
+    fn require(&self, world: World, otherwise: &str) -> Result<(), KitError> {
+        if self.plugin.world() == world { Ok(()) } else { Err(self.wrong_world(otherwise)) }
+    }
+
+    fn wrong_world(&self, wanted: &str) -> KitError {
+        KitError::WrongWorld {
+            plugin: self.plugin.name().to_string(),
+            world: self.plugin.world(),
+            wanted: wanted.to_string(),
+        }
+    }
+}
+
+fn failure(index: usize, input: String, error: &InvokeError) -> Failure {
+    let (code, message) = match &error.kind {
+        InvokeErrorKind::Guest { code, message } => (Some(code.clone()), message.clone()),
+        other => (None, other.to_string()),
+    };
+    Failure { index, input, kind: error.kind.label().to_string(), code, message }
+}
+
+/// Whether a subscription (`orders.*`, `orders.>`) covers `topic`.
+fn subscribes(pattern: &str, topic: &str) -> bool {
+    let mut topic = topic.split('.');
+    for segment in pattern.split('.') {
+        match (segment, topic.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (literal, Some(part)) if literal == part => {}
+            _ => return false,
+        }
+    }
+    topic.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_cover_topics_like_the_host() {
+        assert!(subscribes("orders.>", "orders.created"));
+        assert!(subscribes("orders.>", "orders.a.b"));
+        assert!(!subscribes("orders.>", "orders"));
+        assert!(subscribes("orders.*", "orders.created"));
+        assert!(!subscribes("orders.*", "orders.a.b"));
+        assert!(subscribes("cart.checked_out", "cart.checked_out"));
+        assert!(!subscribes("cart.checked_out", "cart.created"));
+    }
+}
