@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use corral_fixtures::{CART_COUNTER, CART_NONDETERMINISTIC, EXAMPLE_CART};
+use corral_fixtures::{CART_COUNTER, CART_NONDETERMINISTIC, EXAMPLE_CART, EXAMPLE_ORDERS, EXAMPLE_SHOP_API};
 use corral_host::cart_grpc::proto::cart_actor_client::CartActorClient;
 use corral_host::cart_grpc::proto::{GetStateRequest, MutateRequest};
 use corral_storage::{Storage, StorageOptions};
@@ -381,4 +381,46 @@ async fn unknown_plugins_kinds_and_bad_requests_are_client_errors() {
     let mut request = grpc_add("c", 1, "");
     request.payload = b"three".to_vec();
     assert_eq!(client.mutate(request).await.unwrap_err().code(), tonic::Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn a_shop_checkout_reaches_the_order_history_through_the_log_and_the_projection() {
+    let plugins =
+        plugins_dir(&[("cart", EXAMPLE_CART), ("orders", EXAMPLE_ORDERS), ("shop-api", EXAMPLE_SHOP_API)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    for (cart, customer, quantity) in [("c1", "ada", 2), ("c2", "ada", 1), ("c3", "bob", 4)] {
+        let item = serde_json::json!({"sku": "tea", "name": "Tea", "quantity": quantity, "unit_price_cents": 650, "customer": customer});
+        post(host.public, &format!("/carts/cart/{cart}"), &mutation("add_item", item, None)).await;
+        post(
+            host.public,
+            &format!("/carts/cart/{cart}"),
+            &mutation("set_pickup_point", serde_json::json!({"id": "pp"}), None),
+        )
+        .await;
+        let checkout =
+            post(host.public, &format!("/carts/cart/{cart}"), &mutation("checkout", serde_json::json!({}), None)).await;
+        assert_eq!(checkout.status, 200, "{}", checkout.text());
+    }
+    post(host.public, "/carts/cart/c1", &mutation("complete_order", serde_json::Value::Null, None)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let sales = loop {
+        let sales = get(host.public, "/api/sales").await.json();
+        if sales["orders"] == 3 {
+            break sales;
+        }
+        assert!(std::time::Instant::now() < deadline, "the projection never caught up: {sales}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(sales, serde_json::json!({"customers": 2, "orders": 3, "revenue_cents": 7 * 650}));
+    let ada = loop {
+        let ada = get(host.public, "/api/customers/ada/orders").await.json();
+        if ada["orders"][0]["status"] == "completed" {
+            break ada;
+        }
+        assert!(std::time::Instant::now() < deadline, "the completion never arrived: {ada}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((ada["order_count"].clone(), ada["spent_cents"].clone()), (2.into(), (3 * 650).into()));
+    assert_eq!(ada["orders"][1]["cart"], "c2");
 }

@@ -28,11 +28,14 @@ fn testkit_runs_the_shop_specs_through_host_test() {
     let data = tempfile::tempdir().unwrap();
     let (ok, stdout) = host_test(&[shop.as_os_str()], data.path());
     assert!(ok, "{stdout}");
-    assert!(stdout.contains("cart.test.toml") && stdout.contains("shop-api.test.toml"), "{stdout}");
+    for spec in ["cart.test.toml", "orders.test.toml", "shop-api.test.toml"] {
+        assert!(stdout.contains(spec), "{spec} did not run: {stdout}");
+    }
+    assert!(stdout.contains("  ok    checkouts and completions fold into one history per customer"), "{stdout}");
     assert!(stdout.contains("  ok    checkout emits cart.checked_out with the order ("), "{stdout}");
     assert!(stdout.contains("  ok    with the event log down the view is still served"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
-    assert!(stdout.trim_end().ends_with("7 passed, 0 failed"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("13 passed, 0 failed"), "{stdout}");
 }
 
 #[test]

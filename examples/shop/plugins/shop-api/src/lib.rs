@@ -1,7 +1,8 @@
 //! The shop's public API: the product catalogue, with a view counter per
-//! product kept in kv and a `product.viewed` event for every view.
+//! product kept in kv and a `product.viewed` event for every view; and the
+//! order history and sales totals, read from the `orders` projection.
 
-use corral_sdk::{Descriptor, HttpRequest, HttpResponse, Route, emit, kv, log};
+use corral_sdk::{Descriptor, HttpRequest, HttpResponse, Route, emit, kv, log, views};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -25,12 +26,16 @@ impl Route for ShopApi {
             .route("GET", "/api/products")
             .route("GET", "/api/products/:id")
             .route("GET", "/api/stats")
+            .route("GET", "/api/customers/:id/orders")
+            .route("GET", "/api/sales")
     }
 
     fn handle(request: HttpRequest) -> HttpResponse {
         match (request.path.as_str(), request.param("id")) {
             ("/api/products", _) => HttpResponse::json(200, &CATALOGUE),
             ("/api/stats", _) => stats(),
+            ("/api/sales", _) => sales(),
+            (path, Some(id)) if path.starts_with("/api/customers/") => orders(id),
             (_, Some(id)) => product(id),
             _ => HttpResponse::text(404, "not found"),
         }
@@ -65,6 +70,41 @@ fn stats() -> HttpResponse {
         })
         .collect();
     HttpResponse::json(200, &serde_json::json!({"views": views}))
+}
+
+/// A customer's order history, as the `orders` projection keeps it.
+fn orders(customer: &str) -> HttpResponse {
+    match views::get("orders", &format!("customer/{customer}")) {
+        Ok(Some(history)) => HttpResponse::new(200, history).with_header("content-type", "application/json"),
+        Ok(None) => HttpResponse::json(404, &serde_json::json!({"error": "no orders", "customer": customer})),
+        Err(error) => HttpResponse::text(503, format!("views unavailable: {error:?}")),
+    }
+}
+
+/// Orders and revenue over every customer's history.
+fn sales() -> HttpResponse {
+    let (mut customers, mut orders, mut revenue_cents) = (0u64, 0u64, 0u64);
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = match views::list("orders", "customer/", cursor.as_deref(), 500) {
+            Ok(page) => page,
+            Err(error) => return HttpResponse::text(503, format!("views unavailable: {error:?}")),
+        };
+        for view in page.views {
+            let history: serde_json::Value = serde_json::from_slice(&view.value).unwrap_or_default();
+            customers += 1;
+            orders += history["order_count"].as_u64().unwrap_or(0);
+            revenue_cents += history["spent_cents"].as_u64().unwrap_or(0);
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    HttpResponse::json(
+        200,
+        &serde_json::json!({"customers": customers, "orders": orders, "revenue_cents": revenue_cents}),
+    )
 }
 
 corral_sdk::export_route!(ShopApi);
