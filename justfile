@@ -32,6 +32,7 @@ bench:
 # HTTP load benchmark: native hyper vs the route plugin vs wasi:http, with wrk.
 bench-http:
     command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+    cargo xtask guests-polyglot
     cargo bench -p corral-host --bench http
 
 # Event throughput: wasm vs native handler on the same log; emit with and without group commit.

@@ -4,7 +4,9 @@
 //! - a native hyper hello (the limit) on the same server setup (hyper-util's
 //!   auto builder, one task per connection);
 //! - the hello route plugin through `host run` (a fresh instance per request);
-//! - the same for the standard wasi:http hello component.
+//! - the same for the standard wasi:http hello component;
+//! - the hello route written in JavaScript and in Python (built by
+//!   `cargo xtask guests-polyglot`; `just bench-http` runs it first).
 //!
 //! Run with `just bench-http` (needs `wrk`: `apt-get install wrk`).
 //! `BENCH_SECONDS` and `BENCH_CONNECTIONS` tune the load.
@@ -127,6 +129,9 @@ fn main() {
     let plugins = tempfile::tempdir().unwrap();
     std::fs::copy(corral_fixtures::ROUTE_HELLO, plugins.path().join("hello.wasm")).unwrap();
     std::fs::copy(corral_fixtures::HTTP_HELLO, plugins.path().join("greeter.wasm")).unwrap();
+    // The same hello route in JavaScript and Python (built by `cargo xtask guests-polyglot`).
+    std::fs::copy(corral_fixtures::JS_ROUTE_HELLO.path(), plugins.path().join("js-hello.wasm")).unwrap();
+    std::fs::copy(corral_fixtures::PYTHON_ROUTE_HELLO.path(), plugins.path().join("python-hello.wasm")).unwrap();
     let data = tempfile::tempdir().unwrap();
     let host = spawned::Spawned::start(plugins.path(), data.path());
     let public = host.public;
@@ -141,6 +146,10 @@ fn main() {
     print("hello route plugin (fresh instance)", &route);
     let wasi_http = wrk(&format!("http://{public}/greeter/hello"));
     print("wasi:http hello (fresh instance)", &wasi_http);
+    let js = wrk(&format!("http://{public}/js/hello/bench"));
+    print("hello route in JavaScript", &js);
+    let python = wrk(&format!("http://{public}/py/hello/bench"));
+    print("hello route in Python", &python);
     let reference = wasmtime_serve(corral_fixtures::HTTP_HELLO).map(|(mut server, addr)| {
         let load = wrk(&format!("http://{addr}/greeter/hello"));
         let _ = server.kill();
@@ -156,6 +165,11 @@ fn main() {
         route.requests_per_second / baseline.requests_per_second
     );
     println!("wasi:http / native:    {:.2}x", wasi_http.requests_per_second / baseline.requests_per_second);
+    println!(
+        "JavaScript / native:   {:.3}x   Python / native: {:.3}x",
+        js.requests_per_second / baseline.requests_per_second,
+        python.requests_per_second / baseline.requests_per_second
+    );
     match &reference {
         Some(load) => println!(
             "wasi:http on corral / on wasmtime serve: {:.2}x   (target > 1x)",
