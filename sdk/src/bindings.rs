@@ -51,6 +51,21 @@ pub mod projection {
     });
 }
 
+/// The `batched-projection` world: `projection` plus `batch-projector`.
+pub mod batched_projection {
+    wit_bindgen::generate!({
+        world: "batched-projection",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_batched_projection_world",
+        default_bindings_module: "corral_sdk::bindings::batched_projection",
+        with: {
+            "corral:plugin/types@0.1.0": crate::bindings::route::corral::plugin::types,
+            "corral:plugin/log@0.1.0": crate::bindings::route::corral::plugin::log,
+        },
+    });
+}
+
 /// The `cart` world.
 pub mod cart {
     wit_bindgen::generate!({

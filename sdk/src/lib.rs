@@ -46,6 +46,8 @@ pub use bindings::cart::exports::corral::plugin::state_machine::Outcome;
 pub use bindings::route::corral::plugin::types::{
     Descriptor, Event, Failure, HttpRequest, HttpResponse, Mutation, OutgoingEvent, Route as RouteSpec, Schedule,
 };
+#[doc(hidden)]
+pub use export::fold_batch;
 pub use export::{Cart, EventHandler, Projection, Route};
 
 impl Descriptor {

@@ -43,6 +43,21 @@ pub(crate) mod projection {
     });
 }
 
+/// The batched world's `batch` import is linked by hand (`crate::batch`):
+/// it needs the store, to give each event its own fuel budget.
+pub(crate) mod batched_projection {
+    wasmtime::component::bindgen!({
+        world: "batched-projection",
+        path: "../../wit",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "corral:plugin/types": super::route::corral::plugin::types,
+            "corral:plugin/log": super::route::corral::plugin::log,
+        },
+    });
+}
+
 pub(crate) mod cart {
     wasmtime::component::bindgen!({
         world: "cart",

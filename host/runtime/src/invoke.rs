@@ -55,6 +55,20 @@ impl CallContext {
         }
     }
 
+    /// The context of a batched fold until its first event begins: a clock
+    /// at zero and an empty seed, so nothing the guest does before then
+    /// depends on where the batch starts. Each event then gets its own.
+    pub(crate) fn for_batch(first: &Event) -> Self {
+        CallContext {
+            request_id: first.id.clone(),
+            tenant: first.tenant.clone(),
+            correlation_id: first.correlation_id.clone(),
+            traceparent: None,
+            timestamp_ms: 0,
+            seed: String::new(),
+        }
+    }
+
     /// The context of applying `mutation` for `tenant`.
     pub fn for_mutation(mutation: &Mutation, tenant: &str) -> Self {
         CallContext {
@@ -149,7 +163,7 @@ impl Identity {
 }
 
 impl Plugin {
-    fn error(&self, kind: InvokeErrorKind) -> InvokeError {
+    pub(crate) fn error(&self, kind: InvokeErrorKind) -> InvokeError {
         self.identity.error(kind)
     }
 
@@ -166,11 +180,18 @@ impl Plugin {
             let _ = store.set_fuel(limits.fuel);
         }
         // At every epoch tick the guest yields to the executor, so a long
-        // call never holds a worker thread; past the deadline it traps.
-        let deadline = Instant::now() + limits.timeout;
+        // call never holds a worker thread; past the deadline it traps. The
+        // deadline lives in the store: a batched fold restarts it per event.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+        store.epoch_deadline_callback(|mut store| {
+            let state = store.data_mut();
+            if state.begun != state.deadline_begun {
+                // Another event of a batch began since the last tick: its
+                // time starts now, at most one tick late.
+                state.deadline_begun = state.begun;
+                state.deadline = Instant::now() + state.plugin.limits.timeout;
+            }
+            if Instant::now() >= state.deadline {
                 return Err(Trap::Interrupt.into());
             }
             Ok(UpdateDeadline::Yield(1))
@@ -178,7 +199,7 @@ impl Plugin {
         Ok(Session { store, started: Instant::now(), metering: self.metering, _permit: permit })
     }
 
-    fn wrong_world(&self, wanted: &str) -> InvokeError {
+    pub(crate) fn wrong_world(&self, wanted: &str) -> InvokeError {
         self.error(InvokeErrorKind::Host(format!("is a {} plugin, not a {wanted} plugin", self.identity.world)))
     }
 
@@ -196,6 +217,10 @@ impl Plugin {
                 Err(e) => Err(e),
             },
             Pre::Projection(pre) => match pre.instantiate_async(&mut *store).await {
+                Ok(i) => i.call_describe(&mut *store).await,
+                Err(e) => Err(e),
+            },
+            Pre::BatchedProjection(pre) => match pre.instantiate_async(&mut *store).await {
                 Ok(i) => i.call_describe(&mut *store).await,
                 Err(e) => Err(e),
             },
@@ -246,34 +271,49 @@ impl Plugin {
 
     /// Folds one event with a `projection` plugin: `key()`, then the current
     /// view from `read`, then `apply()`, in one fresh instance so nothing a
-    /// guest keeps in memory can leak from one event into the next.
+    /// guest keeps in memory can leak from one event into the next. This is
+    /// the reference semantics a batched fold falls back to.
     pub async fn fold<F>(&self, event: &Event, read: F) -> Result<Called<FoldStep>, InvokeError>
     where
         F: AsyncFnOnce(&str) -> Result<Option<Vec<u8>>, String>,
     {
-        let Pre::Projection(pre) = &self.pre else {
+        if !matches!(self.pre, Pre::Projection(_) | Pre::BatchedProjection(_)) {
             return Err(self.wrong_world("projection"));
-        };
+        }
         let mut session = self.session(CallContext::for_event(event))?;
-        let store = &mut session.store;
-        let instance = match pre.instantiate_async(&mut *store).await {
-            Ok(instance) => instance,
-            Err(e) => return session.finish(Err(e)),
-        };
-        let projector = instance.corral_plugin_projector();
-        let id = match projector.call_key(&mut *store, event).await {
-            Ok(Some(id)) => id,
-            Ok(None) => return session.finish(Ok(FoldStep::Skip)),
-            Err(e) => return session.finish(Err(e)),
-        };
-        let current = match read(&id).await {
-            Ok(current) => current,
-            Err(reason) => {
+        // Both worlds export `key` and `apply` with the same signatures, from
+        // two generated interfaces.
+        macro_rules! key_then_apply {
+            ($pre:expr, $interface:ident) => {{
+                let store = &mut session.store;
+                let instance = match $pre.instantiate_async(&mut *store).await {
+                    Ok(instance) => instance,
+                    Err(e) => return session.finish(Err(e)),
+                };
+                let projector = instance.$interface();
+                let id = match projector.call_key(&mut *store, event).await {
+                    Ok(Some(id)) => id,
+                    Ok(None) => return session.finish(Ok(FoldStep::Skip)),
+                    Err(e) => return session.finish(Err(e)),
+                };
+                let current = match read(&id).await {
+                    Ok(current) => current,
+                    Err(reason) => {
+                        drop(session);
+                        return Err(self.error(InvokeErrorKind::Host(format!("reading view {id:?}: {reason}"))));
+                    }
+                };
+                (id, projector.call_apply(&mut *store, current.as_deref(), event).await)
+            }};
+        }
+        let (id, result) = match &self.pre {
+            Pre::Projection(pre) => key_then_apply!(pre, corral_plugin_projector),
+            Pre::BatchedProjection(pre) => key_then_apply!(pre, corral_plugin_batch_projector),
+            _ => {
                 drop(session);
-                return Err(self.error(InvokeErrorKind::Host(format!("reading view {id:?}: {reason}"))));
+                return Err(self.wrong_world("projection"));
             }
         };
-        let result = projector.call_apply(&mut *store, current.as_deref(), event).await;
         let called = session.finish(result)?;
         let Called { value, fuel_used, elapsed } = self.guest_result(called)?;
         let value = match value {

@@ -18,11 +18,14 @@
 //! - [`plugin`]: [`Plugin`] — loading (read, compile, detect, link, describe)
 //!   and its settings.
 //! - [`invoke`]: one call = one store; classifies failures into [`InvokeError`].
+//! - [`batch`]: `corral:plugin/batch`, a projection folding many events in
+//!   one instance, event by event under the host's eye ([`PendingViews`]).
 //! - `state`: the per-call store data and the deterministic WASI stand-ins.
 //! - [`log`], [`emit`], [`kv`], [`views`]: one module per imported WIT interface.
 //! - [`memory`]: in-memory backends of the control plane (tests, test kit).
 //! - `bindings`: the generated WIT bindings, re-exported through [`types`].
 
+pub mod batch;
 mod bindings;
 pub mod cache;
 pub mod emit;
@@ -40,6 +43,7 @@ pub mod views;
 mod wasi_http;
 pub mod world;
 
+pub use batch::{BatchFolded, PendingViews, ViewSource};
 pub use cache::CacheOutcome;
 pub use emit::{EmitError, EventSink, NewEvent};
 pub use error::{InvokeError, InvokeErrorKind, LoadError};

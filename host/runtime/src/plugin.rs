@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::component::Component;
 
+use crate::bindings::batched_projection::BatchedProjectionPre;
 use crate::bindings::{cart::CartPre, event_handler::EventHandlerPre, projection::ProjectionPre, route::RoutePre};
 use crate::cache::CacheOutcome;
 use crate::error::LoadError;
@@ -75,6 +76,8 @@ pub(crate) enum Pre {
     Route(RoutePre<crate::state::HostState>),
     EventHandler(EventHandlerPre<crate::state::HostState>),
     Projection(ProjectionPre<crate::state::HostState>),
+    /// A projection of the `batched-projection` world.
+    BatchedProjection(BatchedProjectionPre<crate::state::HostState>),
     Cart(CartPre<crate::state::HostState>),
     WasiHttp(ProxyPre<crate::state::HostState>),
 }
@@ -194,7 +197,8 @@ impl Runtime {
                 return Err(LoadError::UnknownWorld { path: path.to_path_buf(), exports });
             }
         };
-        let pre = self.link(path, world, &component)?;
+        let batched = exports.iter().any(|e| world::is_batch_projector(e));
+        let pre = self.link(path, world, batched, &component)?;
 
         let stem = settings
             .name
@@ -285,7 +289,7 @@ impl Runtime {
         }
     }
 
-    fn link(&self, path: &Path, world: World, component: &Component) -> Result<Pre, LoadError> {
+    fn link(&self, path: &Path, world: World, batched: bool, component: &Component) -> Result<Pre, LoadError> {
         let link_error =
             |error: wasmtime::Error| LoadError::Link { path: path.to_path_buf(), world, reason: format!("{error:#}") };
         let linker = if world.is_deterministic() { &self.deterministic_linker } else { &self.linker };
@@ -293,6 +297,9 @@ impl Runtime {
         Ok(match world {
             World::Route => Pre::Route(RoutePre::new(instance_pre).map_err(link_error)?),
             World::EventHandler => Pre::EventHandler(EventHandlerPre::new(instance_pre).map_err(link_error)?),
+            World::Projection if batched => {
+                Pre::BatchedProjection(BatchedProjectionPre::new(instance_pre).map_err(link_error)?)
+            }
             World::Projection => Pre::Projection(ProjectionPre::new(instance_pre).map_err(link_error)?),
             World::Cart => Pre::Cart(CartPre::new(instance_pre).map_err(link_error)?),
             World::WasiHttp => Pre::WasiHttp(ProxyPre::new(instance_pre).map_err(link_error)?),

@@ -141,6 +141,15 @@ fn deterministic_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> 
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     crate::bindings::projection::Projection::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)?;
+    crate::batch::add_to_linker(&mut linker)?;
+    // `insecure-seed` answers for the current input, not for the input the
+    // WASI context was built with: a batched fold moves from event to event.
+    linker.allow_shadowing(true);
+    wasmtime_wasi::p2::bindings::random::insecure_seed::add_to_linker::<HostState, crate::state::Seeded>(
+        &mut linker,
+        |state| &mut state.inputs,
+    )?;
+    linker.allow_shadowing(false);
     Ok(linker)
 }
 

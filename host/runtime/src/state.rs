@@ -2,8 +2,8 @@
 //! and the control plane; plus the deterministic stand-ins for clocks and
 //! randomness used by the projection and cart worlds.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -27,6 +27,17 @@ pub(crate) struct HostState {
     pub(crate) output: OutputTail,
     /// Log lines written so far in this call (capped per call).
     pub(crate) log_lines: u32,
+    /// What the deterministic clocks and randomness return right now.
+    pub(crate) inputs: Inputs,
+    /// When the running call (or batched event) times out.
+    pub(crate) deadline: Instant,
+    /// Events a batched fold has begun, and how many the deadline has seen:
+    /// the epoch callback restarts the deadline when they differ, so an
+    /// event does not pay for reading the clock.
+    pub(crate) begun: u64,
+    pub(crate) deadline_begun: u64,
+    /// Where a batched fold is (idle outside one).
+    pub(crate) walk: crate::batch::Walk,
 }
 
 impl HostState {
@@ -38,20 +49,22 @@ impl HostState {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        let inputs = Inputs::new(call.timestamp_ms, &call.seed);
         if plugin.world.is_deterministic() {
             // Same inputs, same bytes out: time is the input's timestamp and
-            // randomness is a stream derived from the input's id.
-            let at = Duration::from_millis(call.timestamp_ms);
-            wasi.wall_clock(FrozenClock(at))
-                .monotonic_clock(FrozenClock(at))
-                .secure_random(SeededRandom::new(&call.seed, b"secure"))
-                .insecure_random(SeededRandom::new(&call.seed, b"insecure"))
-                .insecure_random_seed(SeededRandom::seed_u128(&call.seed));
+            // randomness is a stream derived from the input's id. They read
+            // `inputs`, which a batched fold moves from event to event;
+            // `insecure-seed` is served by the deterministic linker from it.
+            wasi.wall_clock(FrozenClock(inputs.clone()))
+                .monotonic_clock(FrozenClock(inputs.clone()))
+                .secure_random(SeededRandom { inputs: inputs.clone(), stream: Stream::Secure })
+                .insecure_random(SeededRandom { inputs: inputs.clone(), stream: Stream::Insecure });
         } else {
             for (key, value) in &plugin.env {
                 wasi.env(key, value);
             }
         }
+        let deadline = Instant::now() + plugin.limits.timeout;
         HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
@@ -63,6 +76,11 @@ impl HostState {
             call,
             output,
             log_lines: 0,
+            inputs,
+            deadline,
+            begun: 0,
+            deadline_begun: 0,
+            walk: crate::batch::Walk::default(),
         }
     }
 }
@@ -139,8 +157,94 @@ impl wasmtime::ResourceLimiter for Limiter {
     }
 }
 
+/// The input the deterministic stand-ins answer for: its timestamp and the
+/// seed of its random streams. Shared by the clocks and random sources inside
+/// the WASI context and by the host, which points it at the next event of a
+/// batch; the streams are derived lazily, on the first read of an input.
+#[derive(Clone)]
+pub(crate) struct Inputs(Arc<Mutex<Input>>);
+
+struct Input {
+    at: Duration,
+    seed: String,
+    secure: Option<blake3::OutputReader>,
+    insecure: Option<blake3::OutputReader>,
+}
+
+/// Which random stream of an input.
+#[derive(Clone, Copy)]
+enum Stream {
+    Secure,
+    Insecure,
+}
+
+impl Inputs {
+    fn new(timestamp_ms: u64, seed: &str) -> Self {
+        let input = Input { at: Duration::ZERO, seed: String::new(), secure: None, insecure: None };
+        let inputs = Inputs(Arc::new(Mutex::new(input)));
+        inputs.set(timestamp_ms, seed);
+        inputs
+    }
+
+    /// Answers for another input from now on; its streams start afresh.
+    pub(crate) fn set(&self, timestamp_ms: u64, seed: &str) {
+        let mut input = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        input.at = Duration::from_millis(timestamp_ms);
+        input.seed.clear();
+        input.seed.push_str(seed);
+        input.secure = None;
+        input.insecure = None;
+    }
+
+    fn now(&self) -> Duration {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).at
+    }
+
+    fn fill(&self, stream: Stream, dest: &mut [u8]) {
+        let mut input = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let Input { seed, secure, insecure, .. } = &mut *input;
+        let reader = match stream {
+            Stream::Secure => secure.get_or_insert_with(|| reader(seed, b"secure")),
+            Stream::Insecure => insecure.get_or_insert_with(|| reader(seed, b"insecure")),
+        };
+        reader.fill(dest);
+    }
+
+    /// What `wasi:random/insecure-seed` returns for the current input, split
+    /// the way wasmtime-wasi splits its `u128`.
+    pub(crate) fn insecure_seed(&self) -> (u64, u64) {
+        let mut bytes = [0; 16];
+        let input = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        reader(&input.seed, b"insecure-seed").fill(&mut bytes);
+        drop(input);
+        let seed = u128::from_le_bytes(bytes);
+        (seed as u64, (seed >> 64) as u64)
+    }
+}
+
+/// `wasi:random/insecure-seed` of the deterministic worlds, from [`Inputs`].
+pub(crate) struct Seeded;
+
+impl wasmtime::component::HasData for Seeded {
+    type Data<'a> = &'a mut Inputs;
+}
+
+impl wasmtime_wasi::p2::bindings::random::insecure_seed::Host for Inputs {
+    fn insecure_seed(&mut self) -> wasmtime::Result<(u64, u64)> {
+        Ok(Inputs::insecure_seed(self))
+    }
+}
+
+/// A BLAKE3 stream in XOF mode of a seed and a domain label: it depends on
+/// nothing else, so it is stable across machines and host versions.
+fn reader(seed: &str, domain: &[u8]) -> blake3::OutputReader {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(domain).update(&[0]).update(seed.as_bytes());
+    hasher.finalize_xof()
+}
+
 /// A clock stopped at the input's timestamp.
-struct FrozenClock(Duration);
+struct FrozenClock(Inputs);
 
 impl HostWallClock for FrozenClock {
     fn resolution(&self) -> Duration {
@@ -148,7 +252,7 @@ impl HostWallClock for FrozenClock {
     }
 
     fn now(&self) -> Duration {
-        self.0
+        self.0.now()
     }
 }
 
@@ -158,27 +262,14 @@ impl HostMonotonicClock for FrozenClock {
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.0.as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(self.0.now().as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
-/// Randomness derived from the input's id with BLAKE3 in XOF mode: the stream
-/// depends on nothing but the id and a domain label, so it is stable across
-/// machines and host versions.
-struct SeededRandom(blake3::OutputReader);
-
-impl SeededRandom {
-    fn new(seed: &str, domain: &[u8]) -> Self {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(domain).update(&[0]).update(seed.as_bytes());
-        SeededRandom(hasher.finalize_xof())
-    }
-
-    fn seed_u128(seed: &str) -> u128 {
-        let mut bytes = [0; 16];
-        SeededRandom::new(seed, b"insecure-seed").0.fill(&mut bytes);
-        u128::from_le_bytes(bytes)
-    }
+/// One of the input's random streams.
+struct SeededRandom {
+    inputs: Inputs,
+    stream: Stream,
 }
 
 impl rand::TryRng for SeededRandom {
@@ -186,18 +277,18 @@ impl rand::TryRng for SeededRandom {
 
     fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
         let mut bytes = [0; 4];
-        self.0.fill(&mut bytes);
+        self.inputs.fill(self.stream, &mut bytes);
         Ok(u32::from_le_bytes(bytes))
     }
 
     fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
         let mut bytes = [0; 8];
-        self.0.fill(&mut bytes);
+        self.inputs.fill(self.stream, &mut bytes);
         Ok(u64::from_le_bytes(bytes))
     }
 
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.fill(dest);
+        self.inputs.fill(self.stream, dest);
         Ok(())
     }
 }

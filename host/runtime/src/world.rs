@@ -12,7 +12,8 @@ pub enum World {
     Route,
     /// `corral:plugin/event-handler`: consumes events and schedule ticks.
     EventHandler,
-    /// `corral:plugin/projection`: a deterministic fold of events into views.
+    /// `corral:plugin/projection` (or `batched-projection`): a deterministic
+    /// fold of events into views.
     Projection,
     /// `corral:plugin/cart`: a deterministic per-entity state machine.
     Cart,
@@ -38,18 +39,27 @@ impl World {
         }
     }
 
-    /// The interface whose export identifies the world.
-    fn marker(self) -> &'static str {
+    /// The interfaces whose export identifies the world.
+    fn markers(self) -> &'static [&'static str] {
         match self {
-            World::Route => "corral:plugin/http-handler",
-            World::EventHandler => "corral:plugin/event-consumer",
-            World::Projection => "corral:plugin/projector",
-            World::Cart => "corral:plugin/state-machine",
-            World::WasiHttp => "wasi:http/incoming-handler",
+            World::Route => &["corral:plugin/http-handler"],
+            World::EventHandler => &["corral:plugin/event-consumer"],
+            World::Projection => &["corral:plugin/projector", BATCH_PROJECTOR],
+            World::Cart => &["corral:plugin/state-machine"],
+            World::WasiHttp => &["wasi:http/incoming-handler"],
         }
     }
 
     const ALL: [World; 5] = [World::Route, World::EventHandler, World::Projection, World::Cart, World::WasiHttp];
+}
+
+/// The export of the `batched-projection` world.
+const BATCH_PROJECTOR: &str = "corral:plugin/batch-projector";
+
+/// Whether `export` is this package's `batch-projector`: the projection
+/// folds batches in one instance.
+pub(crate) fn is_batch_projector(export: &str) -> bool {
+    export.split_once('@') == Some((BATCH_PROJECTOR, PACKAGE_VERSION))
 }
 
 impl fmt::Display for World {
@@ -78,7 +88,7 @@ pub fn detect<'a>(exports: impl IntoIterator<Item = &'a str>) -> Detection {
     let mut wrong_version = None;
     for export in exports {
         let (name, version) = export.split_once('@').unwrap_or((export, ""));
-        let Some(world) = World::ALL.into_iter().find(|w| w.marker() == name) else {
+        let Some(world) = World::ALL.into_iter().find(|w| w.markers().contains(&name)) else {
             continue;
         };
         let version_ok = match world {
@@ -87,7 +97,10 @@ pub fn detect<'a>(exports: impl IntoIterator<Item = &'a str>) -> Detection {
             _ => version == PACKAGE_VERSION,
         };
         if version_ok {
-            found.push(world);
+            // A projection may export both of its markers.
+            if !found.contains(&world) {
+                found.push(world);
+            }
         } else {
             wrong_version = Some(export.to_string());
         }
@@ -107,13 +120,17 @@ mod tests {
     #[test]
     fn detects_each_world_by_its_marker() {
         for world in World::ALL {
-            let marker = match world {
-                World::WasiHttp => format!("{}@0.2.6", world.marker()),
-                _ => format!("{}@{PACKAGE_VERSION}", world.marker()),
-            };
-            let exports = ["corral:plugin/metadata@0.1.0", marker.as_str()];
-            assert_eq!(detect(exports), Detection::Found(world));
+            for marker in world.markers() {
+                let marker = match world {
+                    World::WasiHttp => format!("{marker}@0.2.6"),
+                    _ => format!("{marker}@{PACKAGE_VERSION}"),
+                };
+                let exports = ["corral:plugin/metadata@0.1.0", marker.as_str()];
+                assert_eq!(detect(exports), Detection::Found(world));
+            }
         }
+        assert!(is_batch_projector("corral:plugin/batch-projector@0.1.0"));
+        assert!(!is_batch_projector("corral:plugin/projector@0.1.0"));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Projections: deterministic folds of events into views. Each projection
 //! consumes its topics from its checkpoint; per event `key()` names the view,
 //! the current value is read (pending batch first, then storage), `apply()`
-//! returns the new one. Views and the checkpoint are committed in one LMDB
+//! returns the new one. A batched projection does this for a run of events
+//! in one instance (`corral_runtime::batch`); a per-event one, and any event
+//! a run stops at, get a fresh instance each. Views and the checkpoint are committed in one LMDB
 //! transaction per batch, so a crash replays the batch and ends with the
 //! same bytes. Events at or below the checkpoint are never fetched again,
 //! so redelivery never double-applies.
@@ -10,11 +12,12 @@
 //! The event is quarantined (recorded with the error) and, per the sidecar,
 //! the projection halts before it (default) or skips it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use corral_runtime::{FoldStep, InvokeErrorKind};
+use corral_runtime::batch::ViewChange;
+use corral_runtime::types::Event;
+use corral_runtime::{FoldStep, InvokeErrorKind, PendingViews, ViewSource};
 use corral_storage::log::EventRecord;
 use corral_storage::stream::{self, EventStream as _};
 use tokio::sync::watch;
@@ -183,7 +186,7 @@ fn commit(
     projector: &Projector,
     storage: &corral_storage::Storage,
     checkpoint: u64,
-    changes: &[corral_storage::views::ViewChange],
+    changes: &[ViewChange],
     applied: usize,
 ) {
     let projection = projector.scope.as_str();
@@ -200,47 +203,56 @@ fn commit(
 
 enum Folded {
     /// Every event folded: the changes to commit with the batch's end.
-    All(Vec<corral_storage::views::ViewChange>),
+    All(Vec<ViewChange>),
     /// Halted before a quarantined event: commit these up to the sequence.
-    Halted(Vec<corral_storage::views::ViewChange>, u64),
+    Halted(Vec<ViewChange>, u64),
     /// A transient failure (timeout, busy, storage): fold the batch again.
     Retry,
 }
 
+/// A generation's stored views, read through by the batch's pending views.
+struct StoredViews {
+    storage: corral_storage::Storage,
+    projection: String,
+}
+
+impl ViewSource for StoredViews {
+    fn get(&self, tenant: &str, id: &str) -> Result<Option<Vec<u8>>, String> {
+        self.storage.view_get(tenant, &self.projection, id).map_err(|e| e.to_string())
+    }
+}
+
+/// Folds `records` in order into pending views. A batched projection folds
+/// runs of them in one instance; the event a run stops at (and every event
+/// of a per-event projection) is folded alone in a fresh instance, and that
+/// verdict counts: quarantine, halt or skip are decided there only.
 async fn fold_batch(
     projector: &Projector,
     storage: &corral_storage::Storage,
-    events: &[EventRecord],
+    records: &[EventRecord],
     policy: PoisonPolicy,
 ) -> Folded {
     let projection = projector.scope.as_str();
-    // The batch's own writes, so a later event sees an earlier one's view.
-    let mut pending: HashMap<(String, String), Option<Vec<u8>>> = HashMap::new();
-    let mut order: Vec<(String, String)> = Vec::new();
-    for record in events {
-        let event = to_event(record);
-        let tenant = event.tenant.clone();
-        let read = async |id: &str| -> Result<Option<Vec<u8>>, String> {
-            match pending.get(&(tenant.clone(), id.to_string())) {
-                Some(value) => Ok(value.clone()),
-                None => storage.view_get(&tenant, projection, id).map_err(|e| e.to_string()),
+    let plugin = &projector.mounted.plugin;
+    let source = StoredViews { storage: storage.clone(), projection: projection.to_string() };
+    let views = PendingViews::new(Arc::new(source));
+    let events: Arc<[Event]> = records.iter().map(to_event).collect();
+    let mut next = 0;
+    while next < events.len() {
+        if plugin.folds_batches() {
+            let batch = plugin.fold_batch(&events, next, &views).await;
+            next += batch.folded;
+            if batch.stopped.is_none() {
+                continue;
             }
-        };
-        match projector.mounted.plugin.fold(&event, read).await {
-            Ok(called) => {
-                let change = match called.value {
-                    FoldStep::Skip => None,
-                    FoldStep::Put { id, value } => Some((id, Some(value))),
-                    FoldStep::Delete { id } => Some((id, None)),
-                };
-                if let Some((id, value)) = change {
-                    let key = (tenant, id);
-                    if !pending.contains_key(&key) {
-                        order.push(key.clone());
-                    }
-                    pending.insert(key, value);
-                }
-            }
+        }
+        let (Some(record), Some(event)) = (records.get(next), events.get(next)) else { break };
+        match plugin.fold(event, async |id: &str| views.get(&event.tenant, id)).await {
+            Ok(called) => match called.value {
+                FoldStep::Skip => {}
+                FoldStep::Put { id, value } => views.set(&event.tenant, id, Some(value)),
+                FoldStep::Delete { id } => views.set(&event.tenant, id, None),
+            },
             Err(error) => match error.kind {
                 InvokeErrorKind::Timeout(_) | InvokeErrorKind::Busy { .. } | InvokeErrorKind::Host(_) => {
                     tracing::warn!(
@@ -261,19 +273,12 @@ async fn fold_batch(
                     tracing::error!(projection, sequence = record.sequence, "event quarantined: {}", error.kind);
                     projector.quarantined.lock().unwrap_or_else(PoisonError::into_inner).push(quarantined);
                     if policy == PoisonPolicy::Halt {
-                        let changes = drain(order, pending);
-                        return Folded::Halted(changes, record.sequence - 1);
+                        return Folded::Halted(views.take_changes(), record.sequence - 1);
                     }
                 }
             },
         }
+        next += 1;
     }
-    Folded::All(drain(order, pending))
-}
-
-fn drain(
-    order: Vec<(String, String)>,
-    mut pending: HashMap<(String, String), Option<Vec<u8>>>,
-) -> Vec<corral_storage::views::ViewChange> {
-    order.into_iter().filter_map(|key| pending.remove(&key).map(|value| (key, value))).collect()
+    Folded::All(views.take_changes())
 }

@@ -5,6 +5,8 @@ use corral_fixtures::*;
 use corral_runtime::{Bucket, CallContext, FoldStep, InvokeErrorKind, World};
 
 use crate::*;
+// Tested with the other batched folds.
+use crate::batch::projection_batch_clock;
 
 macro_rules! assert_test_exists {
     ($name:ident) => {

@@ -292,3 +292,69 @@ async fn putting_the_old_version_back_before_the_cutover_discards_the_new_genera
     assert_eq!(view(&host, "acme", "/views/count/orders.legacy").await.text(), "1");
     assert_eq!(digest(data.path(), &generation("count", PROJECTION_COUNT_V2)).1, 0, "its views are gone");
 }
+
+/// Publishes `events` (tenant, topic, payload) into `data`'s log while no
+/// projection runs, so a projection started afterwards finds them all at
+/// once: one batch.
+async fn prefill(data: &Path, events: &[(&str, &str, &str)]) {
+    let empty = plugins_dir(&[], &[]);
+    let host = Host::start(empty.path(), data, &[]);
+    for (tenant, topic, payload) in events {
+        publish(&host, tenant, topic, payload).await;
+    }
+    assert!(tokio::task::spawn_blocking(move || host.terminate()).await.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poison_event_in_the_middle_of_a_batch_commits_the_events_before_it() {
+    let data = tempfile::tempdir().unwrap();
+    let mut events = vec![("acme", "orders.created", "{}"); 9];
+    events[4].2 = "poison";
+    prefill(data.path(), &events).await;
+    let plugins = plugins_dir(
+        &[("halting", PROJECTION_COUNT), ("skipping", PROJECTION_COUNT)],
+        &[
+            ("halting", "name = \"halting\"\n"),
+            ("skipping", "name = \"skipping\"\n[projection]\non_error = \"skip\"\n"),
+        ],
+    );
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    let halted = settled(&host, "halting", "halted").await;
+    assert_eq!(halted["checkpoint"], 4, "the checkpoint stops right before the poison event");
+    assert_eq!(halted["quarantined"][0]["sequence"], 5);
+    assert_eq!(view(&host, "acme", "/views/halting/orders.created").await.text(), "4", "the prefix is committed");
+
+    let skipped = settled(&host, "skipping", "running").await;
+    assert_eq!(skipped["checkpoint"], 9);
+    assert_eq!(skipped["quarantined"].as_array().unwrap().len(), 1);
+    assert_eq!(skipped["quarantined"][0]["sequence"], 5);
+    assert_eq!(view(&host, "acme", "/views/skipping/orders.created").await.text(), "8");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batched_clock_and_random_do_not_depend_on_where_batches_start() {
+    let data = tempfile::tempdir().unwrap();
+    let topics = ["ticks.a", "ticks.b", "ticks.c"];
+    let events: Vec<_> = (0..30).map(|i| ("", topics[i % 3], "{}")).collect();
+    prefill(data.path(), &events).await;
+    let sidecar = |name: &str, batch: usize| format!("name = \"{name}\"\n[projection]\nbatch_size = {batch}\n");
+    let (one, seven, all) = (sidecar("one", 1), sidecar("seven", 7), sidecar("all", 256));
+    let plugins = plugins_dir(
+        &[("one", PROJECTION_BATCH_CLOCK), ("seven", PROJECTION_BATCH_CLOCK), ("all", PROJECTION_BATCH_CLOCK)],
+        &[("one", one.as_str()), ("seven", seven.as_str()), ("all", all.as_str())],
+    );
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    for name in ["one", "seven", "all"] {
+        settled(&host, name, "running").await;
+    }
+    let digests: Vec<(String, usize)> = ["one", "seven", "all"]
+        .iter()
+        .map(|name| digest(data.path(), &generation(name, PROJECTION_BATCH_CLOCK)))
+        .collect();
+    assert_eq!(digests[0].1, 3);
+    assert_eq!(digests[0], digests[1], "batches of 7 give the bytes of one event at a time");
+    assert_eq!(digests[0], digests[2], "one batch gives the bytes of one event at a time");
+    let samples = view(&host, "", "/views/all/a").await.json();
+    let log = Storage::open(&data.path().join("lmdb"), &StorageOptions::default()).unwrap().read_after(0, 100).unwrap();
+    assert_eq!(samples[0]["now_ms"], log[0].timestamp_ms, "the clock of the event folded, not of the batch");
+}

@@ -56,7 +56,7 @@ impl Projection for Orders {
         Descriptor::new("orders", "1.0.0").topic("cart.checked_out").topic("cart.order_completed")
     }
 
-    fn key(event: Event) -> Option<String> {
+    fn key(event: &Event) -> Option<String> {
         let parsed: CartEvent = serde_json::from_slice(&event.payload).ok()?;
         Some(format!("customer/{}", parsed.customer.unwrap_or_else(|| "guest".into())))
     }
@@ -102,4 +102,6 @@ impl Projection for Orders {
     }
 }
 
-corral_sdk::export_projection!(Orders);
+// Batched: the fold depends on nothing but the event and the current view
+// (histories are vectors in event order; no statics, no hash maps).
+corral_sdk::export_projection!(Orders, batched);

@@ -1,0 +1,478 @@
+//! `corral:plugin/batch`: the host's side of a batched fold
+//! (`batch-projector.fold`). One instance folds a run of events; the host
+//! follows the guest from event to event (`begin`), so each event gets its
+//! own clock, randomness, fuel budget and deadline, and every view read is
+//! served from [`PendingViews`]: the writes of the events before it over the
+//! stored views.
+//!
+//! The reference semantics stay one event in one fresh instance
+//! ([`Plugin::fold`]): a batch stops at the first event that fails, traps or
+//! breaks the protocol, and the caller folds that event alone, whose verdict
+//! counts. A batch therefore never quarantines an event a fresh instance
+//! would have folded (a memory limit reached by earlier events, say).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use wasmtime::StoreContextMut;
+use wasmtime::component::Linker;
+
+use crate::error::{InvokeError, InvokeErrorKind};
+use crate::invoke::CallContext;
+use crate::plugin::{Plugin, Pre};
+use crate::state::HostState;
+use crate::types::Event;
+use crate::world::PACKAGE_VERSION;
+
+/// Most event bytes one batched call hands the guest at once: they share the
+/// guest's memory limit with whatever it allocates itself.
+const CALL_BYTES: usize = 4 << 20;
+
+/// Where the views a projection folds into are stored.
+pub trait ViewSource: Send + Sync {
+    /// The stored value of view `id` of `tenant`.
+    fn get(&self, tenant: &str, id: &str) -> Result<Option<Vec<u8>>, String>;
+}
+
+/// A batch's view writes over a [`ViewSource`]: what the next event reads,
+/// and, in first-write order, what the batch commits. Cheap to clone; the
+/// clones share the writes.
+#[derive(Clone)]
+pub struct PendingViews(Arc<Mutex<Overlay>>);
+
+struct Overlay {
+    source: Arc<dyn ViewSource>,
+    /// tenant → id → value (none: deleted).
+    written: HashMap<String, HashMap<String, Option<Vec<u8>>>>,
+    order: Vec<(String, String)>,
+}
+
+/// A view change to commit: `((tenant, id), value)`, none deletes.
+pub type ViewChange = ((String, String), Option<Vec<u8>>);
+
+impl PendingViews {
+    /// No writes yet, reading through to `source`.
+    pub fn new(source: Arc<dyn ViewSource>) -> Self {
+        PendingViews(Arc::new(Mutex::new(Overlay { source, written: HashMap::new(), order: Vec::new() })))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Overlay> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value of view `id` of `tenant` as the writes so far left it.
+    pub fn get(&self, tenant: &str, id: &str) -> Result<Option<Vec<u8>>, String> {
+        let overlay = self.lock();
+        match overlay.written.get(tenant).and_then(|views| views.get(id)) {
+            Some(value) => Ok(value.clone()),
+            None => overlay.source.get(tenant, id),
+        }
+    }
+
+    /// Writes view `id` of `tenant` (none deletes it).
+    pub fn set(&self, tenant: &str, id: String, value: Option<Vec<u8>>) {
+        let mut overlay = self.lock();
+        let Overlay { written, order, .. } = &mut *overlay;
+        let views = match written.get_mut(tenant) {
+            Some(views) => views,
+            None => written.entry(tenant.to_string()).or_default(),
+        };
+        if !views.contains_key(&id) {
+            order.push((tenant.to_string(), id.clone()));
+        }
+        views.insert(id, value);
+    }
+
+    /// The writes, in first-write order, leaving none behind.
+    pub fn take_changes(&self) -> Vec<ViewChange> {
+        let mut overlay = self.lock();
+        let Overlay { written, order, .. } = &mut *overlay;
+        let changes = order
+            .drain(..)
+            .filter_map(|(tenant, id)| {
+                let value = written.get_mut(&tenant)?.remove(&id)?;
+                Some(((tenant, id), value))
+            })
+            .collect();
+        written.clear();
+        changes
+    }
+}
+
+/// What one batched call folded.
+#[derive(Debug)]
+pub struct BatchFolded {
+    /// How many events, from the start, were folded; their writes are in
+    /// the [`PendingViews`].
+    pub folded: usize,
+    /// Why the event after them was not: fold it alone with
+    /// [`Plugin::fold`], whose verdict counts.
+    pub stopped: Option<InvokeError>,
+    /// Fuel consumed, instantiation included (0 when metering is off).
+    pub fuel_used: u64,
+    /// Wall-clock time, instantiation included.
+    pub elapsed: Duration,
+}
+
+/// The guest broke the protocol of `corral:plugin/batch`, or the views
+/// could not be read.
+#[derive(Debug, thiserror::Error)]
+enum WalkError {
+    #[error("batch protocol: {0}")]
+    Protocol(String),
+    #[error("reading view {id:?}: {reason}")]
+    Views { id: String, reason: String },
+}
+
+/// Where a batched fold is; idle (no events) outside one.
+#[derive(Default)]
+pub(crate) struct Walk {
+    events: Arc<[Event]>,
+    start: usize,
+    end: usize,
+    views: Option<PendingViews>,
+    /// Index (from `start`) of the event begun last.
+    begun: Option<usize>,
+    /// The view the begun event named with `current`.
+    named: Option<String>,
+    /// The begun event's `update`, applied when it is over.
+    staged: Option<Option<Vec<u8>>>,
+    metering: bool,
+    /// Fuel the store was last filled with.
+    granted: u64,
+    /// Fuel used up to the last refill.
+    fuel_used: u64,
+    /// A view read failed: the host's fault, not the guest's.
+    views_failed: Option<String>,
+}
+
+impl Walk {
+    fn new(events: Arc<[Event]>, calls: std::ops::Range<usize>, views: PendingViews, granted: Option<u64>) -> Walk {
+        let (metering, granted) = (granted.is_some(), granted.unwrap_or(0));
+        Walk { events, start: calls.start, end: calls.end, views: Some(views), metering, granted, ..Walk::default() }
+    }
+
+    /// Books the fuel used since the last refill, `left` being what remains.
+    fn book_fuel(&mut self, left: u64) {
+        self.fuel_used += self.granted.saturating_sub(left);
+    }
+
+    fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+
+    fn event(&self, index: usize) -> Option<&Event> {
+        self.events.get(self.start + index).filter(|_| index < self.len())
+    }
+
+    /// Moves to event `index`: the previous event's update takes effect.
+    fn begin(&mut self, index: u32) -> Result<&Event, WalkError> {
+        let expected = self.begun.map_or(0, |begun| begun + 1);
+        let index = index as usize;
+        if index != expected || index >= self.len() {
+            return Err(WalkError::Protocol(format!("begin({index}) where begin({expected}) was due")));
+        }
+        self.settle()?;
+        self.begun = Some(index);
+        self.event(index).ok_or_else(|| WalkError::Protocol(format!("no event {index}")))
+    }
+
+    fn current(&mut self, id: String) -> Result<Option<Vec<u8>>, WalkError> {
+        let (Some(index), None) = (self.begun, &self.named) else {
+            return Err(WalkError::Protocol("current() before begin() or twice for one event".into()));
+        };
+        let (Some(event), Some(views)) = (self.event(index), &self.views) else {
+            return Err(WalkError::Protocol("current() outside a batch".into()));
+        };
+        match views.get(&event.tenant, &id) {
+            Ok(value) => {
+                self.named = Some(id);
+                Ok(value)
+            }
+            Err(reason) => {
+                self.views_failed = Some(reason.clone());
+                Err(WalkError::Views { id, reason })
+            }
+        }
+    }
+
+    fn update(&mut self, value: Option<Vec<u8>>) -> Result<(), WalkError> {
+        if self.named.is_none() || self.staged.is_some() {
+            return Err(WalkError::Protocol("update() without current() or twice for one event".into()));
+        }
+        self.staged = Some(value);
+        Ok(())
+    }
+
+    /// Applies the begun event's update, if it named a view.
+    fn settle(&mut self) -> Result<(), WalkError> {
+        let Some(id) = self.named.take() else { return Ok(()) };
+        let Some(value) = self.staged.take() else {
+            return Err(WalkError::Protocol(format!("the event named view {id:?} but never updated it")));
+        };
+        let tenant = self.begun.and_then(|index| self.event(index)).map(|event| event.tenant.as_str());
+        if let (Some(tenant), Some(views)) = (tenant, &self.views) {
+            views.set(tenant, id, value);
+        }
+        Ok(())
+    }
+
+    /// How many events stand once the guest returned `Ok` (`completed`) or
+    /// not, and the protocol breach that stops the batch early, if any.
+    fn finish(&mut self, completed: bool) -> (usize, Option<WalkError>) {
+        let begun = self.begun;
+        if !completed {
+            return (begun.unwrap_or(0), None);
+        }
+        let Some(last) = begun else {
+            return match self.len() {
+                0 => (0, None),
+                _ => (0, Some(WalkError::Protocol("returned before begin(0)".into()))),
+            };
+        };
+        if let Err(breach) = self.settle() {
+            return (last, Some(breach));
+        }
+        match last + 1 == self.len() {
+            true => (last + 1, None),
+            false => (last + 1, Some(WalkError::Protocol(format!("returned before begin({})", last + 1)))),
+        }
+    }
+}
+
+/// Adds `corral:plugin/batch` to the deterministic linker.
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    let mut batch = linker.instance(&format!("corral:plugin/batch@{PACKAGE_VERSION}"))?;
+    batch.func_wrap("begin", |mut store: StoreContextMut<'_, HostState>, (index,): (u32,)| {
+        // Each event starts with the whole budget, as in a fresh instance.
+        if store.data().walk.metering {
+            let budget = store.data().plugin.limits.fuel;
+            let left = store.get_fuel()?;
+            let walk = &mut store.data_mut().walk;
+            walk.book_fuel(left);
+            walk.granted = budget;
+            store.set_fuel(budget)?;
+        }
+        let state = store.data_mut();
+        let event = state.walk.begin(index).map_err(wasmtime::Error::new)?;
+        state.inputs.set(event.timestamp_ms, &event.id);
+        state.call.request_id.clear();
+        state.call.request_id.push_str(&event.id);
+        state.log_lines = 0;
+        state.begun += 1;
+        Ok(())
+    })?;
+    batch.func_wrap("current", |mut store: StoreContextMut<'_, HostState>, (id,): (String,)| {
+        store.data_mut().walk.current(id).map(|value| (value,)).map_err(wasmtime::Error::new)
+    })?;
+    batch.func_wrap("update", |mut store: StoreContextMut<'_, HostState>, (value,): (Option<Vec<u8>>,)| {
+        store.data_mut().walk.update(value).map_err(wasmtime::Error::new)
+    })?;
+    Ok(())
+}
+
+impl Plugin {
+    /// Whether the component folds batches (`batch-projector`).
+    pub fn folds_batches(&self) -> bool {
+        matches!(&self.pre, Pre::BatchedProjection(_))
+    }
+
+    /// Folds `events[start..]` in one instance of a batched projection,
+    /// reading and writing `views`. Stops at the first event that fails, with
+    /// the events before it folded: the caller folds that one alone. Folds
+    /// fewer events without failing when they are too large to hand over at
+    /// once: the caller goes on from where it stopped.
+    pub async fn fold_batch(&self, events: &Arc<[Event]>, start: usize, views: &PendingViews) -> BatchFolded {
+        let started = Instant::now();
+        let stopped = |error: InvokeError| BatchFolded {
+            folded: 0,
+            stopped: Some(error),
+            fuel_used: 0,
+            elapsed: started.elapsed(),
+        };
+        let Pre::BatchedProjection(pre) = &self.pre else {
+            return stopped(self.wrong_world("batched-projection"));
+        };
+        let Some(first) = events.get(start) else {
+            return BatchFolded { folded: 0, stopped: None, fuel_used: 0, elapsed: started.elapsed() };
+        };
+        let mut session = match self.session(CallContext::for_batch(first)) {
+            Ok(session) => session,
+            Err(error) => return stopped(error),
+        };
+        let end = call_end(events, start);
+        // Until `begin(0)`: instantiation and handing over every event, for
+        // which a fresh instance per event would give each event a budget.
+        let granted = self.metering.then(|| self.identity.limits.fuel.saturating_mul((end - start) as u64));
+        if let Some(granted) = granted {
+            // Only fails when metering is off, which the branch excludes.
+            let _ = session.store.set_fuel(granted);
+        }
+        session.store.data_mut().walk = Walk::new(events.clone(), start..end, views.clone(), granted);
+        let store = &mut session.store;
+        let call = events.get(start..end).unwrap_or_default();
+        let result = match pre.instantiate_async(&mut *store).await {
+            Ok(instance) => instance.corral_plugin_batch_projector().call_fold(&mut *store, call).await,
+            Err(e) => Err(e),
+        };
+        let mut walk = std::mem::take(&mut session.store.data_mut().walk);
+        if walk.metering {
+            walk.book_fuel(session.store.get_fuel().unwrap_or(0));
+        }
+        let (folded, breach) = walk.finish(matches!(result, Ok(Ok(()))));
+        let finished = session.finish(result);
+        let stopped = match (walk.views_failed.take(), finished, breach) {
+            (Some(reason), _, _) => Err(self.error(InvokeErrorKind::Host(format!("reading a view: {reason}")))),
+            (None, Err(error), _) => Err(error),
+            (None, Ok(_), Some(breach)) => Err(self.error(InvokeErrorKind::Trap(breach.to_string()))),
+            (None, Ok(called), None) => match called.value {
+                Ok(()) => Ok(()),
+                Err(failure) => {
+                    Err(self.error(InvokeErrorKind::Guest { code: failure.code, message: failure.message }))
+                }
+            },
+        };
+        BatchFolded { folded, stopped: stopped.err(), fuel_used: walk.fuel_used, elapsed: started.elapsed() }
+    }
+}
+
+/// Where the call starting at `start` ends: at most [`CALL_BYTES`] of
+/// events, and at least one event.
+fn call_end(events: &[Event], start: usize) -> usize {
+    let mut bytes = 0;
+    for (index, event) in events.iter().enumerate().skip(start) {
+        bytes += event.payload.len()
+            + event.id.len()
+            + event.topic.len()
+            + event.tenant.len()
+            + event.correlation_id.len()
+            + event.traceparent.as_ref().map_or(0, String::len);
+        if bytes > CALL_BYTES && index > start {
+            return index;
+        }
+    }
+    events.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Stored;
+
+    impl ViewSource for Stored {
+        fn get(&self, _tenant: &str, id: &str) -> Result<Option<Vec<u8>>, String> {
+            match id {
+                "broken" => Err("disk on fire".into()),
+                _ => Ok(Some(format!("stored {id}").into_bytes())),
+            }
+        }
+    }
+
+    fn event(id: &str, tenant: &str) -> Event {
+        Event {
+            id: id.into(),
+            topic: "t".into(),
+            sequence: 1,
+            timestamp_ms: 0,
+            tenant: tenant.into(),
+            correlation_id: String::new(),
+            traceparent: None,
+            payload: Vec::new(),
+        }
+    }
+
+    fn walk(events: &[Event]) -> (Walk, PendingViews) {
+        let views = PendingViews::new(Arc::new(Stored));
+        (Walk::new(events.iter().cloned().collect(), 0..events.len(), views.clone(), None), views)
+    }
+
+    #[test]
+    fn pending_views_read_through_and_keep_first_write_order() {
+        let views = PendingViews::new(Arc::new(Stored));
+        assert_eq!(views.get("a", "x").unwrap(), Some(b"stored x".to_vec()));
+        views.set("a", "y".into(), Some(b"1".to_vec()));
+        views.set("b", "x".into(), None);
+        views.set("a", "y".into(), Some(b"2".to_vec()));
+        assert_eq!(views.get("a", "y").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(views.get("b", "x").unwrap(), None, "a deletion hides the stored value");
+        let changes = views.take_changes();
+        assert_eq!(changes, vec![(("a".into(), "y".into()), Some(b"2".to_vec())), (("b".into(), "x".into()), None)]);
+        assert!(views.take_changes().is_empty());
+    }
+
+    #[test]
+    fn a_later_event_reads_what_an_earlier_one_wrote_in_its_tenant() {
+        let events = [event("e1", "a"), event("e2", "a"), event("e3", "b")];
+        let (mut walk, views) = walk(&events);
+        for (index, expected) in [(0, "stored v"), (1, "from e1"), (2, "stored v")] {
+            walk.begin(index).unwrap();
+            let current = walk.current("v".into()).unwrap();
+            assert_eq!(current.as_deref(), Some(expected.as_bytes()), "event {index}");
+            walk.update(Some(format!("from e{}", index + 1).into_bytes())).unwrap();
+        }
+        assert_eq!(walk.finish(true).0, 3);
+        assert_eq!(views.get("a", "v").unwrap(), Some(b"from e2".to_vec()));
+        assert_eq!(views.get("b", "v").unwrap(), Some(b"from e3".to_vec()));
+    }
+
+    #[test]
+    fn a_failing_event_leaves_the_ones_before_it_and_nothing_of_its_own() {
+        let events = [event("e1", "a"), event("e2", "a"), event("e3", "a")];
+        let (mut walk, views) = walk(&events);
+        walk.begin(0).unwrap();
+        walk.current("v".into()).unwrap();
+        walk.update(Some(b"1".to_vec())).unwrap();
+        walk.begin(1).unwrap();
+        walk.current("v".into()).unwrap();
+        walk.update(Some(b"2".to_vec())).unwrap();
+        assert_eq!(walk.finish(false).0, 1, "event 1 failed after its update");
+        assert_eq!(views.get("a", "v").unwrap(), Some(b"1".to_vec()));
+    }
+
+    #[test]
+    fn protocol_breaches_stop_the_batch_where_they_happen() {
+        let events = [event("e1", "a"), event("e2", "a")];
+        let (mut walk, _) = walk(&events);
+        assert!(walk.current("v".into()).is_err(), "current before begin");
+        assert!(walk.begin(1).is_err(), "an index skipped");
+        walk.begin(0).unwrap();
+        assert!(walk.update(None).is_err(), "update before current");
+        walk.current("v".into()).unwrap();
+        assert!(walk.current("w".into()).is_err(), "a second view for one event");
+        assert!(walk.begin(1).is_err(), "the next event before this one's update");
+
+        let (mut walk, _) = self::walk(&events);
+        walk.begin(0).unwrap();
+        let (folded, breach) = walk.finish(true);
+        assert_eq!(folded, 1);
+        assert!(breach.unwrap().to_string().contains("returned before begin(1)"));
+
+        let (mut walk, _) = self::walk(&events);
+        walk.begin(0).unwrap();
+        walk.current("v".into()).unwrap();
+        let (folded, breach) = walk.finish(true);
+        assert_eq!((folded, breach.is_some()), (0, true), "named a view and returned without updating it");
+    }
+
+    #[test]
+    fn a_call_hands_over_a_bounded_run_of_events() {
+        let mut big = event("big", "a");
+        big.payload = vec![0; CALL_BYTES];
+        let events = [event("e1", "a"), big.clone(), event("e3", "a"), big, event("e5", "a")];
+        assert_eq!(call_end(&events, 0), 1, "up to the event that crosses the limit");
+        assert_eq!(call_end(&events, 1), 2, "at least one event, however large");
+        assert_eq!(call_end(&events, 2), 3);
+        assert_eq!(call_end(&events[..1], 0), 1);
+    }
+
+    #[test]
+    fn a_failed_read_is_the_hosts_fault() {
+        let events = [event("e1", "a")];
+        let (mut walk, _) = walk(&events);
+        walk.begin(0).unwrap();
+        assert!(matches!(walk.current("broken".into()), Err(WalkError::Views { .. })));
+        assert_eq!(walk.views_failed.as_deref(), Some("disk on fire"));
+    }
+}
