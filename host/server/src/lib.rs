@@ -23,6 +23,7 @@
 //!   `cart_http` and `cart_grpc`: its APIs on the public listener.
 //! - [`emit`]: `host emit`, publishing through a running host's admin API.
 //! - [`inspect`]: `host check` and `host inspect`.
+//! - [`scaffold`]: `host new`, a plugin folder from the embedded templates.
 //! - `testing`: `host test`, plugin test specs run by `corral-testkit`.
 //!
 //! The binary is the only place that knows the CLI; the runtime below it
@@ -48,13 +49,14 @@ mod projections;
 mod registry;
 mod retention;
 mod router;
+mod scaffold;
 mod schedule;
 mod serve;
 mod sidecar;
 mod testing;
 mod watch;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -141,6 +143,22 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Writes a new folder NAME/ holding a plugin of KIND in a language,
+    /// ready to build and load with no edits, and prints the next commands.
+    New {
+        /// The world the plugin exports.
+        kind: scaffold::Kind,
+        /// The plugin's name (lower-case letters, digits and `-`); also the
+        /// folder created in the current directory.
+        name: String,
+        /// The plugin's language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: scaffold::Lang,
+        /// Rust: the `sdk/` folder of a Corral checkout to depend on
+        /// [default: the one this host was built from].
+        #[arg(long, env = "CORRAL_SDK")]
+        sdk: Option<PathBuf>,
+    },
     /// Shows a component's world, imports, exports, what `describe()` says and
     /// the limits that would apply.
     Inspect {
@@ -199,6 +217,7 @@ pub fn main() -> ExitCode {
                 init_logging("warn", config::LogFormat::Pretty);
                 testing::test(&data_dir(cli.data_dir), &paths).await
             }
+            Command::New { kind, name, lang, sdk } => scaffold::new(Path::new(""), kind, &name, lang, sdk.as_deref()),
             Command::Inspect { file, json } => {
                 init_logging("warn", config::LogFormat::Pretty);
                 inspect::inspect(&data_dir(cli.data_dir), &file, json).await

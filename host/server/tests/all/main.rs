@@ -10,6 +10,7 @@ mod hotswap;
 mod inspect;
 mod polyglot;
 mod projections;
+mod scaffold;
 mod serve;
 mod testkit;
 
