@@ -14,7 +14,7 @@ use corral_storage::carts::{Applied, CartCommit, CartKey, JournalEntry, Snapshot
 use corral_storage::log::NewRecord;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CartError, CartReply, Command, MachineError, MutateRequest, Shared};
+use super::{CartError, CartReply, Command, Machine, MachineError, MutateRequest, Shared};
 
 /// Most commands handled in one round (one commit).
 const MAX_BATCH: usize = 256;
@@ -132,6 +132,9 @@ async fn handle(
     let mut answers: Vec<Answer> = Vec::new();
     // Client ids applied in this round, so a repeat within it is caught too.
     let mut pending: HashMap<String, usize> = HashMap::new();
+    // One version of the plugin applies the whole round (a swap takes
+    // effect at the next round), looked up once rather than per mutation.
+    let machine = shared.machines.machine(&key.plugin);
     let mut snapshot_every = u64::MAX;
     for command in commands {
         let (request, arrived, reply) = match command {
@@ -165,7 +168,7 @@ async fn handle(
                 }
             }
         }
-        match apply(shared, key, state.as_deref(), &request).await {
+        match apply(machine.as_deref(), key, state.as_deref(), &request).await {
             Ok((mutation, outcome, machine_version, every)) => {
                 version += 1;
                 snapshot_every = snapshot_every.min(every);
@@ -211,14 +214,14 @@ async fn handle(
     }
 }
 
-/// Applies one request to `state` through the plugin's current version.
+/// Applies one request to `state` with the round's version of the plugin.
 async fn apply(
-    shared: &Shared,
+    machine: Option<&dyn Machine>,
     key: &CartKey,
     state: Option<&[u8]>,
     request: &MutateRequest,
 ) -> Result<(Mutation, Outcome, String, u64), CartError> {
-    let Some(machine) = shared.machines.machine(&key.plugin) else {
+    let Some(machine) = machine else {
         return Err(CartError::UnknownPlugin { plugin: key.plugin.clone() });
     };
     if !machine.kinds().contains(&request.kind) {
