@@ -3,7 +3,11 @@
 //!
 //! - `cargo xtask run [-- HOST ARGS]`: builds the example app's plugins and
 //!   serves them on the embedded default (`host dev examples/shop`, which
-//!   also rebuilds and hot-swaps them when their sources change).
+//!   also rebuilds and hot-swaps them when their sources change). The host
+//!   is built in the dev profile, which `cargo xtask test` has built already
+//!   (Cranelift itself is optimised in it, see the root `Cargo.toml`); the
+//!   example's JavaScript and Python plugins are built with the pinned
+//!   toolchains of `.tools/`, installed on first use.
 //! - `cargo xtask guests-polyglot`: builds the JavaScript and Python guests
 //!   and templates from source, installing their toolchains into `.tools/`
 //!   on first use (see [`polyglot`]).
@@ -29,7 +33,9 @@ fn main() -> anyhow::Result<()> {
         "run" => {
             ensure_wasm_target()?;
             let mut host = cargo(&root);
-            host.args(["run", "--release", "-p", "corral-host", "--", "dev", "examples/shop"]).args(&rest);
+            host.args(["run", "-p", "corral-host", "--", "dev", "examples/shop"])
+                .args(&rest)
+                .env("PATH", polyglot::example_path(&root)?);
             run(host)
         }
         "guests-polyglot" => polyglot::build(&root),

@@ -7,9 +7,13 @@
 //!
 //! Every guest is one folder with one source file (`app.js` or `app.py`):
 //! the fixtures in `guests/{js,python}/KIND-BEHAVIOUR/` and the templates in
-//! `sdk/templates/{js,python}/WORLD/`. Each is built against `wit/` into
-//! `guests/target/polyglot/`, and rebuilt only when its source, the WIT or
-//! the pinned toolchain is newer than its component.
+//! `sdk/templates/{js,python}/WORLD/`, each built against `wit/` into
+//! `guests/target/polyglot/`; and the example shop's JavaScript and Python
+//! plugins (`examples/shop/plugins/NAME/` with a `package.json` or a
+//! `build.sh`), built in place by their own recipe — as `host dev` builds
+//! them — with the toolchain of `.tools/` on `PATH`. A guest is rebuilt only
+//! when its sources, the WIT or the pinned toolchain is newer than its
+//! component.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,8 +67,18 @@ impl Lang {
 struct Guest {
     lang: Lang,
     dir: PathBuf,
-    world: &'static str,
+    build: Build,
     output: PathBuf,
+}
+
+/// How a guest is built.
+#[derive(Debug, Clone, Copy)]
+enum Build {
+    /// `app.js`/`app.py` componentized for this world.
+    World(&'static str),
+    /// The folder's own recipe (`npm run build`, `sh build.sh`), writing
+    /// `NAME.wasm` into the folder.
+    Recipe,
 }
 
 /// Installs the toolchains if needed and builds every JS and Python guest
@@ -82,6 +96,30 @@ pub(crate) fn build(root: &Path) -> anyhow::Result<()> {
             Err(_) => bail!("a guest build thread panicked"),
         })
     })
+}
+
+/// `PATH` with the pinned toolchains of the example shop's JavaScript and
+/// Python plugins in front, installing them first, so `host dev` builds
+/// those plugins with the versions the tests use. A toolchain that cannot
+/// be installed is reported and left out: `host dev` then names what is
+/// missing for that plugin, and the other plugins serve.
+pub(crate) fn example_path(root: &Path) -> anyhow::Result<std::ffi::OsString> {
+    let mut dirs = Vec::new();
+    for lang in Lang::ALL {
+        let wanted = subfolders(&root.join("examples/shop/plugins"))?.iter().any(|dir| match lang {
+            Lang::Js => dir.join("package.json").is_file(),
+            Lang::Python => dir.join("build.sh").is_file(),
+        });
+        if !wanted {
+            continue;
+        }
+        match install(root, lang) {
+            Ok(tool) => dirs.extend(tool.parent().map(Path::to_path_buf)),
+            Err(error) => eprintln!("warning: the example's {} plugins will not build: {error:#}", lang.dir()),
+        }
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(dirs.into_iter().chain(std::env::split_paths(&path))).context("joining PATH")
 }
 
 fn build_lang(root: &Path, lang: Lang, guests: &[Guest], wit_changed: SystemTime) -> anyhow::Result<()> {
@@ -114,7 +152,7 @@ fn discover(root: &Path) -> anyhow::Result<Vec<Guest>> {
                 );
             };
             let output = out.join(lang.dir()).join(format!("{name}.wasm"));
-            guests.push(Guest { lang, dir, world, output });
+            guests.push(Guest { lang, dir, build: Build::World(world), output });
         }
         for dir in subfolders(&root.join("sdk/templates").join(lang.dir()))? {
             let name = file_name(&dir);
@@ -125,8 +163,19 @@ fn discover(root: &Path) -> anyhow::Result<Vec<Guest>> {
                 );
             };
             let output = out.join("templates").join(lang.dir()).join(format!("{name}.wasm"));
-            guests.push(Guest { lang, dir, world, output });
+            guests.push(Guest { lang, dir, build: Build::World(world), output });
         }
+    }
+    for dir in subfolders(&root.join("examples/shop/plugins"))? {
+        let lang = if dir.join("package.json").is_file() {
+            Lang::Js
+        } else if dir.join("build.sh").is_file() {
+            Lang::Python
+        } else {
+            continue;
+        };
+        let output = dir.join(format!("{}.wasm", file_name(&dir)));
+        guests.push(Guest { lang, dir, build: Build::Recipe, output });
     }
     for guest in &guests {
         let source = guest.dir.join(guest.lang.source());
@@ -171,7 +220,7 @@ fn newest(dir: &Path) -> anyhow::Result<SystemTime> {
         let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
         let path = entry.path();
         let modified = if path.is_dir() {
-            if matches!(file_name(&path).as_str(), "__pycache__" | "node_modules") {
+            if matches!(file_name(&path).as_str(), "__pycache__" | "node_modules" | ".venv") {
                 continue;
             }
             newest(&path)?
@@ -244,33 +293,50 @@ fn run_tool(mut command: Command, missing: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds one guest into a temporary file and renames it into place, so a
-/// failed build never leaves a component that looks up to date.
+/// Builds one guest. A world build writes a temporary file renamed into
+/// place, so a failed build never leaves a component that looks up to date;
+/// a recipe writes its own output.
 fn componentize(root: &Path, tool: &Path, guest: &Guest) -> anyhow::Result<()> {
     let parent = guest.output.parent().context("a component path has a parent")?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let partial = guest.output.with_extension("wasm.partial");
     let wit = root.join("wit");
     let mut command = Command::new(tool);
-    match guest.lang {
+    match (guest.build, guest.lang) {
         // Without `-d http fetch-event` the component imports wasi:http,
         // which the deterministic worlds do not link; guests have no
         // network anyway.
-        Lang::Js => command
+        (Build::World(world), Lang::Js) => command
             .arg(guest.dir.join(guest.lang.source()))
             .arg("--wit")
             .arg(&wit)
-            .args(["--world-name", guest.world, "--disable", "http", "fetch-event", "--out"])
+            .args(["--world-name", world, "--disable", "http", "fetch-event", "--out"])
             .arg(&partial),
-        Lang::Python => command
+        (Build::World(world), Lang::Python) => command
             .arg("--wit-path")
             .arg(&wit)
-            .args(["--world", guest.world, "componentize", "--python-path"])
+            .args(["--world", world, "componentize", "--python-path"])
             .arg(&guest.dir)
             .args(["app", "--output"])
-            .arg(&partial)
-            .env("PYTHONDONTWRITEBYTECODE", "1"),
+            .arg(&partial),
+        (Build::Recipe, lang) => {
+            let tools = tool.parent().context("a tool lives in a folder")?;
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let path = std::env::join_paths(std::iter::once(tools.to_path_buf()).chain(std::env::split_paths(&path)))
+                .context("joining PATH")?;
+            command = match lang {
+                Lang::Js => Command::new("npm"),
+                Lang::Python => Command::new("sh"),
+            };
+            match lang {
+                Lang::Js => command.args(["run", "--silent", "build"]),
+                Lang::Python => command.arg("build.sh"),
+            }
+            .current_dir(&guest.dir)
+            .env("PATH", path)
+        }
     };
+    command.env("PYTHONDONTWRITEBYTECODE", "1");
     let started = Instant::now();
     let output = command.output().with_context(|| format!("running {command:?}"))?;
     if !output.status.success() {
@@ -282,12 +348,18 @@ fn componentize(root: &Path, tool: &Path, guest: &Guest) -> anyhow::Result<()> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    fs::rename(&partial, &guest.output).with_context(|| format!("writing {}", guest.output.display()))?;
+    let world = match guest.build {
+        Build::World(world) => {
+            fs::rename(&partial, &guest.output).with_context(|| format!("writing {}", guest.output.display()))?;
+            world
+        }
+        Build::Recipe if guest.output.is_file() => "its recipe's",
+        Build::Recipe => bail!("building {} wrote no {}", guest.dir.display(), guest.output.display()),
+    };
     let size = fs::metadata(&guest.output).map(|m| m.len()).unwrap_or_default();
     eprintln!(
-        "built {} ({} world, {:.1} MB, {:.1} s)",
+        "built {} ({world} world, {:.1} MB, {:.1} s)",
         guest.output.strip_prefix(root).unwrap_or(&guest.output).display(),
-        guest.world,
         size as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );

@@ -83,11 +83,13 @@ enum Command {
     /// Serves the plugins in a folder: HTTP routes on the public listener,
     /// health, metrics and the plugin list on the admin listener.
     Run(Box<config::RunArgs>),
-    /// The inner loop: builds the guest workspace at SOURCE for
-    /// wasm32-wasip2, serves its components, and rebuilds and hot-swaps them
-    /// whenever a source file changes.
+    /// The inner loop: builds the plugins at SOURCE (a cargo workspace of
+    /// Rust guests, built for wasm32-wasip2, and JavaScript and Python
+    /// plugin folders as `host new` writes them), serves their components,
+    /// and rebuilds and hot-swaps them whenever a source file changes.
     Dev {
-        /// The guest cargo workspace (or crate).
+        /// The plugin sources: a cargo workspace (or crate), plugin folders,
+        /// or both.
         source: PathBuf,
         #[command(flatten)]
         run: Box<config::RunArgs>,
