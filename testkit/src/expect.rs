@@ -45,6 +45,9 @@ pub struct Expect {
     /// kv keys that must not exist.
     #[serde(default)]
     pub kv_absent: Vec<String>,
+    /// Entries of shared kv buckets, by bucket then key.
+    #[serde(default)]
+    pub shared_kv: BTreeMap<String, BTreeMap<String, Content>>,
     /// Lines that must have been logged.
     #[serde(default)]
     pub logs: Vec<ExpectedLog>,
@@ -198,6 +201,12 @@ impl Expect {
         self.kv.insert(key.into(), value.into());
         self
     }
+    /// An entry of the shared kv bucket `bucket`.
+    pub fn shared_kv(mut self, bucket: &str, key: &str, value: impl Into<Content>) -> Self {
+        self.shared_kv.entry(bucket.into()).or_default().insert(key.into(), value.into());
+        self
+    }
+
     /// A kv key that must not exist.
     pub fn no_kv(mut self, key: &str) -> Self {
         self.kv_absent.push(key.into());
@@ -222,6 +231,11 @@ impl Expect {
         let views = |id: &str| run.views.get(&(tenant.to_string(), id.to_string())).map(Vec::as_slice);
         entries("view", &self.views, &self.views_absent, views, &mut problems);
         entries("kv", &self.kv, &self.kv_absent, |key| run.kv.get(key).map(Vec::as_slice), &mut problems);
+        for (bucket, expected) in &self.shared_kv {
+            let actual = run.shared_kv.get(bucket);
+            let lookup = |key: &str| actual.and_then(|entries| entries.get(key)).map(Vec::as_slice);
+            entries(&format!("kv bucket {bucket:?}:"), expected, &[], lookup, &mut problems);
+        }
         match (&self.state, &run.state) {
             (Some(expected), Some(actual)) if !expected.matches(actual) => {
                 problems.push(format!("state differs:\n{}", diff(expected, actual, "  ")));

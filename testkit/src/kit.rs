@@ -83,6 +83,8 @@ pub struct TestKit {
     scene: Arc<Scene>,
     capture: Capture,
     carts: BTreeMap<(String, String), Vec<u8>>,
+    /// The shared kv buckets granted to the plugin, reported after each run.
+    shared: Vec<String>,
     /// Inputs given so far: numbers ids, sequences and the clock.
     inputs: u64,
     // Last: the plugin's engine outlives nothing it needs, but keep the
@@ -103,8 +105,17 @@ impl TestKit {
         // process from reserving the server's address space each.
         let config = RuntimeConfig { cache_dir: options.cache_dir, max_instances: 4, ..RuntimeConfig::default() };
         let runtime = Runtime::new(config, scene.control()).map_err(|e| KitError::Runtime(format!("{e:#}")))?;
+        let shared = options.settings.kv_grants.clone();
         let plugin = runtime.load(path.as_ref(), options.settings).await?;
-        Ok(TestKit { plugin, scene, capture: Capture::new(), carts: BTreeMap::new(), inputs: 0, _runtime: runtime })
+        Ok(TestKit {
+            plugin,
+            scene,
+            capture: Capture::new(),
+            carts: BTreeMap::new(),
+            shared,
+            inputs: 0,
+            _runtime: runtime,
+        })
     }
 
     /// The loaded plugin (name, version, world, descriptor, cache outcome).
@@ -125,6 +136,15 @@ impl TestKit {
         let kv = self.scene.kv();
         // The in-memory backend never fails.
         let _ = corral_runtime::KvBackend::set(&*kv, &self.bucket(), key, value.into().to_bytes()).await;
+    }
+
+    /// Puts `value` under `key` in the shared kv bucket `bucket` (granted in
+    /// [`Options::settings`], as a sidecar's `[kv] buckets` grants it).
+    pub async fn given_shared_kv(&self, bucket: &str, key: &str, value: impl Into<Content>) {
+        let kv = self.scene.kv();
+        let bucket = Bucket::Shared(bucket.to_string());
+        // The in-memory backend never fails.
+        let _ = corral_runtime::KvBackend::set(&*kv, &bucket, key, value.into().to_bytes()).await;
     }
 
     /// Stores a view of `projection` for `tenant`, for route and event
@@ -291,6 +311,10 @@ impl TestKit {
     /// Adds what every run reports: kv, views, emitted events and logs.
     async fn finish(&self, mut run: Run) -> Run {
         run.kv = self.scene.kv().dump(&self.bucket()).into_iter().collect();
+        for name in &self.shared {
+            let entries = self.scene.kv().dump(&Bucket::Shared(name.clone()));
+            run.shared_kv.insert(name.clone(), entries.into_iter().collect());
+        }
         run.views = self
             .scene
             .views()

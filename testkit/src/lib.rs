@@ -70,7 +70,8 @@
 //! ]
 //! # or: request = { method = "GET", path = "/hello/ada?x=1", headers = { accept = "text/plain" }, body = "..." }
 //! # or: events = [{ topic = "orders.created", payload = "x", tenant = "acme", id = "e1", timestamp_ms = 5 }]
-//! # preconditions: kv = { key = "value" }; views = { projection = { id = "value" } };
+//! # preconditions: kv = { key = "value" }; shared_kv = { bucket = { key = "value" } };
+//! #                views = { projection = { id = "value" } };
 //! #                state = { ... } (carts); emit_unavailable = true
 //! [case.expect]
 //! state = { status = "checked_out" }           # checked as JSON: the whole document must be equal
@@ -78,6 +79,7 @@
 //! # status = 200; headers = { content-type = "text/plain" }; body = "hello, ada"; json = { ... }
 //! # views = { "orders.created" = "2" }; views_absent = ["x"]; tenant = "acme"
 //! # kv = { "seen.orders.created" = "1" }; kv_absent = ["k"]; state_absent = true
+//! # shared_kv = { bucket = { key = "value" } }
 //! # logs = [{ level = "warn", contains = "could not publish" }]
 //! # errors = [{ index = 1, kind = "guest_error", code = "empty-cart", message = "empty" }]
 //! ```

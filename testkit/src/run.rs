@@ -26,6 +26,8 @@ pub struct Run {
     pub emitted: Vec<Emitted>,
     /// The plugin's own kv bucket after the run.
     pub kv: BTreeMap<String, Vec<u8>>,
+    /// The shared kv buckets granted to the plugin after the run, by name.
+    pub shared_kv: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     /// Lines the guest logged during the run.
     pub logs: Vec<LogLine>,
     /// Inputs that failed (trap, guest error, limits), in order.

@@ -92,6 +92,10 @@ pub struct Given {
     /// Entries of the plugin's kv bucket.
     #[serde(default)]
     pub kv: BTreeMap<String, Content>,
+    /// Entries of shared kv buckets (granted with `kv_buckets`), by bucket
+    /// then key.
+    #[serde(default)]
+    pub shared_kv: BTreeMap<String, BTreeMap<String, Content>>,
     /// Views, by projection then id (in the case's tenant).
     #[serde(default)]
     pub views: BTreeMap<String, BTreeMap<String, Content>>,
@@ -234,6 +238,11 @@ async fn run_case(kit: &mut TestKit, given: &Given) -> Result<Run, String> {
     let tenant = given.tenant.as_str();
     for (key, value) in &given.kv {
         kit.given_kv(key, value.clone()).await;
+    }
+    for (bucket, entries) in &given.shared_kv {
+        for (key, value) in entries {
+            kit.given_shared_kv(bucket, key, value.clone()).await;
+        }
     }
     for (projection, views) in &given.views {
         for (id, value) in views {

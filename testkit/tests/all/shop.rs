@@ -143,3 +143,25 @@ async fn shop_api_still_answers_when_the_event_log_is_down_and_logs_why() {
     assert!(text.contains(r#"no log line at error containing "something else"; logged:"#), "{text}");
     assert!(text.contains("warn could not publish product.viewed"), "{text}");
 }
+
+#[tokio::test]
+async fn shop_api_reads_confirmations_from_the_shared_bucket_it_is_granted() {
+    let settings = corral_runtime::PluginSettings { kv_grants: vec!["orders".into()], ..Default::default() };
+    let options = corral_testkit::Options { cache_dir: Some(crate::cache_dir()), settings };
+    let mut kit = corral_testkit::TestKit::load_with(EXAMPLE_SHOP_API, options).await.unwrap();
+    kit.given_shared_kv("orders", "confirmation/ord-1", json!({"order_id": "ord-1", "code": "C-1"})).await;
+    let run = kit.request(Request::get("/api/orders/ord-1")).await.unwrap();
+    run.expect(&Expect::new().status(200).body(json!({"order_id": "ord-1", "code": "C-1"})).shared_kv(
+        "orders",
+        "confirmation/ord-1",
+        json!({"order_id": "ord-1", "code": "C-1"}),
+    ))
+    .unwrap();
+    // The plugin's own bucket is another one: nothing leaked into it.
+    assert!(run.kv.is_empty(), "{:?}", run.kv);
+    let text = mismatch(run.expect(&Expect::new().shared_kv("orders", "confirmation/ord-1", json!({"code": "C-2"}))));
+    assert!(text.contains(r#"kv bucket "orders": "confirmation/ord-1" differs"#), "{text}");
+
+    let run = kit.request(Request::get("/api/orders/ord-2")).await.unwrap();
+    run.expect(&Expect::new().status(404)).unwrap();
+}

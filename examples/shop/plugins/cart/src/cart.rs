@@ -8,8 +8,16 @@
 use serde::{Deserialize, Serialize};
 
 /// The mutation kinds, as declared in `describe()`.
-pub const KINDS: [&str; 7] =
-    ["add_item", "remove_item", "change_quantity", "set_delivery", "set_pickup_point", "checkout", "complete_order"];
+pub const KINDS: [&str; 8] = [
+    "add_item",
+    "remove_item",
+    "change_quantity",
+    "set_delivery",
+    "set_pickup_point",
+    "checkout",
+    "complete_order",
+    "abandon",
+];
 
 /// Largest quantity of one line.
 const MAX_QUANTITY: u32 = 99;
@@ -42,6 +50,7 @@ enum Status {
     Open,
     CheckedOut,
     Completed,
+    Abandoned,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +107,12 @@ struct SetDelivery {
 #[derive(Deserialize)]
 struct SetPickupPoint {
     id: String,
+}
+
+#[derive(Deserialize)]
+struct Abandon {
+    /// The cart is abandoned only if nothing changed it for this long.
+    idle_ms: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -160,6 +175,33 @@ pub fn apply(
             cart.status = Status::Completed;
             let event = serde_json::json!({"cart": cart.id, "order_id": order.order_id, "customer": cart.customer});
             events.push(("cart.order_completed".to_string(), event.to_string().into_bytes()));
+        }
+        "abandon" => {
+            // The sweeper asks; the cart decides, by its own last change.
+            let Abandon { idle_ms } = parse(kind, payload)?;
+            if closed {
+                return Err(reject(
+                    "cart-closed",
+                    format!("the cart is {:?}; only an open cart is abandoned", cart.status),
+                ));
+            }
+            let idle = now_ms.saturating_sub(cart.updated_at_ms);
+            if idle < idle_ms {
+                return Err(reject("cart-active", format!("the cart changed {idle} ms ago (< {idle_ms} ms)")));
+            }
+            cart.status = Status::Abandoned;
+            let event = serde_json::json!({
+                "cart": cart.id,
+                "customer": cart.customer,
+                "items": cart.items,
+                "subtotal_cents": cart.subtotal_cents,
+                "idle_ms": idle,
+            });
+            events.push(("cart.abandoned".to_string(), event.to_string().into_bytes()));
+            // Abandoning is not a change by the customer: `updated_at_ms`
+            // keeps the time of their last one.
+            let state = serde_json::to_vec(&cart).map_err(|e| reject("internal", e.to_string()))?;
+            return Ok(Applied { state, events });
         }
         _ if closed => {
             return Err(reject("cart-closed", format!("the cart is {:?}; it takes no more changes", cart.status)));

@@ -1,6 +1,8 @@
 //! The shop's public API: the product catalogue, with a view counter per
-//! product kept in kv and a `product.viewed` event for every view; and the
-//! order history and sales totals, read from the `orders` projection.
+//! product kept in kv and a `product.viewed` event for every view; the
+//! order history and sales totals, read from the `orders` projection; and
+//! order confirmations, which the `confirmations` plugin keeps in the shared
+//! kv bucket `orders`.
 
 use corral_sdk::{Descriptor, HttpRequest, HttpResponse, Route, emit, kv, log, views};
 use serde::Serialize;
@@ -18,6 +20,9 @@ const CATALOGUE: &[Product] = &[
     Product { id: "kettle", name: "Gooseneck kettle", price_cents: 4900 },
 ];
 
+/// The shared kv bucket of order confirmations (granted in shop-api.toml).
+const ORDERS_BUCKET: &str = "orders";
+
 struct ShopApi;
 
 impl Route for ShopApi {
@@ -28,6 +33,7 @@ impl Route for ShopApi {
             .route("GET", "/api/stats")
             .route("GET", "/api/customers/:id/orders")
             .route("GET", "/api/sales")
+            .route("GET", "/api/orders/:id")
     }
 
     fn handle(request: HttpRequest) -> HttpResponse {
@@ -36,6 +42,7 @@ impl Route for ShopApi {
             ("/api/stats", _) => stats(),
             ("/api/sales", _) => sales(),
             (path, Some(id)) if path.starts_with("/api/customers/") => orders(id),
+            (path, Some(id)) if path.starts_with("/api/orders/") => confirmation(id),
             (_, Some(id)) => product(id),
             _ => HttpResponse::text(404, "not found"),
         }
@@ -78,6 +85,16 @@ fn orders(customer: &str) -> HttpResponse {
         Ok(Some(history)) => HttpResponse::new(200, history).with_header("content-type", "application/json"),
         Ok(None) => HttpResponse::json(404, &serde_json::json!({"error": "no orders", "customer": customer})),
         Err(error) => HttpResponse::text(503, format!("views unavailable: {error:?}")),
+    }
+}
+
+/// An order's confirmation, once the `confirmations` plugin has handled
+/// its checkout.
+fn confirmation(order: &str) -> HttpResponse {
+    match kv::Bucket::shared(ORDERS_BUCKET).get(&format!("confirmation/{order}")) {
+        Ok(Some(record)) => HttpResponse::new(200, record).with_header("content-type", "application/json"),
+        Ok(None) => HttpResponse::json(404, &serde_json::json!({"error": "not confirmed (yet)", "order_id": order})),
+        Err(error) => HttpResponse::text(503, format!("kv unavailable: {error:?}")),
     }
 }
 
