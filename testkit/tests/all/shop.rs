@@ -32,7 +32,8 @@ async fn cart_add_items_then_checkout_emits_cart_checked_out() {
         {"sku": "tea", "name": "Green tea", "quantity": 2, "unit_price_cents": 650},
     ]);
     let delivery = json!({"method": "standard", "address": "1 Tea Street", "price_cents": 490});
-    run.expect(&Expect::new().emits_nothing().state(json!({
+    let opened = json!({"cart": "c1", "customer": "cus-1", "opened_at_ms": CLOCK_START_MS + 1000});
+    run.expect(&Expect::new().emits("cart.opened", opened).state(json!({
         "id": "c1", "status": "open", "customer": "cus-1", "items": items, "delivery": delivery,
         "subtotal_cents": 2700, "shipping_cents": 490, "total_cents": 3190, "updated_at_ms": CLOCK_START_MS + 3000,
     })))
@@ -77,9 +78,10 @@ async fn cart_refuses_what_it_must_and_changes_nothing() {
         )
         .await
         .unwrap();
+    // The first accepted mutation (the third) opens the cart.
     run.expect(
         &Expect::new()
-            .emits_nothing()
+            .emits_topic("cart.opened")
             .error(ExpectedError::code("invalid-item").at(0))
             .error(ExpectedError::code("invalid-quantity").at(1))
             .error(ExpectedError::code("no-delivery").at(3))

@@ -344,9 +344,10 @@ async fn outbox_events_are_published_once_with_their_commit() {
     let topics: BTreeSet<&str> = events.iter().map(|e| e.topic.as_str()).collect();
     assert_eq!(
         topics,
-        BTreeSet::from(["cart.checked_out", "cart.order_completed"]),
+        BTreeSet::from(["cart.opened", "cart.checked_out", "cart.order_completed"]),
         "rejected mutations publish nothing"
     );
+    assert_eq!(events.iter().filter(|e| e.topic == "cart.opened").count(), 1, "opened by its first accepted mutation");
 }
 
 #[tokio::test]

@@ -166,6 +166,7 @@ pub fn apply(
     };
     let closed = cart.status != Status::Open;
     let mut events = Vec::new();
+    let opened = state.is_none();
     match kind {
         "complete_order" => {
             let Some(order) = cart.order.as_mut().filter(|_| cart.status == Status::CheckedOut) else {
@@ -179,6 +180,9 @@ pub fn apply(
         "abandon" => {
             // The sweeper asks; the cart decides, by its own last change.
             let Abandon { idle_ms } = parse(kind, payload)?;
+            if opened {
+                return Err(reject("no-cart", "there is no cart to abandon"));
+            }
             if closed {
                 return Err(reject(
                     "cart-closed",
@@ -306,6 +310,12 @@ pub fn apply(
     }
     totals(&mut cart);
     cart.updated_at_ms = now_ms;
+    if opened {
+        // The first accepted mutation opens the cart (the sweeper watches
+        // open carts for abandonment).
+        let event = serde_json::json!({"cart": cart.id, "customer": cart.customer, "opened_at_ms": now_ms});
+        events.insert(0, ("cart.opened".to_string(), event.to_string().into_bytes()));
+    }
     let state = serde_json::to_vec(&cart).map_err(|e| reject("internal", e.to_string()))?;
     Ok(Applied { state, events })
 }
