@@ -38,7 +38,12 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new()?);
     let stream = Arc::new(stream::Embedded::new(storage.clone(), true).context("starting the event log")?);
     let embedded = Arc::new(Embedded::new(stream.clone(), metrics.clone()));
-    let control = ControlPlane { kv: embedded.clone(), events: embedded.clone(), views: embedded };
+    let control = ControlPlane {
+        kv: embedded.clone(),
+        events: embedded.clone(),
+        views: embedded,
+        carts: Arc::new(corral_runtime::NoCarts),
+    };
     let runtime_config = RuntimeConfig { cache_dir: Some(config.cache_dir.clone()), ..RuntimeConfig::default() };
     let runtime = Runtime::new(runtime_config, control)?;
     let registry = Registry::open(runtime, &config.plugins, &config.data_dir, metrics.clone()).await?;
