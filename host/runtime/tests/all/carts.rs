@@ -1,15 +1,16 @@
-//! The `carts` import at the runtime's level: grants, the call's tenant and
-//! traceparent handed to the [`CartClient`], and its errors reaching the
-//! guest as the WIT's cases. The host's real carts are tested over the
+//! The `carts` import at the runtime's level, from a route and from an event
+//! handler: grants, the call's tenant, traceparent and idempotency key
+//! handed to the [`CartClient`], and its errors reaching the guest as the
+//! WIT's cases. The host's real carts are tested over the
 //! binary (`host/server/tests/all/carts_import.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
-use corral_fixtures::ROUTE_CART_CLIENT;
+use corral_fixtures::{EVENT_CART_CLIENT, ROUTE_CART_CLIENT};
 use corral_runtime::{
-    CallContext, CartApplied, CartClient, CartMutation, CartState, CartsError, ControlPlane, NoCarts, PluginSettings,
-    Runtime, RuntimeConfig,
+    CallContext, CartApplied, CartClient, CartMutation, CartState, CartsError, ControlPlane, InvokeErrorKind, NoCarts,
+    PluginSettings, Runtime, RuntimeConfig,
 };
 
 use crate::*;
@@ -165,4 +166,37 @@ pub(crate) async fn route_cart_client() {
     let plugin = bare.load(Path::new(ROUTE_CART_CLIENT), settings).await.unwrap();
     let (status, body) = json(&plugin, as_tenant("acme"), &read("counter", "c1")).await;
     assert_eq!((status, body["error"].as_str()), (503, Some("unavailable")), "{body}");
+}
+
+#[tokio::test]
+pub(crate) async fn event_cart_client() {
+    let harness = Harness::new();
+    let granted = PluginSettings { cart_grants: vec!["counter".into()], ..Default::default() };
+    let plugin = harness.load_with(EVENT_CART_CLIENT, granted).await;
+    assert_eq!(plugin.descriptor().topics, ["counter.requested"]);
+
+    // Delivered twice (at least once): the event id as idempotency key
+    // makes the second a repeat, for the event's tenant.
+    let add = event("e1", "counter.requested", 1, b"c1:5");
+    for _ in 0..2 {
+        plugin.handle_event(CallContext::for_event(&add), &add).await.unwrap();
+    }
+    let calls = harness.carts.calls();
+    assert_eq!(calls.len(), 2);
+    for (tenant, cart_plugin, id, mutation) in &calls {
+        assert_eq!((tenant.as_str(), cart_plugin.as_str(), id.as_str()), ("acme", "counter", "c1"));
+        assert_eq!(mutation.as_ref().unwrap().idempotency_key.as_deref(), Some("e1"));
+    }
+    let state = harness.carts.get("acme", "counter", "c1").await.unwrap().unwrap();
+    assert_eq!((state.version, state.state.as_slice()), (1, &b"5"[..]));
+
+    // A cart error fails the delivery with its case as the code.
+    let bad = event("e2", "counter.requested", 2, b"c1:five");
+    let error = plugin.handle_event(CallContext::for_event(&bad), &bad).await.unwrap_err();
+    let InvokeErrorKind::Guest { code, .. } = &error.kind else { panic!("expected a guest error, got {error}") };
+    assert_eq!(code, "rejected");
+    let ungranted = harness.load(EVENT_CART_CLIENT).await;
+    let error = ungranted.handle_event(CallContext::for_event(&add), &add).await.unwrap_err();
+    let InvokeErrorKind::Guest { code, .. } = &error.kind else { panic!("expected a guest error, got {error}") };
+    assert_eq!(code, "not-granted");
 }

@@ -1,11 +1,14 @@
 //! The `carts` import over the real binary: a route plugin
 //! (`guests/fixtures/route-cart-client`) mutating and reading the carts of
 //! `cart-counter` through the host's own mailboxes, as the HTTP API sees
-//! them; idempotency keys, tenants, grants and the guest's refusals.
+//! them; idempotency keys, tenants, grants and the guest's refusals; and an
+//! event handler (`guests/fixtures/event-cart-client`) whose redelivered
+//! event applies once.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
-use corral_fixtures::{CART_COUNTER, ROUTE_CART_CLIENT};
+use corral_fixtures::{CART_COUNTER, EVENT_CART_CLIENT, ROUTE_CART_CLIENT};
 
 use crate::{Host, Reply, plugins_dir, request, send};
 
@@ -145,4 +148,36 @@ async fn grants_refusals_and_bad_calls_come_back_as_typed_cart_errors() {
     let (status, case, message) = error(&reply);
     assert_eq!((status, case.as_str()), (400, "invalid"), "{message}");
     assert_eq!(cart_api(public, "", "/carts/counter/c1").await["version"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_handler_mutates_a_cart_once_per_event_even_when_the_event_is_redelivered() {
+    let plugins = plugins_dir(
+        &[("counter", CART_COUNTER), ("feeder", EVENT_CART_CLIENT)],
+        &[("feeder", "[carts]\nplugins = [\"counter\"]\n[delivery]\nbackoff_ms = 10\n")],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    // The first delivery fails after its mutation; the retry repeats the
+    // mutation under the same key (the event id), which applies nothing.
+    for payload in ["c1:5:flaky", "c1:1"] {
+        let reply =
+            call(host.admin, "POST", "/events/counter.requested", payload, &[("x-corral-tenant", "acme")]).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    // Events reach a handler in order: once the second is applied, the
+    // first is done with, retry included.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let cart = loop {
+        let cart = cart_api(host.public, "acme", "/carts/counter/c1").await;
+        if cart["state"].as_u64() == Some(6) || Instant::now() > deadline {
+            break cart;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((cart["version"].as_u64(), cart["state"].as_u64()), (Some(2), Some(6)), "{cart}");
+    let metrics = crate::get(host.admin, "/metrics").await.text();
+    assert!(metrics.contains("corral_cart_mutations_total{outcome=\"repeated\",plugin=\"counter\"} 1"), "{metrics}");
+    // The event's tenant, not the default one.
+    assert_eq!(cart_api(host.public, "", "/carts/counter/c1").await["version"], 0);
 }
