@@ -32,6 +32,7 @@ pub mod event_handler {
             "corral:plugin/emit@0.1.0": crate::bindings::route::corral::plugin::emit,
             "corral:plugin/kv@0.1.0": crate::bindings::route::corral::plugin::kv,
             "corral:plugin/views@0.1.0": crate::bindings::route::corral::plugin::views,
+            "corral:plugin/carts@0.1.0": crate::bindings::route::corral::plugin::carts,
         },
     });
 }

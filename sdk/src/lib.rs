@@ -26,14 +26,15 @@
 //! ```
 //!
 //! The other worlds look the same; see [`EventHandler`], [`Projection`] and
-//! [`Cart`]. Guests reach the host through [`log`], [`emit`], [`kv`] and
-//! [`views`]; projections and carts may use [`log`] only, since they must be
-//! deterministic.
+//! [`Cart`]. Guests reach the host through [`log`], [`emit`], [`kv`],
+//! [`views`] and [`carts`]; projections and carts may use [`log`] only,
+//! since they must be deterministic.
 //!
 //! This crate must never grow host-side code: it is compiled into guests.
 
 #[doc(hidden)]
 pub mod bindings;
+pub mod carts;
 pub mod emit;
 mod export;
 mod http;

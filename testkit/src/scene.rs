@@ -1,5 +1,6 @@
 //! The kit's control plane: in-memory kv and views, and an outbox that
-//! captures what guests emit. A [`Runtime`](corral_runtime::Runtime) is
+//! captures what guests emit. There are no carts: a guest's `carts` calls
+//! answer `unavailable`. A [`Runtime`](corral_runtime::Runtime) is
 //! given its control plane once, so the scene swaps its backends for fresh
 //! ones on [`Scene::reset`] instead: one compiled plugin serves every case.
 
@@ -8,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use corral_runtime::memory::{MemoryKv, MemoryViews};
 use corral_runtime::{
-    Bucket, ControlPlane, EmitError, EventSink, KvBackend, KvError, KvPage, NewEvent, ViewPage, ViewReader, ViewsError,
+    Bucket, ControlPlane, EmitError, EventSink, KvBackend, KvError, KvPage, NewEvent, NoCarts, ViewPage, ViewReader,
+    ViewsError,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -30,7 +32,7 @@ pub(crate) struct Scene {
 impl Scene {
     /// The control plane to build a runtime with.
     pub(crate) fn control(self: &Arc<Self>) -> ControlPlane {
-        ControlPlane { kv: self.clone(), events: self.clone(), views: self.clone() }
+        ControlPlane { kv: self.clone(), events: self.clone(), views: self.clone(), carts: Arc::new(NoCarts) }
     }
 
     /// Empties kv, views and the outbox; emits succeed again.

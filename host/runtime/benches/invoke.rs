@@ -21,6 +21,7 @@ fn runtime(metering: bool) -> Runtime {
         kv: Arc::new(MemoryKv::default()),
         events: Arc::new(MemoryEvents::default()),
         views: Arc::new(MemoryViews::default()),
+        carts: Arc::new(corral_runtime::NoCarts),
     };
     Runtime::new(RuntimeConfig { metering, ..RuntimeConfig::default() }, control).unwrap()
 }

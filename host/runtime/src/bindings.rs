@@ -26,6 +26,7 @@ pub(crate) mod event_handler {
             "corral:plugin/emit": super::route::corral::plugin::emit,
             "corral:plugin/kv": super::route::corral::plugin::kv,
             "corral:plugin/views": super::route::corral::plugin::views,
+            "corral:plugin/carts": super::route::corral::plugin::carts,
         },
     });
 }
@@ -71,4 +72,4 @@ pub(crate) mod cart {
     });
 }
 
-pub(crate) use route::corral::plugin::{emit, kv, log, types, views};
+pub(crate) use route::corral::plugin::{carts, emit, kv, log, types, views};

@@ -100,8 +100,8 @@ impl HostState {
             return Ok(Bucket::Shared(name.to_string()));
         }
         Err(WitKvError::AccessDenied(format!(
-            "bucket {name:?} is not granted to plugin {}; grant it in its sidecar ({}.toml: kv.buckets = [\"{name}\"])",
-            self.plugin.name, self.plugin.name
+            "bucket {name:?} is not granted to plugin {}; grant it in its sidecar ({}: kv.buckets = [\"{name}\"])",
+            self.plugin.name, self.plugin.sidecar
         )))
     }
 }

@@ -4,9 +4,10 @@
 //! an epoch deadline and memory limits for every call.
 //!
 //! This crate must never know about sockets, HTTP servers, LMDB or NATS. The
-//! control-plane imports (`kv`, `emit`, `views`) are implemented here against
-//! small traits ([`KvBackend`], [`EventSink`], [`ViewReader`]) that storage
-//! and clustering implement from outside.
+//! control-plane imports (`kv`, `emit`, `views`, `carts`) are implemented here
+//! against small traits ([`KvBackend`], [`EventSink`], [`ViewReader`],
+//! [`CartClient`]) that storage, clustering and the host implement from
+//! outside.
 //!
 //! # Layout
 //!
@@ -21,13 +22,15 @@
 //! - [`batch`]: `corral:plugin/batch`, a projection folding many events in
 //!   one instance, event by event under the host's eye ([`PendingViews`]).
 //! - `state`: the per-call store data and the deterministic WASI stand-ins.
-//! - [`log`], [`emit`], [`kv`], [`views`]: one module per imported WIT interface.
+//! - [`log`], [`emit`], [`kv`], [`views`], [`carts`]: one module per imported
+//!   WIT interface.
 //! - [`memory`]: in-memory backends of the control plane (tests, test kit).
 //! - `bindings`: the generated WIT bindings, re-exported through [`types`].
 
 pub mod batch;
 mod bindings;
 pub mod cache;
+pub mod carts;
 pub mod emit;
 mod error;
 pub mod invoke;
@@ -45,6 +48,7 @@ pub mod world;
 
 pub use batch::{BatchFolded, PendingViews, ViewSource};
 pub use cache::CacheOutcome;
+pub use carts::{CartApplied, CartClient, CartMutation, CartState, CartsError, NoCarts};
 pub use emit::{EmitError, EventSink, NewEvent};
 pub use error::{InvokeError, InvokeErrorKind, LoadError};
 pub use invoke::{CallContext, Called, FoldStep};

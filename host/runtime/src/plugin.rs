@@ -55,6 +55,9 @@ pub struct PluginSettings {
     pub limits: Limits,
     /// Shared kv buckets the plugin may use besides its own.
     pub kv_grants: Vec<String>,
+    /// Cart plugins whose carts it may mutate and read (route and
+    /// event-handler plugins).
+    pub cart_grants: Vec<String>,
     /// Configuration values, visible to non-deterministic guests as
     /// environment variables.
     pub env: Vec<(String, String)>,
@@ -68,6 +71,10 @@ pub(crate) struct Identity {
     pub(crate) world: World,
     pub(crate) limits: Limits,
     pub(crate) kv_grants: Vec<String>,
+    pub(crate) cart_grants: Vec<String>,
+    /// The file name of the sidecar beside the component (`NAME.toml`),
+    /// where a grant error tells the operator to grant it.
+    pub(crate) sidecar: String,
     pub(crate) env: Vec<(String, String)>,
 }
 
@@ -204,6 +211,8 @@ impl Runtime {
             .name
             .clone()
             .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        let sidecar =
+            path.with_extension("toml").file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let mut plugin = Plugin {
             identity: Arc::new(Identity {
                 name: stem.clone(),
@@ -211,6 +220,8 @@ impl Runtime {
                 world,
                 limits: settings.limits.clone(),
                 kv_grants: settings.kv_grants.clone(),
+                cart_grants: settings.cart_grants.clone(),
+                sidecar: sidecar.clone(),
                 env: settings.env.clone(),
             }),
             pre,
@@ -250,6 +261,8 @@ impl Runtime {
                 world,
                 limits: settings.limits,
                 kv_grants: settings.kv_grants,
+                cart_grants: settings.cart_grants,
+                sidecar,
                 env: settings.env,
             });
             plugin.descriptor = descriptor;

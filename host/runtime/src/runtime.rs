@@ -9,6 +9,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::ArtifactCache;
+use crate::carts::CartClient;
 use crate::emit::EventSink;
 use crate::kv::KvBackend;
 use crate::state::HostState;
@@ -50,6 +51,9 @@ pub struct ControlPlane {
     pub events: Arc<dyn EventSink>,
     /// Backs `corral:plugin/views`.
     pub views: Arc<dyn ViewReader>,
+    /// Backs `corral:plugin/carts` ([`NoCarts`](crate::NoCarts) where the
+    /// host serves none).
+    pub carts: Arc<dyn CartClient>,
 }
 
 /// The sandbox: engine, linkers, artifact cache and control plane.

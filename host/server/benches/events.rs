@@ -123,7 +123,12 @@ fn main() {
         let control = Arc::new(Control::new(stream.clone(), metrics.clone()));
         let runtime = Runtime::new(
             RuntimeConfig::default(),
-            ControlPlane { kv: control.clone(), events: control.clone(), views: control.clone() },
+            ControlPlane {
+                kv: control.clone(),
+                events: control.clone(),
+                views: control.clone(),
+                carts: Arc::new(corral_runtime::NoCarts),
+            },
         )
         .unwrap();
         let plugin = runtime.load(Path::new(corral_fixtures::EVENT_COUNTER), Default::default()).await.unwrap();

@@ -120,6 +120,7 @@ fn main() {
             kv: Arc::new(MemoryKv::default()),
             events: Arc::new(MemoryEvents::default()),
             views: Arc::new(MemoryViews::default()),
+            carts: Arc::new(corral_runtime::NoCarts),
         };
         let runtime = Runtime::new(RuntimeConfig::default(), control).unwrap();
         let plugin = runtime.load(Path::new(corral_fixtures::PROJECTION_COUNT), Default::default()).await.unwrap();

@@ -156,6 +156,7 @@ impl Admin {
                         "max_concurrency": limits.max_concurrency,
                     },
                     "kv_grants": mounted.sidecar.kv.buckets,
+                    "cart_grants": mounted.sidecar.carts.plugins,
                     "in_flight": plugin.in_flight(),
                     "load_ms": plugin.load_time().as_secs_f64() * 1000.0,
                     "cache": plugin.cache_outcome().name(),

@@ -18,6 +18,7 @@ fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
         kv: Arc::new(MemoryKv::default()),
         events: Arc::new(MemoryEvents::default()),
         views: Arc::new(MemoryViews::default()),
+        carts: Arc::new(corral_runtime::NoCarts),
     };
     let config = RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() };
     Runtime::new(config, control)
@@ -118,6 +119,7 @@ fn report(plugin: &Plugin, sidecar: &Sidecar) -> serde_json::Value {
             "max_concurrency": limits.max_concurrency,
         },
         "kv_grants": sidecar.kv.buckets,
+        "cart_grants": sidecar.carts.plugins,
         "config_keys": sidecar.config.keys().collect::<Vec<_>>(),
     })
 }

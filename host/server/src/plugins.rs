@@ -106,6 +106,13 @@ pub(crate) async fn load(
     let sidecar_path = sidecar.map(Path::to_path_buf).unwrap_or_else(|| Sidecar::path_for(file));
     let sidecar = Sidecar::load(&sidecar_path)?;
     let plugin = runtime.load(file, sidecar.settings()).await?;
+    if !sidecar.carts.plugins.is_empty() && !matches!(plugin.world(), World::Route | World::EventHandler) {
+        anyhow::bail!(
+            "{}: [carts] plugins grants carts to route and event-handler plugins only; a {} plugin cannot call carts",
+            sidecar_path.display(),
+            plugin.world().name()
+        );
+    }
     let routes = served_routes(&plugin, &sidecar);
     let (topics, schedules) =
         subscriptions(&plugin, &sidecar).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;

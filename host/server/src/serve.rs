@@ -38,10 +38,28 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new()?);
     let stream = Arc::new(stream::Embedded::new(storage.clone(), true).context("starting the event log")?);
     let embedded = Arc::new(Embedded::new(stream.clone(), metrics.clone()));
-    let control = ControlPlane { kv: embedded.clone(), events: embedded.clone(), views: embedded };
+    // Bound to the carts below: they need the registry, which needs the runtime.
+    let carts_client = crate::carts::CartsClient::new();
+    let control =
+        ControlPlane { kv: embedded.clone(), events: embedded.clone(), views: embedded, carts: carts_client.clone() };
     let runtime_config = RuntimeConfig { cache_dir: Some(config.cache_dir.clone()), ..RuntimeConfig::default() };
     let runtime = Runtime::new(runtime_config, control)?;
     let registry = Registry::open(runtime, &config.plugins, &config.data_dir, metrics.clone()).await?;
+    let carts = {
+        let stream = stream.clone();
+        let machines: Arc<dyn crate::carts::Machines> = registry.clone();
+        crate::carts::Carts::new(
+            machines,
+            storage.clone(),
+            move |head| stream.announce(head),
+            metrics.carts(),
+            config.carts,
+        )
+        .context("starting the cart journal")?
+    };
+    // Before any request or event reaches a plugin (only `describe()` has
+    // run): until bound, the `carts` import answers unavailable.
+    carts_client.bind(&carts);
     let (stop, stopped) = watch::channel(false);
     let mut background = tokio::task::JoinSet::new();
     // Watch before announcing readiness, then catch up on anything that
@@ -76,18 +94,6 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
         Arc::new(move || dispatch.consumers().into_iter().chain(projections.consumers()).collect())
     };
     background.spawn(retention::run(storage.clone(), config.retention, consumers, stopped.clone()));
-    let carts = {
-        let stream = stream.clone();
-        let machines: Arc<dyn crate::carts::Machines> = registry.clone();
-        crate::carts::Carts::new(
-            machines,
-            storage.clone(),
-            move |head| stream.announce(head),
-            metrics.carts(),
-            config.carts,
-        )
-        .context("starting the cart journal")?
-    };
     background.spawn(carts.clone().sweep(stopped.clone()));
     let gateway = Arc::new(Gateway {
         registry: registry.clone(),

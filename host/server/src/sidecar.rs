@@ -36,6 +36,9 @@ pub(crate) struct Sidecar {
     /// Shared kv buckets granted to the plugin.
     #[serde(default)]
     pub(crate) kv: KvSection,
+    /// Cart plugins granted to the plugin (routes and event handlers).
+    #[serde(default)]
+    pub(crate) carts: CartsSection,
     /// Roll new versions out as a canary (route plugins).
     pub(crate) canary: Option<CanarySection>,
     /// How a projection folds and what it does with a poison event.
@@ -127,6 +130,17 @@ pub(crate) struct KvSection {
     pub(crate) buckets: Vec<String>,
 }
 
+/// `[carts]`: the cart plugins whose carts a route or event handler may
+/// mutate and read through the `carts` import. Granted by the operator
+/// only: a component cannot ask for it in `describe()`.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CartsSection {
+    /// Names of the cart plugins.
+    #[serde(default)]
+    pub(crate) plugins: Vec<String>,
+}
+
 /// `[delivery]`: how an event handler's failures are retried.
 #[derive(Debug, Deserialize, PartialEq, Eq, Clone)]
 #[serde(deny_unknown_fields, default)]
@@ -197,6 +211,9 @@ impl Sidecar {
         if sidecar.cart.snapshot_every == 0 {
             anyhow::bail!("cart.snapshot_every must be at least 1 (1 snapshots every mutation)");
         }
+        if sidecar.carts.plugins.iter().any(String::is_empty) {
+            anyhow::bail!("carts.plugins must name cart plugins, not empty strings");
+        }
         if sidecar.delivery.max_attempts == 0 {
             anyhow::bail!("delivery.max_attempts must be at least 1");
         }
@@ -217,6 +234,7 @@ impl Sidecar {
                 max_concurrency: limits.max_concurrency.unwrap_or(defaults.max_concurrency),
             },
             kv_grants: self.kv.buckets.clone(),
+            cart_grants: self.carts.plugins.clone(),
             env: self.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         }
     }
@@ -244,6 +262,8 @@ mod tests {
             greeting = "hi"
             [kv]
             buckets = ["team"]
+            [carts]
+            plugins = ["cart"]
             "#,
         )
         .unwrap();
@@ -253,6 +273,7 @@ mod tests {
         assert_eq!(settings.limits.memory_bytes, 16 << 20);
         assert_eq!(settings.limits.max_concurrency, 4);
         assert_eq!(settings.kv_grants, ["team"]);
+        assert_eq!(settings.cart_grants, ["cart"]);
         assert_eq!(settings.env, [("greeting".to_string(), "hi".to_string())]);
         assert_eq!(sidecar.routes.unwrap()[0].pattern, "/x/:id");
     }
@@ -263,6 +284,10 @@ mod tests {
         assert!(format!("{error:#}").contains("fule"), "{error:#}");
         assert!(Sidecar::parse("colour = 1").is_err());
         assert!(Sidecar::parse("[limits]\nmax_concurrency = 0").is_err());
+        // `[cart]` configures a cart plugin; `[carts]` grants carts to a caller.
+        let error = Sidecar::parse("[carts]\nsnapshot_every = 2\n").unwrap_err();
+        assert!(format!("{error:#}").contains("snapshot_every"), "{error:#}");
+        assert!(Sidecar::parse("[carts]\nplugins = [\"\"]\n").is_err());
     }
 
     #[test]

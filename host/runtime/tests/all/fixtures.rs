@@ -7,6 +7,8 @@ use corral_runtime::{Bucket, CallContext, FoldStep, InvokeErrorKind, World};
 use crate::*;
 // Tested with the other batched folds.
 use crate::batch::projection_batch_clock;
+// Tested with its fake carts client.
+use crate::carts::{event_cart_client, route_cart_client};
 
 macro_rules! assert_test_exists {
     ($name:ident) => {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod batch;
+mod carts;
 mod fixtures;
 mod loading;
 
@@ -21,6 +22,7 @@ pub(crate) struct Harness {
     pub(crate) kv: Arc<MemoryKv>,
     pub(crate) events: Arc<MemoryEvents>,
     pub(crate) views: Arc<MemoryViews>,
+    pub(crate) carts: Arc<carts::FakeCarts>,
 }
 
 impl Harness {
@@ -32,9 +34,11 @@ impl Harness {
         let kv = Arc::new(MemoryKv::default());
         let events = Arc::new(MemoryEvents::default());
         let views = Arc::new(MemoryViews::default());
-        let control = ControlPlane { kv: kv.clone(), events: events.clone(), views: views.clone() };
+        let carts = Arc::new(carts::FakeCarts::default());
+        let control =
+            ControlPlane { kv: kv.clone(), events: events.clone(), views: views.clone(), carts: carts.clone() };
         let runtime = Runtime::new(config, control).expect("runtime");
-        Harness { runtime, kv, events, views }
+        Harness { runtime, kv, events, views, carts }
     }
 
     pub(crate) async fn load(&self, fixture: &str) -> Plugin {

@@ -15,8 +15,11 @@
 //! - [`machine`]: what applies mutations ([`Machine`]: a plugin or native code).
 //! - `mailbox`: the per-cart task.
 //! - `verify`: replaying a whole journal against the stored state.
+//! - [`client`]: the runtime's `CartClient` over [`Carts`], behind the
+//!   `carts` import of route and event-handler plugins.
 //! - `http` / `grpc` (crate level): the APIs in front of [`Carts`].
 
+pub mod client;
 pub mod machine;
 mod mailbox;
 mod verify;
@@ -31,6 +34,7 @@ use corral_storage::Storage;
 use corral_storage::carts::{CartKey, Journal};
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use client::CartsClient;
 pub use machine::{Machine, MachineError, Machines};
 pub use verify::{Divergence, Verification};
 

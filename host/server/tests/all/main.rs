@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod carts;
+mod carts_import;
 mod dev;
 mod events;
 mod hotswap;
