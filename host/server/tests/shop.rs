@@ -95,9 +95,14 @@ fn the_shop_started_with_the_readme_command_sells_confirms_and_sweeps() {
     let plugins = shop.admin("/plugins");
     let loaded = |name: &str| {
         let plugin = plugins.as_array().unwrap().iter().find(|p| p["name"] == name);
-        plugin.and_then(|p| p["world"].as_str()).unwrap_or_else(|| panic!("{name} is not loaded: {plugins}")).to_string()
+        plugin
+            .and_then(|p| p["world"].as_str())
+            .unwrap_or_else(|| panic!("{name} is not loaded: {plugins}"))
+            .to_string()
     };
-    for (name, world) in [("cart", "cart"), ("shop-api", "route"), ("confirmations", "event-handler"), ("sweeper", "event-handler")] {
+    for (name, world) in
+        [("cart", "cart"), ("shop-api", "route"), ("confirmations", "event-handler"), ("sweeper", "event-handler")]
+    {
         assert_eq!(loaded(name), world);
     }
     assert!(loaded("orders").ends_with("projection"));
@@ -143,8 +148,9 @@ impl Shop {
     /// One request to the public listener: status and JSON body.
     fn call(&self, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, Value) {
         let (status, bytes) = http(self.public, method, path, body.map(|b| b.to_string()).unwrap_or_default(), headers);
-        let json = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("{method} {path}: {status}, not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+        let json = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!("{method} {path}: {status}, not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
+        });
         (status, json)
     }
 
