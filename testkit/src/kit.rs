@@ -85,11 +85,13 @@ pub struct TestKit {
     carts: BTreeMap<(String, String), Vec<u8>>,
     /// The shared kv buckets granted to the plugin, reported after each run.
     shared: Vec<String>,
+    /// Cart plugins loaded beside it, serving its `carts` calls.
+    cart_plugins: Vec<Arc<Plugin>>,
     /// Inputs given so far: numbers ids, sequences and the clock.
     inputs: u64,
     // Last: the plugin's engine outlives nothing it needs, but keep the
     // runtime (and its epoch ticker) for as long as the kit.
-    _runtime: Runtime,
+    runtime: Runtime,
 }
 
 impl TestKit {
@@ -113,8 +115,9 @@ impl TestKit {
             capture: Capture::new(),
             carts: BTreeMap::new(),
             shared,
+            cart_plugins: Vec::new(),
             inputs: 0,
-            _runtime: runtime,
+            runtime,
         })
     }
 
@@ -136,6 +139,27 @@ impl TestKit {
         let kv = self.scene.kv();
         // The in-memory backend never fails.
         let _ = corral_runtime::KvBackend::set(&*kv, &self.bucket(), key, value.into().to_bytes()).await;
+    }
+
+    /// Loads the cart plugin at `path` as `name` beside the plugin under
+    /// test: its `carts` calls to `name` (granted in
+    /// [`Options::settings`]'s `cart_grants`, as a sidecar's `[carts]
+    /// plugins` grants them) run this component in memory, one mutation at
+    /// a time, its outbox published to the captured events. Carts start
+    /// empty and are forgotten by [`TestKit::reset`].
+    pub async fn with_cart_plugin(&mut self, name: &str, path: impl AsRef<Path>) -> Result<(), KitError> {
+        let settings = PluginSettings { name: Some(name.to_string()), ..PluginSettings::default() };
+        let plugin = Arc::new(self.runtime.load(path.as_ref(), settings).await?);
+        if plugin.world() != World::Cart {
+            return Err(KitError::WrongWorld {
+                plugin: plugin.name().to_string(),
+                world: plugin.world(),
+                wanted: "only cart plugins serve carts calls".into(),
+            });
+        }
+        self.scene.carts.add_plugin(name, &plugin);
+        self.cart_plugins.push(plugin);
+        Ok(())
     }
 
     /// Puts `value` under `key` in the shared kv bucket `bucket` (granted in
@@ -212,7 +236,8 @@ impl TestKit {
     /// Folds events into a projection (stopping at the first that fails,
     /// as the host does by default) or hands them to an event handler one
     /// by one. Events on topics the plugin does not subscribe to are not
-    /// delivered, as in the host.
+    /// delivered, as in the host; an event handler's schedules subscribe it
+    /// to `schedule.PLUGIN.NAME`, where an event stands for a tick.
     pub async fn events(&mut self, events: impl IntoIterator<Item = Event>) -> Result<Run, KitError> {
         let world = self.plugin.world();
         if world != World::Projection && world != World::EventHandler {
@@ -224,7 +249,7 @@ impl TestKit {
                 run.tenant = event.tenant.clone();
             }
             let wit = self.event(event);
-            if !self.plugin.descriptor().topics.iter().any(|pattern| subscribes(pattern, &wit.topic)) {
+            if !self.subscribes(&wit.topic) {
                 continue;
             }
             let input = format!("event [{index}] on {}", wit.topic);
@@ -368,6 +393,17 @@ impl TestKit {
             timestamp_ms: mutation.timestamp_ms.unwrap_or_else(|| self.clock()),
             payload: mutation.payload,
         }
+    }
+
+    /// Whether the host would deliver events on `topic` to the plugin.
+    fn subscribes(&self, topic: &str) -> bool {
+        let descriptor = self.plugin.descriptor();
+        descriptor.topics.iter().any(|pattern| subscribes(pattern, topic))
+            || (self.plugin.world() == World::EventHandler
+                && descriptor
+                    .schedules
+                    .iter()
+                    .any(|schedule| topic == format!("schedule.{}.{}", self.plugin.name(), schedule.name)))
     }
 
     fn require(&self, world: World, otherwise: &str) -> Result<(), KitError> {

@@ -58,6 +58,7 @@
 //! ```toml
 //! component = "../target/wasm32-wasip2/release/cart.wasm"  # relative to this file
 //! # name = "..."; config = { KEY = "value" }; kv_buckets = ["shared"]   (like a sidecar)
+//! # carts = { cart = "../target/wasm32-wasip2/release/cart.wasm" }   (cart plugins its `carts` calls reach)
 //!
 //! [[case]]
 //! name = "checkout emits cart.checked_out"
@@ -98,6 +99,7 @@ pub mod run;
 pub mod spec;
 
 mod capture;
+mod carts;
 mod route;
 mod scene;
 

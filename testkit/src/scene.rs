@@ -1,6 +1,6 @@
-//! The kit's control plane: in-memory kv and views, and an outbox that
-//! captures what guests emit. There are no carts: a guest's `carts` calls
-//! answer `unavailable`. A [`Runtime`](corral_runtime::Runtime) is
+//! The kit's control plane: in-memory kv and views, an outbox that captures
+//! what guests emit, and the carts of the cart plugins loaded beside the
+//! plugin under test ([`crate::carts`]). A [`Runtime`](corral_runtime::Runtime) is
 //! given its control plane once, so the scene swaps its backends for fresh
 //! ones on [`Scene::reset`] instead: one compiled plugin serves every case.
 
@@ -9,11 +9,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use corral_runtime::memory::{MemoryKv, MemoryViews};
 use corral_runtime::{
-    Bucket, ControlPlane, EmitError, EventSink, KvBackend, KvError, KvPage, NewEvent, NoCarts, ViewPage, ViewReader,
-    ViewsError,
+    Bucket, CartApplied, CartClient, CartMutation, CartState, CartsError, ControlPlane, EmitError, EventSink,
+    KvBackend, KvError, KvPage, NewEvent, ViewPage, ViewReader, ViewsError,
 };
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+use crate::carts::KitCarts;
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -27,12 +29,14 @@ pub(crate) struct Scene {
     published: AtomicU64,
     /// When set, every `emit` fails as unavailable with this reason.
     emit_unavailable: Mutex<Option<String>>,
+    /// Cart plugins and their carts.
+    pub(crate) carts: KitCarts,
 }
 
 impl Scene {
     /// The control plane to build a runtime with.
     pub(crate) fn control(self: &Arc<Self>) -> ControlPlane {
-        ControlPlane { kv: self.clone(), events: self.clone(), views: self.clone(), carts: Arc::new(NoCarts) }
+        ControlPlane { kv: self.clone(), events: self.clone(), views: self.clone(), carts: self.clone() }
     }
 
     /// Empties kv, views and the outbox; emits succeed again.
@@ -42,6 +46,7 @@ impl Scene {
         lock(&self.outbox).clear();
         self.published.store(0, Ordering::SeqCst);
         *lock(&self.emit_unavailable) = None;
+        self.carts.reset();
     }
 
     pub(crate) fn kv(&self) -> Arc<MemoryKv> {
@@ -122,5 +127,22 @@ impl ViewReader for Scene {
         limit: u32,
     ) -> Result<ViewPage, ViewsError> {
         self.views().list(tenant, projection, prefix, cursor, limit).await
+    }
+}
+
+#[async_trait::async_trait]
+impl CartClient for Scene {
+    async fn mutate(
+        &self,
+        tenant: &str,
+        plugin: &str,
+        id: &str,
+        mutation: CartMutation,
+    ) -> Result<CartApplied, CartsError> {
+        self.carts.mutate(self, tenant, plugin, id, mutation).await
+    }
+
+    async fn get(&self, tenant: &str, plugin: &str, id: &str) -> Result<Option<CartState>, CartsError> {
+        self.carts.get(tenant, plugin, id).await
     }
 }

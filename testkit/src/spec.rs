@@ -61,6 +61,10 @@ pub struct Spec {
     /// Shared kv buckets granted to the plugin.
     #[serde(default)]
     pub kv_buckets: Vec<String>,
+    /// Cart plugins granted to the plugin, by name, each a component path
+    /// relative to the spec file: the plugin's `carts` calls run them.
+    #[serde(default)]
+    pub carts: BTreeMap<String, PathBuf>,
     /// The cases.
     #[serde(rename = "case", default)]
     pub cases: Vec<Case>,
@@ -215,9 +219,13 @@ pub async fn run_file(
     options.settings.name = spec.name.clone();
     options.settings.env = spec.config.clone().into_iter().collect();
     options.settings.kv_grants = spec.kv_buckets.clone();
-    let mut kit = TestKit::load_with(&component, options)
-        .await
-        .map_err(|source| SpecError::Load { path: path.into(), source })?;
+    options.settings.cart_grants = spec.carts.keys().cloned().collect();
+    let load_error = |source| SpecError::Load { path: path.into(), source };
+    let mut kit = TestKit::load_with(&component, options).await.map_err(load_error)?;
+    for (name, cart) in &spec.carts {
+        let cart = path.parent().unwrap_or(Path::new(".")).join(cart);
+        kit.with_cart_plugin(name, &cart).await.map_err(load_error)?;
+    }
     let mut reports = Vec::with_capacity(spec.cases.len());
     for case in &spec.cases {
         let started = Instant::now();

@@ -167,3 +167,41 @@ async fn shop_api_reads_confirmations_from_the_shared_bucket_it_is_granted() {
     let run = kit.request(Request::get("/api/orders/ord-2")).await.unwrap();
     run.expect(&Expect::new().status(404)).unwrap();
 }
+
+#[tokio::test]
+async fn shop_api_runs_its_cart_calls_on_the_cart_plugin_loaded_beside_it() {
+    let settings = corral_runtime::PluginSettings { cart_grants: vec!["cart".into()], ..Default::default() };
+    let options = corral_testkit::Options { cache_dir: Some(crate::cache_dir()), settings };
+    let mut kit = corral_testkit::TestKit::load_with(EXAMPLE_SHOP_API, options).await.unwrap();
+    // Without the cart plugin, the call fails as on a host that lacks it.
+    let run = kit.request(Request::post("/api/carts/c1/items").body(json!({"sku": "tea"}))).await.unwrap();
+    run.expect(&Expect::new().status(500).emits_nothing()).unwrap();
+
+    kit.with_cart_plugin("cart", EXAMPLE_CART).await.unwrap();
+    let run =
+        kit.request(Request::post("/api/carts/c1/items").body(json!({"sku": "tea", "customer": "ada"}))).await.unwrap();
+    run.expect(&Expect::new().status(200).emits_topic("cart.opened")).unwrap();
+    let delivery = json!({"method": "standard", "address": "1 Tea Street"});
+    kit.request(Request::put("/api/carts/c1/delivery").body(delivery.clone()))
+        .await
+        .unwrap()
+        .expect(&Expect::new().status(200))
+        .unwrap();
+    let checkout = Request::post("/api/carts/c1/checkout").body(json!({})).header("idempotency-key", "k-1");
+    let first = kit.request(checkout.clone()).await.unwrap();
+    first.expect(&Expect::new().status(200).emits_topic("cart.checked_out")).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&first.response.as_ref().unwrap().body).unwrap();
+    assert_eq!((body["version"].as_u64(), body["cart"]["total_cents"].as_u64()), (Some(3), Some(650 + 490)));
+    // The same key: the recorded answer, nothing applied or published again.
+    let again = kit.request(checkout).await.unwrap();
+    again.expect(&Expect::new().status(200).emits_nothing()).unwrap();
+    let repeat: serde_json::Value = serde_json::from_slice(&again.response.as_ref().unwrap().body).unwrap();
+    assert_eq!(repeat, body);
+    let run = kit.request(Request::get("/api/carts/c1")).await.unwrap();
+    run.expect(&Expect::new().status(200)).unwrap();
+    // A refusal by the cart reaches the client with its code.
+    let run = kit.request(Request::post("/api/carts/c1/items").body(json!({"sku": "mug"}))).await.unwrap();
+    run.expect(&Expect::new().status(422).emits_nothing()).unwrap();
+    kit.reset();
+    kit.request(Request::get("/api/carts/c1")).await.unwrap().expect(&Expect::new().status(404)).unwrap();
+}

@@ -35,7 +35,7 @@ fn testkit_runs_the_shop_specs_through_host_test() {
     assert!(stdout.contains("  ok    checkout emits cart.checked_out with the order ("), "{stdout}");
     assert!(stdout.contains("  ok    with the event log down the view is still served"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
-    assert!(stdout.trim_end().ends_with("20 passed, 0 failed"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("27 passed, 0 failed"), "{stdout}");
 }
 
 #[test]
