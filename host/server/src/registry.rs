@@ -325,25 +325,25 @@ impl Registry {
         }
         let (requests, errors) = canary.counts();
         let plugin = canary.mounted.plugin.name();
-        let next = match verdict {
+        let (next, outcome) = match verdict {
             Verdict::Promote => {
                 self.previous.lock().unwrap_or_else(PoisonError::into_inner).insert(stem.clone(), slot.mounted.clone());
                 tracing::info!(plugin, requests, errors, "canary promoted");
-                self.metrics.swap("canary_promoted");
-                Slot { stem: stem.clone(), mounted: canary.mounted.clone(), canary: None }
+                (Slot { stem: stem.clone(), mounted: canary.mounted.clone(), canary: None }, "canary_promoted")
             }
             Verdict::RollBack => {
                 tracing::warn!(plugin, requests, errors, "canary rolled back: error rate over the limit");
-                self.metrics.swap("canary_rolled_back");
                 if let Err(error) = self.restore_file(&stem, &slot.mounted) {
                     tracing::warn!(plugin, "the plugins folder still holds the failed version: {error:#}");
                 }
-                Slot { stem: stem.clone(), mounted: slot.mounted.clone(), canary: None }
+                (Slot { stem: stem.clone(), mounted: slot.mounted.clone(), canary: None }, "canary_rolled_back")
             }
         };
         let (catalog, _) =
             Catalog::build(others(&current, &stem).chain([next]).collect(), failures_without(&current, &stem));
         self.publish(catalog);
+        // Counted once every request goes to the version the verdict chose.
+        self.metrics.swap(outcome);
     }
 }
 
