@@ -1,7 +1,9 @@
 //! The guest's side of `batch-projector.fold`, walked the way the host
-//! follows it (`corral:plugin/batch`): the events arrive as one list of bytes
-//! and are decoded one at a time, after the host has begun each, so only
-//! one is held at once and a malformed one fails as itself.
+//! follows it (`corral:plugin/batch`): the events arrive encoded (their
+//! strings in one `string`, the rest in one list of bytes) and are decoded
+//! one at a time, after the host has begun each, so only one is held at
+//! once and a malformed one fails as itself. The strings come as a WIT
+//! `string`, valid UTF-8 already: slicing them checks char boundaries only.
 
 use crate::bindings::batched_projection::corral::plugin::batch::{self, Step};
 use crate::{Event, Failure, Projection};
@@ -9,11 +11,11 @@ use crate::{Event, Failure, Projection};
 /// Folds the encoded `events` with `P`; used by
 /// [`export_projection!`](crate::export_projection).
 #[doc(hidden)]
-pub fn fold_batch<P: Projection>(events: Vec<u8>) -> Result<Step, Failure> {
-    let mut encoded = Encoded(&events);
+pub fn fold_batch<P: Projection>(text: String, events: Vec<u8>) -> Result<Step, Failure> {
+    let mut encoded = Encoded { text: &text, bytes: &events };
     let mut step = Step::Skip;
     for index in 0u32.. {
-        if encoded.0.is_empty() {
+        if encoded.bytes.is_empty() {
             break;
         }
         batch::begin(index, &step);
@@ -30,7 +32,10 @@ pub fn fold_batch<P: Projection>(events: Vec<u8>) -> Result<Step, Failure> {
 }
 
 /// Events in `batch-projector.fold`'s encoding, not yet decoded.
-struct Encoded<'a>(&'a [u8]);
+struct Encoded<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+}
 
 impl Encoded<'_> {
     /// Decodes the next event.
@@ -41,32 +46,30 @@ impl Encoded<'_> {
         let topic = self.string()?;
         let tenant = self.string()?;
         let correlation_id = self.string()?;
-        let traceparent = match self.peek_len()? {
-            u32::MAX => self.take(4).map(|_| None)?,
+        let traceparent = match self.bytes.get(..4)? {
+            [0xff, 0xff, 0xff, 0xff] => self.take(4).map(|_| None)?,
             _ => Some(self.string()?),
         };
-        let payload = self.bytes()?.to_vec();
+        let len = self.len()?;
+        let payload = self.take(len)?.to_vec();
         Some(Event { id, topic, sequence, timestamp_ms, tenant, correlation_id, traceparent, payload })
     }
 
     fn take(&mut self, n: usize) -> Option<&[u8]> {
-        let (head, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
+        let (head, rest) = self.bytes.split_at_checked(n)?;
+        self.bytes = rest;
         Some(head)
     }
 
-    fn peek_len(&self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.0.get(..4)?.try_into().ok()?))
-    }
-
-    fn bytes(&mut self) -> Option<&[u8]> {
-        let len = self.peek_len()?;
-        self.take(4)?;
-        self.take(usize::try_from(len).ok()?)
+    fn len(&mut self) -> Option<usize> {
+        usize::try_from(u32::from_le_bytes(self.take(4)?.try_into().ok()?)).ok()
     }
 
     fn string(&mut self) -> Option<String> {
-        String::from_utf8(self.bytes()?.to_vec()).ok()
+        let len = self.len()?;
+        let (head, rest) = self.text.split_at_checked(len)?;
+        self.text = rest;
+        Some(head.to_owned())
     }
 }
 
@@ -74,40 +77,37 @@ impl Encoded<'_> {
 mod tests {
     use super::*;
 
-    fn field(bytes: &mut Vec<u8>, value: &[u8]) {
-        bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(value);
+    fn lengths(bytes: &mut Vec<u8>, lengths: &[u32]) {
+        lengths.iter().for_each(|len| bytes.extend_from_slice(&len.to_le_bytes()));
     }
 
     #[test]
     fn decodes_events_one_by_one_and_rejects_malformed_ones() {
+        let text = "e7orders.paidacmereq-1e8t00-tp";
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&7u64.to_le_bytes());
         bytes.extend_from_slice(&1_700_000_000_000u64.to_le_bytes());
-        for value in [&b"e7"[..], b"orders.paid", b"acme", b"req-1"] {
-            field(&mut bytes, value);
-        }
-        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
-        field(&mut bytes, b"{}");
+        lengths(&mut bytes, &[2, 11, 4, 5, u32::MAX, 2]);
+        bytes.extend_from_slice(b"{}");
         let first = bytes.len();
         bytes.extend_from_slice(&8u64.to_le_bytes());
         bytes.extend_from_slice(&0u64.to_le_bytes());
-        for value in [&b"e8"[..], b"t", b"", b"", b"00-tp", b""] {
-            field(&mut bytes, value);
-        }
+        lengths(&mut bytes, &[2, 1, 0, 0, 5, 0]);
 
-        let mut encoded = Encoded(&bytes);
+        let mut encoded = Encoded { text, bytes: &bytes };
         let event = encoded.event().unwrap();
         assert_eq!((event.id.as_str(), event.topic.as_str(), event.tenant.as_str()), ("e7", "orders.paid", "acme"));
         assert_eq!((event.sequence, event.timestamp_ms), (7, 1_700_000_000_000));
         assert_eq!((event.correlation_id.as_str(), event.traceparent, event.payload), ("req-1", None, b"{}".to_vec()));
         let event = encoded.event().unwrap();
-        assert_eq!((event.id.as_str(), event.traceparent.as_deref()), ("e8", Some("00-tp")));
-        assert!(encoded.0.is_empty());
+        assert_eq!((event.id.as_str(), event.topic.as_str(), event.tenant.as_str()), ("e8", "t", ""));
+        assert_eq!((event.traceparent.as_deref(), event.payload.len()), (Some("00-tp"), 0));
+        assert!(encoded.bytes.is_empty() && encoded.text.is_empty());
 
-        assert!(Encoded(&bytes[..first - 1]).event().is_none(), "cut short");
-        let mut bad = bytes[..first].to_vec();
-        bad[16 + 4] = 0xff;
-        assert!(Encoded(&bad).event().is_none(), "not UTF-8");
+        assert!(Encoded { text, bytes: &bytes[..first - 1] }.event().is_none(), "cut short");
+        assert!(Encoded { text: &text[..10], bytes: &bytes }.event().is_none(), "text cut short");
+        let split = "aéorders.paidacmereq-1";
+        assert!(Encoded { text: split, bytes: &bytes }.event().is_none(), "not on a char boundary");
+        assert!(Encoded { text: &split.replace('é', "7"), bytes: &bytes }.event().is_some());
     }
 }

@@ -114,9 +114,10 @@ macro_rules! export_projection {
                 <$plugin as $crate::Projection>::apply(current, event)
             }
             fn fold(
+                text: String,
                 events: Vec<u8>,
             ) -> Result<$crate::bindings::batched_projection::corral::plugin::batch::Step, $crate::Failure> {
-                $crate::fold_batch::<$plugin>(events)
+                $crate::fold_batch::<$plugin>(text, events)
             }
         }
         $crate::bindings::batched_projection::export_batched_projection_world!(

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use wasmtime::StoreContextMut;
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, WasmStr};
 
 use crate::bindings::batched_projection::corral::plugin::batch::Step;
 use crate::error::{InvokeError, InvokeErrorKind};
@@ -73,16 +73,25 @@ impl PendingViews {
 
     /// Writes view `id` of `tenant` (none deletes it).
     pub fn set(&self, tenant: &str, id: String, value: Option<Vec<u8>>) {
+        self.write(tenant, &id, value);
+    }
+
+    /// [`set`](Self::set) for a borrowed id: copied only when the batch
+    /// writes the view for the first time.
+    fn write(&self, tenant: &str, id: &str, value: Option<Vec<u8>>) {
         let mut overlay = self.lock();
         let Overlay { written, order, .. } = &mut *overlay;
         let views = match written.get_mut(tenant) {
             Some(views) => views,
             None => written.entry(tenant.to_string()).or_default(),
         };
-        if !views.contains_key(&id) {
-            order.push((tenant.to_string(), id.clone()));
+        match views.get_mut(id) {
+            Some(written) => *written = value,
+            None => {
+                order.push((tenant.to_string(), id.to_string()));
+                views.insert(id.to_string(), value);
+            }
         }
-        views.insert(id, value);
     }
 
     /// The writes, in first-write order, leaving none behind.
@@ -137,6 +146,8 @@ pub(crate) struct Walk {
     begun: Option<usize>,
     /// The view the begun event named with `current`.
     named: Option<String>,
+    /// The last event's `named`, kept for its allocation.
+    spare: String,
     metering: bool,
     /// Fuel the store was last filled with.
     granted: u64,
@@ -210,8 +221,9 @@ impl Walk {
         };
         let tenant = self.begun.and_then(|index| self.event(index)).map(|event| event.tenant.as_str());
         if let (Some(tenant), Some(views)) = (tenant, &self.views) {
-            views.set(tenant, id, value);
+            views.write(tenant, &id, value);
         }
+        self.spare = id;
         Ok(())
     }
 
@@ -261,8 +273,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         state.begun += 1;
         Ok(())
     })?;
-    batch.func_wrap("current", |mut store: StoreContextMut<'_, HostState>, (id,): (String,)| {
-        store.data_mut().walk.current(id).map(|value| (value,)).map_err(wasmtime::Error::new)
+    batch.func_wrap("current", |mut store: StoreContextMut<'_, HostState>, (id,): (WasmStr,)| {
+        // Into the last event's id: most events allocate nothing here.
+        let mut named = std::mem::take(&mut store.data_mut().walk.spare);
+        named.clear();
+        named.push_str(&id.to_str(&store)?);
+        store.data_mut().walk.current(named).map(|value| (value,)).map_err(wasmtime::Error::new)
     })?;
     Ok(())
 }
@@ -306,12 +322,12 @@ impl Plugin {
         }
         session.store.data_mut().walk = Walk::new(events.clone(), start..end, views.clone(), granted);
         let store = &mut session.store;
-        let Some(call) = encode(events.get(start..end).unwrap_or_default()) else {
+        let Some((text, encoded)) = encode(events.get(start..end).unwrap_or_default()) else {
             drop(session);
             return stopped(self.error(InvokeErrorKind::Host("an event too large to hand over".into())));
         };
         let mut result = match pre.instantiate_async(&mut *store).await {
-            Ok(instance) => instance.corral_plugin_batch_projector().call_fold(&mut *store, &call).await,
+            Ok(instance) => instance.corral_plugin_batch_projector().call_fold(&mut *store, &text, &encoded).await,
             Err(e) => Err(e),
         };
         let mut walk = std::mem::take(&mut session.store.data_mut().walk);
@@ -365,31 +381,34 @@ fn encoded_len(event: &Event) -> usize {
         + payload.len()
 }
 
-/// `events` as `batch-projector.fold` takes them (see its WIT): each event's
-/// fields in order, integers little-endian, strings and bytes after their
-/// u32 length. None if a field is too long for a u32 length.
-fn encode(events: &[Event]) -> Option<Vec<u8>> {
-    fn put(bytes: &mut Vec<u8>, field: &[u8]) -> Option<()> {
-        let len = u32::try_from(field.len()).ok().filter(|len| *len != u32::MAX)?;
-        bytes.extend_from_slice(&len.to_le_bytes());
-        bytes.extend_from_slice(field);
-        Some(())
+/// `events` as `batch-projector.fold` takes them (see its WIT): their
+/// strings back to back, and the rest of each event after the strings'
+/// lengths. None if a field is too long for a u32 length.
+fn encode(events: &[Event]) -> Option<(String, Vec<u8>)> {
+    fn len(field: &[u8]) -> Option<[u8; 4]> {
+        u32::try_from(field.len()).ok().filter(|len| *len != u32::MAX).map(u32::to_le_bytes)
     }
-    let mut bytes = Vec::with_capacity(events.iter().map(encoded_len).sum());
+    let mut text = String::with_capacity(events.iter().map(|e| encoded_len(e) - e.payload.len()).sum());
+    let mut bytes = Vec::with_capacity(events.iter().map(|e| 8 + 8 + 6 * 4 + e.payload.len()).sum());
     for event in events {
         let Event { id, topic, sequence, timestamp_ms, tenant, correlation_id, traceparent, payload } = event;
         bytes.extend_from_slice(&sequence.to_le_bytes());
         bytes.extend_from_slice(&timestamp_ms.to_le_bytes());
         for field in [id, topic, tenant, correlation_id] {
-            put(&mut bytes, field.as_bytes())?;
+            bytes.extend_from_slice(&len(field.as_bytes())?);
+            text.push_str(field);
         }
         match traceparent {
-            Some(traceparent) => put(&mut bytes, traceparent.as_bytes())?,
+            Some(traceparent) => {
+                bytes.extend_from_slice(&len(traceparent.as_bytes())?);
+                text.push_str(traceparent);
+            }
             None => bytes.extend_from_slice(&u32::MAX.to_le_bytes()),
         }
-        put(&mut bytes, payload)?;
+        bytes.extend_from_slice(&len(payload)?);
+        bytes.extend_from_slice(payload);
     }
-    Some(bytes)
+    Some((text, bytes))
 }
 
 #[cfg(test)]
@@ -515,23 +534,22 @@ mod tests {
     }
 
     #[test]
-    fn events_are_encoded_field_by_field() {
+    fn events_are_encoded_as_their_strings_and_the_rest() {
         let mut first = event("e1", "acme");
         first.traceparent = Some("00-tp".into());
         first.payload = b"{}".to_vec();
-        let encoded = encode(&[first.clone(), event("e2", "")]).unwrap();
+        let (text, bytes) = encode(&[first.clone(), event("e2", "")]).unwrap();
+        assert_eq!(text, "e1tacme00-tpe2t");
         let mut expected = Vec::new();
-        expected.extend_from_slice(&1u64.to_le_bytes());
-        expected.extend_from_slice(&0u64.to_le_bytes());
-        for field in [&b"e1"[..], b"t", b"acme", b"", b"00-tp", b"{}"] {
-            expected.extend_from_slice(&(field.len() as u32).to_le_bytes());
-            expected.extend_from_slice(field);
+        for (sequence, lengths, payload) in [(1u64, [2, 1, 4, 0, 5], &b"{}"[..]), (1, [2, 1, 0, 0, u32::MAX], b"")] {
+            expected.extend_from_slice(&sequence.to_le_bytes());
+            expected.extend_from_slice(&0u64.to_le_bytes());
+            lengths.iter().for_each(|len| expected.extend_from_slice(&len.to_le_bytes()));
+            expected.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            expected.extend_from_slice(payload);
         }
-        assert_eq!(&encoded[..expected.len()], &expected[..]);
-        assert_eq!(encoded.len(), encoded_len(&first) + encoded_len(&event("e2", "")));
-        let tail = &encoded[expected.len()..];
-        assert_eq!(&tail[16..22], &[2, 0, 0, 0, b'e', b'2']);
-        assert_eq!(&tail[tail.len() - 8..tail.len() - 4], &u32::MAX.to_le_bytes(), "no traceparent");
+        assert_eq!(bytes, expected);
+        assert_eq!(text.len() + bytes.len(), encoded_len(&first) + encoded_len(&event("e2", "")));
     }
 
     #[test]
