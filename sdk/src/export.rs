@@ -39,21 +39,6 @@ pub trait Projection {
     fn apply(current: Option<Vec<u8>>, event: Event) -> Result<Option<Vec<u8>>, Failure>;
 }
 
-/// The guest's side of `batch-projector.fold`, walked the way the host
-/// follows it (`corral:plugin/batch`). Used by [`export_projection!`](crate::export_projection).
-#[doc(hidden)]
-pub fn fold_batch<P: Projection>(events: Vec<Event>) -> Result<(), Failure> {
-    use crate::bindings::batched_projection::corral::plugin::batch;
-    for (index, event) in (0u32..).zip(events) {
-        batch::begin(index);
-        let Some(id) = P::key(&event) else { continue };
-        let current = batch::current(&id);
-        let value = P::apply(current, event)?;
-        batch::update(value.as_deref());
-    }
-    Ok(())
-}
-
 /// A deterministic per-entity state machine. Export it with
 /// [`export_cart!`](crate::export_cart).
 pub trait Cart {
@@ -128,8 +113,11 @@ macro_rules! export_projection {
             fn apply(current: Option<Vec<u8>>, event: $crate::Event) -> Result<Option<Vec<u8>>, $crate::Failure> {
                 <$plugin as $crate::Projection>::apply(current, event)
             }
-            fn fold(events: Vec<$crate::Event>) -> Result<(), $crate::Failure> {
-                $crate::fold_batch::<$plugin>(events)
+            fn fold(
+                text: String,
+                events: Vec<u8>,
+            ) -> Result<$crate::bindings::batched_projection::corral::plugin::batch::Step, $crate::Failure> {
+                $crate::fold_batch::<$plugin>(text, events)
             }
         }
         $crate::bindings::batched_projection::export_batched_projection_world!(

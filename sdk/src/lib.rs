@@ -32,6 +32,7 @@
 //!
 //! This crate must never grow host-side code: it is compiled into guests.
 
+mod batch;
 #[doc(hidden)]
 pub mod bindings;
 pub mod carts;
@@ -43,12 +44,12 @@ pub mod kv;
 pub mod log;
 pub mod views;
 
+#[doc(hidden)]
+pub use batch::fold_batch;
 pub use bindings::cart::exports::corral::plugin::state_machine::Outcome;
 pub use bindings::route::corral::plugin::types::{
     Descriptor, Event, Failure, HttpRequest, HttpResponse, Mutation, OutgoingEvent, Route as RouteSpec, Schedule,
 };
-#[doc(hidden)]
-pub use export::fold_batch;
 pub use export::{Cart, EventHandler, Projection, Route};
 
 impl Descriptor {

@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use wasmtime::StoreContextMut;
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, WasmStr};
 
+use crate::bindings::batched_projection::corral::plugin::batch::Step;
 use crate::error::{InvokeError, InvokeErrorKind};
 use crate::invoke::CallContext;
 use crate::plugin::{Plugin, Pre};
@@ -72,16 +73,25 @@ impl PendingViews {
 
     /// Writes view `id` of `tenant` (none deletes it).
     pub fn set(&self, tenant: &str, id: String, value: Option<Vec<u8>>) {
+        self.write(tenant, &id, value);
+    }
+
+    /// [`set`](Self::set) for a borrowed id: copied only when the batch
+    /// writes the view for the first time.
+    fn write(&self, tenant: &str, id: &str, value: Option<Vec<u8>>) {
         let mut overlay = self.lock();
         let Overlay { written, order, .. } = &mut *overlay;
         let views = match written.get_mut(tenant) {
             Some(views) => views,
             None => written.entry(tenant.to_string()).or_default(),
         };
-        if !views.contains_key(&id) {
-            order.push((tenant.to_string(), id.clone()));
+        match views.get_mut(id) {
+            Some(written) => *written = value,
+            None => {
+                order.push((tenant.to_string(), id.to_string()));
+                views.insert(id.to_string(), value);
+            }
         }
-        views.insert(id, value);
     }
 
     /// The writes, in first-write order, leaving none behind.
@@ -136,8 +146,8 @@ pub(crate) struct Walk {
     begun: Option<usize>,
     /// The view the begun event named with `current`.
     named: Option<String>,
-    /// The begun event's `update`, applied when it is over.
-    staged: Option<Option<Vec<u8>>>,
+    /// The last event's `named`, kept for its allocation.
+    spare: String,
     metering: bool,
     /// Fuel the store was last filled with.
     granted: u64,
@@ -166,14 +176,14 @@ impl Walk {
         self.events.get(self.start + index).filter(|_| index < self.len())
     }
 
-    /// Moves to event `index`: the previous event's update takes effect.
-    fn begin(&mut self, index: u32) -> Result<&Event, WalkError> {
+    /// Moves to event `index`: how the previous event ended takes effect.
+    fn begin(&mut self, index: u32, previous: Step) -> Result<&Event, WalkError> {
         let expected = self.begun.map_or(0, |begun| begun + 1);
         let index = index as usize;
         if index != expected || index >= self.len() {
             return Err(WalkError::Protocol(format!("begin({index}) where begin({expected}) was due")));
         }
-        self.settle()?;
+        self.settle(previous)?;
         self.begun = Some(index);
         self.event(index).ok_or_else(|| WalkError::Protocol(format!("no event {index}")))
     }
@@ -197,41 +207,41 @@ impl Walk {
         }
     }
 
-    fn update(&mut self, value: Option<Vec<u8>>) -> Result<(), WalkError> {
-        if self.named.is_none() || self.staged.is_some() {
-            return Err(WalkError::Protocol("update() without current() or twice for one event".into()));
-        }
-        self.staged = Some(value);
-        Ok(())
-    }
-
-    /// Applies the begun event's update, if it named a view.
-    fn settle(&mut self) -> Result<(), WalkError> {
-        let Some(id) = self.named.take() else { return Ok(()) };
-        let Some(value) = self.staged.take() else {
-            return Err(WalkError::Protocol(format!("the event named view {id:?} but never updated it")));
+    /// Ends the begun event (if any) with `step`, which must match whether
+    /// it named a view.
+    fn settle(&mut self, step: Step) -> Result<(), WalkError> {
+        let (id, value) = match (self.named.take(), step) {
+            (None, Step::Skip) => return Ok(()),
+            (Some(id), Step::Put(value)) => (id, Some(value)),
+            (Some(id), Step::Delete) => (id, None),
+            (Some(id), Step::Skip) => {
+                return Err(WalkError::Protocol(format!("the event named view {id:?} but ended with skip")));
+            }
+            (None, _) => return Err(WalkError::Protocol("an event ended with a value but named no view".into())),
         };
         let tenant = self.begun.and_then(|index| self.event(index)).map(|event| event.tenant.as_str());
         if let (Some(tenant), Some(views)) = (tenant, &self.views) {
-            views.set(tenant, id, value);
+            views.write(tenant, &id, value);
         }
+        self.spare = id;
         Ok(())
     }
 
-    /// How many events stand once the guest returned `Ok` (`completed`) or
-    /// not, and the protocol breach that stops the batch early, if any.
-    fn finish(&mut self, completed: bool) -> (usize, Option<WalkError>) {
+    /// How many events stand once the guest returned how the last one
+    /// ended (`Some`) or failed (`None`), and the protocol breach that stops
+    /// the batch early, if any.
+    fn finish(&mut self, last: Option<Step>) -> (usize, Option<WalkError>) {
         let begun = self.begun;
-        if !completed {
+        let Some(step) = last else {
             return (begun.unwrap_or(0), None);
-        }
+        };
         let Some(last) = begun else {
             return match self.len() {
                 0 => (0, None),
                 _ => (0, Some(WalkError::Protocol("returned before begin(0)".into()))),
             };
         };
-        if let Err(breach) = self.settle() {
+        if let Err(breach) = self.settle(step) {
             return (last, Some(breach));
         }
         match last + 1 == self.len() {
@@ -244,7 +254,7 @@ impl Walk {
 /// Adds `corral:plugin/batch` to the deterministic linker.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let mut batch = linker.instance(&format!("corral:plugin/batch@{PACKAGE_VERSION}"))?;
-    batch.func_wrap("begin", |mut store: StoreContextMut<'_, HostState>, (index,): (u32,)| {
+    batch.func_wrap("begin", |mut store: StoreContextMut<'_, HostState>, (index, previous): (u32, Step)| {
         // Each event starts with the whole budget, as in a fresh instance.
         if store.data().walk.metering {
             let budget = store.data().plugin.limits.fuel;
@@ -255,7 +265,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             store.set_fuel(budget)?;
         }
         let state = store.data_mut();
-        let event = state.walk.begin(index).map_err(wasmtime::Error::new)?;
+        let event = state.walk.begin(index, previous).map_err(wasmtime::Error::new)?;
         state.inputs.set(event.timestamp_ms, &event.id);
         state.call.request_id.clear();
         state.call.request_id.push_str(&event.id);
@@ -263,11 +273,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         state.begun += 1;
         Ok(())
     })?;
-    batch.func_wrap("current", |mut store: StoreContextMut<'_, HostState>, (id,): (String,)| {
-        store.data_mut().walk.current(id).map(|value| (value,)).map_err(wasmtime::Error::new)
-    })?;
-    batch.func_wrap("update", |mut store: StoreContextMut<'_, HostState>, (value,): (Option<Vec<u8>>,)| {
-        store.data_mut().walk.update(value).map_err(wasmtime::Error::new)
+    batch.func_wrap("current", |mut store: StoreContextMut<'_, HostState>, (id,): (WasmStr,)| {
+        // Into the last event's id: most events allocate nothing here.
+        let mut named = std::mem::take(&mut store.data_mut().walk.spare);
+        named.clear();
+        named.push_str(&id.to_str(&store)?);
+        store.data_mut().walk.current(named).map(|value| (value,)).map_err(wasmtime::Error::new)
     })?;
     Ok(())
 }
@@ -311,23 +322,30 @@ impl Plugin {
         }
         session.store.data_mut().walk = Walk::new(events.clone(), start..end, views.clone(), granted);
         let store = &mut session.store;
-        let call = events.get(start..end).unwrap_or_default();
-        let result = match pre.instantiate_async(&mut *store).await {
-            Ok(instance) => instance.corral_plugin_batch_projector().call_fold(&mut *store, call).await,
+        let Some((text, encoded)) = encode(events.get(start..end).unwrap_or_default()) else {
+            drop(session);
+            return stopped(self.error(InvokeErrorKind::Host("an event too large to hand over".into())));
+        };
+        let mut result = match pre.instantiate_async(&mut *store).await {
+            Ok(instance) => instance.corral_plugin_batch_projector().call_fold(&mut *store, &text, &encoded).await,
             Err(e) => Err(e),
         };
         let mut walk = std::mem::take(&mut session.store.data_mut().walk);
         if walk.metering {
             walk.book_fuel(session.store.get_fuel().unwrap_or(0));
         }
-        let (folded, breach) = walk.finish(matches!(result, Ok(Ok(()))));
+        let last = match &mut result {
+            Ok(Ok(step)) => Some(std::mem::replace(step, Step::Skip)),
+            _ => None,
+        };
+        let (folded, breach) = walk.finish(last);
         let finished = session.finish(result);
         let stopped = match (walk.views_failed.take(), finished, breach) {
             (Some(reason), _, _) => Err(self.error(InvokeErrorKind::Host(format!("reading a view: {reason}")))),
             (None, Err(error), _) => Err(error),
             (None, Ok(_), Some(breach)) => Err(self.error(InvokeErrorKind::Trap(breach.to_string()))),
             (None, Ok(called), None) => match called.value {
-                Ok(()) => Ok(()),
+                Ok(_) => Ok(()),
                 Err(failure) => {
                     Err(self.error(InvokeErrorKind::Guest { code: failure.code, message: failure.message }))
                 }
@@ -342,17 +360,55 @@ impl Plugin {
 fn call_end(events: &[Event], start: usize) -> usize {
     let mut bytes = 0;
     for (index, event) in events.iter().enumerate().skip(start) {
-        bytes += event.payload.len()
-            + event.id.len()
-            + event.topic.len()
-            + event.tenant.len()
-            + event.correlation_id.len()
-            + event.traceparent.as_ref().map_or(0, String::len);
+        bytes += encoded_len(event);
         if bytes > CALL_BYTES && index > start {
             return index;
         }
     }
     events.len()
+}
+
+/// The bytes of `event` in `batch-projector.fold`'s encoding.
+fn encoded_len(event: &Event) -> usize {
+    let Event { id, topic, sequence: _, timestamp_ms: _, tenant, correlation_id, traceparent, payload } = event;
+    8 + 8
+        + 6 * 4
+        + id.len()
+        + topic.len()
+        + tenant.len()
+        + correlation_id.len()
+        + traceparent.as_ref().map_or(0, String::len)
+        + payload.len()
+}
+
+/// `events` as `batch-projector.fold` takes them (see its WIT): their
+/// strings back to back, and the rest of each event after the strings'
+/// lengths. None if a field is too long for a u32 length.
+fn encode(events: &[Event]) -> Option<(String, Vec<u8>)> {
+    fn len(field: &[u8]) -> Option<[u8; 4]> {
+        u32::try_from(field.len()).ok().filter(|len| *len != u32::MAX).map(u32::to_le_bytes)
+    }
+    let mut text = String::with_capacity(events.iter().map(|e| encoded_len(e) - e.payload.len()).sum());
+    let mut bytes = Vec::with_capacity(events.iter().map(|e| 8 + 8 + 6 * 4 + e.payload.len()).sum());
+    for event in events {
+        let Event { id, topic, sequence, timestamp_ms, tenant, correlation_id, traceparent, payload } = event;
+        bytes.extend_from_slice(&sequence.to_le_bytes());
+        bytes.extend_from_slice(&timestamp_ms.to_le_bytes());
+        for field in [id, topic, tenant, correlation_id] {
+            bytes.extend_from_slice(&len(field.as_bytes())?);
+            text.push_str(field);
+        }
+        match traceparent {
+            Some(traceparent) => {
+                bytes.extend_from_slice(&len(traceparent.as_bytes())?);
+                text.push_str(traceparent);
+            }
+            None => bytes.extend_from_slice(&u32::MAX.to_le_bytes()),
+        }
+        bytes.extend_from_slice(&len(payload)?);
+        bytes.extend_from_slice(payload);
+    }
+    Some((text, bytes))
 }
 
 #[cfg(test)]
@@ -402,32 +458,49 @@ mod tests {
         assert!(views.take_changes().is_empty());
     }
 
+    fn put(value: &str) -> Step {
+        Step::Put(value.as_bytes().to_vec())
+    }
+
     #[test]
     fn a_later_event_reads_what_an_earlier_one_wrote_in_its_tenant() {
         let events = [event("e1", "a"), event("e2", "a"), event("e3", "b")];
         let (mut walk, views) = walk(&events);
+        let mut previous = Step::Skip;
         for (index, expected) in [(0, "stored v"), (1, "from e1"), (2, "stored v")] {
-            walk.begin(index).unwrap();
+            walk.begin(index, previous).unwrap();
             let current = walk.current("v".into()).unwrap();
             assert_eq!(current.as_deref(), Some(expected.as_bytes()), "event {index}");
-            walk.update(Some(format!("from e{}", index + 1).into_bytes())).unwrap();
+            previous = put(&format!("from e{}", index + 1));
         }
-        assert_eq!(walk.finish(true).0, 3);
+        assert_eq!(walk.finish(Some(previous)).0, 3);
         assert_eq!(views.get("a", "v").unwrap(), Some(b"from e2".to_vec()));
         assert_eq!(views.get("b", "v").unwrap(), Some(b"from e3".to_vec()));
+    }
+
+    #[test]
+    fn steps_put_delete_or_skip() {
+        let events = [event("e1", "a"), event("e2", "a"), event("e3", "a")];
+        let (mut walk, views) = walk(&events);
+        walk.begin(0, Step::Skip).unwrap();
+        walk.current("v".into()).unwrap();
+        walk.begin(1, Step::Delete).unwrap();
+        assert_eq!(walk.current("v".into()).unwrap(), None, "deleted by event 0");
+        walk.begin(2, put("1")).unwrap();
+        let (folded, breach) = walk.finish(Some(Step::Skip));
+        assert_eq!((folded, breach.is_none()), (3, true), "event 2 named no view");
+        assert_eq!(views.take_changes(), vec![(("a".into(), "v".into()), Some(b"1".to_vec()))]);
     }
 
     #[test]
     fn a_failing_event_leaves_the_ones_before_it_and_nothing_of_its_own() {
         let events = [event("e1", "a"), event("e2", "a"), event("e3", "a")];
         let (mut walk, views) = walk(&events);
-        walk.begin(0).unwrap();
+        walk.begin(0, Step::Skip).unwrap();
         walk.current("v".into()).unwrap();
-        walk.update(Some(b"1".to_vec())).unwrap();
-        walk.begin(1).unwrap();
+        walk.begin(1, put("1")).unwrap();
         walk.current("v".into()).unwrap();
-        walk.update(Some(b"2".to_vec())).unwrap();
-        assert_eq!(walk.finish(false).0, 1, "event 1 failed after its update");
+        assert_eq!(walk.finish(None).0, 1, "event 1 failed");
         assert_eq!(views.get("a", "v").unwrap(), Some(b"1".to_vec()));
     }
 
@@ -436,24 +509,47 @@ mod tests {
         let events = [event("e1", "a"), event("e2", "a")];
         let (mut walk, _) = walk(&events);
         assert!(walk.current("v".into()).is_err(), "current before begin");
-        assert!(walk.begin(1).is_err(), "an index skipped");
-        walk.begin(0).unwrap();
-        assert!(walk.update(None).is_err(), "update before current");
+        assert!(walk.begin(1, Step::Skip).is_err(), "an index skipped");
+        assert!(walk.begin(0, put("1")).is_err(), "a value before any event");
+        walk.begin(0, Step::Skip).unwrap();
         walk.current("v".into()).unwrap();
         assert!(walk.current("w".into()).is_err(), "a second view for one event");
-        assert!(walk.begin(1).is_err(), "the next event before this one's update");
+        assert!(walk.begin(1, Step::Skip).is_err(), "named a view and ended with skip");
 
         let (mut walk, _) = self::walk(&events);
-        walk.begin(0).unwrap();
-        let (folded, breach) = walk.finish(true);
+        walk.begin(0, Step::Skip).unwrap();
+        assert!(walk.begin(1, Step::Delete).is_err(), "a value for an event that named no view");
+
+        let (mut walk, _) = self::walk(&events);
+        walk.begin(0, Step::Skip).unwrap();
+        let (folded, breach) = walk.finish(Some(Step::Skip));
         assert_eq!(folded, 1);
         assert!(breach.unwrap().to_string().contains("returned before begin(1)"));
 
         let (mut walk, _) = self::walk(&events);
-        walk.begin(0).unwrap();
+        walk.begin(0, Step::Skip).unwrap();
         walk.current("v".into()).unwrap();
-        let (folded, breach) = walk.finish(true);
-        assert_eq!((folded, breach.is_some()), (0, true), "named a view and returned without updating it");
+        let (folded, breach) = walk.finish(Some(Step::Skip));
+        assert_eq!((folded, breach.is_some()), (0, true), "named a view and returned without a value");
+    }
+
+    #[test]
+    fn events_are_encoded_as_their_strings_and_the_rest() {
+        let mut first = event("e1", "acme");
+        first.traceparent = Some("00-tp".into());
+        first.payload = b"{}".to_vec();
+        let (text, bytes) = encode(&[first.clone(), event("e2", "")]).unwrap();
+        assert_eq!(text, "e1tacme00-tpe2t");
+        let mut expected = Vec::new();
+        for (sequence, lengths, payload) in [(1u64, [2, 1, 4, 0, 5], &b"{}"[..]), (1, [2, 1, 0, 0, u32::MAX], b"")] {
+            expected.extend_from_slice(&sequence.to_le_bytes());
+            expected.extend_from_slice(&0u64.to_le_bytes());
+            lengths.iter().for_each(|len| expected.extend_from_slice(&len.to_le_bytes()));
+            expected.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            expected.extend_from_slice(payload);
+        }
+        assert_eq!(bytes, expected);
+        assert_eq!(text.len() + bytes.len(), encoded_len(&first) + encoded_len(&event("e2", "")));
     }
 
     #[test]
@@ -471,7 +567,7 @@ mod tests {
     fn a_failed_read_is_the_hosts_fault() {
         let events = [event("e1", "a")];
         let (mut walk, _) = walk(&events);
-        walk.begin(0).unwrap();
+        walk.begin(0, Step::Skip).unwrap();
         assert!(matches!(walk.current("broken".into()), Err(WalkError::Views { .. })));
         assert_eq!(walk.views_failed.as_deref(), Some("disk on fire"));
     }
