@@ -337,6 +337,7 @@ fn componentize(root: &Path, tool: &Path, guest: &Guest) -> anyhow::Result<()> {
         }
     };
     command.env("PYTHONDONTWRITEBYTECODE", "1");
+    let before = fs::metadata(&guest.output).and_then(|m| m.modified()).ok();
     let started = Instant::now();
     let output = command.output().with_context(|| format!("running {command:?}"))?;
     if !output.status.success() {
@@ -348,17 +349,19 @@ fn componentize(root: &Path, tool: &Path, guest: &Guest) -> anyhow::Result<()> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let world = match guest.build {
+    let how = match guest.build {
         Build::World(world) => {
             fs::rename(&partial, &guest.output).with_context(|| format!("writing {}", guest.output.display()))?;
-            world
+            format!("{world} world")
         }
-        Build::Recipe if guest.output.is_file() => "its recipe's",
+        Build::Recipe if fs::metadata(&guest.output).and_then(|m| m.modified()).ok() > before => {
+            "its own recipe".to_string()
+        }
         Build::Recipe => bail!("building {} wrote no {}", guest.dir.display(), guest.output.display()),
     };
     let size = fs::metadata(&guest.output).map(|m| m.len()).unwrap_or_default();
     eprintln!(
-        "built {} ({world} world, {:.1} MB, {:.1} s)",
+        "built {} ({how}, {:.1} MB, {:.1} s)",
         guest.output.strip_prefix(root).unwrap_or(&guest.output).display(),
         size as f64 / 1e6,
         started.elapsed().as_secs_f64()
