@@ -47,6 +47,11 @@ impl CargoBuild {
         Ok(CargoBuild { manifest, target_dir, packages })
     }
 
+    /// The folders of the workspace's packages.
+    pub(super) fn package_dirs(&self) -> impl Iterator<Item = &Path> {
+        self.packages.iter().map(|(_, dir)| dir.as_path())
+    }
+
     /// Builds; on success publishes every changed component (and sidecar)
     /// into `plugins` and returns the names published.
     pub(super) async fn build(&self, plugins: &Path) -> anyhow::Result<Vec<String>> {

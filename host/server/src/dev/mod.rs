@@ -89,14 +89,43 @@ impl Builds {
         }
     }
 
-    /// Paths no build reads: the cargo target folder and hidden folders
-    /// (the source itself may live in one, e.g. a temporary directory).
+    /// After a manifest changed: the builds of the source as it is now, if
+    /// plugins were added or removed (a new crate, a new plugin folder).
+    fn rediscovered(&self, changed: &BTreeSet<PathBuf>) -> Option<Builds> {
+        let manifest = |path: &PathBuf| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            matches!(name, "Cargo.toml" | "package.json" | "build.sh" | "requirements.txt") && !self.ignored(path)
+        };
+        if !changed.iter().any(manifest) {
+            return None;
+        }
+        match Builds::new(&self.source, &self.plugins) {
+            Ok(fresh) if fresh.layout() != self.layout() => Some(fresh),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::error!("{error:#}");
+                None
+            }
+        }
+    }
+
+    /// What there is to build: the cargo packages' and the plugin folders.
+    fn layout(&self) -> Vec<&Path> {
+        let packages = self.cargo.iter().flat_map(CargoBuild::package_dirs);
+        packages.chain(self.scripts.iter().map(|s| s.dir.as_path())).collect()
+    }
+
+    /// Paths no build reads: the cargo target folder, installed toolchains
+    /// and hidden folders (the source itself may live in one, e.g. a
+    /// temporary directory).
     fn ignored(&self, path: &Path) -> bool {
         if self.cargo.as_ref().is_some_and(|c| path.starts_with(&c.target_dir)) {
             return true;
         }
         let Ok(relative) = path.strip_prefix(&self.source) else { return true };
-        relative.components().any(|c| c.as_os_str().to_str().is_some_and(|s| s.starts_with('.')))
+        relative.components().any(|c| {
+            c.as_os_str().to_str().is_some_and(|s| s.starts_with('.') || s == "node_modules" || s == "__pycache__")
+        })
     }
 }
 
@@ -131,7 +160,7 @@ fn replace_if_changed(from: &Path, to: &Path) -> anyhow::Result<bool> {
 pub(crate) async fn dev(source: &Path, config: RunConfig) -> anyhow::Result<()> {
     let source = source.canonicalize().with_context(|| format!("finding the plugin sources {}", source.display()))?;
     std::fs::create_dir_all(&config.plugins).with_context(|| format!("creating {}", config.plugins.display()))?;
-    let builds = Builds::new(&source, &config.plugins)?;
+    let mut builds = Builds::new(&source, &config.plugins)?;
     builds.build_all().await;
     let (sender, mut changes) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -157,10 +186,44 @@ pub(crate) async fn dev(source: &Path, config: RunConfig) -> anyhow::Result<()> 
             while let Ok(Some(path)) = tokio::time::timeout(DEBOUNCE, changes.recv()).await {
                 changed.insert(path);
             }
-            builds.rebuild(&changed).await;
+            if let Some(fresh) = builds.rediscovered(&changed) {
+                tracing::info!("plugins added or removed, building them all");
+                builds = fresh;
+                builds.build_all().await;
+            } else {
+                builds.rebuild(&changed).await;
+            }
         }
     });
     let served = crate::serve::run(config).await;
     rebuilding.abort();
     served
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_folder_added_while_running_is_found_and_an_edit_is_not_a_new_layout() {
+        let source = tempfile::tempdir().unwrap();
+        let plugins = source.path().join("target/corral-plugins");
+        let js = source.path().join("plugins/confirm");
+        std::fs::create_dir_all(&js).unwrap();
+        std::fs::write(js.join("package.json"), r#"{"scripts": {"build": "componentize-js app.js"}}"#).unwrap();
+        let builds = Builds::new(source.path(), &plugins).unwrap();
+        assert_eq!(builds.layout(), [js.as_path()]);
+
+        let edited = BTreeSet::from([js.join("package.json"), js.join("app.js")]);
+        assert!(builds.rediscovered(&edited).is_none(), "the same plugins");
+        let installed = BTreeSet::from([js.join("node_modules/x/package.json")]);
+        assert!(builds.rediscovered(&installed).is_none(), "an installed package is no plugin");
+
+        let py = source.path().join("plugins/sweep");
+        std::fs::create_dir_all(&py).unwrap();
+        std::fs::write(py.join("requirements.txt"), "").unwrap();
+        std::fs::write(py.join("build.sh"), "").unwrap();
+        let fresh = builds.rediscovered(&BTreeSet::from([py.join("build.sh")])).expect("a new plugin folder");
+        assert_eq!(fresh.layout(), [js.as_path(), py.as_path()]);
+    }
 }
