@@ -148,10 +148,15 @@ fn deterministic_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> 
     crate::batch::add_to_linker(&mut linker)?;
     // `insecure-seed` answers for the current input, not for the input the
     // WASI context was built with: a batched fold moves from event to event.
+    // Timers are ready at once instead of in real time.
     linker.allow_shadowing(true);
     wasmtime_wasi::p2::bindings::random::insecure_seed::add_to_linker::<HostState, crate::state::Seeded>(
         &mut linker,
         |state| &mut state.inputs,
+    )?;
+    wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<HostState, crate::state::StoppedTimers>(
+        &mut linker,
+        HostState::stopped_timers,
     )?;
     linker.allow_shadowing(false);
     Ok(linker)

@@ -5,7 +5,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
+use wasmtime_wasi::p2::{DynPollable, Pollable};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -233,6 +235,61 @@ impl wasmtime_wasi::p2::bindings::random::insecure_seed::Host for Inputs {
     fn insecure_seed(&mut self) -> wasmtime::Result<(u64, u64)> {
         Ok(Inputs::insecure_seed(self))
     }
+}
+
+/// `wasi:clocks/monotonic-clock` of the deterministic worlds: `now` is the
+/// input's timestamp, like [`FrozenClock`], and every timer is ready at
+/// once. Timers that became ready in real time would let a guest count its
+/// polls until one fires and so observe the machine's speed.
+pub(crate) struct StoppedTimers;
+
+impl wasmtime::component::HasData for StoppedTimers {
+    type Data<'a> = StoppedTimersView<'a>;
+}
+
+/// What [`StoppedTimers`] needs of a store: its resource table and inputs.
+pub(crate) struct StoppedTimersView<'a> {
+    table: &'a mut ResourceTable,
+    inputs: &'a Inputs,
+}
+
+impl HostState {
+    pub(crate) fn stopped_timers(&mut self) -> StoppedTimersView<'_> {
+        StoppedTimersView { table: &mut self.table, inputs: &self.inputs }
+    }
+}
+
+impl StoppedTimersView<'_> {
+    fn ready(&mut self) -> wasmtime::Result<Resource<DynPollable>> {
+        let ready = self.table.push(Ready)?;
+        wasmtime_wasi::p2::subscribe(self.table, ready)
+    }
+}
+
+impl monotonic_clock::Host for StoppedTimersView<'_> {
+    fn now(&mut self) -> wasmtime::Result<monotonic_clock::Instant> {
+        Ok(HostMonotonicClock::now(&FrozenClock(self.inputs.clone())))
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<monotonic_clock::Duration> {
+        Ok(HostMonotonicClock::resolution(&FrozenClock(self.inputs.clone())))
+    }
+
+    fn subscribe_instant(&mut self, _when: monotonic_clock::Instant) -> wasmtime::Result<Resource<DynPollable>> {
+        self.ready()
+    }
+
+    fn subscribe_duration(&mut self, _after: monotonic_clock::Duration) -> wasmtime::Result<Resource<DynPollable>> {
+        self.ready()
+    }
+}
+
+/// A pollable that is always ready.
+struct Ready;
+
+#[async_trait::async_trait]
+impl Pollable for Ready {
+    async fn ready(&mut self) {}
 }
 
 /// A BLAKE3 stream in XOF mode of a seed and a domain label: it depends on

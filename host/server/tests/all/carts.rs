@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use corral_fixtures::{CART_COUNTER, CART_NONDETERMINISTIC, EXAMPLE_CART, EXAMPLE_ORDERS, EXAMPLE_SHOP_API};
+use corral_fixtures::{CART_COUNTER, CART_COUNTER_V2, CART_TIMER_POLL, EXAMPLE_CART, EXAMPLE_ORDERS, EXAMPLE_SHOP_API};
 use corral_host::cart_grpc::proto::cart_actor_client::CartActorClient;
 use corral_host::cart_grpc::proto::{GetStateRequest, MutateRequest};
 use corral_storage::{Storage, StorageOptions};
@@ -267,8 +267,8 @@ async fn an_evicted_cart_reloads_from_snapshot_and_journal_to_the_same_state() {
 }
 
 #[tokio::test]
-async fn cart_verify_passes_for_a_deterministic_cart_and_fails_for_a_nondeterministic_one() {
-    let plugins = plugins_dir(&[("counter", CART_COUNTER), ("spinner", CART_NONDETERMINISTIC)], &[]);
+async fn cart_verify_passes_for_a_deterministic_cart_and_fails_for_a_version_that_is_not_replay_compatible() {
+    let plugins = plugins_dir(&[("counter", CART_COUNTER), ("spinner", CART_TIMER_POLL)], &[]);
     let data = tempfile::tempdir().unwrap();
     let host = Host::start(plugins.path(), data.path(), &[]);
     for n in 1..=4 {
@@ -288,12 +288,25 @@ async fn cart_verify_passes_for_a_deterministic_cart_and_fails_for_a_nondetermin
     let report: serde_json::Value = serde_json::from_slice(&good.stdout).unwrap();
     assert_eq!((report["ok"].clone(), report["replayed"].clone()), (true.into(), 4.into()));
     assert_eq!(report["stored_digest"], report["replayed_digest"]);
+    // A cart that waits on timers replays too: time stands still in it.
+    let timers = verify("spinner");
+    assert!(timers.status.success(), "{}", String::from_utf8_lossy(&timers.stderr));
+    assert_eq!(get(host.public, "/carts/spinner/v").await.json()["state"], "0;0;0;0;");
 
-    let bad = verify("spinner");
-    assert!(!bad.status.success(), "verify must fail for the non-deterministic cart");
+    // A new version whose `add` means something else cannot replay the journal.
+    let staged = plugins.path().join(".counter.wasm.partial");
+    std::fs::copy(CART_COUNTER_V2, &staged).unwrap();
+    std::fs::rename(&staged, plugins.path().join("counter.wasm")).unwrap();
+    let started = std::time::Instant::now();
+    while get(host.admin, "/plugins").await.json().as_array().unwrap().iter().all(|p| p["version"] != "2.0.0") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "version 2 was never loaded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let bad = verify("counter");
+    assert!(!bad.status.success(), "verify must fail for a version that is not replay-compatible");
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("409") && stderr.contains("\"ok\":false"), "{stderr}");
-    let report = post(host.admin, "/carts/spinner/v/verify", b"").await.json();
+    let report = post(host.admin, "/carts/counter/v/verify", b"").await.json();
     assert_eq!(report["divergence"]["version"], 1, "the very first replay differs: {report}");
     assert!(report["divergence"]["reason"].as_str().unwrap().contains("differs from the recorded one"), "{report}");
 }
