@@ -166,12 +166,21 @@ async fn concurrency_cap_refuses_instead_of_queueing() {
             )
             .await,
     );
-    let busy = plugin.clone();
-    let first = tokio::spawn(async move { busy.handle_http(CallContext::internal("a"), &get("/loop")).await });
-    // Wait until the first call holds the only slot.
-    while plugin.in_flight() == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
+    // Start a call and wait until it holds the only slot. Under heavy load
+    // it can time out before this task runs again; then start another.
+    let mut attempts = 0;
+    let first = loop {
+        attempts += 1;
+        let busy = plugin.clone();
+        let first = tokio::spawn(async move { busy.handle_http(CallContext::internal("a"), &get("/loop")).await });
+        while plugin.in_flight() == 0 && !first.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        if plugin.in_flight() == 1 {
+            break first;
+        }
+        assert!(attempts < 20, "the first call never stayed in flight long enough to be seen");
+    };
     let error = plugin.handle_http(CallContext::internal("b"), &get("/loop")).await.unwrap_err();
     assert!(matches!(error.kind, InvokeErrorKind::Busy { max: 1 }), "{error}");
     assert!(matches!(first.await.unwrap().unwrap_err().kind, InvokeErrorKind::Timeout(_)));
