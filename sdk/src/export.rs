@@ -35,8 +35,9 @@ pub trait Projection {
     fn describe() -> Descriptor;
     /// The id of the view `event` updates, or `None` to skip it.
     fn key(event: &Event) -> Option<String>;
-    /// The view's new value (`None` deletes it).
-    fn apply(current: Option<Vec<u8>>, event: Event) -> Result<Option<Vec<u8>>, Failure>;
+    /// The view's new value (`None` deletes it). The event is lent: a
+    /// batched fold decodes every event of a batch into the same buffers.
+    fn apply(current: Option<Vec<u8>>, event: &Event) -> Result<Option<Vec<u8>>, Failure>;
 }
 
 /// A deterministic per-entity state machine. Export it with
@@ -111,12 +112,12 @@ macro_rules! export_projection {
                 <$plugin as $crate::Projection>::key(&event)
             }
             fn apply(current: Option<Vec<u8>>, event: $crate::Event) -> Result<Option<Vec<u8>>, $crate::Failure> {
-                <$plugin as $crate::Projection>::apply(current, event)
+                <$plugin as $crate::Projection>::apply(current, &event)
             }
             fn fold(
                 text: String,
                 events: Vec<u8>,
-            ) -> Result<$crate::bindings::batched_projection::corral::plugin::batch::Step, $crate::Failure> {
+            ) -> Result<Option<$crate::bindings::batched_projection::corral::plugin::batch::Write>, $crate::Failure> {
                 $crate::fold_batch::<$plugin>(text, events)
             }
         }
@@ -137,7 +138,7 @@ macro_rules! export_projection {
                 <$plugin as $crate::Projection>::key(&event)
             }
             fn apply(current: Option<Vec<u8>>, event: $crate::Event) -> Result<Option<Vec<u8>>, $crate::Failure> {
-                <$plugin as $crate::Projection>::apply(current, event)
+                <$plugin as $crate::Projection>::apply(current, &event)
             }
         }
         $crate::bindings::projection::export_projection_world!(

@@ -1,9 +1,10 @@
 //! `corral:plugin/batch`: the host's side of a batched fold
 //! (`batch-projector.fold`). One instance folds a run of events; the host
-//! follows the guest from event to event (`begin`), so each event gets its
-//! own clock, randomness, fuel budget and deadline, and every view read is
-//! served from [`PendingViews`]: the writes of the events before it over the
-//! stored views.
+//! follows the guest from event to event (`begin`, which also carries the
+//! previous event's write), so each event gets its own clock, randomness,
+//! fuel budget and deadline, and every view read is served from
+//! [`PendingViews`]: the writes of the events before it over the stored
+//! views.
 //!
 //! The reference semantics stay one event in one fresh instance
 //! ([`Plugin::fold`]): a batch stops at the first event that fails, traps or
@@ -16,9 +17,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, WasmStr};
+use wasmtime::component::{Linker, WasmList, WasmStr};
 
-use crate::bindings::batched_projection::corral::plugin::batch::Step;
 use crate::error::{InvokeError, InvokeErrorKind};
 use crate::invoke::CallContext;
 use crate::plugin::{Plugin, Pre};
@@ -135,6 +135,9 @@ enum WalkError {
     Views { id: String, reason: String },
 }
 
+/// An event's write: view id and new value (none deletes the view).
+type Write = (String, Option<Vec<u8>>);
+
 /// Where a batched fold is; idle (no events) outside one.
 #[derive(Default)]
 pub(crate) struct Walk {
@@ -144,10 +147,10 @@ pub(crate) struct Walk {
     views: Option<PendingViews>,
     /// Index (from `start`) of the event begun last.
     begun: Option<usize>,
-    /// The view the begun event named with `current`.
-    named: Option<String>,
-    /// The last event's `named`, kept for its allocation.
-    spare: String,
+    /// The view the begun event read with `current`.
+    read: Option<String>,
+    /// Id buffers of earlier reads and writes, kept for their allocations.
+    spare: Vec<String>,
     metering: bool,
     /// Fuel the store was last filled with.
     granted: u64,
@@ -176,8 +179,15 @@ impl Walk {
         self.events.get(self.start + index).filter(|_| index < self.len())
     }
 
-    /// Moves to event `index`: how the previous event ended takes effect.
-    fn begin(&mut self, index: u32, previous: Step) -> Result<&Event, WalkError> {
+    /// An empty buffer for an id: one of an earlier id, if any is left.
+    fn id_buffer(&mut self) -> String {
+        let mut buffer = self.spare.pop().unwrap_or_default();
+        buffer.clear();
+        buffer
+    }
+
+    /// Moves to event `index`: the previous event's write takes effect.
+    fn begin(&mut self, index: u32, previous: Option<Write>) -> Result<&Event, WalkError> {
         let expected = self.begun.map_or(0, |begun| begun + 1);
         let index = index as usize;
         if index != expected || index >= self.len() {
@@ -189,7 +199,7 @@ impl Walk {
     }
 
     fn current(&mut self, id: String) -> Result<Option<Vec<u8>>, WalkError> {
-        let (Some(index), None) = (self.begun, &self.named) else {
+        let (Some(index), None) = (self.begun, &self.read) else {
             return Err(WalkError::Protocol("current() before begin() or twice for one event".into()));
         };
         let (Some(event), Some(views)) = (self.event(index), &self.views) else {
@@ -197,7 +207,7 @@ impl Walk {
         };
         match views.get(&event.tenant, &id) {
             Ok(value) => {
-                self.named = Some(id);
+                self.read = Some(id);
                 Ok(value)
             }
             Err(reason) => {
@@ -207,32 +217,37 @@ impl Walk {
         }
     }
 
-    /// Ends the begun event (if any) with `step`, which must match whether
-    /// it named a view.
-    fn settle(&mut self, step: Step) -> Result<(), WalkError> {
-        let (id, value) = match (self.named.take(), step) {
-            (None, Step::Skip) => return Ok(()),
-            (Some(id), Step::Put(value)) => (id, Some(value)),
-            (Some(id), Step::Delete) => (id, None),
-            (Some(id), Step::Skip) => {
-                return Err(WalkError::Protocol(format!("the event named view {id:?} but ended with skip")));
+    /// Ends the begun event (if any) with its `write`, which must be to
+    /// the view it read, if it read one.
+    fn settle(&mut self, write: Option<Write>) -> Result<(), WalkError> {
+        let read = self.read.take();
+        let outcome = match (&read, write) {
+            (None, None) => Ok(()),
+            (Some(read), None) => {
+                Err(WalkError::Protocol(format!("the event read view {read:?} and ended without writing it")))
             }
-            (None, _) => return Err(WalkError::Protocol("an event ended with a value but named no view".into())),
+            (Some(read), Some((id, _))) if *read != id => {
+                Err(WalkError::Protocol(format!("the event read view {read:?} and wrote view {id:?}")))
+            }
+            (_, Some((id, value))) => {
+                match (self.begun.and_then(|index| self.event(index)), &self.views) {
+                    (Some(event), Some(views)) => views.write(&event.tenant, &id, value),
+                    _ => return Err(WalkError::Protocol("a write before begin(0)".into())),
+                }
+                self.spare.push(id);
+                Ok(())
+            }
         };
-        let tenant = self.begun.and_then(|index| self.event(index)).map(|event| event.tenant.as_str());
-        if let (Some(tenant), Some(views)) = (tenant, &self.views) {
-            views.write(tenant, &id, value);
-        }
-        self.spare = id;
-        Ok(())
+        self.spare.extend(read);
+        outcome
     }
 
-    /// How many events stand once the guest returned how the last one
-    /// ended (`Some`) or failed (`None`), and the protocol breach that stops
-    /// the batch early, if any.
-    fn finish(&mut self, last: Option<Step>) -> (usize, Option<WalkError>) {
+    /// How many events stand once the guest returned the last event's
+    /// write (`Some`) or failed (`None`), and the protocol breach that
+    /// stops the batch early, if any.
+    fn finish(&mut self, last: Option<Option<Write>>) -> (usize, Option<WalkError>) {
         let begun = self.begun;
-        let Some(step) = last else {
+        let Some(write) = last else {
             return (begun.unwrap_or(0), None);
         };
         let Some(last) = begun else {
@@ -241,7 +256,7 @@ impl Walk {
                 _ => (0, Some(WalkError::Protocol("returned before begin(0)".into()))),
             };
         };
-        if let Err(breach) = self.settle(step) {
+        if let Err(breach) = self.settle(write) {
             return (last, Some(breach));
         }
         match last + 1 == self.len() {
@@ -253,32 +268,45 @@ impl Walk {
 
 /// Adds `corral:plugin/batch` to the deterministic linker.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    type WasmWrite = (WasmStr, Option<WasmList<u8>>);
     let mut batch = linker.instance(&format!("corral:plugin/batch@{PACKAGE_VERSION}"))?;
-    batch.func_wrap("begin", |mut store: StoreContextMut<'_, HostState>, (index, previous): (u32, Step)| {
-        // Each event starts with the whole budget, as in a fresh instance.
-        if store.data().walk.metering {
-            let budget = store.data().plugin.limits.fuel;
-            let left = store.get_fuel()?;
-            let walk = &mut store.data_mut().walk;
-            walk.book_fuel(left);
-            walk.granted = budget;
-            store.set_fuel(budget)?;
-        }
-        let state = store.data_mut();
-        let event = state.walk.begin(index, previous).map_err(wasmtime::Error::new)?;
-        state.inputs.set(event.timestamp_ms, &event.id);
-        state.call.request_id.clear();
-        state.call.request_id.push_str(&event.id);
-        state.log_lines = 0;
-        state.begun += 1;
-        Ok(())
-    })?;
+    batch.func_wrap(
+        "begin",
+        |mut store: StoreContextMut<'_, HostState>, (index, previous): (u32, Option<WasmWrite>)| {
+            // The id into a buffer of an earlier one: most writes allocate
+            // nothing here.
+            let previous = match previous {
+                Some((id, value)) => {
+                    let value = value.map(|value| value.as_le_slice(&store).to_vec());
+                    let mut buffer = store.data_mut().walk.id_buffer();
+                    buffer.push_str(&id.to_str(&store)?);
+                    Some((buffer, value))
+                }
+                None => None,
+            };
+            // Each event starts with the whole budget, as in a fresh instance.
+            if store.data().walk.metering {
+                let budget = store.data().plugin.limits.fuel;
+                let left = store.get_fuel()?;
+                let walk = &mut store.data_mut().walk;
+                walk.book_fuel(left);
+                walk.granted = budget;
+                store.set_fuel(budget)?;
+            }
+            let state = store.data_mut();
+            let event = state.walk.begin(index, previous).map_err(wasmtime::Error::new)?;
+            state.inputs.set(event.timestamp_ms, &event.id);
+            state.call.request_id.clear();
+            state.call.request_id.push_str(&event.id);
+            state.log_lines = 0;
+            state.begun += 1;
+            Ok(())
+        },
+    )?;
     batch.func_wrap("current", |mut store: StoreContextMut<'_, HostState>, (id,): (WasmStr,)| {
-        // Into the last event's id: most events allocate nothing here.
-        let mut named = std::mem::take(&mut store.data_mut().walk.spare);
-        named.clear();
-        named.push_str(&id.to_str(&store)?);
-        store.data_mut().walk.current(named).map(|value| (value,)).map_err(wasmtime::Error::new)
+        let mut buffer = store.data_mut().walk.id_buffer();
+        buffer.push_str(&id.to_str(&store)?);
+        store.data_mut().walk.current(buffer).map(|value| (value,)).map_err(wasmtime::Error::new)
     })?;
     Ok(())
 }
@@ -335,7 +363,7 @@ impl Plugin {
             walk.book_fuel(session.store.get_fuel().unwrap_or(0));
         }
         let last = match &mut result {
-            Ok(Ok(step)) => Some(std::mem::replace(step, Step::Skip)),
+            Ok(Ok(write)) => Some(write.take()),
             _ => None,
         };
         let (folded, breach) = walk.finish(last);
@@ -458,20 +486,20 @@ mod tests {
         assert!(views.take_changes().is_empty());
     }
 
-    fn put(value: &str) -> Step {
-        Step::Put(value.as_bytes().to_vec())
+    fn put(id: &str, value: &str) -> Option<Write> {
+        Some((id.into(), Some(value.as_bytes().to_vec())))
     }
 
     #[test]
     fn a_later_event_reads_what_an_earlier_one_wrote_in_its_tenant() {
         let events = [event("e1", "a"), event("e2", "a"), event("e3", "b")];
         let (mut walk, views) = walk(&events);
-        let mut previous = Step::Skip;
+        let mut previous = None;
         for (index, expected) in [(0, "stored v"), (1, "from e1"), (2, "stored v")] {
             walk.begin(index, previous).unwrap();
             let current = walk.current("v".into()).unwrap();
             assert_eq!(current.as_deref(), Some(expected.as_bytes()), "event {index}");
-            previous = put(&format!("from e{}", index + 1));
+            previous = put("v", &format!("from e{}", index + 1));
         }
         assert_eq!(walk.finish(Some(previous)).0, 3);
         assert_eq!(views.get("a", "v").unwrap(), Some(b"from e2".to_vec()));
@@ -479,26 +507,43 @@ mod tests {
     }
 
     #[test]
-    fn steps_put_delete_or_skip() {
+    fn events_write_delete_or_leave_views_alone() {
         let events = [event("e1", "a"), event("e2", "a"), event("e3", "a")];
         let (mut walk, views) = walk(&events);
-        walk.begin(0, Step::Skip).unwrap();
+        walk.begin(0, None).unwrap();
         walk.current("v".into()).unwrap();
-        walk.begin(1, Step::Delete).unwrap();
+        walk.begin(1, Some(("v".into(), None))).unwrap();
         assert_eq!(walk.current("v".into()).unwrap(), None, "deleted by event 0");
-        walk.begin(2, put("1")).unwrap();
-        let (folded, breach) = walk.finish(Some(Step::Skip));
+        walk.begin(2, put("v", "1")).unwrap();
+        let (folded, breach) = walk.finish(Some(None));
         assert_eq!((folded, breach.is_none()), (3, true), "event 2 named no view");
         assert_eq!(views.take_changes(), vec![(("a".into(), "v".into()), Some(b"1".to_vec()))]);
+    }
+
+    #[test]
+    fn an_event_may_write_a_view_it_kept_without_reading_it_again() {
+        let events = [event("e1", "a"), event("e2", "a"), event("e3", "a")];
+        let (mut walk, views) = walk(&events);
+        walk.begin(0, None).unwrap();
+        walk.current("v".into()).unwrap();
+        walk.begin(1, put("v", "1")).unwrap();
+        walk.begin(2, put("v", "2")).unwrap();
+        assert_eq!(walk.finish(Some(put("w", "3"))).0, 3);
+        let changes = views.take_changes();
+        assert_eq!(
+            changes,
+            vec![(("a".into(), "v".into()), Some(b"2".to_vec())), (("a".into(), "w".into()), Some(b"3".to_vec()))]
+        );
+        assert!(walk.spare.len() >= 2, "id buffers are kept for reuse");
     }
 
     #[test]
     fn a_failing_event_leaves_the_ones_before_it_and_nothing_of_its_own() {
         let events = [event("e1", "a"), event("e2", "a"), event("e3", "a")];
         let (mut walk, views) = walk(&events);
-        walk.begin(0, Step::Skip).unwrap();
+        walk.begin(0, None).unwrap();
         walk.current("v".into()).unwrap();
-        walk.begin(1, put("1")).unwrap();
+        walk.begin(1, put("v", "1")).unwrap();
         walk.current("v".into()).unwrap();
         assert_eq!(walk.finish(None).0, 1, "event 1 failed");
         assert_eq!(views.get("a", "v").unwrap(), Some(b"1".to_vec()));
@@ -509,28 +554,30 @@ mod tests {
         let events = [event("e1", "a"), event("e2", "a")];
         let (mut walk, _) = walk(&events);
         assert!(walk.current("v".into()).is_err(), "current before begin");
-        assert!(walk.begin(1, Step::Skip).is_err(), "an index skipped");
-        assert!(walk.begin(0, put("1")).is_err(), "a value before any event");
-        walk.begin(0, Step::Skip).unwrap();
+        assert!(walk.begin(1, None).is_err(), "an index skipped");
+        assert!(walk.begin(0, put("v", "1")).is_err(), "a write before any event");
+        walk.begin(0, None).unwrap();
         walk.current("v".into()).unwrap();
-        assert!(walk.current("w".into()).is_err(), "a second view for one event");
-        assert!(walk.begin(1, Step::Skip).is_err(), "named a view and ended with skip");
+        assert!(walk.current("w".into()).is_err(), "a second read for one event");
+        assert!(walk.begin(1, None).is_err(), "read a view and ended without writing it");
 
         let (mut walk, _) = self::walk(&events);
-        walk.begin(0, Step::Skip).unwrap();
-        assert!(walk.begin(1, Step::Delete).is_err(), "a value for an event that named no view");
+        walk.begin(0, None).unwrap();
+        walk.current("v".into()).unwrap();
+        let breach = walk.begin(1, put("w", "1")).unwrap_err();
+        assert!(breach.to_string().contains("read view \"v\" and wrote view \"w\""), "{breach}");
 
         let (mut walk, _) = self::walk(&events);
-        walk.begin(0, Step::Skip).unwrap();
-        let (folded, breach) = walk.finish(Some(Step::Skip));
+        walk.begin(0, None).unwrap();
+        let (folded, breach) = walk.finish(Some(None));
         assert_eq!(folded, 1);
         assert!(breach.unwrap().to_string().contains("returned before begin(1)"));
 
         let (mut walk, _) = self::walk(&events);
-        walk.begin(0, Step::Skip).unwrap();
+        walk.begin(0, None).unwrap();
         walk.current("v".into()).unwrap();
-        let (folded, breach) = walk.finish(Some(Step::Skip));
-        assert_eq!((folded, breach.is_some()), (0, true), "named a view and returned without a value");
+        let (folded, breach) = walk.finish(Some(None));
+        assert_eq!((folded, breach.is_some()), (0, true), "read a view and returned without writing it");
     }
 
     #[test]
@@ -567,7 +614,7 @@ mod tests {
     fn a_failed_read_is_the_hosts_fault() {
         let events = [event("e1", "a")];
         let (mut walk, _) = walk(&events);
-        walk.begin(0, Step::Skip).unwrap();
+        walk.begin(0, None).unwrap();
         assert!(matches!(walk.current("broken".into()), Err(WalkError::Views { .. })));
         assert_eq!(walk.views_failed.as_deref(), Some("disk on fire"));
     }

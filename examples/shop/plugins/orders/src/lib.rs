@@ -61,7 +61,7 @@ impl Projection for Orders {
         Some(format!("customer/{}", parsed.customer.unwrap_or_else(|| "guest".into())))
     }
 
-    fn apply(current: Option<Vec<u8>>, event: Event) -> Result<Option<Vec<u8>>, Failure> {
+    fn apply(current: Option<Vec<u8>>, event: &Event) -> Result<Option<Vec<u8>>, Failure> {
         let cart_event = parse(&event)?;
         let mut history: History = match current {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| Failure::new("corrupt-view", e.to_string()))?,

@@ -18,7 +18,7 @@ impl Projection for Plugin {
 
     // The new view, or `None` to delete it. Must be deterministic; an `Err`
     // quarantines the event.
-    fn apply(current: Option<Vec<u8>>, _event: Event) -> Result<Option<Vec<u8>>, Failure> {
+    fn apply(current: Option<Vec<u8>>, _event: &Event) -> Result<Option<Vec<u8>>, Failure> {
         let count: u64 = match current {
             None => 0,
             Some(view) => String::from_utf8_lossy(&view)
