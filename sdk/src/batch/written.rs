@@ -105,7 +105,7 @@ impl Written {
     /// empty slot where it would go. The table is never full.
     fn find(&self, hash: u64, tenant: &str, id: &str) -> usize {
         let mask = self.slots.len() - 1;
-        let mut at = hash as usize & mask;
+        let mut at = home(hash) & mask;
         loop {
             match &self.slots[at] {
                 Some(slot) if slot.hash != hash || !same(&slot.tenant, tenant) || !same(&slot.id, id) => {
@@ -122,13 +122,18 @@ impl Written {
         let slots = (self.slots.len() * 2).max(FIRST_SLOTS);
         let old = std::mem::replace(&mut self.slots, (0..slots).map(|_| None).collect());
         for slot in old.into_iter().flatten() {
-            let mut at = slot.hash as usize & (slots - 1);
+            let mut at = home(slot.hash) & (slots - 1);
             while self.slots[at].is_some() {
                 at = (at + 1) & (slots - 1);
             }
             self.slots[at] = Some(slot);
         }
     }
+}
+
+/// Where a key hashed to `hash` is looked for first (masked to the table).
+fn home(hash: u64) -> usize {
+    hash as usize
 }
 
 /// `bytes` as little-endian words: the whole words, then the bytes left
@@ -168,9 +173,17 @@ fn hash(seed: u64, bytes: &str) -> u64 {
     words(bytes).fold(seed ^ bytes.len() as u64, |hash, word| (hash.rotate_left(5) ^ word).wrapping_mul(K))
 }
 
-/// The hash of view `id` of `tenant`.
+/// The hash of view `id` of `tenant`, its bits mixed (murmur3's
+/// finalizer): a multiply carries a word's bits only upwards, so without
+/// it ids that differ in their last characters (`customer-0001`,
+/// `customer-0002`) would share the low bits the table indexes by.
 fn key_hash(tenant: &str, id: &str) -> u64 {
-    hash(hash(0, tenant), id)
+    let mut hash = hash(hash(0, tenant), id);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
 }
 
 /// Whether `a` and `b` hold the same bytes, compared a word at a time.
@@ -230,6 +243,23 @@ mod tests {
             assert_eq!(kept, Some(Some(i.to_string().into_bytes())), "view {i}");
         }
         assert!(written.lend("globex", "view-0-with-a-longer-id").is_none(), "view 0 is acme's");
+    }
+
+    #[test]
+    fn ids_that_differ_in_their_last_characters_spread_over_the_slots() {
+        let mut written = Written::default();
+        for i in 0..1000 {
+            written.keep("acme", &format!("customer-{i:04}"), None);
+        }
+        let mask = written.slots.len() - 1;
+        let longest = (0..1000)
+            .map(|i| {
+                let id = format!("customer-{i:04}");
+                let hash = key_hash("acme", &id);
+                (written.find(hash, "acme", &id) + written.slots.len() - (home(hash) & mask)) & mask
+            })
+            .max();
+        assert!(longest.is_some_and(|probes| probes < 32), "longest probe run: {longest:?}");
     }
 
     #[test]
