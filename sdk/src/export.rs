@@ -114,10 +114,7 @@ macro_rules! export_projection {
             fn apply(current: Option<Vec<u8>>, event: $crate::Event) -> Result<Option<Vec<u8>>, $crate::Failure> {
                 <$plugin as $crate::Projection>::apply(current, &event)
             }
-            fn fold(
-                text: String,
-                events: Vec<u8>,
-            ) -> Result<Option<$crate::bindings::batched_projection::corral::plugin::batch::Write>, $crate::Failure> {
+            fn fold(text: String, events: Vec<u8>) -> Result<(), $crate::Failure> {
                 $crate::fold_batch::<$plugin>(text, events)
             }
         }

@@ -4,8 +4,10 @@
 //! each, so a malformed one fails as itself. Each is decoded into the same
 //! [`Event`], whose buffers are reused from one event to the next.
 //!
-//! The values the batch writes are kept ([`Written`]), so a view is asked of
-//! the host once per batch and then handed from one `apply` to the next.
+//! The values the batch writes are kept ([`Written`]), so a view is asked
+//! of the host once per batch and then handed from one `apply` to the next;
+//! the host gets each view's last value with `batch.flush`, at the end or
+//! when the table grows past its bound.
 
 mod encoded;
 mod written;
@@ -16,13 +18,17 @@ use written::{Lent, Written};
 use crate::bindings::batched_projection::corral::plugin::batch;
 use crate::{Event, Failure, Projection};
 
-/// An event's write: view id and new value (none deletes the view).
-type Write = (String, Option<Vec<u8>>);
+/// The last write of a batch to a view: the event that wrote it, the view
+/// id and the value (none deletes the view).
+type Write = batch::Write;
+
+/// What an event's `apply` did: view id and new value (none deletes it).
+type Applied = (String, Option<Vec<u8>>);
 
 /// Folds the encoded `events` with `P`; used by
 /// [`export_projection!`](crate::export_projection).
 #[doc(hidden)]
-pub fn fold_batch<P: Projection>(text: String, events: Vec<u8>) -> Result<Option<Write>, Failure> {
+pub fn fold_batch<P: Projection>(text: String, events: Vec<u8>) -> Result<(), Failure> {
     let mut encoded = Encoded::new(&text, &events);
     let mut event = Event {
         id: String::new(),
@@ -36,30 +42,63 @@ pub fn fold_batch<P: Projection>(text: String, events: Vec<u8>) -> Result<Option
     };
     let mut written = Written::default();
     // The write of the event before, and where its view was lent from.
-    let mut previous: Option<Write> = None;
+    let mut previous: Option<Applied> = None;
     let mut lent: Option<Lent> = None;
-    for index in 0u32.. {
-        if encoded.is_empty() {
-            break;
+    let mut index = 0u32;
+    while !encoded.is_empty() {
+        batch::begin(index);
+        // `event` is still the one before: its tenant owns the write.
+        keep(&mut written, &event.tenant, previous.take(), lent.take(), index.wrapping_sub(1));
+        if written.is_full() {
+            batch::flush(&written.drain(), index);
         }
-        batch::begin(index, previous.as_ref());
-        if let Some((id, value)) = previous.take() {
-            match lent.take() {
-                Some(lent) => written.put_back(lent, value),
-                None => written.keep(&event.tenant, &id, value),
+        match fold::<P>(&mut encoded, &mut event, &mut written, &mut lent) {
+            Ok(write) => previous = write,
+            Err(failure) => {
+                // A lent value went to the failed `apply`: without it the
+                // kept writes are not whole, and the host folds them again.
+                if lent.is_none() {
+                    batch::flush(&written.drain(), index);
+                }
+                return Err(failure);
             }
         }
-        encoded.next_into(&mut event).ok_or_else(|| Failure::new("batch", "the host handed over a malformed event"))?;
-        if let Some(id) = P::key(&event) {
-            let current = match written.lend(&event.tenant, &id) {
-                Some((value, from)) => {
-                    lent = Some(from);
-                    value
-                }
-                None => batch::current(&id),
-            };
-            previous = Some((id, P::apply(current, &event)?));
-        }
+        index += 1;
     }
-    Ok(previous)
+    keep(&mut written, &event.tenant, previous, lent, index.wrapping_sub(1));
+    batch::flush(&written.drain(), index);
+    Ok(())
+}
+
+/// Decodes the next event into `event` and folds it with `P`: the view it
+/// wrote and the value, if its key named one.
+fn fold<P: Projection>(
+    encoded: &mut Encoded<'_>,
+    event: &mut Event,
+    written: &mut Written,
+    lent: &mut Option<Lent>,
+) -> Result<Option<Applied>, Failure> {
+    encoded.next_into(event).ok_or_else(|| Failure::new("batch", "the host handed over a malformed event"))?;
+    let Some(id) = P::key(event) else {
+        return Ok(None);
+    };
+    let current = match written.lend(&event.tenant, &id) {
+        Some((value, from)) => {
+            *lent = Some(from);
+            value
+        }
+        None => batch::current(&id),
+    };
+    let value = P::apply(current, event)?;
+    Ok(Some((id, value)))
+}
+
+/// Keeps the write of event `index` of `tenant`, in the slot its view was
+/// lent from if it read a kept value.
+fn keep(written: &mut Written, tenant: &str, write: Option<(String, Option<Vec<u8>>)>, lent: Option<Lent>, index: u32) {
+    let Some((id, value)) = write else { return };
+    match lent {
+        Some(lent) => written.put_back(lent, value, index),
+        None => written.keep(tenant, &id, value, index),
+    }
 }

@@ -1,6 +1,7 @@
-//! The values a batch's writes gave views, kept in the guest: the host
-//! would return exactly these from `batch.current`, so a view is asked of
-//! the host once per batch. Keyed by tenant and view id.
+//! The values a batch's writes gave views, kept in the guest until they are
+//! flushed to the host: a view is asked of the host once per batch, and the
+//! host hears of each view once, with its last value. Keyed by tenant and
+//! view id.
 //!
 //! A small open-addressing table rather than a `BTreeMap` or `HashMap`:
 //! keys are told apart by a 64-bit hash first and compared word by word
@@ -11,8 +12,9 @@
 //! (no per-instance seed), though no order of the table ever reaches a
 //! view.
 
-/// Most bytes of values and keys kept; past it the table starts afresh and
-/// views are read from the host again.
+use super::Write;
+
+/// Most bytes of values and keys kept; past it the batch flushes them.
 const KEPT_BYTES: usize = 1 << 20;
 
 /// Slots a table starts with (a power of two).
@@ -33,6 +35,8 @@ pub(super) struct Lent(usize);
 struct Slot {
     /// Of the tenant and the view id ([`key_hash`]).
     hash: u64,
+    /// The index in the batch of the event that wrote the view last.
+    event: u32,
     tenant: String,
     id: String,
     /// Lent out to the event that reads it, which writes the view next.
@@ -41,12 +45,9 @@ struct Slot {
 }
 
 impl Written {
-    /// Keeps what the write of an event of `tenant` left in view `id`.
-    pub(super) fn keep(&mut self, tenant: &str, id: &str, value: Option<Vec<u8>>) {
+    /// Keeps what the write of `event`, of `tenant`, left in view `id`.
+    pub(super) fn keep(&mut self, tenant: &str, id: &str, value: Option<Vec<u8>>, event: u32) {
         let size = value.as_ref().map_or(0, Vec::len);
-        if self.bytes + tenant.len() + id.len() + size > KEPT_BYTES {
-            self.forget();
-        }
         if (self.used + 1) * 2 > self.slots.len() {
             self.grow();
         }
@@ -57,11 +58,13 @@ impl Written {
                 self.bytes = self.bytes - slot.value.as_ref().map_or(0, Vec::len) + size;
                 slot.lent = false;
                 slot.value = value;
+                slot.event = event;
             }
             empty => {
                 self.bytes += tenant.len() + id.len() + size;
                 self.used += 1;
-                *empty = Some(Slot { hash, tenant: tenant.to_string(), id: id.to_string(), lent: false, value });
+                let (tenant, id) = (tenant.to_string(), id.to_string());
+                *empty = Some(Slot { hash, event, tenant, id, lent: false, value });
             }
         }
     }
@@ -81,24 +84,34 @@ impl Written {
         Some((value, Lent(at)))
     }
 
-    /// Keeps `value` as the view lent last (`lent`): the write of the
-    /// event that read it, with nothing kept in between.
-    pub(super) fn put_back(&mut self, lent: Lent, value: Option<Vec<u8>>) {
+    /// Keeps `value` as the view lent last (`lent`): the write of `event`,
+    /// which read it, with nothing kept in between.
+    pub(super) fn put_back(&mut self, lent: Lent, value: Option<Vec<u8>>, event: u32) {
         if let Some(slot) = self.slots.get_mut(lent.0).and_then(Option::as_mut).filter(|slot| slot.lent) {
             self.bytes += value.as_ref().map_or(0, Vec::len);
             slot.lent = false;
             slot.value = value;
-        }
-        if self.bytes > KEPT_BYTES {
-            self.forget();
+            slot.event = event;
         }
     }
 
-    /// Drops everything kept.
-    fn forget(&mut self) {
-        self.slots.clear();
+    /// Whether what is kept has grown past its bound: time to flush.
+    pub(super) fn is_full(&self) -> bool {
+        self.bytes > KEPT_BYTES
+    }
+
+    /// Every view kept, as its last write, leaving none behind. A view
+    /// still lent has no value to give: the batch stops without flushing.
+    pub(super) fn drain(&mut self) -> Vec<Write> {
+        let writes = self
+            .slots
+            .iter_mut()
+            .filter_map(Option::take)
+            .map(|Slot { event, id, value, .. }| (event, id, value))
+            .collect();
         self.used = 0;
         self.bytes = 0;
+        writes
     }
 
     /// The slot holding view `id` of `tenant` (hashed to `hash`), or the
@@ -132,51 +145,60 @@ impl Written {
 }
 
 /// Where a key hashed to `hash` is looked for first (masked to the table).
+#[inline]
 fn home(hash: u64) -> usize {
     hash as usize
 }
 
-/// `bytes` as little-endian words: the whole words, then the bytes left
-/// over as one more ([`rest_word`]). Two strings of one length are equal
-/// exactly when their words are. Only loads: gathering the rest in a buffer
-/// would be a `memory.copy`.
-fn words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
-    bytes.chunks_exact(8).map(word).chain(rest_word(bytes))
+/// `bytes` as little-endian words, each whole word, then the bytes left
+/// over as one more ([`last_word`]), passed to `each` in turn until it
+/// says stop; whether it never did. Two strings of one length are equal
+/// exactly when their words are. Only loads, in a plain loop: gathering the
+/// rest in a buffer would be a `memory.copy`, and iterator adapters cost
+/// more than the loads here.
+#[inline]
+fn each_word(bytes: &[u8], mut each: impl FnMut(u64) -> bool) -> bool {
+    let mut rest = bytes;
+    while let Some((head, tail)) = rest.split_first_chunk::<8>() {
+        if !each(u64::from_le_bytes(*head)) {
+            return false;
+        }
+        rest = tail;
+    }
+    rest.is_empty() || each(last_word(bytes))
 }
 
-/// The bytes of `bytes` after its whole words as one word, read with loads
-/// that may overlap the whole words; none if there are no such bytes.
-fn rest_word(bytes: &[u8]) -> Option<u64> {
-    let rest = bytes.len() % 8;
-    match (rest, bytes.len().checked_sub(8)) {
-        (0, _) => None,
-        (_, Some(from)) => Some(word(&bytes[from..])),
-        (4.., None) => Some(u64::from(half(&bytes[..4])) | u64::from(half(&bytes[rest - 4..])) << 32),
-        (_, None) => Some(bytes.iter().fold(0, |word, &byte| (word << 8) | u64::from(byte))),
+/// The last bytes of `bytes` (those after its whole words, and when there
+/// are whole words the ones before, up to eight in all) as one word, read
+/// with loads that may overlap.
+#[inline]
+fn last_word(bytes: &[u8]) -> u64 {
+    let half = |bytes: Option<&[u8; 4]>| u64::from(bytes.map_or(0, |half| u32::from_le_bytes(*half)));
+    match (bytes.last_chunk::<8>(), bytes.len()) {
+        (Some(last), _) => u64::from_le_bytes(*last),
+        (None, 4..) => half(bytes.first_chunk()) | half(bytes.last_chunk()) << 32,
+        (None, _) => bytes.iter().fold(0, |word, &byte| (word << 8) | u64::from(byte)),
     }
 }
 
-/// Eight bytes as a little-endian word.
-fn word(bytes: &[u8]) -> u64 {
-    <[u8; 8]>::try_from(bytes).map_or(0, u64::from_le_bytes)
-}
-
-/// Four bytes as a little-endian half word.
-fn half(bytes: &[u8]) -> u32 {
-    <[u8; 4]>::try_from(bytes).map_or(0, u32::from_le_bytes)
-}
-
 /// A multiply-rotate hash (FxHash's) over the words of `bytes`, from `seed`.
+#[inline]
 fn hash(seed: u64, bytes: &str) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let bytes = bytes.as_bytes();
-    words(bytes).fold(seed ^ bytes.len() as u64, |hash, word| (hash.rotate_left(5) ^ word).wrapping_mul(K))
+    let mut hash = seed ^ bytes.len() as u64;
+    each_word(bytes, |word| {
+        hash = (hash.rotate_left(5) ^ word).wrapping_mul(K);
+        true
+    });
+    hash
 }
 
 /// The hash of view `id` of `tenant`, its bits mixed (murmur3's
 /// finalizer): a multiply carries a word's bits only upwards, so without
 /// it ids that differ in their last characters (`customer-0001`,
 /// `customer-0002`) would share the low bits the table indexes by.
+#[inline]
 fn key_hash(tenant: &str, id: &str) -> u64 {
     let mut hash = hash(hash(0, tenant), id);
     hash ^= hash >> 33;
@@ -187,11 +209,20 @@ fn key_hash(tenant: &str, id: &str) -> u64 {
 }
 
 /// Whether `a` and `b` hold the same bytes, compared a word at a time.
+#[inline]
 fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len()
-        && a.chunks_exact(8).zip(b.chunks_exact(8)).all(|(a, b)| word(a) == word(b))
-        && rest_word(a) == rest_word(b)
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut other = b;
+    each_word(a, |word| match other.split_first_chunk::<8>() {
+        Some((head, tail)) => {
+            other = tail;
+            word == u64::from_le_bytes(*head)
+        }
+        None => word == last_word(b),
+    })
 }
 
 #[cfg(test)]
@@ -206,26 +237,26 @@ mod tests {
     fn values_are_lent_per_tenant_once_and_kept_again() {
         let mut written = Written::default();
         assert!(written.lend("acme", "v").is_none(), "nothing kept: ask the host");
-        written.keep("acme", "v", Some(b"1".to_vec()));
-        written.keep("globex", "v", None);
+        written.keep("acme", "v", Some(b"1".to_vec()), 0);
+        written.keep("globex", "v", None, 0);
         assert!(written.lend("initech", "v").is_none(), "another tenant's view");
         assert!(written.lend("acme", "x").is_none(), "another view");
         assert_eq!(value(written.lend("globex", "v")), Some(None), "deleted in this batch");
         let (kept, lent) = written.lend("acme", "v").unwrap();
         assert_eq!(kept, Some(b"1".to_vec()));
         assert!(written.lend("acme", "v").is_none(), "lent already: ask the host");
-        written.put_back(lent, Some(b"22".to_vec()));
+        written.put_back(lent, Some(b"22".to_vec()), 1);
         assert_eq!(written.bytes, (4 + 1) + (6 + 1) + 2, "keys once, values as kept now");
         assert_eq!(value(written.lend("acme", "v")), Some(Some(b"22".to_vec())));
-        written.keep("acme", "v", Some(b"333".to_vec()));
+        written.keep("acme", "v", Some(b"333".to_vec()), 0);
         assert_eq!(value(written.lend("acme", "v")), Some(Some(b"333".to_vec())), "kept over a lent value");
     }
 
     #[test]
     fn a_tenant_and_id_never_run_into_another_pair() {
         let mut written = Written::default();
-        written.keep("ab", "c", Some(b"ab/c".to_vec()));
-        written.keep("a", "bc", Some(b"a/bc".to_vec()));
+        written.keep("ab", "c", Some(b"ab/c".to_vec()), 0);
+        written.keep("a", "bc", Some(b"a/bc".to_vec()), 0);
         assert_eq!(value(written.lend("a", "bc")), Some(Some(b"a/bc".to_vec())));
         assert_eq!(value(written.lend("ab", "c")), Some(Some(b"ab/c".to_vec())));
     }
@@ -234,7 +265,12 @@ mod tests {
     fn the_table_grows_and_finds_every_view_again() {
         let mut written = Written::default();
         for i in 0..1000 {
-            written.keep(["acme", "globex"][i % 2], &format!("view-{i}-with-a-longer-id"), Some(i.to_string().into()));
+            written.keep(
+                ["acme", "globex"][i % 2],
+                &format!("view-{i}-with-a-longer-id"),
+                Some(i.to_string().into()),
+                0,
+            );
         }
         assert_eq!(written.used, 1000);
         assert!(written.slots.len() >= 2000 && written.slots.len().is_power_of_two());
@@ -249,7 +285,7 @@ mod tests {
     fn ids_that_differ_in_their_last_characters_spread_over_the_slots() {
         let mut written = Written::default();
         for i in 0..1000 {
-            written.keep("acme", &format!("customer-{i:04}"), None);
+            written.keep("acme", &format!("customer-{i:04}"), None, 0);
         }
         let mask = written.slots.len() - 1;
         let longest = (0..1000)
@@ -263,17 +299,38 @@ mod tests {
     }
 
     #[test]
-    fn past_the_bound_everything_is_forgotten() {
+    fn a_drain_gives_each_views_last_write_once() {
         let mut written = Written::default();
-        written.keep("acme", "small", Some(b"1".to_vec()));
-        written.keep("acme", "big", Some(vec![0; KEPT_BYTES - 100]));
-        written.keep("acme", "next", Some(vec![0; 200]));
-        assert!(written.lend("acme", "small").is_none(), "forgotten: read from the host again");
-        assert!(written.lend("acme", "big").is_none());
-        let (kept, lent) = written.lend("acme", "next").unwrap();
-        assert_eq!(kept, Some(vec![0; 200]));
-        written.put_back(lent, Some(vec![0; KEPT_BYTES]));
-        assert!(written.lend("acme", "next").is_none(), "a value past the bound is not kept");
+        written.keep("acme", "small", Some(b"1".to_vec()), 0);
+        written.keep("globex", "small", None, 1);
+        let (_, lent) = written.lend("acme", "small").unwrap();
+        written.put_back(lent, Some(b"2".to_vec()), 2);
+        assert!(!written.is_full());
+        written.keep("acme", "big", Some(vec![0; KEPT_BYTES]), 3);
+        assert!(written.is_full(), "time to flush");
+        let mut writes = written.drain();
+        writes.sort();
+        assert_eq!(
+            writes,
+            [
+                (1, "small".into(), None),
+                (2, "small".into(), Some(b"2".to_vec())),
+                (3, "big".into(), Some(vec![0; KEPT_BYTES]))
+            ]
+        );
+        assert!(!written.is_full() && written.drain().is_empty(), "nothing left");
+        assert!(written.lend("acme", "small").is_none(), "flushed: read from the host");
+        written.keep("acme", "small", Some(b"3".to_vec()), 4);
+        assert_eq!(value(written.lend("acme", "small")), Some(Some(b"3".to_vec())), "the table is used again");
+    }
+
+    fn words(bytes: &[u8]) -> Vec<u64> {
+        let mut words = Vec::new();
+        each_word(bytes, |word| {
+            words.push(word);
+            true
+        });
+        words
     }
 
     #[test]
@@ -282,9 +339,13 @@ mod tests {
         assert!(!same("orders.created", "orders.createe"));
         assert!(!same("orders.created", "orders.createdx"));
         assert!(!same("abc", "abc\0"), "padding is not a byte");
-        assert_eq!(words(b"abcdefghij").collect::<Vec<_>>(), [word(b"abcdefgh"), word(b"cdefghij")]);
-        assert_eq!(words(b"abcde").collect::<Vec<_>>(), [u64::from(half(b"abcd")) | u64::from(half(b"bcde")) << 32]);
-        assert_eq!(words(b"abc").collect::<Vec<_>>(), [0x61_62_63]);
+        let word = |bytes: &[u8; 8]| u64::from_le_bytes(*bytes);
+        let half = |bytes: &[u8; 4]| u64::from(u32::from_le_bytes(*bytes));
+        assert_eq!(words(b"abcdefghij"), [word(b"abcdefgh"), word(b"cdefghij")]);
+        assert_eq!(words(b"abcdefgh"), [word(b"abcdefgh")]);
+        assert_eq!(words(b"abcde"), [half(b"abcd") | half(b"bcde") << 32]);
+        assert_eq!(words(b"abc"), [0x61_62_63]);
+        assert!(words(b"").is_empty());
         for len in 0..20 {
             let a: String = ('a'..='z').take(len).collect();
             for at in 0..len {
@@ -299,4 +360,5 @@ mod tests {
         assert_ne!(hash(0, "abc"), hash(0, "abc\0"));
         assert_ne!(key_hash("ab", "c"), key_hash("a", "bc"));
     }
+
 }

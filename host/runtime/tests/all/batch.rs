@@ -133,6 +133,42 @@ async fn a_batch_stops_at_a_poison_event_with_the_events_before_it_folded() {
 }
 
 #[tokio::test]
+async fn a_failure_on_a_view_read_from_the_host_keeps_the_writes_before_it() {
+    let harness = Harness::new();
+    let plugin = harness.load(PROJECTION_COUNT).await;
+    let topics = [("orders.created", "{}"), ("orders.created", "{}"), ("orders.paid", "poison")];
+    let events: Arc<[Event]> = topics
+        .iter()
+        .enumerate()
+        .map(|(i, (topic, payload))| event(&format!("e{i}"), topic, i as u64 + 1, payload.as_bytes()))
+        .collect();
+    let views = PendingViews::new(Arc::new(Empty));
+    let folded = plugin.fold_batch(&events, 0, &views).await;
+    assert_eq!(folded.folded, 2);
+    assert!(folded.stopped.is_some());
+    assert_eq!(views.get("acme", "orders.created").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(views.get("acme", "orders.paid").unwrap(), None, "nothing of the failed event");
+}
+
+#[tokio::test]
+async fn views_kept_past_the_guests_bound_are_flushed_mid_batch_and_read_back() {
+    let harness = Harness::new();
+    let plugin = harness.load(PROJECTION_COUNT).await;
+    // 1100 views of about 1 KiB of key each pass the SDK's 1 MiB of kept
+    // writes once; the second round reads some back from the guest and the
+    // rest from the host.
+    let topic = |i: u64| format!("orders.{}{i:04}", "k".repeat(1000));
+    let events: Arc<[Event]> = (0..2200u64).map(|i| event(&format!("e{i}"), &topic(i % 1100), i + 1, b"{}")).collect();
+    let views = PendingViews::new(Arc::new(Empty));
+    let folded = plugin.fold_batch(&events, 0, &views).await;
+    assert!(folded.stopped.is_none(), "{:?}", folded.stopped);
+    assert_eq!(folded.folded, 2200);
+    let changes = views.take_changes();
+    assert_eq!(changes.len(), 1100);
+    assert!(changes.iter().all(|(_, value)| value.as_deref() == Some(&b"2"[..])), "every view counted twice");
+}
+
+#[tokio::test]
 async fn every_event_of_a_batch_gets_the_whole_fuel_budget() {
     let harness = Harness::new();
     let plugin = harness.load(PROJECTION_COUNT).await;

@@ -1,0 +1,214 @@
+//! Where a batched fold is: the event begun last, how many events' writes
+//! the guest has flushed, and the checks that keep the guest to the
+//! protocol of `corral:plugin/batch`.
+
+use std::sync::Arc;
+
+use super::PendingViews;
+use crate::types::Event;
+
+/// The guest broke the protocol of `corral:plugin/batch`, or the views
+/// could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum WalkError {
+    #[error("batch protocol: {0}")]
+    Protocol(String),
+    #[error("reading view {id:?}: {reason}")]
+    Views { id: String, reason: String },
+}
+
+/// The last write of a batch to a view: the event that wrote it (its index
+/// in the batch), the view id and the value (none deletes the view).
+pub(super) type Write = (u32, String, Option<Vec<u8>>);
+
+/// Where a batched fold is; idle (no events) outside one.
+#[derive(Default)]
+pub(crate) struct Walk {
+    events: Arc<[Event]>,
+    start: usize,
+    end: usize,
+    views: Option<PendingViews>,
+    /// Index (from `start`) of the event begun last.
+    pub(super) begun: Option<usize>,
+    /// How many events, from `start`, have all their writes in `views`.
+    pub(super) flushed: usize,
+    /// The guest broke the protocol: the batch stops where its writes do.
+    pub(super) broken: bool,
+    /// A buffer for the id `current` reads, kept for its allocation.
+    pub(super) id: String,
+    pub(super) metering: bool,
+    /// Fuel the store was last filled with.
+    pub(super) granted: u64,
+    /// Fuel used up to the last refill.
+    pub(super) fuel_used: u64,
+    /// A view read failed: the host's fault, not the guest's.
+    pub(super) views_failed: Option<String>,
+}
+
+impl Walk {
+    pub(super) fn new(
+        events: Arc<[Event]>,
+        calls: std::ops::Range<usize>,
+        views: PendingViews,
+        granted: Option<u64>,
+    ) -> Walk {
+        let (metering, granted) = (granted.is_some(), granted.unwrap_or(0));
+        Walk { events, start: calls.start, end: calls.end, views: Some(views), metering, granted, ..Walk::default() }
+    }
+
+    /// Books the fuel used since the last refill, `left` being what remains.
+    pub(super) fn book_fuel(&mut self, left: u64) {
+        self.fuel_used += self.granted.saturating_sub(left);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+
+    fn event(&self, index: usize) -> Option<&Event> {
+        self.events.get(self.start + index).filter(|_| index < self.len())
+    }
+
+    fn breach(&mut self, message: String) -> WalkError {
+        self.broken = true;
+        WalkError::Protocol(message)
+    }
+
+    /// Moves to event `index`.
+    pub(super) fn begin(&mut self, index: u32) -> Result<&Event, WalkError> {
+        let expected = self.begun.map_or(0, |begun| begun + 1);
+        let index = index as usize;
+        if index != expected || index >= self.len() {
+            return Err(self.breach(format!("begin({index}) where begin({expected}) was due")));
+        }
+        self.begun = Some(index);
+        self.event(index).ok_or_else(|| WalkError::Protocol(format!("no event {index}")))
+    }
+
+    /// View `id` of the begun event's tenant, as the flushed writes left it.
+    pub(super) fn current(&mut self, id: &str) -> Result<Option<Vec<u8>>, WalkError> {
+        let found = self.begun.and_then(|index| self.event(index)).zip(self.views.as_ref());
+        let Some((event, views)) = found else {
+            return Err(self.breach("current() before begin(0)".into()));
+        };
+        views.get(&event.tenant, id).map_err(|reason| {
+            self.views_failed = Some(reason.clone());
+            WalkError::Views { id: id.to_string(), reason }
+        })
+    }
+
+    /// Takes the writes of events `flushed..through` into the views.
+    pub(super) fn flush(&mut self, writes: Vec<Write>, through: u32) -> Result<(), WalkError> {
+        let through = through as usize;
+        let begun = self.begun.map_or(0, |begun| begun + 1);
+        if through < self.flushed || through > begun {
+            let (flushed, begun) = (self.flushed, begun);
+            return Err(self.breach(format!("flush through event {through} after {flushed} and {begun} begun")));
+        }
+        let Some(views) = self.views.clone() else {
+            return Err(self.breach("flush() outside a batch".into()));
+        };
+        for (event, id, value) in writes {
+            let index = event as usize;
+            match self.event(index).filter(|_| (self.flushed..through).contains(&index)) {
+                Some(event) => views.write(&event.tenant, &id, value),
+                None => {
+                    let flushed = self.flushed;
+                    return Err(self.breach(format!("a write by event {index} in a flush of {flushed}..{through}")));
+                }
+            }
+        }
+        self.flushed = through;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::encode::tests::event;
+    use super::*;
+    use crate::batch::ViewSource;
+
+    struct Stored;
+
+    impl ViewSource for Stored {
+        fn get(&self, _tenant: &str, id: &str) -> Result<Option<Vec<u8>>, String> {
+            match id {
+                "broken" => Err("disk on fire".into()),
+                _ => Ok(Some(format!("stored {id}").into_bytes())),
+            }
+        }
+    }
+
+    fn walk(events: &[Event]) -> (Walk, PendingViews) {
+        let views = PendingViews::new(Arc::new(Stored));
+        (Walk::new(events.iter().cloned().collect(), 0..events.len(), views.clone(), None), views)
+    }
+
+    fn put(event: u32, id: &str, value: &str) -> Write {
+        (event, id.into(), Some(value.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn a_read_sees_the_flushed_writes_of_its_tenant() {
+        let events = [event("e1", "a"), event("e2", "a"), event("e3", "b")];
+        let (mut walk, views) = walk(&events);
+        walk.begin(0).unwrap();
+        assert_eq!(walk.current("v").unwrap().as_deref(), Some(&b"stored v"[..]));
+        walk.begin(1).unwrap();
+        walk.flush(vec![put(0, "v", "from e1")], 1).unwrap();
+        assert_eq!(walk.current("v").unwrap().as_deref(), Some(&b"from e1"[..]));
+        walk.begin(2).unwrap();
+        assert_eq!(walk.current("v").unwrap().as_deref(), Some(&b"stored v"[..]), "another tenant");
+        walk.flush(vec![put(1, "v", "from e2"), (2, "v".into(), None)], 3).unwrap();
+        assert_eq!(walk.flushed, 3);
+        assert_eq!(
+            views.take_changes(),
+            vec![(("a".into(), "v".into()), Some(b"from e2".to_vec())), (("b".into(), "v".into()), None)]
+        );
+    }
+
+    #[test]
+    fn a_flush_covers_the_events_it_names_and_no_others() {
+        let events = [event("e1", "a"), event("e2", "a"), event("e3", "a")];
+        let (mut walk, _) = walk(&events);
+        assert!(walk.flush(Vec::new(), 0).is_ok(), "nothing to flush before begin(0)");
+        walk.begin(0).unwrap();
+        assert!(walk.flush(Vec::new(), 2).is_err(), "events not begun yet");
+        assert!(walk.broken);
+
+        let (mut walk, _) = self::walk(&events);
+        walk.begin(0).unwrap();
+        walk.begin(1).unwrap();
+        assert!(walk.flush(vec![put(1, "v", "1")], 1).is_err(), "a write by an event the flush does not cover");
+        walk.flush(vec![put(0, "v", "1")], 1).unwrap();
+        assert!(walk.flush(vec![put(0, "v", "2")], 2).is_err(), "a write by an event flushed before");
+        assert!(walk.flush(Vec::new(), 0).is_err(), "a flush going back");
+    }
+
+    #[test]
+    fn begin_takes_every_event_once_in_order() {
+        let events = [event("e1", "a"), event("e2", "a")];
+        let (mut walk, _) = walk(&events);
+        assert!(walk.current("v").is_err(), "current before begin");
+        assert!(walk.begin(1).is_err(), "an index skipped");
+        let (mut walk, _) = self::walk(&events);
+        assert_eq!(walk.begin(0).unwrap().id, "e1");
+        assert!(walk.begin(0).is_err(), "an index repeated");
+        let (mut walk, _) = self::walk(&events);
+        walk.begin(0).unwrap();
+        walk.begin(1).unwrap();
+        assert!(walk.begin(2).is_err(), "past the last event");
+        assert!(walk.broken);
+    }
+
+    #[test]
+    fn a_failed_read_is_the_hosts_fault() {
+        let events = [event("e1", "a")];
+        let (mut walk, _) = walk(&events);
+        walk.begin(0).unwrap();
+        assert!(matches!(walk.current("broken"), Err(WalkError::Views { .. })));
+        assert_eq!(walk.views_failed.as_deref(), Some("disk on fire"));
+        assert!(!walk.broken);
+    }
+}
