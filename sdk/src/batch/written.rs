@@ -360,5 +360,4 @@ mod tests {
         assert_ne!(hash(0, "abc"), hash(0, "abc\0"));
         assert_ne!(key_hash("ab", "c"), key_hash("a", "bc"));
     }
-
 }

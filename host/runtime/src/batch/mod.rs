@@ -128,6 +128,8 @@ impl Plugin {
             folded.fuel_used += again.fuel_used;
             match again.stopped {
                 None => folded.folded = failed,
+                // Stopped again: whichever event it stopped at, the caller
+                // folds that one alone, and its verdict counts as ever.
                 Some(error) => {
                     folded.folded = run.flushed + again.flushed;
                     folded.stopped = Some(error);
@@ -187,12 +189,13 @@ impl Plugin {
                     failed(self.error(InvokeErrorKind::Guest { code: failure.code, message: failure.message }))
                 }
                 Ok(()) if flushed == walk.len() => Run { flushed, stopped: None, failed: None, fuel_used },
-                Ok(()) => broken(
-                    self.error(InvokeErrorKind::Trap(
-                        WalkError::Protocol(format!("returned with the writes of event {flushed} on not flushed"))
-                            .to_string(),
-                    )),
-                ),
+                Ok(()) => {
+                    let breach = WalkError::Protocol(format!(
+                        "returned before flushing the writes of events {flushed}..{}",
+                        walk.len()
+                    ));
+                    broken(self.error(InvokeErrorKind::Trap(breach.to_string())))
+                }
             },
         }
     }
