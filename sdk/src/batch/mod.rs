@@ -95,7 +95,7 @@ fn fold<P: Projection>(
 
 /// Keeps the write of event `index` of `tenant`, in the slot its view was
 /// lent from if it read a kept value.
-fn keep(written: &mut Written, tenant: &str, write: Option<(String, Option<Vec<u8>>)>, lent: Option<Lent>, index: u32) {
+fn keep(written: &mut Written, tenant: &str, write: Option<Applied>, lent: Option<Lent>, index: u32) {
     let Some((id, value)) = write else { return };
     match lent {
         Some(lent) => written.put_back(lent, value, index),

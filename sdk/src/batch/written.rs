@@ -100,8 +100,10 @@ impl Written {
         self.bytes > KEPT_BYTES
     }
 
-    /// Every view kept, as its last write, leaving none behind. A view
-    /// still lent has no value to give: the batch stops without flushing.
+    /// Every view kept, as its last write, leaving none behind. Only
+    /// between events: a view lent to an event has no value to give until
+    /// the event puts one back (a batch whose event failed holding one
+    /// flushes nothing and leaves those events to the host).
     pub(super) fn drain(&mut self) -> Vec<Write> {
         let writes = self
             .slots
