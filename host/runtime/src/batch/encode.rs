@@ -35,35 +35,42 @@ fn rest_len(event: &Event) -> usize {
 /// back, and the rest of each event after the strings' lengths. None if a
 /// field is too long for a u32 length.
 pub(super) fn encode(events: &[Event]) -> Option<(String, Vec<u8>)> {
+    fn len(bytes: usize) -> Option<u32> {
+        u32::try_from(bytes).ok().filter(|len| *len != u32::MAX)
+    }
     let (text_bytes, rest_bytes) =
         events.iter().fold((0, 0), |(text, rest), event| (text + text_len(event), rest + rest_len(event)));
     let mut text = String::with_capacity(text_bytes);
     let mut bytes = Vec::with_capacity(rest_bytes);
     for event in events {
         let Event { id, topic, sequence, timestamp_ms, tenant, correlation_id, traceparent, payload } = event;
+        let traceparent_len = match traceparent {
+            Some(traceparent) => len(traceparent.len())?,
+            None => u32::MAX,
+        };
+        let lengths = [
+            len(id.len())?,
+            len(topic.len())?,
+            len(tenant.len())?,
+            len(correlation_id.len())?,
+            traceparent_len,
+            len(payload.len())?,
+        ];
         // The fixed part in one piece: one copy per event, not eight.
         let mut head = [0u8; 40];
         head[..8].copy_from_slice(&sequence.to_le_bytes());
         head[8..16].copy_from_slice(&timestamp_ms.to_le_bytes());
-        let lengths = [
-            Some(id.len()),
-            Some(topic.len()),
-            Some(tenant.len()),
-            Some(correlation_id.len()),
-            traceparent.as_ref().map(String::len),
-            Some(payload.len()),
-        ];
-        for (at, length) in (16..).step_by(4).zip(lengths) {
-            let length = match length {
-                Some(length) => u32::try_from(length).ok().filter(|length| *length != u32::MAX)?,
-                None => u32::MAX,
-            };
-            head[at..at + 4].copy_from_slice(&length.to_le_bytes());
+        for (slot, length) in head[16..].chunks_exact_mut(4).zip(lengths) {
+            slot.copy_from_slice(&length.to_le_bytes());
         }
         bytes.extend_from_slice(&head);
         bytes.extend_from_slice(payload);
-        for field in [id, topic, tenant, correlation_id].into_iter().chain(traceparent) {
-            text.push_str(field);
+        text.push_str(id);
+        text.push_str(topic);
+        text.push_str(tenant);
+        text.push_str(correlation_id);
+        if let Some(traceparent) = traceparent {
+            text.push_str(traceparent);
         }
     }
     Some((text, bytes))
