@@ -13,6 +13,12 @@ const MAX_MESSAGE_BYTES: usize = 4096;
 
 impl Host for HostState {
     async fn write(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+        if self.walk.shared() {
+            // The line would be tagged with another event's id: the host
+            // folds the segment again, one event at a time, and logs it then.
+            self.inputs.note_use();
+            return;
+        }
         self.log_lines += 1;
         if self.log_lines > MAX_LINES_PER_CALL {
             if self.log_lines == MAX_LINES_PER_CALL + 1 {

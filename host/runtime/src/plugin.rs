@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -98,6 +99,10 @@ pub struct Plugin {
     pub(crate) control: Arc<ControlPlane>,
     pub(crate) metering: bool,
     pub(crate) in_flight: Arc<Semaphore>,
+    /// Events one segment of a batched fold stands for (see `batch`):
+    /// lowered when a segment runs out of fuel or time, 1 once the guest
+    /// reads an input its segment shares.
+    pub(crate) stride: AtomicUsize,
     descriptor: Descriptor,
     path: PathBuf,
     content_hash: String,
@@ -229,6 +234,7 @@ impl Runtime {
             control: self.control.clone(),
             metering: self.config.metering,
             in_flight: Arc::new(Semaphore::new(settings.limits.max_concurrency as usize)),
+            stride: AtomicUsize::new(usize::MAX),
             descriptor: Descriptor {
                 name: stem,
                 version: "0.0.0".into(),

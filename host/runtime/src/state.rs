@@ -55,7 +55,7 @@ impl HostState {
         if plugin.world.is_deterministic() {
             // Same inputs, same bytes out: time is the input's timestamp and
             // randomness is a stream derived from the input's id. They read
-            // `inputs`, which a batched fold moves from event to event;
+            // `inputs`, which a batched fold moves from segment to segment;
             // `insecure-seed` is served by the deterministic linker from it.
             wasi.wall_clock(FrozenClock(inputs.clone()))
                 .monotonic_clock(FrozenClock(inputs.clone()))
@@ -161,8 +161,12 @@ impl wasmtime::ResourceLimiter for Limiter {
 
 /// The input the deterministic stand-ins answer for: its timestamp and the
 /// seed of its random streams. Shared by the clocks and random sources inside
-/// the WASI context and by the host, which points it at the next event of a
-/// batch; the streams are derived lazily, on the first read of an input.
+/// the WASI context and by the host, which points it at the next segment of
+/// a batch; the streams are derived lazily, on the first read of an input.
+///
+/// An input that stands for a segment of several events answers for the
+/// first only, so a read of it there is noted: the batch is then folded
+/// again, one event per segment.
 #[derive(Clone)]
 pub(crate) struct Inputs(Arc<Mutex<Input>>);
 
@@ -171,6 +175,10 @@ struct Input {
     seed: String,
     secure: Option<blake3::OutputReader>,
     insecure: Option<blake3::OutputReader>,
+    /// It stands for several events.
+    shared: bool,
+    /// It was read while it stood for several events.
+    misread: bool,
 }
 
 /// Which random stream of an input.
@@ -182,28 +190,59 @@ enum Stream {
 
 impl Inputs {
     fn new(timestamp_ms: u64, seed: &str) -> Self {
-        let input = Input { at: Duration::ZERO, seed: String::new(), secure: None, insecure: None };
+        let input = Input {
+            at: Duration::ZERO,
+            seed: String::new(),
+            secure: None,
+            insecure: None,
+            shared: false,
+            misread: false,
+        };
         let inputs = Inputs(Arc::new(Mutex::new(input)));
-        inputs.set(timestamp_ms, seed);
+        inputs.set(timestamp_ms, seed, false);
         inputs
     }
 
     /// Answers for another input from now on; its streams start afresh.
-    pub(crate) fn set(&self, timestamp_ms: u64, seed: &str) {
-        let mut input = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+    /// `shared`: it stands for several events, and must not be read.
+    pub(crate) fn set(&self, timestamp_ms: u64, seed: &str, shared: bool) {
+        let mut input = self.lock();
         input.at = Duration::from_millis(timestamp_ms);
         input.seed.clear();
         input.seed.push_str(seed);
         input.secure = None;
         input.insecure = None;
+        input.shared = shared;
+    }
+
+    /// Notes a use that stands for one event, as a read does (a log line,
+    /// tagged with the event's id).
+    pub(crate) fn note_use(&self) {
+        drop(self.read());
+    }
+
+    /// Whether the input was read while it stood for several events.
+    pub(crate) fn misread(&self) -> bool {
+        self.lock().misread
+    }
+
+    /// The input, its read noted.
+    fn read(&self) -> std::sync::MutexGuard<'_, Input> {
+        let mut input = self.lock();
+        input.misread |= input.shared;
+        input
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Input> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn now(&self) -> Duration {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).at
+        self.read().at
     }
 
     fn fill(&self, stream: Stream, dest: &mut [u8]) {
-        let mut input = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut input = self.read();
         let Input { seed, secure, insecure, .. } = &mut *input;
         let reader = match stream {
             Stream::Secure => secure.get_or_insert_with(|| reader(seed, b"secure")),
@@ -216,7 +255,7 @@ impl Inputs {
     /// the way wasmtime-wasi splits its `u128`.
     pub(crate) fn insecure_seed(&self) -> (u64, u64) {
         let mut bytes = [0; 16];
-        let input = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let input = self.read();
         reader(&input.seed, b"insecure-seed").fill(&mut bytes);
         drop(input);
         let seed = u128::from_le_bytes(bytes);

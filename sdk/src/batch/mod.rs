@@ -1,8 +1,9 @@
 //! The guest's side of `batch-projector.fold`, walked the way the host
 //! follows it (`corral:plugin/batch`): the events arrive encoded
-//! ([`Encoded`]) and are decoded one at a time, after the host has begun
-//! each, so a malformed one fails as itself. Each is decoded into the same
-//! [`Event`], whose buffers are reused from one event to the next.
+//! ([`Encoded`]) and are decoded one at a time, each after the host has
+//! begun the segment it is in, so a malformed one fails as itself. Each is
+//! decoded into the same [`Event`], whose buffers are reused from one event
+//! to the next.
 //!
 //! The values the batch writes are kept ([`Written`]), so a view is asked
 //! of the host once per batch and then handed from one `apply` to the next;
@@ -44,15 +45,17 @@ pub fn fold_batch<P: Projection>(text: String, events: Vec<u8>) -> Result<(), Fa
     // The write of the event before, and where its view was lent from.
     let mut previous: Option<Applied> = None;
     let mut lent: Option<Lent> = None;
-    let mut index = 0u32;
+    let (mut index, mut next) = (0u32, 0u32);
     while !encoded.is_empty() {
-        batch::begin(index);
+        if index == next {
+            next = batch::begin(index);
+        }
         // `event` is still the one before: its tenant owns the write.
         keep(&mut written, &event.tenant, previous.take(), lent.take(), index.wrapping_sub(1));
         if written.is_full() {
             batch::flush(&written.drain(), index);
         }
-        match fold::<P>(&mut encoded, &mut event, &mut written, &mut lent) {
+        match fold::<P>(&mut encoded, &mut event, index, &mut written, &mut lent) {
             Ok(write) => previous = write,
             Err(failure) => {
                 // A lent value went to the failed `apply`: without it the
@@ -70,11 +73,12 @@ pub fn fold_batch<P: Projection>(text: String, events: Vec<u8>) -> Result<(), Fa
     Ok(())
 }
 
-/// Decodes the next event into `event` and folds it with `P`: the view it
-/// wrote and the value, if its key named one.
+/// Decodes the next event, `index`, into `event` and folds it with `P`: the
+/// view it wrote and the value, if its key named one.
 fn fold<P: Projection>(
     encoded: &mut Encoded<'_>,
     event: &mut Event,
+    index: u32,
     written: &mut Written,
     lent: &mut Option<Lent>,
 ) -> Result<Option<Applied>, Failure> {
@@ -87,7 +91,7 @@ fn fold<P: Projection>(
             *lent = Some(from);
             value
         }
-        None => batch::current(&id),
+        None => batch::current(index, &id),
     };
     let value = P::apply(current, event)?;
     Ok(Some((id, value)))

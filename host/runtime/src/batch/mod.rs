@@ -1,10 +1,13 @@
 //! `corral:plugin/batch`: the host's side of a batched fold
 //! (`batch-projector.fold`). One instance folds a run of events; the host
-//! follows the guest from event to event (`begin`), so each event gets its
-//! own clock, randomness, fuel budget and deadline. The guest keeps what its
-//! events write and hands the host the last value of each view it wrote
-//! (`flush`); a view it has not written is read from [`PendingViews`]: the
-//! flushed writes over the stored views.
+//! follows the guest in segments of events (`begin`), so each event gets
+//! its own clock, randomness, fuel budget and deadline: a segment stands
+//! for several events only while none of them reads the clocks or
+//! randomness, logs, or needs more than one budget; otherwise the host
+//! folds the run again from its last flush with one event per segment. The
+//! guest keeps what its events write and hands the host the last value of
+//! each view it wrote (`flush`); a view it has not written is read from
+//! [`PendingViews`]: the flushed writes over the stored views.
 //!
 //! The reference semantics stay one event in one fresh instance
 //! ([`Plugin::fold`]): a batch stops at the first event that fails, traps or
@@ -19,6 +22,7 @@ mod pending;
 mod walk;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use wasmtime::StoreContextMut;
@@ -46,6 +50,8 @@ pub struct BatchFolded {
     pub stopped: Option<InvokeError>,
     /// Fuel consumed, instantiation included (0 when metering is off).
     pub fuel_used: u64,
+    /// Segments the host followed the guest in, over every instance.
+    pub segments: usize,
     /// Wall-clock time, instantiation included.
     pub elapsed: Duration,
 }
@@ -54,18 +60,30 @@ pub struct BatchFolded {
 struct Run {
     /// Events, from the run's start, whose writes reached the views.
     flushed: usize,
-    stopped: Option<InvokeError>,
-    /// The event (from the run's start) that failed or trapped, when the
-    /// guest, not the protocol or the host, stopped the run.
-    failed: Option<usize>,
     fuel_used: u64,
+    segments: usize,
+    ended: Ended,
+}
+
+enum Ended {
+    /// Every event folded and flushed.
+    Whole,
+    /// Event `at` (from the run's start), alone in its segment, failed or
+    /// trapped.
+    Failed { at: usize, error: InvokeError },
+    /// The guest broke the protocol, or the host could not read a view.
+    Broken(InvokeError),
+    /// The run stopped in a segment of several events, at an event not
+    /// known, or after an event read an input its segment shared: fold it
+    /// again one event per segment.
+    Shared { error: InvokeError, segment: usize, misread: bool },
 }
 
 /// Adds `corral:plugin/batch` to the deterministic linker.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let mut batch = linker.instance(&format!("corral:plugin/batch@{PACKAGE_VERSION}"))?;
     batch.func_wrap("begin", |mut store: StoreContextMut<'_, HostState>, (index,): (u32,)| {
-        // Each event starts with the whole budget, as in a fresh instance.
+        // Each segment starts with the whole budget, as a fresh instance.
         if store.data().walk.metering {
             let budget = store.data().plugin.limits.fuel;
             let left = store.get_fuel()?;
@@ -75,27 +93,33 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             store.set_fuel(budget)?;
         }
         let state = store.data_mut();
-        let event = state.walk.begin(index).map_err(wasmtime::Error::new)?;
-        state.inputs.set(event.timestamp_ms, &event.id);
+        let (event, next) = state.walk.begin(index).map_err(wasmtime::Error::new)?;
+        state.inputs.set(event.timestamp_ms, &event.id, next - index as usize > 1);
         state.call.request_id.clear();
         state.call.request_id.push_str(&event.id);
         state.log_lines = 0;
         state.begun += 1;
-        Ok(())
+        // At most the batch's length, which `encode` keeps within u32.
+        Ok((u32::try_from(next).unwrap_or(u32::MAX),))
     })?;
-    batch.func_wrap("current", |mut store: StoreContextMut<'_, HostState>, (id,): (WasmStr,)| {
+    batch.func_wrap("current", |mut store: StoreContextMut<'_, HostState>, (index, id): (u32, WasmStr)| {
         // The id into a kept buffer: the guest's memory and the walk are
         // both in the store.
         let mut buffer = std::mem::take(&mut store.data_mut().walk.id);
         buffer.clear();
         buffer.push_str(&id.to_str(&store)?);
         let walk = &mut store.data_mut().walk;
-        let value = walk.current(&buffer);
+        let value = walk.current(index, &buffer);
         walk.id = buffer;
         value.map(|value| (value,)).map_err(wasmtime::Error::new)
     })?;
     batch.func_wrap("flush", |mut store: StoreContextMut<'_, HostState>, (writes, through): (Vec<Write>, u32)| {
-        store.data_mut().walk.flush(writes, through).map_err(wasmtime::Error::new)
+        let state = store.data_mut();
+        if state.inputs.misread() {
+            // The writes may depend on what the segment's first event read.
+            return Err(wasmtime::Error::new(WalkError::Misread));
+        }
+        state.walk.flush(writes, through).map_err(wasmtime::Error::new)
     })?;
     Ok(())
 }
@@ -114,44 +138,81 @@ impl Plugin {
     pub async fn fold_batch(&self, events: &Arc<[Event]>, start: usize, views: &PendingViews) -> BatchFolded {
         let started = Instant::now();
         let end = call_end(events, start);
-        let run = self.fold_run(events, start..end, views).await;
-        let mut folded = BatchFolded {
-            folded: run.flushed,
-            stopped: run.stopped,
-            fuel_used: run.fuel_used,
-            elapsed: started.elapsed(),
-        };
-        if let Some(failed) = run.failed.filter(|failed| *failed > run.flushed) {
-            // The events between the last flush and the one that failed
-            // folded, but their writes went with the instance.
-            let again = self.fold_run(events, start + run.flushed..start + failed, views).await;
-            folded.fuel_used += again.fuel_used;
-            match again.stopped {
-                None => folded.folded = failed,
-                // Stopped again: whichever event it stopped at, the caller
-                // folds that one alone, and its verdict counts as ever.
-                Some(error) => {
-                    folded.folded = run.flushed + again.flushed;
-                    folded.stopped = Some(error);
-                }
+        let mut folded = BatchFolded { folded: 0, stopped: None, fuel_used: 0, segments: 0, elapsed: Duration::ZERO };
+        let run = self.fold_run(events, start..end, views, self.stride.load(Ordering::Relaxed)).await;
+        let (from, run) = match run.ended {
+            Ended::Shared { ref error, segment, misread } => {
+                // A guest that reads its inputs does so in every batch: walk
+                // it event by event from now on. One that ran out of fuel or
+                // time gets shorter segments.
+                let shorter = match error.kind {
+                    _ if misread => 1,
+                    InvokeErrorKind::OutOfFuel { .. } | InvokeErrorKind::Timeout(_) => (segment / 4).max(1),
+                    _ => usize::MAX,
+                };
+                self.stride.fetch_min(shorter, Ordering::Relaxed);
+                folded.add(&run);
+                let from = start + run.flushed;
+                (from, self.fold_run(events, from..end, views, 1).await)
             }
-        }
+            _ => (start, run),
+        };
+        self.settle(events, from, run, views, &mut folded).await;
         folded.elapsed = started.elapsed();
         folded
     }
 
-    /// Walks `events[calls]` in one fresh instance.
-    async fn fold_run(&self, events: &Arc<[Event]>, calls: std::ops::Range<usize>, views: &PendingViews) -> Run {
-        let stopped = |error: InvokeError| Run { flushed: 0, stopped: Some(error), failed: None, fuel_used: 0 };
+    /// Adds the outcome of `run`, from event `from`, to `folded`. The events
+    /// between its last flush and an event that failed went with the
+    /// instance: they are folded again, in a fresh instance.
+    async fn settle(
+        &self,
+        events: &Arc<[Event]>,
+        from: usize,
+        run: Run,
+        views: &PendingViews,
+        folded: &mut BatchFolded,
+    ) {
+        folded.add(&run);
+        let (at, error) = match run.ended {
+            Ended::Whole => return,
+            Ended::Broken(error) | Ended::Shared { error, .. } => return folded.stopped = Some(error),
+            Ended::Failed { at, error } => (at, error),
+        };
+        folded.stopped = Some(error);
+        if at > run.flushed {
+            let again = self.fold_run(events, from + run.flushed..from + at, views, 1).await;
+            folded.add(&again);
+            match again.ended {
+                Ended::Whole => {}
+                // Stopped again: whichever event it stopped at, the caller
+                // folds that one alone, and its verdict counts as ever.
+                Ended::Failed { error, .. } | Ended::Broken(error) | Ended::Shared { error, .. } => {
+                    folded.stopped = Some(error);
+                }
+            }
+        }
+    }
+
+    /// Walks `events[calls]` in one fresh instance, in segments of `stride`
+    /// events.
+    async fn fold_run(
+        &self,
+        events: &Arc<[Event]>,
+        calls: std::ops::Range<usize>,
+        views: &PendingViews,
+        stride: usize,
+    ) -> Run {
+        let broken = |error: InvokeError| Run { flushed: 0, fuel_used: 0, segments: 0, ended: Ended::Broken(error) };
         let Pre::BatchedProjection(pre) = &self.pre else {
-            return stopped(self.wrong_world("batched-projection"));
+            return broken(self.wrong_world("batched-projection"));
         };
         let Some(first) = events.get(calls.start).filter(|_| !calls.is_empty()) else {
-            return Run { flushed: 0, stopped: None, failed: None, fuel_used: 0 };
+            return Run { flushed: 0, fuel_used: 0, segments: 0, ended: Ended::Whole };
         };
         let mut session = match self.session(CallContext::for_batch(first)) {
             Ok(session) => session,
-            Err(error) => return stopped(error),
+            Err(error) => return broken(error),
         };
         // Until `begin(0)`: instantiation and handing over every event, for
         // which a fresh instance per event would give each event a budget.
@@ -162,9 +223,9 @@ impl Plugin {
         }
         let Some((text, encoded)) = encode(events.get(calls.clone()).unwrap_or_default()) else {
             drop(session);
-            return stopped(self.error(InvokeErrorKind::Host("an event too large to hand over".into())));
+            return broken(self.error(InvokeErrorKind::Host("an event too large to hand over".into())));
         };
-        session.store.data_mut().walk = Walk::new(events.clone(), calls, views.clone(), granted);
+        session.store.data_mut().walk = Walk::new(events.clone(), calls, views.clone(), stride, granted);
         let store = &mut session.store;
         let result = match pre.instantiate_async(&mut *store).await {
             Ok(instance) => instance.corral_plugin_batch_projector().call_fold(&mut *store, &text, &encoded).await,
@@ -174,29 +235,45 @@ impl Plugin {
         if walk.metering {
             walk.book_fuel(session.store.get_fuel().unwrap_or(0));
         }
+        let misread = session.store.data().inputs.misread();
         let finished = session.finish(result);
-        let (flushed, fuel_used) = (walk.flushed, walk.fuel_used);
-        let failed = |error: InvokeError| Run { flushed, stopped: Some(error), failed: walk.begun, fuel_used };
-        let broken = |error: InvokeError| Run { flushed, stopped: Some(error), failed: None, fuel_used };
+        let (flushed, fuel_used, segments) = (walk.flushed, walk.fuel_used, walk.segments);
+        let run = |ended: Ended| Run { flushed, fuel_used, segments, ended };
         if let Some(reason) = walk.views_failed.take() {
-            return broken(self.error(InvokeErrorKind::Host(format!("reading a view: {reason}"))));
+            return run(Ended::Broken(self.error(InvokeErrorKind::Host(format!("reading a view: {reason}")))));
         }
-        match finished {
-            Err(error) if walk.broken => broken(error),
-            Err(error) => failed(error),
+        let error = match finished {
+            Err(error) if walk.broken => return run(Ended::Broken(error)),
+            Err(error) => error,
             Ok(called) => match called.value {
-                Err(failure) => {
-                    failed(self.error(InvokeErrorKind::Guest { code: failure.code, message: failure.message }))
-                }
-                Ok(()) if flushed == walk.len() => Run { flushed, stopped: None, failed: None, fuel_used },
+                Err(failure) => self.error(InvokeErrorKind::Guest { code: failure.code, message: failure.message }),
+                Ok(()) if flushed == walk.len() => return run(Ended::Whole),
                 Ok(()) => {
                     let breach = WalkError::Protocol(format!(
                         "returned before flushing the writes of events {flushed}..{}",
                         walk.len()
                     ));
-                    broken(self.error(InvokeErrorKind::Trap(breach.to_string())))
+                    return run(Ended::Broken(self.error(InvokeErrorKind::Trap(breach.to_string()))));
                 }
             },
+        };
+        // The guest stopped: the event it stopped at is known when it was
+        // alone in its segment and read nothing its segment shared.
+        match walk.begun {
+            Some(begun) if misread || walk.shared() => {
+                run(Ended::Shared { error, segment: walk.next - begun, misread })
+            }
+            Some(at) => run(Ended::Failed { at, error }),
+            None => run(Ended::Broken(error)),
         }
+    }
+}
+
+impl BatchFolded {
+    /// Adds what `run` folded and used.
+    fn add(&mut self, run: &Run) {
+        self.folded += run.flushed;
+        self.fuel_used += run.fuel_used;
+        self.segments += run.segments;
     }
 }

@@ -1,6 +1,6 @@
-//! Where a batched fold is: the event begun last, how many events' writes
-//! the guest has flushed, and the checks that keep the guest to the
-//! protocol of `corral:plugin/batch`.
+//! Where a batched fold is: the segment of events begun last, how many
+//! events' writes the guest has flushed, and the checks that keep the guest
+//! to the protocol of `corral:plugin/batch`.
 
 use std::sync::Arc;
 
@@ -15,6 +15,10 @@ pub(super) enum WalkError {
     Protocol(String),
     #[error("reading view {id:?}: {reason}")]
     Views { id: String, reason: String },
+    /// An event read an input that its segment of several events shared:
+    /// what it wrote may depend on another event's input.
+    #[error("an input read in a segment of several events")]
+    Misread,
 }
 
 /// The last write of a batch to a view: the event that wrote it (its index
@@ -28,8 +32,14 @@ pub(crate) struct Walk {
     start: usize,
     end: usize,
     views: Option<PendingViews>,
-    /// Index (from `start`) of the event begun last.
+    /// Events per segment: 1 follows the guest event by event.
+    stride: usize,
+    /// Index (from `start`) of the first event of the segment begun last.
     pub(super) begun: Option<usize>,
+    /// One past the last event of that segment: where `begin` is due.
+    pub(super) next: usize,
+    /// Segments begun.
+    pub(super) segments: usize,
     /// How many events, from `start`, have all their writes in `views`.
     pub(super) flushed: usize,
     /// The guest broke the protocol: the batch stops where its writes do.
@@ -50,10 +60,12 @@ impl Walk {
         events: Arc<[Event]>,
         calls: std::ops::Range<usize>,
         views: PendingViews,
+        stride: usize,
         granted: Option<u64>,
     ) -> Walk {
         let (metering, granted) = (granted.is_some(), granted.unwrap_or(0));
-        Walk { events, start: calls.start, end: calls.end, views: Some(views), metering, granted, ..Walk::default() }
+        let (start, end, stride) = (calls.start, calls.end, stride.max(1));
+        Walk { events, start, end, views: Some(views), stride, metering, granted, ..Walk::default() }
     }
 
     /// Books the fuel used since the last refill, `left` being what remains.
@@ -74,22 +86,35 @@ impl Walk {
         WalkError::Protocol(message)
     }
 
-    /// Moves to event `index`.
-    pub(super) fn begin(&mut self, index: u32) -> Result<&Event, WalkError> {
-        let expected = self.begun.map_or(0, |begun| begun + 1);
-        let index = index as usize;
-        if index != expected || index >= self.len() {
-            return Err(self.breach(format!("begin({index}) where begin({expected}) was due")));
+    /// Starts the segment from event `index`: returns its first event and
+    /// where it ends.
+    pub(super) fn begin(&mut self, index: u32) -> Result<(&Event, usize), WalkError> {
+        let (index, due) = (index as usize, self.next);
+        if index != due || index >= self.len() {
+            return Err(self.breach(format!("begin({index}) where begin({due}) was due")));
         }
         self.begun = Some(index);
-        self.event(index).ok_or_else(|| WalkError::Protocol(format!("no event {index}")))
+        self.next = index.saturating_add(self.stride).min(self.len());
+        self.segments += 1;
+        let next = self.next;
+        let event = self.event(index).ok_or_else(|| WalkError::Protocol(format!("no event {index}")))?;
+        Ok((event, next))
     }
 
-    /// View `id` of the begun event's tenant, as the flushed writes left it.
-    pub(super) fn current(&mut self, id: &str) -> Result<Option<Vec<u8>>, WalkError> {
-        let found = self.begun.and_then(|index| self.event(index)).zip(self.views.as_ref());
+    /// Whether the segment begun last stands for several events.
+    pub(crate) fn shared(&self) -> bool {
+        self.begun.is_some_and(|begun| self.next - begun > 1)
+    }
+
+    /// View `id` of the tenant of event `index`, of the segment begun last,
+    /// as the flushed writes left it.
+    pub(super) fn current(&mut self, index: u32, id: &str) -> Result<Option<Vec<u8>>, WalkError> {
+        let index = index as usize;
+        let segment = self.begun.map(|begun| begun..self.next).filter(|segment| segment.contains(&index));
+        let found = segment.and_then(|_| self.event(index)).zip(self.views.as_ref());
         let Some((event, views)) = found else {
-            return Err(self.breach("current() before begin(0)".into()));
+            let begun = self.begun.map_or_else(|| "none".to_string(), |begun| format!("{begun}..{}", self.next));
+            return Err(self.breach(format!("current() for event {index} outside the segment begun ({begun})")));
         };
         views.get(&event.tenant, id).map_err(|reason| {
             self.views_failed = Some(reason.clone());
@@ -99,11 +124,10 @@ impl Walk {
 
     /// Takes the writes of events `flushed..through` into the views.
     pub(super) fn flush(&mut self, writes: Vec<Write>, through: u32) -> Result<(), WalkError> {
-        let through = through as usize;
-        let begun = self.begun.map_or(0, |begun| begun + 1);
-        if through < self.flushed || through > begun {
-            let (flushed, begun) = (self.flushed, begun);
-            return Err(self.breach(format!("flush through event {through} after {flushed} and {begun} begun")));
+        let (through, next) = (through as usize, self.next);
+        if through < self.flushed || through > next {
+            let flushed = self.flushed;
+            return Err(self.breach(format!("flush through event {through} after {flushed}, with {next} begun")));
         }
         let Some(views) = self.views.clone() else {
             return Err(self.breach("flush() outside a batch".into()));
@@ -140,9 +164,9 @@ mod tests {
         }
     }
 
-    fn walk(events: &[Event]) -> (Walk, PendingViews) {
+    fn walk(events: &[Event], stride: usize) -> (Walk, PendingViews) {
         let views = PendingViews::new(Arc::new(Stored));
-        (Walk::new(events.iter().cloned().collect(), 0..events.len(), views.clone(), None), views)
+        (Walk::new(events.iter().cloned().collect(), 0..events.len(), views.clone(), stride, None), views)
     }
 
     fn put(event: u32, id: &str, value: &str) -> Write {
@@ -152,14 +176,14 @@ mod tests {
     #[test]
     fn a_read_sees_the_flushed_writes_of_its_tenant() {
         let events = [event("e1", "a"), event("e2", "a"), event("e3", "b")];
-        let (mut walk, views) = walk(&events);
+        let (mut walk, views) = walk(&events, 1);
         walk.begin(0).unwrap();
-        assert_eq!(walk.current("v").unwrap().as_deref(), Some(&b"stored v"[..]));
+        assert_eq!(walk.current(0, "v").unwrap().as_deref(), Some(&b"stored v"[..]));
         walk.begin(1).unwrap();
         walk.flush(vec![put(0, "v", "from e1")], 1).unwrap();
-        assert_eq!(walk.current("v").unwrap().as_deref(), Some(&b"from e1"[..]));
+        assert_eq!(walk.current(1, "v").unwrap().as_deref(), Some(&b"from e1"[..]));
         walk.begin(2).unwrap();
-        assert_eq!(walk.current("v").unwrap().as_deref(), Some(&b"stored v"[..]), "another tenant");
+        assert_eq!(walk.current(2, "v").unwrap().as_deref(), Some(&b"stored v"[..]), "another tenant");
         walk.flush(vec![put(1, "v", "from e2"), (2, "v".into(), None)], 3).unwrap();
         assert_eq!(walk.flushed, 3);
         assert_eq!(
@@ -169,15 +193,39 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_stands_for_the_events_of_its_stride() {
+        let events: Vec<Event> = (0..5).map(|i| event(&format!("e{i}"), ["a", "b"][i % 2])).collect();
+        let (mut walk, views) = walk(&events, 2);
+        assert_eq!(walk.begin(0).map(|(event, next)| (event.id.clone(), next)).unwrap(), ("e0".into(), 2));
+        assert!(walk.shared());
+        assert_eq!(walk.current(1, "v").unwrap().as_deref(), Some(&b"stored v"[..]), "any event of the segment");
+        walk.flush(vec![put(0, "v", "0"), put(1, "v", "1")], 2).unwrap();
+        assert!(walk.begin(3).is_err(), "begin is due where the segment ends");
+        let (mut walk, _) = self::walk(&events, 2);
+        walk.begin(0).unwrap();
+        assert!(walk.current(2, "v").is_err(), "an event past the segment");
+        let (mut walk, _) = self::walk(&events, 2);
+        walk.begin(0).unwrap();
+        assert_eq!(walk.begin(2).unwrap().1, 4);
+        assert!(walk.current(1, "v").is_err(), "an event before the segment");
+        let (mut walk, _) = self::walk(&events, 2);
+        walk.begin(0).unwrap();
+        walk.begin(2).unwrap();
+        assert_eq!(walk.begin(4).unwrap().1, 5, "the last segment ends with the batch");
+        assert!(!walk.shared(), "one event left");
+        assert_eq!((walk.segments, views.take_changes().len()), (3, 2));
+    }
+
+    #[test]
     fn a_flush_covers_the_events_it_names_and_no_others() {
         let events = [event("e1", "a"), event("e2", "a"), event("e3", "a")];
-        let (mut walk, _) = walk(&events);
+        let (mut walk, _) = walk(&events, 1);
         assert!(walk.flush(Vec::new(), 0).is_ok(), "nothing to flush before begin(0)");
         walk.begin(0).unwrap();
         assert!(walk.flush(Vec::new(), 2).is_err(), "events not begun yet");
         assert!(walk.broken);
 
-        let (mut walk, _) = self::walk(&events);
+        let (mut walk, _) = self::walk(&events, 1);
         walk.begin(0).unwrap();
         walk.begin(1).unwrap();
         assert!(walk.flush(vec![put(1, "v", "1")], 1).is_err(), "a write by an event the flush does not cover");
@@ -189,13 +237,14 @@ mod tests {
     #[test]
     fn begin_takes_every_event_once_in_order() {
         let events = [event("e1", "a"), event("e2", "a")];
-        let (mut walk, _) = walk(&events);
-        assert!(walk.current("v").is_err(), "current before begin");
+        let (mut walk, _) = walk(&events, 1);
+        assert!(walk.current(0, "v").is_err(), "current before begin");
         assert!(walk.begin(1).is_err(), "an index skipped");
-        let (mut walk, _) = self::walk(&events);
-        assert_eq!(walk.begin(0).unwrap().id, "e1");
+        let (mut walk, _) = self::walk(&events, 1);
+        assert_eq!(walk.begin(0).unwrap().0.id, "e1");
+        assert!(!walk.shared());
         assert!(walk.begin(0).is_err(), "an index repeated");
-        let (mut walk, _) = self::walk(&events);
+        let (mut walk, _) = self::walk(&events, 1);
         walk.begin(0).unwrap();
         walk.begin(1).unwrap();
         assert!(walk.begin(2).is_err(), "past the last event");
@@ -205,9 +254,9 @@ mod tests {
     #[test]
     fn a_failed_read_is_the_hosts_fault() {
         let events = [event("e1", "a")];
-        let (mut walk, _) = walk(&events);
+        let (mut walk, _) = walk(&events, 1);
         walk.begin(0).unwrap();
-        assert!(matches!(walk.current("broken"), Err(WalkError::Views { .. })));
+        assert!(matches!(walk.current(0, "broken"), Err(WalkError::Views { .. })));
         assert_eq!(walk.views_failed.as_deref(), Some("disk on fire"));
         assert!(!walk.broken);
     }

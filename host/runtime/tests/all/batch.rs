@@ -67,6 +67,15 @@ pub(crate) async fn projection_batch_clock() {
     assert!(plugin.folds_batches());
     let events = ticks(12);
     let reference = one_by_one(&plugin, &events).await;
+    // The first batch shares one segment until an event reads its clock,
+    // then is folded again event by event; later batches go event by event
+    // from the start.
+    let views = PendingViews::new(Arc::new(Empty));
+    let first = plugin.fold_batch(&events, 0, &views).await;
+    assert_eq!((first.folded, first.segments, first.stopped.is_none()), (12, 1 + 12, true), "{:?}", first.stopped);
+    assert_eq!(views.take_changes().into_iter().collect::<Views>(), reference);
+    let views = PendingViews::new(Arc::new(Empty));
+    assert_eq!(plugin.fold_batch(&events, 0, &views).await.segments, 12);
     for starts in [&[0][..], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], &[0, 5], &[0, 4, 7, 11]] {
         assert_eq!(batched(&plugin, &events, starts).await, reference, "batches starting at {starts:?}");
     }
@@ -88,6 +97,25 @@ pub(crate) async fn projection_batch_clock() {
 }
 
 #[tokio::test]
+pub(crate) async fn projection_batch_log() {
+    let harness = Harness::new();
+    let plugin = harness.load(PROJECTION_BATCH_LOG).await;
+    let events = ticks(9);
+    let reference = one_by_one(&plugin, &events).await;
+    assert_eq!(reference.len(), 3);
+    // A log line names the event it was written for: the segment the first
+    // line was written in is folded again event by event, and so is every
+    // later batch.
+    let views = PendingViews::new(Arc::new(Empty));
+    let first = plugin.fold_batch(&events, 0, &views).await;
+    assert_eq!((first.folded, first.segments, first.stopped.is_none()), (9, 1 + 9, true), "{:?}", first.stopped);
+    assert_eq!(views.take_changes().into_iter().collect::<Views>(), reference);
+    let views = PendingViews::new(Arc::new(Empty));
+    assert_eq!(plugin.fold_batch(&events, 0, &views).await.segments, 9);
+    assert_eq!(views.take_changes().into_iter().collect::<Views>(), reference);
+}
+
+#[tokio::test]
 async fn a_batched_count_matches_the_per_event_fold_whatever_the_batches() {
     let harness = Harness::new();
     let plugin = harness.load(PROJECTION_COUNT).await;
@@ -103,6 +131,11 @@ async fn a_batched_count_matches_the_per_event_fold_whatever_the_batches() {
         .collect();
     let reference = one_by_one(&plugin, &events).await;
     assert!(reference.values().any(Option::is_none), "some views were deleted");
+    // It reads no clock, no randomness and logs nothing: one segment.
+    let views = PendingViews::new(Arc::new(Empty));
+    let folded = plugin.fold_batch(&events, 0, &views).await;
+    assert_eq!((folded.folded, folded.segments), (40, 1));
+    assert_eq!(views.take_changes().into_iter().collect::<Views>(), reference);
     for starts in [&[0][..], &[0, 13, 14, 30], &[0, 11, 22, 33]] {
         assert_eq!(batched(&plugin, &events, starts).await, reference, "batches starting at {starts:?}");
     }
@@ -130,6 +163,9 @@ async fn a_batch_stops_at_a_poison_event_with_the_events_before_it_folded() {
     let rest = plugin.fold_batch(&events, 3, &views).await;
     assert_eq!((rest.folded, rest.stopped.is_none()), (1, true));
     assert_eq!(views.get("acme", "orders.created").unwrap().as_deref(), Some(&b"3"[..]));
+    // A failure is no reason to walk later batches in shorter segments.
+    let clean: Arc<[Event]> = events[..2].iter().cloned().collect();
+    assert_eq!(plugin.fold_batch(&clean, 0, &views).await.segments, 1);
 }
 
 #[tokio::test]
@@ -183,7 +219,21 @@ async fn every_event_of_a_batch_gets_the_whole_fuel_budget() {
     assert!(folded.stopped.is_none(), "{:?}", folded.stopped);
     assert_eq!(folded.folded, 40);
     assert!(folded.fuel_used > budget, "the batch as a whole used {} > {budget}", folded.fuel_used);
+    // One segment of 40 events ran out of its one budget; folded again,
+    // each event had its own.
+    assert_eq!(folded.segments, 1 + 40);
     assert_eq!(views.get("acme", "orders.created").unwrap().as_deref(), Some(&b"40"[..]));
+    // Later batches start with shorter segments, until one budget is
+    // enough for each (a quarter as long after each shortfall).
+    let mut segments = Vec::new();
+    for _ in 0..3 {
+        let again = tight.fold_batch(&events, 0, &views).await;
+        assert!(again.stopped.is_none(), "{:?}", again.stopped);
+        segments.push(again.segments);
+    }
+    assert!(segments.windows(2).all(|pair| pair[1] <= pair[0]), "{segments:?}");
+    assert!((2..40).contains(&segments[2]), "shared segments that fit: {segments:?}");
+    assert_eq!(views.get("acme", "orders.created").unwrap().as_deref(), Some(&b"160"[..]));
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use corral_runtime::{Bucket, CallContext, FoldStep, InvokeErrorKind, World};
 
 use crate::*;
 // Tested with the other batched folds.
-use crate::batch::projection_batch_clock;
+use crate::batch::{projection_batch_clock, projection_batch_log};
 // Tested with its fake carts client.
 use crate::carts::{event_cart_client, route_cart_client};
 
