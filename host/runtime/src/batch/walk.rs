@@ -127,7 +127,7 @@ impl Walk {
         let (through, next) = (through as usize, self.next);
         if through < self.flushed || through > next {
             let flushed = self.flushed;
-            return Err(self.breach(format!("flush through event {through} after {flushed}, with {next} begun")));
+            return Err(self.breach(format!("flush through event {through}: {flushed} flushed, {next} begun")));
         }
         let Some(views) = self.views.clone() else {
             return Err(self.breach("flush() outside a batch".into()));
