@@ -18,8 +18,9 @@ guests-polyglot:
 test *ARGS:
     cargo xtask test {{ARGS}}
 
-# Formatting and lints, as CI checks them.
+# Formatting, lints and the layout rules (no import circle, no file over 500 lines), as CI checks them.
 lint:
+    cargo xtask layout
     cargo fmt --all --check
     cd guests && cargo fmt --all --check
     cargo clippy --all-targets -- -D warnings
@@ -33,20 +34,20 @@ bench:
 bench-http:
     command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
     cargo xtask guests-polyglot
-    cargo bench -p corral-host --bench http
+    cargo bench -p corral-server --bench http
 
 # Event throughput: wasm vs native handler on the same log; emit with and without group commit.
 bench-events:
-    cargo bench -p corral-host --bench events
+    cargo bench -p corral-server --bench events
 
 # Hot-swap latency: file landing to new version serving, cold and warm.
 bench-swap:
-    cargo bench -p corral-host --bench swap
+    cargo bench -p corral-server --bench swap
 
 # Projection folds: wasm vs a native fold of the same logic, same batching, into LMDB.
 bench-projections:
-    cargo bench -p corral-host --bench projections
+    cargo bench -p corral-server --bench projections
 
 # Carts: wasm vs the same cart logic compiled natively, same mailboxes, journal and group commit.
 bench-carts:
-    cargo bench -p corral-host --bench carts
+    cargo bench -p corral-server --bench carts

@@ -8,12 +8,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use corral_runtime::types::Mutation as WitMutation;
-use corral_runtime::{CartApplied, CartMutation, CartState, CartsError, EventSink, InvokeErrorKind, NewEvent, Plugin};
+use corral_runtime::{
+    CartApplied, CartClient, CartMutation, CartState, CartsError, EventSink, InvokeErrorKind, NewEvent, Plugin,
+};
 
-use crate::kit::CLOCK_START_MS;
+use crate::given::CLOCK_START_MS;
+use crate::outbox::{Outbox, lock};
 
 /// `(tenant, cart plugin, cart id)`.
 type Key = (String, String, String);
@@ -26,42 +29,42 @@ struct Cart {
     recorded: BTreeMap<String, CartApplied>,
 }
 
-/// The cart plugins and every cart they hold.
-#[derive(Default)]
+/// The cart plugins and every cart they hold, for one scene.
 pub(crate) struct KitCarts {
-    /// By name; the kit owns the plugins (a plugin holds the control plane,
-    /// which holds these carts).
-    plugins: Mutex<BTreeMap<String, Weak<Plugin>>>,
+    /// By name.
+    plugins: Mutex<BTreeMap<String, Arc<Plugin>>>,
+    /// Where their outbox events go.
+    outbox: Arc<Outbox>,
     /// One lock for every cart: one writer at a time, as in a mailbox.
     carts: tokio::sync::Mutex<BTreeMap<Key, Cart>>,
-    /// Mutations applied since the last reset: numbers ids and the clock.
+    /// Mutations applied in this scene: numbers ids and the clock.
     applied: AtomicU64,
 }
 
 impl KitCarts {
-    pub(crate) fn add_plugin(&self, name: &str, plugin: &Arc<Plugin>) {
-        crate::scene::lock(&self.plugins).insert(name.to_string(), Arc::downgrade(plugin));
+    pub(crate) fn new(plugins: BTreeMap<String, Arc<Plugin>>, outbox: Arc<Outbox>) -> KitCarts {
+        let plugins = Mutex::new(plugins);
+        KitCarts { plugins, outbox, carts: tokio::sync::Mutex::default(), applied: AtomicU64::new(0) }
     }
 
-    /// Forgets every cart (the plugins stay loaded).
-    pub(crate) fn reset(&self) {
-        if let Ok(mut carts) = self.carts.try_lock() {
-            carts.clear();
-        }
-        self.applied.store(0, Ordering::SeqCst);
+    /// Serves the carts of `plugin` as `name` from now on.
+    pub(crate) fn add_plugin(&self, name: &str, plugin: Arc<Plugin>) {
+        lock(&self.plugins).insert(name.to_string(), plugin);
     }
 
     fn plugin(&self, name: &str) -> Result<Arc<Plugin>, CartsError> {
-        crate::scene::lock(&self.plugins).get(name).and_then(Weak::upgrade).ok_or_else(|| {
+        lock(&self.plugins).get(name).cloned().ok_or_else(|| {
             CartsError::NoSuchCartPlugin(format!(
                 "no cart plugin {name:?} in the test kit (load it with TestKit::with_cart_plugin, or `carts` in a spec)"
             ))
         })
     }
+}
 
-    pub(crate) async fn mutate(
+#[async_trait::async_trait]
+impl CartClient for KitCarts {
+    async fn mutate(
         &self,
-        events: &dyn EventSink,
         tenant: &str,
         plugin_name: &str,
         id: &str,
@@ -99,7 +102,8 @@ impl KitCarts {
         };
         let mut sequences = Vec::with_capacity(outcome.events.len());
         for event in outcome.events {
-            let published = events
+            let published = self
+                .outbox
                 .publish(NewEvent {
                     topic: event.topic,
                     payload: event.payload,
@@ -121,7 +125,7 @@ impl KitCarts {
         Ok(applied)
     }
 
-    pub(crate) async fn get(&self, tenant: &str, plugin: &str, id: &str) -> Result<Option<CartState>, CartsError> {
+    async fn get(&self, tenant: &str, plugin: &str, id: &str) -> Result<Option<CartState>, CartsError> {
         self.plugin(plugin)?;
         let carts = self.carts.lock().await;
         let key = (tenant.to_string(), plugin.to_string(), id.to_string());

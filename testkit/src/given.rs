@@ -4,6 +4,10 @@
 
 use crate::content::Content;
 
+/// Where inputs' timestamps start when a test leaves them out
+/// (2026-01-01T00:00:00Z); each input moves the clock one second on.
+pub const CLOCK_START_MS: u64 = 1_767_225_600_000;
+
 /// An HTTP request for a route plugin. The kit matches it against the routes
 /// the component describes and fills `params` as the host's router does.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,9 +18,7 @@ use crate::given::{Event, Mutation, Request};
 use crate::run::{Emitted, Failure, Response, Run};
 use crate::scene::Scene;
 
-/// Where inputs' timestamps start when a test leaves them out
-/// (2026-01-01T00:00:00Z); each input moves the clock one second on.
-pub const CLOCK_START_MS: u64 = 1_767_225_600_000;
+pub use crate::given::CLOCK_START_MS;
 
 /// Why the kit could not run something (as opposed to a plugin failing,
 /// which a [`Run`] reports).
@@ -80,13 +78,13 @@ impl Default for Options {
 /// cart states persist from one call to the next until [`TestKit::reset`].
 pub struct TestKit {
     plugin: Plugin,
-    scene: Arc<Scene>,
+    scene: Scene,
     capture: Capture,
     carts: BTreeMap<(String, String), Vec<u8>>,
     /// The shared kv buckets granted to the plugin, reported after each run.
     shared: Vec<String>,
-    /// Cart plugins loaded beside it, serving its `carts` calls.
-    cart_plugins: Vec<Arc<Plugin>>,
+    /// Cart plugins loaded beside it, by name, serving its `carts` calls.
+    cart_plugins: BTreeMap<String, Arc<Plugin>>,
     /// Inputs given so far: numbers ids, sequences and the clock.
     inputs: u64,
     // Last: the plugin's engine outlives nothing it needs, but keep the
@@ -102,20 +100,19 @@ impl TestKit {
 
     /// Loads the component at `path`.
     pub async fn load_with(path: impl AsRef<Path>, options: Options) -> Result<TestKit, KitError> {
-        let scene = Arc::new(Scene::default());
         // Calls run one at a time: a small pool keeps many kits in one test
         // process from reserving the server's address space each.
         let config = RuntimeConfig { cache_dir: options.cache_dir, max_instances: 4, ..RuntimeConfig::default() };
-        let runtime = Runtime::new(config, scene.control()).map_err(|e| KitError::Runtime(format!("{e:#}")))?;
+        let runtime = Runtime::new(config).map_err(|e| KitError::Runtime(format!("{e:#}")))?;
         let shared = options.settings.kv_grants.clone();
         let plugin = runtime.load(path.as_ref(), options.settings).await?;
         Ok(TestKit {
             plugin,
-            scene,
+            scene: Scene::new(&BTreeMap::new()),
             capture: Capture::new(),
             carts: BTreeMap::new(),
             shared,
-            cart_plugins: Vec::new(),
+            cart_plugins: BTreeMap::new(),
             inputs: 0,
             runtime,
         })
@@ -128,7 +125,7 @@ impl TestKit {
 
     /// Forgets kv, views, cart states and emitted events; restarts ids and the clock.
     pub fn reset(&mut self) {
-        self.scene.reset();
+        self.scene = Scene::new(&self.cart_plugins);
         self.capture.take();
         self.carts.clear();
         self.inputs = 0;
@@ -136,9 +133,9 @@ impl TestKit {
 
     /// Puts `value` under `key` in the plugin's own kv bucket.
     pub async fn given_kv(&self, key: &str, value: impl Into<Content>) {
-        let kv = self.scene.kv();
+        let kv = &self.scene.kv;
         // The in-memory backend never fails.
-        let _ = corral_runtime::KvBackend::set(&*kv, &self.bucket(), key, value.into().to_bytes()).await;
+        let _ = corral_runtime::KvBackend::set(&**kv, &self.bucket(), key, value.into().to_bytes()).await;
     }
 
     /// Loads the cart plugin at `path` as `name` beside the plugin under
@@ -157,24 +154,24 @@ impl TestKit {
                 wanted: "only cart plugins serve carts calls".into(),
             });
         }
-        self.scene.carts.add_plugin(name, &plugin);
-        self.cart_plugins.push(plugin);
+        self.scene.carts.add_plugin(name, plugin.clone());
+        self.cart_plugins.insert(name.to_string(), plugin);
         Ok(())
     }
 
     /// Puts `value` under `key` in the shared kv bucket `bucket` (granted in
     /// [`Options::settings`], as a sidecar's `[kv] buckets` grants it).
     pub async fn given_shared_kv(&self, bucket: &str, key: &str, value: impl Into<Content>) {
-        let kv = self.scene.kv();
+        let kv = &self.scene.kv;
         let bucket = Bucket::Shared(bucket.to_string());
         // The in-memory backend never fails.
-        let _ = corral_runtime::KvBackend::set(&*kv, &bucket, key, value.into().to_bytes()).await;
+        let _ = corral_runtime::KvBackend::set(&**kv, &bucket, key, value.into().to_bytes()).await;
     }
 
     /// Stores a view of `projection` for `tenant`, for route and event
     /// plugins that read views (and projections that fold onto one).
     pub fn given_view(&self, projection: &str, tenant: &str, id: &str, value: impl Into<Content>) {
-        self.scene.views().put(tenant, projection, id, value.into().to_bytes());
+        self.scene.views.put(tenant, projection, id, value.into().to_bytes());
     }
 
     /// Sets the state of cart `cart` of `tenant` before its next mutation.
@@ -185,14 +182,14 @@ impl TestKit {
     /// Makes every later `emit` fail as unavailable (`Some(reason)`), or
     /// work again (`None`): to test how a plugin copes with a lost log.
     pub fn emit_unavailable(&self, reason: Option<&str>) {
-        self.scene.set_emit_unavailable(reason.map(str::to_string));
+        self.scene.outbox.set_unavailable(reason.map(str::to_string));
     }
 
     /// Sends one request to a route plugin.
     pub async fn request(&mut self, request: Request) -> Result<Run, KitError> {
         self.require(World::Route, "send it events or mutations, not requests")?;
         let (path, query) = request.split_path();
-        let Some(params) = crate::route::params(&self.plugin.descriptor().routes, &request.method, path) else {
+        let Some(params) = self.route(&request.method, path) else {
             let routes = self.plugin.descriptor().routes.iter().map(|r| format!("{} {}", r.method, r.pattern));
             return Err(KitError::NoRoute {
                 plugin: self.plugin.name().to_string(),
@@ -220,7 +217,7 @@ impl TestKit {
             correlation_id: format!("req-{id}"),
             ..CallContext::default()
         };
-        let result = self.capture.run(self.plugin.handle_http(call, &wit)).await;
+        let result = self.capture.run(self.plugin.handle_http(&self.scene.control, call, &wit)).await;
         let mut run = Run { tenant: request.tenant.clone(), ..Run::default() };
         match result {
             Ok(called) => {
@@ -254,7 +251,10 @@ impl TestKit {
             }
             let input = format!("event [{index}] on {}", wit.topic);
             if world == World::EventHandler {
-                let result = self.capture.run(self.plugin.handle_event(CallContext::for_event(&wit), &wit)).await;
+                let result = self
+                    .capture
+                    .run(self.plugin.handle_event(&self.scene.control, CallContext::for_event(&wit), &wit))
+                    .await;
                 if let Err(error) = result {
                     run.failures.push(failure(index, input, &error));
                 }
@@ -318,7 +318,7 @@ impl TestKit {
 
     /// Folds one event the way the host does: read the view, apply, store.
     async fn fold(&self, event: &WitEvent) -> Result<(), InvokeError> {
-        let views = self.scene.views();
+        let views = &self.scene.views;
         let name = self.plugin.name().to_string();
         let tenant = event.tenant.clone();
         let read = async |id: &str| views.get(&tenant, &name, id).await.map_err(|e| e.to_string());
@@ -335,19 +335,19 @@ impl TestKit {
 
     /// Adds what every run reports: kv, views, emitted events and logs.
     async fn finish(&self, mut run: Run) -> Run {
-        run.kv = self.scene.kv().dump(&self.bucket()).into_iter().collect();
+        run.kv = self.scene.kv.dump(&self.bucket()).into_iter().collect();
         for name in &self.shared {
-            let entries = self.scene.kv().dump(&Bucket::Shared(name.clone()));
+            let entries = self.scene.kv.dump(&Bucket::Shared(name.clone()));
             run.shared_kv.insert(name.clone(), entries.into_iter().collect());
         }
         run.views = self
             .scene
-            .views()
+            .views
             .dump(self.plugin.name())
             .into_iter()
             .map(|(tenant, id, value)| ((tenant, id), value))
             .collect();
-        run.emitted.extend(self.scene.take_emitted().into_iter().map(|event| Emitted {
+        run.emitted.extend(self.scene.outbox.take().into_iter().map(|event| Emitted {
             topic: event.topic,
             payload: event.payload,
             tenant: event.tenant,
@@ -395,10 +395,23 @@ impl TestKit {
         }
     }
 
+    /// The params of the plugin's route that the host would route the
+    /// request to, if any: the host's own route table.
+    fn route(&self, method: &str, path: &str) -> Option<corral_routes::Params> {
+        let routes: Vec<(String, String)> =
+            self.plugin.descriptor().routes.iter().map(|r| (r.method.clone(), r.pattern.clone())).collect();
+        let mut table = corral_routes::RouteTable::new();
+        table.add(self.plugin.name(), (), &routes).ok()?;
+        match table.route(method, path) {
+            corral_routes::Match::Found { params, .. } => Some(params),
+            _ => None,
+        }
+    }
+
     /// Whether the host would deliver events on `topic` to the plugin.
     fn subscribes(&self, topic: &str) -> bool {
         let descriptor = self.plugin.descriptor();
-        descriptor.topics.iter().any(|pattern| subscribes(pattern, topic))
+        descriptor.topics.iter().any(|pattern| corral_runtime::topics::matches(pattern, topic))
             || (self.plugin.world() == World::EventHandler
                 && descriptor
                     .schedules
@@ -425,34 +438,4 @@ fn failure(index: usize, input: String, error: &InvokeError) -> Failure {
         other => (None, other.to_string()),
     };
     Failure { index, input, kind: error.kind.label().to_string(), code, message }
-}
-
-/// Whether a subscription (`orders.*`, `orders.>`) covers `topic`.
-fn subscribes(pattern: &str, topic: &str) -> bool {
-    let mut topic = topic.split('.');
-    for segment in pattern.split('.') {
-        match (segment, topic.next()) {
-            (">", Some(_)) => return true,
-            ("*", Some(_)) => {}
-            (literal, Some(part)) if literal == part => {}
-            _ => return false,
-        }
-    }
-    topic.next().is_none()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subscriptions_cover_topics_like_the_host() {
-        assert!(subscribes("orders.>", "orders.created"));
-        assert!(subscribes("orders.>", "orders.a.b"));
-        assert!(!subscribes("orders.>", "orders"));
-        assert!(subscribes("orders.*", "orders.created"));
-        assert!(!subscribes("orders.*", "orders.a.b"));
-        assert!(subscribes("cart.checked_out", "cart.checked_out"));
-        assert!(!subscribes("cart.checked_out", "cart.created"));
-    }
 }

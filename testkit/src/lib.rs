@@ -13,8 +13,10 @@
 //! - [`expect`]: [`Expect`] and [`Mismatch`], the readable diff.
 //! - [`content`]: [`Content`], how tests write bytes (text or JSON).
 //! - [`spec`]: test specs written as TOML files, run by `host test`.
-//! - `scene`, `capture`, `route`: the in-memory control plane, the guest
-//!   log capture and the route matcher.
+//! - `scene`, `outbox`, `carts`, `capture`: the in-memory control plane,
+//!   the captured emits, the cart plugins beside the plugin under test, and
+//!   the guest log capture.
+//!   Routing uses the host's own route table (`corral-routes`).
 //!
 //! # In Rust
 //!
@@ -100,7 +102,7 @@ pub mod spec;
 
 mod capture;
 mod carts;
-mod route;
+mod outbox;
 mod scene;
 
 pub use capture::LogLine;

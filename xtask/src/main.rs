@@ -14,12 +14,15 @@
 //! - `cargo xtask test`: the whole test suite. Builds the JavaScript and
 //!   Python guests first; the Rust guests are built by the `corral-fixtures`
 //!   build script.
+//! - `cargo xtask layout`: the shape rules a compiler does not check (no
+//!   import circle between modules, no file over 500 lines; see [`layout`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
+mod layout;
 mod polyglot;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -46,7 +49,15 @@ fn main() -> anyhow::Result<()> {
             test.args(["test", "--workspace"]).args(&rest);
             run(test)
         }
-        other => bail!("unknown task {other:?}; use one of: run, guests-polyglot, test"),
+        "layout" => {
+            let report = layout::check(&root)?;
+            if !report.is_clean() {
+                bail!("the layout rules are broken:\n{report}");
+            }
+            println!("layout: no import circle, no file over {} lines", layout::MAX_LINES);
+            Ok(())
+        }
+        other => bail!("unknown task {other:?}; use one of: run, guests-polyglot, test, layout"),
     }
 }
 

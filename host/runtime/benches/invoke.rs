@@ -17,13 +17,17 @@ use corral_runtime::types::HttpRequest;
 use corral_runtime::{CallContext, ControlPlane, Runtime, RuntimeConfig};
 
 fn runtime(metering: bool) -> Runtime {
-    let control = ControlPlane {
+    Runtime::new(RuntimeConfig { metering, ..RuntimeConfig::default() }).unwrap()
+}
+
+/// In-memory backends, as the plugin test kit uses.
+fn control() -> Arc<ControlPlane> {
+    Arc::new(ControlPlane {
         kv: Arc::new(MemoryKv::default()),
         events: Arc::new(MemoryEvents::default()),
         views: Arc::new(MemoryViews::default()),
-        carts: Arc::new(corral_runtime::NoCarts),
-    };
-    Runtime::new(RuntimeConfig { metering, ..RuntimeConfig::default() }, control).unwrap()
+        carts: Arc::new(corral_runtime::Unavailable("no carts in this benchmark")),
+    })
 }
 
 fn request(path: &str, query: &str) -> HttpRequest {
@@ -83,11 +87,12 @@ fn main() {
         println!("corral-runtime invoke benchmark ({iterations} iterations per case)\n");
 
         // Hello route through the runtime vs the empty-component floor.
+        let control = control();
         let metered = runtime(true);
         let hello = metered.load(Path::new(corral_fixtures::ROUTE_HELLO), Default::default()).await.unwrap();
         let req = request("/hello", "");
         let route = measure(iterations, async || {
-            let out = hello.handle_http(CallContext::internal("bench"), &req).await.unwrap();
+            let out = hello.handle_http(&control, CallContext::internal("bench"), &req).await.unwrap();
             assert_eq!(out.value.status, 200);
         })
         .await;
@@ -143,11 +148,11 @@ fn main() {
         let cpu_req = request("/cpu", "n=2000000");
         let cpu_iterations = (iterations / 100).max(20);
         let with_fuel = measure(cpu_iterations, async || {
-            cpu_on.handle_http(CallContext::internal("bench"), &cpu_req).await.unwrap();
+            cpu_on.handle_http(&control, CallContext::internal("bench"), &cpu_req).await.unwrap();
         })
         .await;
         let without_fuel = measure(cpu_iterations, async || {
-            cpu_off.handle_http(CallContext::internal("bench"), &cpu_req).await.unwrap();
+            cpu_off.handle_http(&control, CallContext::internal("bench"), &cpu_req).await.unwrap();
         })
         .await;
         print("cpu (2M rounds) with fuel", &with_fuel);

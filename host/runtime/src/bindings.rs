@@ -73,3 +73,28 @@ pub(crate) mod cart {
 }
 
 pub(crate) use route::corral::plugin::{carts, emit, kv, log, types, views};
+
+/// Links one control-plane interface with a host view: declares a
+/// `HasData` marker whose data is `$view<'a>`, and `add_to_linker(linker,
+/// get)` adding the interface `$interface` to `linker`, served by the view
+/// `get` returns from the store's data.
+macro_rules! link_view {
+    ($interface:ident, $view:ident) => {
+        /// The `HasData` of this interface: its host is the view.
+        struct Linked;
+
+        impl wasmtime::component::HasData for Linked {
+            type Data<'a> = $view<'a>;
+        }
+
+        /// Adds the interface to `linker`, served by the view `get` returns.
+        pub(crate) fn add_to_linker<T: Send + 'static>(
+            linker: &mut wasmtime::component::Linker<T>,
+            get: fn(&mut T) -> $view<'_>,
+        ) -> wasmtime::Result<()> {
+            crate::bindings::$interface::add_to_linker::<T, Linked>(linker, get)
+        }
+    };
+}
+
+pub(crate) use link_view;

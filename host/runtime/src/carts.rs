@@ -7,7 +7,7 @@
 //! cannot call another cart, so a mailbox never waits on itself.
 
 use crate::bindings::carts::{Applied, CartError as WitCartError, CartState as WitCartState, Host};
-use crate::state::HostState;
+use crate::call::{CallContext, Identity};
 
 /// Largest mutation payload a guest may send, in bytes.
 pub const MAX_PAYLOAD_BYTES: u64 = 1024 * 1024;
@@ -86,22 +86,6 @@ pub trait CartClient: Send + Sync + 'static {
     async fn get(&self, tenant: &str, plugin: &str, id: &str) -> Result<Option<CartState>, CartsError>;
 }
 
-/// A [`CartClient`] for a runtime without carts (tests, the test kit,
-/// `host check`): every call is unavailable.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoCarts;
-
-#[async_trait::async_trait]
-impl CartClient for NoCarts {
-    async fn mutate(&self, _: &str, _: &str, _: &str, _: CartMutation) -> Result<CartApplied, CartsError> {
-        Err(CartsError::Unavailable("this host serves no carts".into()))
-    }
-
-    async fn get(&self, _: &str, _: &str, _: &str) -> Result<Option<CartState>, CartsError> {
-        Err(CartsError::Unavailable("this host serves no carts".into()))
-    }
-}
-
 impl From<CartsError> for WitCartError {
     fn from(error: CartsError) -> Self {
         match error {
@@ -115,7 +99,17 @@ impl From<CartsError> for WitCartError {
     }
 }
 
-impl HostState {
+/// What a call's `carts` import reaches: the client chosen for the call,
+/// the plugin whose grants it checks, and the call's tenant.
+pub(crate) struct CartsHost<'a> {
+    pub(crate) client: &'a dyn CartClient,
+    pub(crate) plugin: &'a Identity,
+    pub(crate) call: &'a CallContext,
+}
+
+crate::bindings::link_view!(carts, CartsHost);
+
+impl CartsHost<'_> {
     /// Checks that the operator granted the cart plugin `plugin` to this plugin.
     fn cart_granted(&self, plugin: &str) -> Result<(), WitCartError> {
         if self.plugin.cart_grants.iter().any(|granted| granted == plugin) {
@@ -129,7 +123,7 @@ impl HostState {
     }
 }
 
-impl Host for HostState {
+impl Host for CartsHost<'_> {
     async fn mutate(
         &mut self,
         plugin: String,
@@ -146,13 +140,13 @@ impl Host for HostState {
             )));
         }
         let mutation = CartMutation { kind, payload, idempotency_key, traceparent: self.call.traceparent.clone() };
-        let applied = self.control.carts.mutate(&self.call.tenant, &plugin, &id, mutation).await?;
+        let applied = self.client.mutate(&self.call.tenant, &plugin, &id, mutation).await?;
         Ok(Applied { version: applied.version, state: applied.state, events: applied.events })
     }
 
     async fn get(&mut self, plugin: String, id: String) -> Result<Option<WitCartState>, WitCartError> {
         self.cart_granted(&plugin)?;
-        let state = self.control.carts.get(&self.call.tenant, &plugin, &id).await?;
+        let state = self.client.get(&self.call.tenant, &plugin, &id).await?;
         Ok(state.map(|state| WitCartState { version: state.version, state: state.state }))
     }
 }

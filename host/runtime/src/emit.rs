@@ -2,7 +2,8 @@
 //! [`EventSink`] (embedded LMDB log, or a cluster backend).
 
 use crate::bindings::emit::{EmitError as WitEmitError, Host};
-use crate::state::HostState;
+use crate::call::{CallContext, Identity};
+use crate::topics::validate_topic;
 
 /// Largest payload a guest may publish, in bytes.
 pub const MAX_PAYLOAD_BYTES: u64 = 1024 * 1024;
@@ -45,24 +46,17 @@ pub trait EventSink: Send + Sync + 'static {
     async fn publish(&self, event: NewEvent) -> Result<u64, EmitError>;
 }
 
-/// Checks a topic: dot-separated non-empty segments of letters, digits, `-`
-/// and `_`, at most 255 bytes. Wildcards (`*`, `>`) are for subscriptions only.
-pub fn validate_topic(topic: &str) -> Result<(), String> {
-    if topic.is_empty() || topic.len() > 255 {
-        return Err(format!("topic must be 1 to 255 bytes, got {}", topic.len()));
-    }
-    for segment in topic.split('.') {
-        if segment.is_empty() {
-            return Err(format!("topic {topic:?} has an empty segment"));
-        }
-        if let Some(bad) = segment.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
-            return Err(format!("topic {topic:?} contains {bad:?}; use letters, digits, '-', '_' and '.'"));
-        }
-    }
-    Ok(())
+/// What a call's `emit` import reaches: the sink chosen for the call, and
+/// who publishes for which tenant and correlation.
+pub(crate) struct EmitHost<'a> {
+    pub(crate) sink: &'a dyn EventSink,
+    pub(crate) plugin: &'a Identity,
+    pub(crate) call: &'a CallContext,
 }
 
-impl Host for HostState {
+crate::bindings::link_view!(emit, EmitHost);
+
+impl Host for EmitHost<'_> {
     async fn publish(&mut self, topic: String, payload: Vec<u8>) -> Result<u64, WitEmitError> {
         if let Err(reason) = validate_topic(&topic) {
             return Err(WitEmitError::InvalidTopic(reason));
@@ -78,26 +72,10 @@ impl Host for HostState {
             traceparent: self.call.traceparent.clone(),
             source: self.plugin.name.clone(),
         };
-        self.control.events.publish(event).await.map_err(|e| match e {
+        self.sink.publish(event).await.map_err(|e| match e {
             EmitError::InvalidTopic(reason) => WitEmitError::InvalidTopic(reason),
             EmitError::TooLarge(limit) => WitEmitError::TooLarge(limit),
             EmitError::Unavailable(reason) => WitEmitError::Unavailable(reason),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topics() {
-        assert!(validate_topic("orders.created").is_ok());
-        assert!(validate_topic("dlq.my-plugin").is_ok());
-        assert!(validate_topic("").is_err());
-        assert!(validate_topic("orders..created").is_err());
-        assert!(validate_topic("orders.*").is_err());
-        assert!(validate_topic("orders.>").is_err());
-        assert!(validate_topic(&"a".repeat(256)).is_err());
     }
 }

@@ -71,12 +71,21 @@ pub enum LoadError {
         /// wasmtime's message, naming the import.
         reason: String,
     },
-    /// `describe()` trapped or returned something unusable.
+    /// `describe()` trapped or failed.
     #[error("{path}: describe() failed: {reason}")]
     Describe {
         /// The component file.
         path: PathBuf,
-        /// The trap or the invalid field.
+        /// The trap, or why the call failed.
+        reason: String,
+    },
+    /// `describe()` returned something the world cannot serve (a bad name,
+    /// route pattern, topic or schedule; a cart without kinds).
+    #[error("{path}: describe() returned an unusable descriptor: {reason}")]
+    Descriptor {
+        /// The component file.
+        path: PathBuf,
+        /// The invalid field and what it must be.
         reason: String,
     },
 }
@@ -92,7 +101,8 @@ impl LoadError {
             | LoadError::WrongVersion { path, .. }
             | LoadError::Ambiguous { path, .. }
             | LoadError::Link { path, .. }
-            | LoadError::Describe { path, .. } => path,
+            | LoadError::Describe { path, .. }
+            | LoadError::Descriptor { path, .. } => path,
         }
     }
 }

@@ -4,83 +4,18 @@
 //! Nothing here builds an error value on the success path: with
 //! `RUST_BACKTRACE=1` every error captures a backtrace.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use crate::call::{CallContext, Identity};
+use crate::control::ControlPlane;
 use crate::error::{InvokeError, InvokeErrorKind};
-use crate::plugin::{Identity, Plugin, Pre};
-use crate::state::HostState;
+use crate::plugin::{Plugin, Pre};
+use crate::store::HostState;
 use crate::types::{Descriptor, Event, Failure, HttpRequest, HttpResponse, Mutation, Outcome};
-
-/// The context of one call: who asked, for which tenant, and (for the
-/// deterministic worlds) the inputs that fix time and randomness.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CallContext {
-    /// Request or event id, on every log line of the call.
-    pub request_id: String,
-    /// Tenant whose data the call may see.
-    pub tenant: String,
-    /// Carried into every event the call emits.
-    pub correlation_id: String,
-    /// W3C traceparent, carried into emitted events.
-    pub traceparent: Option<String>,
-    /// What the deterministic worlds' clocks return (Unix ms).
-    pub timestamp_ms: u64,
-    /// What the deterministic worlds' randomness is derived from.
-    pub seed: String,
-}
-
-impl CallContext {
-    /// A context for a call the host makes itself (e.g. `describe()`).
-    pub fn internal(request_id: &str) -> Self {
-        CallContext {
-            request_id: request_id.to_string(),
-            correlation_id: request_id.to_string(),
-            seed: request_id.to_string(),
-            ..CallContext::default()
-        }
-    }
-
-    /// The context of handling or folding `event`.
-    pub fn for_event(event: &Event) -> Self {
-        CallContext {
-            request_id: event.id.clone(),
-            tenant: event.tenant.clone(),
-            correlation_id: event.correlation_id.clone(),
-            traceparent: event.traceparent.clone(),
-            timestamp_ms: event.timestamp_ms,
-            seed: event.id.clone(),
-        }
-    }
-
-    /// The context of a batched fold until its first event begins: a clock
-    /// at zero and an empty seed, so nothing the guest does before then
-    /// depends on where the batch starts. Each event then gets its own.
-    pub(crate) fn for_batch(first: &Event) -> Self {
-        CallContext {
-            request_id: first.id.clone(),
-            tenant: first.tenant.clone(),
-            correlation_id: first.correlation_id.clone(),
-            traceparent: None,
-            timestamp_ms: 0,
-            seed: String::new(),
-        }
-    }
-
-    /// The context of applying `mutation` for `tenant`.
-    pub fn for_mutation(mutation: &Mutation, tenant: &str) -> Self {
-        CallContext {
-            request_id: mutation.id.clone(),
-            tenant: tenant.to_string(),
-            correlation_id: mutation.id.clone(),
-            traceparent: None,
-            timestamp_ms: mutation.timestamp_ms,
-            seed: mutation.id.clone(),
-        }
-    }
-}
 
 /// A successful call's value and what it cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,12 +102,13 @@ impl Plugin {
         self.identity.error(kind)
     }
 
-    pub(crate) fn session(&self, call: CallContext) -> Result<Session, InvokeError> {
+    /// A store for one call, its imports reaching `control`.
+    pub(crate) fn session(&self, control: &Arc<ControlPlane>, call: CallContext) -> Result<Session, InvokeError> {
         let limits = &self.identity.limits;
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             return Err(self.error(InvokeErrorKind::Busy { max: limits.max_concurrency }));
         };
-        let state = HostState::new(self.identity.clone(), self.control.clone(), call);
+        let state = HostState::new(self.identity.clone(), control.clone(), call);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         if self.metering {
@@ -181,14 +117,13 @@ impl Plugin {
         }
         // At every epoch tick the guest yields to the executor, so a long
         // call never holds a worker thread; past the deadline it traps. The
-        // deadline lives in the store: a batched fold restarts it per event.
+        // deadline lives in the store: a batched fold restarts it per segment.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut store| {
             let state = store.data_mut();
-            if state.begun != state.deadline_begun {
-                // Another event of a batch began since the last tick: its
+            if state.batch.as_mut().is_some_and(|walk| walk.began_since_tick()) {
+                // Another segment of a batch began since the last tick: its
                 // time starts now, at most one tick late.
-                state.deadline_begun = state.begun;
                 state.deadline = Instant::now() + state.plugin.limits.timeout;
             }
             if Instant::now() >= state.deadline {
@@ -205,7 +140,7 @@ impl Plugin {
 
     /// Calls `describe()`.
     pub async fn describe(&self, call: CallContext) -> Result<Called<Descriptor>, InvokeError> {
-        let mut session = self.session(call)?;
+        let mut session = self.session(&ControlPlane::detached(), call)?;
         let store = &mut session.store;
         let result = match &self.pre {
             Pre::Route(pre) => match pre.instantiate_async(&mut *store).await {
@@ -236,16 +171,17 @@ impl Plugin {
         session.finish(result)
     }
 
-    /// Handles an HTTP request with a `route` plugin.
+    /// Handles an HTTP request with a `route` plugin; its imports reach `control`.
     pub async fn handle_http(
         &self,
+        control: &Arc<ControlPlane>,
         call: CallContext,
         request: &HttpRequest,
     ) -> Result<Called<HttpResponse>, InvokeError> {
         let Pre::Route(pre) = &self.pre else {
             return Err(self.wrong_world("route"));
         };
-        let mut session = self.session(call)?;
+        let mut session = self.session(control, call)?;
         let store = &mut session.store;
         let result = match pre.instantiate_async(&mut *store).await {
             Ok(instance) => instance.corral_plugin_http_handler().call_handle(&mut *store, request).await,
@@ -254,12 +190,17 @@ impl Plugin {
         session.finish(result)
     }
 
-    /// Handles an event with an `event-handler` plugin.
-    pub async fn handle_event(&self, call: CallContext, event: &Event) -> Result<Called<()>, InvokeError> {
+    /// Handles an event with an `event-handler` plugin; its imports reach `control`.
+    pub async fn handle_event(
+        &self,
+        control: &Arc<ControlPlane>,
+        call: CallContext,
+        event: &Event,
+    ) -> Result<Called<()>, InvokeError> {
         let Pre::EventHandler(pre) = &self.pre else {
             return Err(self.wrong_world("event-handler"));
         };
-        let mut session = self.session(call)?;
+        let mut session = self.session(control, call)?;
         let store = &mut session.store;
         let result = match pre.instantiate_async(&mut *store).await {
             Ok(instance) => instance.corral_plugin_event_consumer().call_handle(&mut *store, event).await,
@@ -280,7 +221,7 @@ impl Plugin {
         if !matches!(self.pre, Pre::Projection(_) | Pre::BatchedProjection(_)) {
             return Err(self.wrong_world("projection"));
         }
-        let mut session = self.session(CallContext::for_event(event))?;
+        let mut session = self.session(&ControlPlane::detached(), CallContext::for_event(event))?;
         // Both worlds export `key` and `apply` with the same signatures, from
         // two generated interfaces.
         macro_rules! key_then_apply {
@@ -333,7 +274,7 @@ impl Plugin {
         let Pre::Cart(pre) = &self.pre else {
             return Err(self.wrong_world("cart"));
         };
-        let mut session = self.session(CallContext::for_mutation(mutation, tenant))?;
+        let mut session = self.session(&ControlPlane::detached(), CallContext::for_mutation(mutation, tenant))?;
         let store = &mut session.store;
         let result = match pre.instantiate_async(&mut *store).await {
             Ok(instance) => instance.corral_plugin_state_machine().call_apply(&mut *store, state, mutation).await,

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::bindings::kv::{Entry, Host, KvError as WitKvError, Page};
-use crate::state::HostState;
+use crate::call::Identity;
 
 /// Longest key, in bytes (LMDB keys are at most 511 bytes, bucket included).
 pub const MAX_KEY_BYTES: usize = 256;
@@ -90,7 +90,16 @@ pub fn add_to_counter(current: Option<&[u8]>, delta: i64) -> Result<(i64, Vec<u8
     Ok((next, next.to_string().into_bytes()))
 }
 
-impl HostState {
+/// What a call's `kv` import reaches: the backend chosen for the call, and
+/// the plugin whose grants it checks.
+pub(crate) struct KvHost<'a> {
+    pub(crate) backend: &'a dyn KvBackend,
+    pub(crate) plugin: &'a Identity,
+}
+
+crate::bindings::link_view!(kv, KvHost);
+
+impl KvHost<'_> {
     /// Resolves a guest's bucket name against the plugin's grants.
     fn bucket(&self, name: &str) -> Result<Bucket, WitKvError> {
         if name.is_empty() {
@@ -129,24 +138,24 @@ impl From<KvError> for WitKvError {
     }
 }
 
-impl Host for HostState {
+impl Host for KvHost<'_> {
     async fn get(&mut self, bucket: String, key: String) -> Result<Option<Vec<u8>>, WitKvError> {
         let bucket = self.bucket(&bucket)?;
         check_key(&key)?;
-        Ok(self.control.kv.get(&bucket, &key).await?)
+        Ok(self.backend.get(&bucket, &key).await?)
     }
 
     async fn set(&mut self, bucket: String, key: String, value: Vec<u8>) -> Result<(), WitKvError> {
         let bucket = self.bucket(&bucket)?;
         check_key(&key)?;
         check_value(&value)?;
-        Ok(self.control.kv.set(&bucket, &key, value).await?)
+        Ok(self.backend.set(&bucket, &key, value).await?)
     }
 
     async fn delete(&mut self, bucket: String, key: String) -> Result<bool, WitKvError> {
         let bucket = self.bucket(&bucket)?;
         check_key(&key)?;
-        Ok(self.control.kv.delete(&bucket, &key).await?)
+        Ok(self.backend.delete(&bucket, &key).await?)
     }
 
     async fn list(
@@ -158,7 +167,7 @@ impl Host for HostState {
     ) -> Result<Page, WitKvError> {
         let bucket = self.bucket(&bucket)?;
         let limit = limit.clamp(1, MAX_LIST_LIMIT);
-        let page = self.control.kv.list(&bucket, &prefix, cursor.as_deref(), limit).await?;
+        let page = self.backend.list(&bucket, &prefix, cursor.as_deref(), limit).await?;
         Ok(Page {
             entries: page.entries.into_iter().map(|(key, value)| Entry { key, value }).collect(),
             next_cursor: page.next_cursor,
@@ -168,7 +177,7 @@ impl Host for HostState {
     async fn increment(&mut self, bucket: String, key: String, delta: i64) -> Result<i64, WitKvError> {
         let bucket = self.bucket(&bucket)?;
         check_key(&key)?;
-        Ok(self.control.kv.increment(&bucket, &key, delta).await?)
+        Ok(self.backend.increment(&bucket, &key, delta).await?)
     }
 
     async fn compare_and_swap(
@@ -183,7 +192,7 @@ impl Host for HostState {
         if let Some(value) = &new {
             check_value(value)?;
         }
-        Ok(self.control.kv.compare_and_swap(&bucket, &key, expected.as_deref(), new).await?)
+        Ok(self.backend.compare_and_swap(&bucket, &key, expected.as_deref(), new).await?)
     }
 }
 

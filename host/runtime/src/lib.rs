@@ -7,7 +7,7 @@
 //! control-plane imports (`kv`, `emit`, `views`, `carts`) are implemented here
 //! against small traits ([`KvBackend`], [`EventSink`], [`ViewReader`],
 //! [`CartClient`]) that storage, clustering and the host implement from
-//! outside.
+//! outside; the host hands a call its [`ControlPlane`] when it makes the call.
 //!
 //! # Layout
 //!
@@ -16,31 +16,44 @@
 //! - [`cache`]: precompiled artifacts on disk, keyed by content hash and
 //!   engine settings.
 //! - [`world`]: which world a component targets, read from its exports.
-//! - [`plugin`]: [`Plugin`] — loading (read, compile, detect, link, describe)
-//!   and its settings.
+//! - `load`: [`Runtime::load`] — read, compile, detect, link, describe.
+//! - [`plugin`]: [`Plugin`], a loaded component; [`settings`]: its
+//!   [`Limits`] and [`PluginSettings`].
+//! - `call`: [`CallContext`] and the identity every store is stamped with
+//!   (a leaf: the import modules read it, it reads nothing of theirs).
 //! - [`invoke`]: one call = one store; classifies failures into [`InvokeError`].
+//! - `store`: the per-call store data, composing the per-interface contexts.
+//! - [`control`]: the [`ControlPlane`] a call's imports reach.
+//! - [`log`], [`emit`], [`kv`], [`views`], [`carts`]: one module per imported
+//!   WIT interface, each with its backend trait and its `Host` view.
+//! - `deterministic`: the projection and cart worlds' clocks and randomness.
+//! - [`topics`]: the grammar of topics and subscriptions, and matching.
 //! - [`batch`]: `corral:plugin/batch`, a projection folding many events in
 //!   one instance, event by event under the host's eye ([`PendingViews`]).
-//! - `state`: the per-call store data and the deterministic WASI stand-ins.
-//! - [`log`], [`emit`], [`kv`], [`views`], [`carts`]: one module per imported
-//!   WIT interface.
+//! - `wasi_http`: serving standard `wasi:http/proxy` components.
 //! - [`memory`]: in-memory backends of the control plane (tests, test kit).
 //! - `bindings`: the generated WIT bindings, re-exported through [`types`].
 
 pub mod batch;
 mod bindings;
 pub mod cache;
+mod call;
 pub mod carts;
+pub mod control;
+mod deterministic;
 pub mod emit;
 mod error;
 pub mod invoke;
 pub mod kv;
+mod load;
 pub mod log;
 pub mod memory;
 pub mod plugin;
 pub mod runtime;
-mod state;
+pub mod settings;
 mod stdio;
+mod store;
+pub mod topics;
 pub mod types;
 pub mod views;
 mod wasi_http;
@@ -48,13 +61,17 @@ pub mod world;
 
 pub use batch::{BatchFolded, PendingViews, ViewSource};
 pub use cache::CacheOutcome;
-pub use carts::{CartApplied, CartClient, CartMutation, CartState, CartsError, NoCarts};
+pub use call::CallContext;
+pub use carts::{CartApplied, CartClient, CartMutation, CartState, CartsError};
+pub use control::{ControlPlane, Unavailable};
 pub use emit::{EmitError, EventSink, NewEvent};
 pub use error::{InvokeError, InvokeErrorKind, LoadError};
-pub use invoke::{CallContext, Called, FoldStep};
+pub use invoke::{Called, FoldStep};
 pub use kv::{Bucket, KvBackend, KvError, KvPage};
-pub use plugin::{Limits, Plugin, PluginSettings};
-pub use runtime::{ControlPlane, Runtime, RuntimeConfig};
+pub use load::content_hash;
+pub use plugin::Plugin;
+pub use runtime::{Runtime, RuntimeConfig};
+pub use settings::{Limits, PluginSettings};
 pub use views::{ViewPage, ViewReader, ViewsError};
 pub use wasi_http::WasiHttpResponse;
 pub use world::World;

@@ -4,24 +4,35 @@
 use std::fmt;
 
 use crate::bindings::log::{Host, Level};
-use crate::state::HostState;
+use crate::call::{CallContext, Identity};
+use crate::deterministic::Inputs;
 
 /// Lines one call may write; later lines are dropped (and counted once).
 const MAX_LINES_PER_CALL: u32 = 1000;
 /// Longest message kept, in bytes; longer ones are cut.
 const MAX_MESSAGE_BYTES: usize = 4096;
 
-impl Host for HostState {
+/// What a call's `log` import writes with: who logs for which request,
+/// the lines written so far, and the inputs of a batched fold's segment.
+pub(crate) struct LogHost<'a> {
+    pub(crate) plugin: &'a Identity,
+    pub(crate) call: &'a CallContext,
+    pub(crate) lines: &'a mut u32,
+    pub(crate) inputs: &'a Inputs,
+}
+
+crate::bindings::link_view!(log, LogHost);
+
+impl Host for LogHost<'_> {
     async fn write(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
-        if self.walk.shared() {
+        if self.inputs.shared_use() {
             // The line would be tagged with another event's id: the host
             // folds the segment again, one event at a time, and logs it then.
-            self.inputs.note_use();
             return;
         }
-        self.log_lines += 1;
-        if self.log_lines > MAX_LINES_PER_CALL {
-            if self.log_lines == MAX_LINES_PER_CALL + 1 {
+        *self.lines += 1;
+        if *self.lines > MAX_LINES_PER_CALL {
+            if *self.lines == MAX_LINES_PER_CALL + 1 {
                 tracing::warn!(
                     target: "corral::guest",
                     plugin = %self.plugin.name,

@@ -2,18 +2,14 @@
 //! per call, and the linkers every world is linked against (built once).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::ArtifactCache;
-use crate::carts::CartClient;
-use crate::emit::EventSink;
-use crate::kv::KvBackend;
-use crate::state::HostState;
-use crate::views::ViewReader;
+use crate::deterministic::{Seeded, StoppedTimers};
+use crate::store::HostState;
 
 /// How the engine is set up. The defaults suit a server.
 #[derive(Debug, Clone)]
@@ -43,20 +39,8 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// The control plane guests reach through their imports.
-pub struct ControlPlane {
-    /// Backs `corral:plugin/kv`.
-    pub kv: Arc<dyn KvBackend>,
-    /// Backs `corral:plugin/emit`.
-    pub events: Arc<dyn EventSink>,
-    /// Backs `corral:plugin/views`.
-    pub views: Arc<dyn ViewReader>,
-    /// Backs `corral:plugin/carts` ([`NoCarts`](crate::NoCarts) where the
-    /// host serves none).
-    pub carts: Arc<dyn CartClient>,
-}
-
-/// The sandbox: engine, linkers, artifact cache and control plane.
+/// The sandbox: engine, linkers and artifact cache. The control plane a
+/// call reaches is chosen per call, not here.
 pub struct Runtime {
     pub(crate) engine: Engine,
     /// route, event-handler and wasi:http: WASI (no network), wasi:http
@@ -65,13 +49,12 @@ pub struct Runtime {
     /// projection and cart: WASI with deterministic stand-ins, and `log` only.
     pub(crate) deterministic_linker: Linker<HostState>,
     pub(crate) cache: Option<ArtifactCache>,
-    pub(crate) control: Arc<ControlPlane>,
     pub(crate) config: RuntimeConfig,
 }
 
 impl Runtime {
     /// Builds the engine and linkers and starts the epoch ticker.
-    pub fn new(config: RuntimeConfig, control: ControlPlane) -> anyhow::Result<Runtime> {
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Runtime> {
         let engine = Engine::new(&engine_config(&config)).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let linker = full_linker(&engine).map_err(|e| anyhow::anyhow!("building the linker: {e:#}"))?;
         let deterministic_linker =
@@ -85,7 +68,7 @@ impl Runtime {
         };
         start_epoch_ticker(&engine, config.epoch_tick)
             .map_err(|e| anyhow::anyhow!("starting the epoch ticker: {e}"))?;
-        Ok(Runtime { engine, linker, deterministic_linker, cache, control: Arc::new(control), config })
+        Ok(Runtime { engine, linker, deterministic_linker, cache, config })
     }
 
     /// The settings this runtime was built with.
@@ -137,24 +120,30 @@ fn full_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    crate::bindings::route::Route::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)?;
+    crate::bindings::types::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)?;
+    crate::log::add_to_linker(&mut linker, HostState::log)?;
+    crate::emit::add_to_linker(&mut linker, HostState::emit)?;
+    crate::kv::add_to_linker(&mut linker, HostState::kv)?;
+    crate::views::add_to_linker(&mut linker, HostState::views)?;
+    crate::carts::add_to_linker(&mut linker, HostState::carts)?;
     Ok(linker)
 }
 
 fn deterministic_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    crate::bindings::projection::Projection::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)?;
+    crate::bindings::types::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)?;
+    crate::log::add_to_linker(&mut linker, HostState::log)?;
     crate::batch::add_to_linker(&mut linker)?;
     // `insecure-seed` answers for the current input, not for the input the
     // WASI context was built with: a batched fold moves from event to event.
     // Timers are ready at once instead of in real time.
     linker.allow_shadowing(true);
-    wasmtime_wasi::p2::bindings::random::insecure_seed::add_to_linker::<HostState, crate::state::Seeded>(
+    wasmtime_wasi::p2::bindings::random::insecure_seed::add_to_linker::<HostState, Seeded>(
         &mut linker,
-        |state| &mut state.inputs,
+        HostState::inputs,
     )?;
-    wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<HostState, crate::state::StoppedTimers>(
+    wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<HostState, StoppedTimers>(
         &mut linker,
         HostState::stopped_timers,
     )?;

@@ -2,7 +2,7 @@
 //! always scoped to the tenant of the call.
 
 use crate::bindings::views::{Host, View, ViewPage as WitViewPage, ViewsError as WitViewsError};
-use crate::state::HostState;
+use crate::call::CallContext;
 
 /// Most views one `list` call returns.
 pub const MAX_LIST_LIMIT: u32 = 1000;
@@ -52,9 +52,18 @@ impl From<ViewsError> for WitViewsError {
     }
 }
 
-impl Host for HostState {
+/// What a call's `views` import reaches: the reader chosen for the call,
+/// scoped to the call's tenant.
+pub(crate) struct ViewsHost<'a> {
+    pub(crate) reader: &'a dyn ViewReader,
+    pub(crate) call: &'a CallContext,
+}
+
+crate::bindings::link_view!(views, ViewsHost);
+
+impl Host for ViewsHost<'_> {
     async fn get(&mut self, projection: String, id: String) -> Result<Option<Vec<u8>>, WitViewsError> {
-        Ok(self.control.views.get(&self.call.tenant, &projection, &id).await?)
+        Ok(self.reader.get(&self.call.tenant, &projection, &id).await?)
     }
 
     async fn list(
@@ -65,7 +74,7 @@ impl Host for HostState {
         limit: u32,
     ) -> Result<WitViewPage, WitViewsError> {
         let limit = limit.clamp(1, MAX_LIST_LIMIT);
-        let page = self.control.views.list(&self.call.tenant, &projection, &prefix, cursor.as_deref(), limit).await?;
+        let page = self.reader.list(&self.call.tenant, &projection, &prefix, cursor.as_deref(), limit).await?;
         Ok(WitViewPage {
             views: page.views.into_iter().map(|(id, value)| View { id, value }).collect(),
             next_cursor: page.next_cursor,

@@ -2,13 +2,16 @@
 //! `wasmtime serve` does: the guest gets an `incoming-request` and a
 //! `response-outparam`, and may keep streaming the body after it answers.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::call::CallContext;
+use crate::control::ControlPlane;
 use crate::error::{InvokeError, InvokeErrorKind};
-use crate::invoke::CallContext;
 use crate::plugin::{Plugin, Pre};
 
 /// A response from a wasi:http guest; its body may still be streaming.
@@ -18,6 +21,7 @@ impl Plugin {
     /// Serves one request with a `wasi:http/incoming-handler` component.
     pub async fn serve_http<B>(
         &self,
+        control: &Arc<ControlPlane>,
         call: CallContext,
         mut request: hyper::Request<B>,
     ) -> Result<WasiHttpResponse, InvokeError>
@@ -34,7 +38,7 @@ impl Plugin {
         if request.uri().authority().is_none() && !request.headers().contains_key(http::header::HOST) {
             request.headers_mut().insert(http::header::HOST, http::HeaderValue::from_static("localhost"));
         }
-        let mut session = self.session(call)?;
+        let mut session = self.session(control, call)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let prepared = {
             let mut http = session.store.data_mut().http();

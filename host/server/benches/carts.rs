@@ -18,10 +18,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corral_host::carts::{CartSettings, Carts, Machine, MachineError, Machines, MutateRequest};
-use corral_runtime::memory::{MemoryEvents, MemoryKv, MemoryViews};
 use corral_runtime::types::{Mutation, Outcome, OutgoingEvent};
-use corral_runtime::{ControlPlane, InvokeErrorKind, Plugin, Runtime, RuntimeConfig};
+use corral_runtime::{InvokeErrorKind, Plugin, Runtime, RuntimeConfig};
+use corral_server::carts::{Carts, Machine, MachineError, Machines, MutateRequest};
+use corral_server::config::CartSettings;
 use corral_storage::carts::CartKey;
 use corral_storage::{Storage, StorageOptions};
 
@@ -140,7 +140,7 @@ async fn load(carts: &Arc<Carts>, clients: usize, per_client: usize, cart_of: Ca
 
 fn carts_over(machine: Arc<dyn Machine>, dir: &Path) -> Arc<Carts> {
     let storage = Storage::open(dir, &StorageOptions::default()).unwrap();
-    let metrics = corral_host::metrics::Metrics::new().unwrap();
+    let metrics = corral_server::metrics::Metrics::new().unwrap();
     Carts::new(Arc::new(One(machine)), storage, |_| {}, metrics.carts(), CartSettings::default()).unwrap()
 }
 
@@ -148,13 +148,7 @@ fn main() {
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     tokio.block_on(async {
         let total: usize = std::env::var("BENCH_MUTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2048);
-        let control = ControlPlane {
-            kv: Arc::new(MemoryKv::default()),
-            events: Arc::new(MemoryEvents::default()),
-            views: Arc::new(MemoryViews::default()),
-            carts: Arc::new(corral_runtime::NoCarts),
-        };
-        let runtime = Runtime::new(RuntimeConfig::default(), control).unwrap();
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
         let plugin = runtime.load(Path::new(corral_fixtures::EXAMPLE_CART), Default::default()).await.unwrap();
         let (native_dir, wasm_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let native = carts_over(Arc::new(Native), native_dir.path());

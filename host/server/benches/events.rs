@@ -7,7 +7,7 @@
 //! - durable `emit` throughput from concurrent publishers, with group commit
 //!   (one transaction for all queued appends) vs one transaction each.
 //!
-//! Run with `just bench-events` (`cargo bench -p corral-host --bench events`).
+//! Run with `just bench-events` (`cargo bench -p corral-server --bench events`).
 //! `BENCH_EVENTS` sets N.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark binary")]
@@ -16,15 +16,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corral_host::control::Embedded as Control;
-use corral_host::events::{self, Handler, HandlerError, Subscription};
-use corral_host::metrics::Metrics;
 use corral_runtime::{Bucket, CallContext, ControlPlane, KvBackend, Plugin, Runtime, RuntimeConfig};
+use corral_server::control::Embedded as Control;
+use corral_server::events::EventStream as _;
+use corral_server::events::{self, Handler, HandlerError, Subscription, delivery};
+use corral_server::metrics::Metrics;
 use corral_storage::log::{EventRecord, NewRecord};
-use corral_storage::stream::{self, EventStream};
+use corral_storage::stream;
 use corral_storage::{Storage, StorageOptions};
 
-struct Wasm(Plugin);
+struct Wasm(Plugin, Arc<ControlPlane>);
 
 #[async_trait::async_trait]
 impl Handler for Wasm {
@@ -35,7 +36,7 @@ impl Handler for Wasm {
     async fn handle(&self, record: &EventRecord) -> Result<(), HandlerError> {
         let event = events::to_event(record);
         self.0
-            .handle_event(CallContext::for_event(&event), &event)
+            .handle_event(&self.1, CallContext::for_event(&event), &event)
             .await
             .map(drop)
             .map_err(|e| HandlerError { cause: e.kind.label(), message: e.kind.to_string() })
@@ -82,7 +83,7 @@ async fn drain(handler: Arc<dyn Handler>, stream: Arc<stream::Embedded>, metrics
     let consumer = subscription.consumer().to_string();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
-    let task = tokio::spawn(events::run(subscription, stream.clone(), stopped));
+    let task = tokio::spawn(delivery::run(subscription, stream.clone(), stopped));
     while stream.ack_floor(&consumer).await.unwrap() < total {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -121,16 +122,13 @@ fn main() {
         let stream = Arc::new(stream::Embedded::new(storage, true).unwrap());
         let metrics = Arc::new(Metrics::new().unwrap());
         let control = Arc::new(Control::new(stream.clone(), metrics.clone()));
-        let runtime = Runtime::new(
-            RuntimeConfig::default(),
-            ControlPlane {
-                kv: control.clone(),
-                events: control.clone(),
-                views: control.clone(),
-                carts: Arc::new(corral_runtime::NoCarts),
-            },
-        )
-        .unwrap();
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+        let plane = Arc::new(ControlPlane {
+            kv: control.clone(),
+            events: control.clone(),
+            views: control.clone(),
+            carts: Arc::new(corral_runtime::Unavailable("no carts in this benchmark")),
+        });
         let plugin = runtime.load(Path::new(corral_fixtures::EVENT_COUNTER), Default::default()).await.unwrap();
         for _ in 0..total / 500 {
             stream.publish((0..500).map(|_| record("orders.created")).collect()).await.unwrap();
@@ -139,7 +137,7 @@ fn main() {
 
         println!("event benchmark: {total} events, one kv increment each, ack after each\n");
         let native = drain(Arc::new(Native(control.clone())), stream.clone(), &metrics, total).await;
-        let wasm = drain(Arc::new(Wasm(plugin)), stream.clone(), &metrics, total).await;
+        let wasm = drain(Arc::new(Wasm(plugin, plane)), stream.clone(), &metrics, total).await;
         println!("native Rust handler              {native:>10.0} events/s");
         println!("wasm handler (fresh instance)    {wasm:>10.0} events/s");
         println!("  ratio wasm / native: {:.2}x   target >= 0.5x\n", wasm / native);

@@ -13,8 +13,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark binary")]
 
-mod spawned;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -133,8 +131,9 @@ fn main() {
     std::fs::copy(corral_fixtures::JS_ROUTE_HELLO.path(), plugins.path().join("js-hello.wasm")).unwrap();
     std::fs::copy(corral_fixtures::PYTHON_ROUTE_HELLO.path(), plugins.path().join("python-hello.wasm")).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let host = spawned::Spawned::start(plugins.path(), data.path());
-    let public = host.public;
+    let config = corral_server::config::ServerConfig::new(plugins.path().to_path_buf(), data.path().to_path_buf());
+    let host = corral_server::serve::Detached::start(config).unwrap();
+    let public = host.public_addr();
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let native = tokio.block_on(native_hello());

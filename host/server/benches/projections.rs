@@ -21,9 +21,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corral_runtime::memory::{MemoryEvents, MemoryKv, MemoryViews};
 use corral_runtime::types::Event;
-use corral_runtime::{ControlPlane, FoldStep, PendingViews, Plugin, Runtime, RuntimeConfig, ViewSource};
+use corral_runtime::{FoldStep, PendingViews, Plugin, Runtime, RuntimeConfig, ViewSource};
 use corral_storage::log::NewRecord;
 use corral_storage::{Storage, StorageOptions};
 
@@ -142,14 +141,8 @@ fn main() {
             .collect();
         storage.append(&records).unwrap();
         let events: Vec<Event> =
-            storage.read_after(0, total).unwrap().iter().map(corral_host::events::to_event).collect();
-        let control = ControlPlane {
-            kv: Arc::new(MemoryKv::default()),
-            events: Arc::new(MemoryEvents::default()),
-            views: Arc::new(MemoryViews::default()),
-            carts: Arc::new(corral_runtime::NoCarts),
-        };
-        let runtime = Runtime::new(RuntimeConfig::default(), control).unwrap();
+            storage.read_after(0, total).unwrap().iter().map(corral_server::events::to_event).collect();
+        let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
         let plugin = runtime.load(Path::new(corral_fixtures::PROJECTION_COUNT), Default::default()).await.unwrap();
         assert!(plugin.folds_batches(), "projection-count is exported batched");
 

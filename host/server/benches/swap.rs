@@ -2,11 +2,9 @@
 //! folder (an atomic rename) to the new version answering requests, cold
 //! (compiled on arrival) and warm (found in the artifact cache).
 //!
-//! Run with `just bench-swap` (`cargo bench -p corral-host --bench swap`).
+//! Run with `just bench-swap` (`cargo bench -p corral-server --bench swap`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark binary")]
-
-mod spawned;
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -41,8 +39,9 @@ fn main() {
     let plugins = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     place(plugins.path(), corral_fixtures::ROUTE_VERSION_A);
-    let host = spawned::Spawned::start(plugins.path(), data.path());
-    let public = host.public;
+    let config = corral_server::config::ServerConfig::new(plugins.path().to_path_buf(), data.path().to_path_buf());
+    let host = corral_server::serve::Detached::start(config).unwrap();
+    let public = host.public_addr();
     assert_eq!(version(public), "a");
 
     let cold = swap(public, plugins.path(), corral_fixtures::ROUTE_VERSION_B, "b");

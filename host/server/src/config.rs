@@ -1,196 +1,97 @@
-//! `host run`'s settings: defaults, overridden by a TOML config file,
-//! overridden by `CORRAL_*` environment variables, overridden by flags.
+//! The settings of a running server, resolved (the `host` binary merges
+//! its flags, environment and config file into these). A leaf: the areas
+//! read their part, it reads none of theirs.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use serde::Deserialize;
+use corral_runtime::RuntimeConfig;
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum LogFormat {
-    /// For people.
-    Pretty,
-    /// One JSON object per line, for collectors.
-    Json,
-}
-
-/// Flags of `host run` (each also read from its `CORRAL_*` variable).
-#[derive(Debug, Default, clap::Args)]
-pub(crate) struct RunArgs {
-    /// Folder of plugins (`NAME.wasm`, optional `NAME.toml`).
-    #[arg(long, env = "CORRAL_PLUGINS")]
-    plugins: Option<PathBuf>,
-    /// TOML file with any of these settings (keys as the flags, with `_`).
-    #[arg(long, env = "CORRAL_CONFIG")]
-    config: Option<PathBuf>,
-    /// Public HTTP address [default: 127.0.0.1:8080].
-    #[arg(long, env = "CORRAL_LISTEN")]
-    listen: Option<SocketAddr>,
-    /// Admin and ops address [default: 127.0.0.1:9090].
-    #[arg(long, env = "CORRAL_ADMIN_LISTEN")]
-    admin_listen: Option<SocketAddr>,
-    /// Where precompiled components are cached [default: DATA_DIR/cache].
-    #[arg(long, env = "CORRAL_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Log format [default: pretty].
-    #[arg(long, env = "CORRAL_LOG_FORMAT")]
-    log_format: Option<LogFormat>,
-    /// Log filter, e.g. `info` or `corral=debug` [default: info].
-    #[arg(long, env = "CORRAL_LOG_LEVEL")]
-    log_level: Option<String>,
-    /// Largest request body, in bytes [default: 1048576].
-    #[arg(long, env = "CORRAL_MAX_REQUEST_BYTES")]
-    max_request_bytes: Option<usize>,
-    /// Largest response body, in bytes [default: 16777216].
-    #[arg(long, env = "CORRAL_MAX_RESPONSE_BYTES")]
-    max_response_bytes: Option<usize>,
-    /// Largest request head (request line and headers), in bytes [default: 16384].
-    #[arg(long, env = "CORRAL_MAX_HEADER_BYTES")]
-    max_header_bytes: Option<usize>,
-    /// How long shutdown waits for in-flight requests, in ms [default: 30000].
-    #[arg(long, env = "CORRAL_SHUTDOWN_TIMEOUT_MS")]
-    shutdown_timeout_ms: Option<u64>,
-    /// Trim events older than this many seconds (never past a subscriber's checkpoint).
-    #[arg(long, env = "CORRAL_RETENTION_MAX_AGE_S")]
-    retention_max_age_s: Option<u64>,
-    /// Keep at most this many events (never trimming past a subscriber's checkpoint).
-    #[arg(long, env = "CORRAL_RETENTION_MAX_EVENTS")]
-    retention_max_events: Option<u64>,
-    /// Evict a cart from memory after this many seconds without mutations [default: 60].
-    #[arg(long, env = "CORRAL_CART_IDLE_S")]
-    cart_idle_s: Option<u64>,
-    /// Keep at most this many carts in memory [default: 10000].
-    #[arg(long, env = "CORRAL_CART_MAX_ACTIVE")]
-    cart_max_active: Option<usize>,
-    /// Do not watch the plugins folder (changes then need a restart or the admin API).
-    #[arg(long, env = "CORRAL_NO_WATCH")]
-    no_watch: bool,
-}
-
-/// The same settings in a config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    plugins: Option<PathBuf>,
-    data_dir: Option<PathBuf>,
-    cache_dir: Option<PathBuf>,
-    listen: Option<SocketAddr>,
-    admin_listen: Option<SocketAddr>,
-    log_format: Option<LogFormat>,
-    log_level: Option<String>,
-    max_request_bytes: Option<usize>,
-    max_response_bytes: Option<usize>,
-    max_header_bytes: Option<usize>,
-    shutdown_timeout_ms: Option<u64>,
-    retention_max_age_s: Option<u64>,
-    retention_max_events: Option<u64>,
-    cart_idle_s: Option<u64>,
-    cart_max_active: Option<usize>,
-    no_watch: Option<bool>,
-}
-
-/// Resolved settings of a running host.
+/// Everything [`serve::start`](crate::serve::start) needs besides its listeners.
 #[derive(Debug, Clone)]
-pub(crate) struct RunConfig {
-    pub(crate) plugins: PathBuf,
-    pub(crate) data_dir: PathBuf,
-    pub(crate) cache_dir: PathBuf,
-    pub(crate) listen: SocketAddr,
-    pub(crate) admin_listen: SocketAddr,
-    pub(crate) log_format: LogFormat,
-    pub(crate) log_level: String,
-    pub(crate) max_request_bytes: usize,
-    pub(crate) max_response_bytes: usize,
-    pub(crate) max_header_bytes: usize,
-    pub(crate) shutdown_timeout: Duration,
-    pub(crate) retention: crate::retention::Retention,
-    pub(crate) carts: crate::carts::CartSettings,
+pub struct ServerConfig {
+    /// Folder of plugins (`NAME.wasm`, optional `NAME.toml`).
+    pub plugins: PathBuf,
+    /// The host's data: LMDB, kept versions for rollback.
+    pub data_dir: PathBuf,
+    /// The engine: artifact cache, pool size, metering.
+    pub runtime: RuntimeConfig,
+    /// Size caps of the public listener.
+    pub http: HttpLimits,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_timeout: Duration,
+    /// How much of the event log to keep.
+    pub retention: Retention,
+    /// How many carts stay in memory, and for how long.
+    pub carts: CartSettings,
     /// Sync changes of the plugins folder while running.
-    pub(crate) watch: bool,
+    pub watch: bool,
 }
 
-impl RunArgs {
-    /// Uses `plugins` unless a plugins folder was given.
-    pub(crate) fn with_default_plugins(mut self, plugins: PathBuf) -> RunArgs {
-        self.plugins = self.plugins.or(Some(plugins));
-        self
-    }
-
-    /// Merges flags and environment (already merged by clap, flags first)
-    /// over the config file over the defaults.
-    pub(crate) fn resolve(self, data_dir: Option<PathBuf>) -> anyhow::Result<RunConfig> {
-        let file = match &self.config {
-            Some(path) => read_file(path)?,
-            None => FileConfig::default(),
-        };
-        let plugins = self.plugins.or(file.plugins).context(
-            "no plugins folder: pass --plugins DIR (or set CORRAL_PLUGINS, or `plugins` in the config file)",
-        )?;
-        let data_dir = data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(".corral"));
-        Ok(RunConfig {
+impl ServerConfig {
+    /// The defaults for serving `plugins` with data in `data_dir` (the
+    /// artifact cache in its `cache/` folder).
+    pub fn new(plugins: PathBuf, data_dir: PathBuf) -> ServerConfig {
+        let runtime = RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() };
+        ServerConfig {
             plugins,
-            cache_dir: self.cache_dir.or(file.cache_dir).unwrap_or_else(|| data_dir.join("cache")),
             data_dir,
-            listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-            admin_listen: self
-                .admin_listen
-                .or(file.admin_listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9090))),
-            log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Pretty),
-            log_level: self.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),
-            max_request_bytes: self.max_request_bytes.or(file.max_request_bytes).unwrap_or(1 << 20),
-            max_response_bytes: self.max_response_bytes.or(file.max_response_bytes).unwrap_or(16 << 20),
-            max_header_bytes: self.max_header_bytes.or(file.max_header_bytes).unwrap_or(16 << 10).max(8192),
-            shutdown_timeout: Duration::from_millis(
-                self.shutdown_timeout_ms.or(file.shutdown_timeout_ms).unwrap_or(30_000),
-            ),
-            retention: crate::retention::Retention {
-                max_age: self.retention_max_age_s.or(file.retention_max_age_s).map(Duration::from_secs),
-                max_events: self.retention_max_events.or(file.retention_max_events),
-                interval: Duration::from_secs(1),
-            },
-            carts: crate::carts::CartSettings {
-                idle: Duration::from_secs(self.cart_idle_s.or(file.cart_idle_s).unwrap_or(60)),
-                max_active: self.cart_max_active.or(file.cart_max_active).unwrap_or(10_000).max(1),
-            },
-            watch: !(self.no_watch || file.no_watch.unwrap_or(false)),
-        })
+            runtime,
+            http: HttpLimits::default(),
+            shutdown_timeout: Duration::from_secs(30),
+            retention: Retention::default(),
+            carts: CartSettings::default(),
+            watch: true,
+        }
     }
 }
 
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+/// Size caps of the public listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Largest request body, in bytes.
+    pub max_request_bytes: usize,
+    /// Largest response body, in bytes.
+    pub max_response_bytes: usize,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits { max_request_bytes: 1 << 20, max_response_bytes: 16 << 20, max_header_bytes: 16 << 10 }
+    }
+}
 
-    #[test]
-    fn flags_override_the_file_which_overrides_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("corral.toml");
-        std::fs::write(&file, "plugins = \"from-file\"\nlisten = \"127.0.0.1:7000\"\nlog_level = \"debug\"\n").unwrap();
-        let args = RunArgs {
-            config: Some(file.clone()),
-            listen: Some("127.0.0.1:7001".parse().unwrap()),
-            ..RunArgs::default()
-        };
-        let config = args.resolve(None).unwrap();
-        assert_eq!(config.plugins, PathBuf::from("from-file"));
-        assert_eq!(config.listen.port(), 7001, "the flag wins over the file");
-        assert_eq!(config.log_level, "debug", "the file wins over the default");
-        assert_eq!(config.admin_listen.port(), 9090);
-        assert_eq!(config.data_dir, PathBuf::from(".corral"));
+/// How much of the event log to keep; never less than a consumer still needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep events younger than this.
+    pub max_age: Option<Duration>,
+    /// Keep at most this many events.
+    pub max_events: Option<u64>,
+    /// How often to check.
+    pub interval: Duration,
+}
 
-        std::fs::write(&file, "plugins = \"p\"\nlisten_port = 3\n").unwrap();
-        let error = RunArgs { config: Some(file), ..RunArgs::default() }.resolve(None).unwrap_err();
-        assert!(format!("{error:#}").contains("listen_port"), "{error:#}");
-        assert!(RunArgs::default().resolve(None).is_err(), "a plugins folder is required");
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { max_age: None, max_events: None, interval: Duration::from_secs(1) }
+    }
+}
+
+/// How many carts stay in memory, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CartSettings {
+    /// A cart without commands for this long is evicted.
+    pub idle: Duration,
+    /// At most this many carts in memory; beyond it the least recently used
+    /// idle cart is evicted.
+    pub max_active: usize,
+}
+
+impl Default for CartSettings {
+    fn default() -> Self {
+        CartSettings { idle: Duration::from_secs(60), max_active: 10_000 }
     }
 }

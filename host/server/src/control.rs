@@ -10,9 +10,10 @@ use corral_runtime::{
 };
 use corral_storage::Storage;
 use corral_storage::log::NewRecord;
-use corral_storage::stream::{self, EventStream as _};
+use corral_storage::stream;
 
 use crate::metrics::Metrics;
+use crate::projections::active_scope;
 
 /// kv, emit and views over one LMDB environment; emits go through the
 /// event stream (group commit).
@@ -126,7 +127,7 @@ impl EventSink for Embedded {
 #[async_trait::async_trait]
 impl ViewReader for Embedded {
     async fn get(&self, tenant: &str, projection: &str, id: &str) -> Result<Option<Vec<u8>>, ViewsError> {
-        let Some(scope) = crate::generations::active_scope(&self.storage, projection) else { return Ok(None) };
+        let Some(scope) = active_scope(&self.storage, projection) else { return Ok(None) };
         self.storage.view_get(tenant, &scope, id).map_err(|e| ViewsError::Unavailable(e.to_string()))
     }
 
@@ -138,7 +139,7 @@ impl ViewReader for Embedded {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<ViewPage, ViewsError> {
-        let Some(scope) = crate::generations::active_scope(&self.storage, projection) else {
+        let Some(scope) = active_scope(&self.storage, projection) else {
             return Ok(ViewPage::default());
         };
         let (views, next_cursor) = self

@@ -1,91 +1,106 @@
-//! `host run`: opens storage, loads the plugins, serves the public and the
-//! admin listeners, and shuts down gracefully on SIGINT/SIGTERM: stop
-//! accepting, let in-flight requests finish (bounded), flush storage, exit 0.
+//! Serving: open storage, load the plugins, start the background work and
+//! the listeners ([`start`]), then, once `shutdown` resolves, stop
+//! gracefully ([`Server::run_until`]): stop accepting, let in-flight
+//! requests finish (bounded), stop dispatchers between events, flush
+//! storage.
+//!
+//! The caller binds the listeners, so the `host` binary, the tests and the
+//! benchmarks start a server the same way, on port 0 if they like.
 
-use std::convert::Infallible;
 use std::future::Future;
-use std::io::Write as _;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use corral_runtime::{ControlPlane, Runtime, RuntimeConfig};
-use corral_storage::{Storage, StorageOptions};
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use corral_runtime::{ControlPlane, Runtime};
+use corral_storage::{Storage, StorageOptions, stream};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
 
-use crate::admin::Admin;
-use crate::config::RunConfig;
+use crate::carts::{Carts, CartsClient, Machines};
+use crate::config::ServerConfig;
 use crate::control::Embedded;
-use crate::dispatch::Dispatch;
-use crate::gateway::{Body, Gateway, HttpLimits};
-use crate::generations::Projections;
+use crate::events::dispatch::Dispatch;
+use crate::events::retention;
+use crate::http::admin::Admin;
+use crate::http::gateway::Gateway;
+use crate::http::listener::accept;
 use crate::metrics::Metrics;
-use crate::registry::Registry;
-use crate::retention;
-use corral_storage::stream;
+use crate::plugins::Registry;
+use crate::projections::Projections;
 
-/// Runs the host until a shutdown signal.
-pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
+/// The sockets a server accepts on.
+pub struct Listeners {
+    /// Plugins' routes, projection queries and the cart API.
+    pub public: TcpListener,
+    /// Health, metrics and the admin API.
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds both listeners.
+    pub async fn bind(public: SocketAddr, admin: SocketAddr) -> anyhow::Result<Listeners> {
+        let public =
+            TcpListener::bind(public).await.with_context(|| format!("binding the public listener on {public}"))?;
+        let admin = TcpListener::bind(admin).await.with_context(|| format!("binding the admin listener on {admin}"))?;
+        Ok(Listeners { public, admin })
+    }
+}
+
+/// A server that serves: its plugins are loaded and its listeners accept.
+pub struct Server {
+    public: SocketAddr,
+    admin: SocketAddr,
+    registry: Arc<Registry>,
+    storage: Storage,
+    config: ServerConfig,
+    stop: watch::Sender<bool>,
+    listeners: [JoinHandle<()>; 2],
+    background: JoinSet<()>,
+}
+
+/// Serves `config` on `listeners` until `shutdown` resolves.
+pub async fn run(config: ServerConfig, listeners: Listeners, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    start(config, listeners).await?.run_until(shutdown).await
+}
+
+/// Opens storage, loads the plugins and starts serving.
+pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result<Server> {
     let lmdb = config.data_dir.join("lmdb");
     let storage = Storage::open(&lmdb, &StorageOptions::default())
         .with_context(|| format!("opening storage in {}", lmdb.display()))?;
     let metrics = Arc::new(Metrics::new()?);
     let stream = Arc::new(stream::Embedded::new(storage.clone(), true).context("starting the event log")?);
-    let embedded = Arc::new(Embedded::new(stream.clone(), metrics.clone()));
-    // Bound to the carts below: they need the registry, which needs the runtime.
-    let carts_client = crate::carts::CartsClient::new();
-    let control =
-        ControlPlane { kv: embedded.clone(), events: embedded.clone(), views: embedded, carts: carts_client.clone() };
-    let runtime_config = RuntimeConfig { cache_dir: Some(config.cache_dir.clone()), ..RuntimeConfig::default() };
-    let runtime = Runtime::new(runtime_config, control)?;
+    let runtime = Runtime::new(config.runtime.clone())?;
     let registry = Registry::open(runtime, &config.plugins, &config.data_dir, metrics.clone()).await?;
     let carts = {
         let stream = stream.clone();
-        let machines: Arc<dyn crate::carts::Machines> = registry.clone();
-        crate::carts::Carts::new(
-            machines,
-            storage.clone(),
-            move |head| stream.announce(head),
-            metrics.carts(),
-            config.carts,
-        )
-        .context("starting the cart journal")?
+        let machines: Arc<dyn Machines> = registry.clone();
+        let announce = move |head| stream.announce(head);
+        Carts::new(machines, storage.clone(), announce, metrics.carts(), config.carts)
+            .context("starting the cart journal")?
     };
-    // Before any request or event reaches a plugin (only `describe()` has
-    // run): until bound, the `carts` import answers unavailable.
-    carts_client.bind(&carts);
+    let embedded = Arc::new(Embedded::new(stream.clone(), metrics.clone()));
+    let control = Arc::new(ControlPlane {
+        kv: embedded.clone(),
+        events: embedded.clone(),
+        views: embedded,
+        carts: Arc::new(CartsClient::new(carts.clone())),
+    });
+
     let (stop, stopped) = watch::channel(false);
-    let mut background = tokio::task::JoinSet::new();
-    // Watch before announcing readiness, then catch up on anything that
-    // changed while the plugins were loading.
+    let mut background = JoinSet::new();
+    // Watch before serving, then catch up on anything that changed while
+    // the plugins were loading.
     if config.watch {
-        let watcher = crate::watch::spawn(registry.clone(), stopped.clone())?;
+        let watcher = crate::plugins::watch::spawn(registry.clone(), stopped.clone())?;
         background.spawn(async move {
             let _ = watcher.await;
         });
         registry.rescan().await?;
     }
-
-    let public = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding the public listener on {}", config.listen))?;
-    let admin = TcpListener::bind(config.admin_listen)
-        .await
-        .with_context(|| format!("binding the admin listener on {}", config.admin_listen))?;
-    let (public_addr, admin_addr) = (public.local_addr()?, admin.local_addr()?);
-    let catalog = registry.catalog();
-    // One line on stdout, for people and for scripts that wait for it.
-    println!("corral: serving {} plugin(s) on http://{public_addr} (admin http://{admin_addr})", catalog.slots.len());
-    std::io::stdout().flush()?;
-    tracing::info!(%public_addr, %admin_addr, plugins = catalog.slots.len(), failed = catalog.failures.len(), "ready");
-
-    let dispatch = Arc::new(Dispatch::default());
+    let dispatch = Arc::new(Dispatch::new(control.clone()));
     background.spawn(dispatch.clone().supervise(registry.clone(), stream.clone(), metrics.clone(), stopped.clone()));
     let projections = Arc::new(Projections::new(stream.clone(), metrics.clone()));
     background.spawn(projections.clone().supervise(registry.clone(), stopped.clone()));
@@ -95,108 +110,164 @@ pub(crate) async fn run(config: RunConfig) -> anyhow::Result<()> {
     };
     background.spawn(retention::run(storage.clone(), config.retention, consumers, stopped.clone()));
     background.spawn(carts.clone().sweep(stopped.clone()));
+
     let gateway = Arc::new(Gateway {
         registry: registry.clone(),
         storage: storage.clone(),
         metrics: metrics.clone(),
-        limits: HttpLimits {
-            max_request_bytes: config.max_request_bytes,
-            max_response_bytes: config.max_response_bytes,
-        },
+        limits: config.http,
         carts: carts.clone(),
-        grpc: crate::cart_grpc::service(carts.clone()),
+        grpc: crate::http::grpc::service(carts.clone()),
+        control,
     });
-    let admin_state = Arc::new(Admin { registry, metrics, stream: stream.clone(), dispatch, projections, carts });
+    let admin = Arc::new(Admin { registry: registry.clone(), metrics, stream, dispatch, projections, carts });
+    let (public, admin_addr) = (listeners.public.local_addr()?, listeners.admin.local_addr()?);
+    let (limits, timeout) = (config.http, config.shutdown_timeout);
     let public_task = tokio::spawn(accept(
-        public,
+        listeners.public,
         move |request| {
             let gateway = gateway.clone();
             async move { gateway.handle(request).await }
         },
         stopped.clone(),
-        config.clone(),
+        limits,
+        timeout,
     ));
     let admin_task = tokio::spawn(accept(
-        admin,
+        listeners.admin,
         move |request| {
-            let admin = admin_state.clone();
+            let admin = admin.clone();
             async move { admin.handle(request).await }
         },
         stopped,
-        config.clone(),
+        limits,
+        timeout,
     ));
-
-    shutdown_signal().await?;
-    tracing::info!(
-        timeout_ms = config.shutdown_timeout.as_millis() as u64,
-        "shutting down: draining in-flight requests"
-    );
-    let _ = stop.send(true);
-    let (public_done, admin_done) = tokio::join!(public_task, admin_task);
-    public_done.context("public listener task")?;
-    admin_done.context("admin listener task")?;
-    // Dispatchers stop between events; an unacknowledged event is simply
-    // delivered again after the restart.
-    while background.join_next().await.is_some() {}
-    storage.sync().context("flushing storage")?;
-    tracing::info!("stopped");
-    Ok(())
+    let catalog = registry.catalog();
+    tracing::info!(%public, admin = %admin_addr, plugins = catalog.slots.len(), failed = catalog.failures.len(), "ready");
+    Ok(Server {
+        public,
+        admin: admin_addr,
+        registry,
+        storage,
+        config,
+        stop,
+        listeners: [public_task, admin_task],
+        background,
+    })
 }
 
-/// Accepts connections (HTTP/1.1 and h2c) until told to stop, then waits
-/// for open connections to finish their requests, at most the timeout.
-async fn accept<H, F>(
-    listener: TcpListener,
-    handler: H,
-    mut stop: watch::Receiver<bool>,
-    config: crate::config::RunConfig,
-) where
-    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<Body>> + Send + 'static,
-{
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(config.max_header_bytes).max_headers(128);
-    builder.http2().max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
-    let graceful = GracefulShutdown::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let handler = handler.clone();
-                    let service = hyper::service::service_fn(move |request| {
-                        let handler = handler.clone();
-                        async move { Ok::<_, Infallible>(handler(request).await) }
-                    });
-                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let connection = graceful.watch(connection);
-                    tokio::spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!("connection ended with an error: {error}");
-                        }
-                    });
-                }
-                Err(error) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!("accept failed: {error}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-            _ = stop.changed() => break,
+impl Server {
+    /// Where the public listener accepts.
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public
+    }
+
+    /// Where the admin listener accepts.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// Plugins served, and components that failed to load.
+    pub fn plugins(&self) -> (usize, usize) {
+        let catalog = self.registry.catalog();
+        (catalog.slots.len(), catalog.failures.len())
+    }
+
+    /// Serves until `shutdown` resolves, then stops gracefully.
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        shutdown.await;
+        let timeout_ms = self.config.shutdown_timeout.as_millis() as u64;
+        tracing::info!(timeout_ms, "shutting down: draining in-flight requests");
+        let _ = self.stop.send(true);
+        for task in self.listeners {
+            task.await.context("listener task")?;
+        }
+        // Dispatchers stop between events; an unacknowledged event is simply
+        // delivered again after the restart.
+        while self.background.join_next().await.is_some() {}
+        self.storage.sync().context("flushing storage")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// A server on a thread of its own, with its own async runtime (as the
+/// `host` binary has), on free loopback ports; stopped gracefully and
+/// joined when dropped. For tests, benchmarks and embedders that want a
+/// host beside their own code.
+pub struct Detached {
+    public: SocketAddr,
+    admin: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Detached {
+    /// Starts serving `config` on 127.0.0.1, ports chosen by the system.
+    pub fn start(config: ServerConfig) -> anyhow::Result<Detached> {
+        let (ready, started) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name("corral-server".into()).spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+                let server = match Listeners::bind(loopback, loopback).await {
+                    Ok(listeners) => start(config, listeners).await,
+                    Err(error) => Err(error),
+                };
+                let server = match server {
+                    Ok(server) => server,
+                    Err(error) => {
+                        let message = format!("{error:#}");
+                        let _ = ready.send(Err(error));
+                        return Err(anyhow::anyhow!(message));
+                    }
+                };
+                let _ = ready.send(Ok((server.public_addr(), server.admin_addr())));
+                server
+                    .run_until(async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+            })
+        })?;
+        let (public, admin) =
+            started.recv().map_err(|_| anyhow::anyhow!("the server thread stopped while starting"))??;
+        Ok(Detached { public, admin, stop: Some(stop), thread: Some(thread) })
+    }
+
+    /// Where the public listener accepts.
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public
+    }
+
+    /// Where the admin listener accepts.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// Stops gracefully and waits for the server to finish.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.shut_down()
+    }
+
+    fn shut_down(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(anyhow::anyhow!("the server thread panicked")),
+            None => Ok(()),
         }
     }
-    drop(listener);
-    if tokio::time::timeout(config.shutdown_timeout, graceful.shutdown()).await.is_err() {
-        tracing::warn!("in-flight requests did not finish within {:?}; closing them", config.shutdown_timeout);
-    }
 }
 
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
-        _ = terminate.recv() => {}
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Err(error) = self.shut_down() {
+            tracing::warn!("stopping the server: {error:#}");
+        }
     }
-    Ok(())
 }

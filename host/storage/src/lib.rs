@@ -14,8 +14,8 @@
 //! - [`consumers`]: durable consumer checkpoints and schedule ticks.
 //! - [`carts`]: cart journals, snapshots and idempotency records, with
 //!   their outbox events committed in the same transaction.
-//! - [`stream`]: the [`EventStream`](stream::EventStream) seam (JetStream's
-//!   semantics) and its embedded implementation with group commit.
+//! - [`stream`]: the live log ([`stream::Embedded`]): group-committed
+//!   appends and the announced head.
 
 pub mod carts;
 pub mod consumers;

@@ -1,72 +1,14 @@
-//! The event stream seam: what the dispatcher, projections and carts use,
-//! with NATS JetStream's semantics so a cluster backend maps one to one:
-//!
-//! | here | JetStream |
-//! |---|---|
-//! | `publish` → sequence | publish, `PubAck.seq` |
-//! | `head` | stream info `last_seq` |
-//! | consumer + `ack_floor` | durable consumer, `ack_floor.stream_seq` |
-//! | `fetch(filters, after)` | pull consumer fetch with `filter_subjects` |
-//! | `ack` | `AckAck` |
-//! | `dead_letter` | `AckTerm` + publish to the dead-letter subject |
-//! | `wait_beyond` | a pull request waiting for new messages |
-//! | `*` / `>` in filters | the same subject wildcards |
-//!
-//! [`Embedded`] implements it on LMDB, with group commit: concurrent
-//! publishes share one transaction (one fsync).
+//! The embedded event log's live side: [`Embedded`] appends with group
+//! commit (one appender thread drains every queued publish into one LMDB
+//! transaction, one fsync) and announces the head, so readers can wait for
+//! new events instead of polling.
 
 use std::sync::mpsc;
 
 use tokio::sync::{oneshot, watch};
 
-use crate::log::{EventRecord, NewRecord};
+use crate::log::NewRecord;
 use crate::{Storage, StorageError};
-
-/// A batch read by a consumer: the matching events, and how far the log
-/// was scanned (events in between did not match the filters).
-#[derive(Debug, Default)]
-pub struct Fetched {
-    /// Matching events in sequence order.
-    pub events: Vec<EventRecord>,
-    /// The last sequence looked at; safe to acknowledge once `events` are.
-    pub scanned_to: u64,
-}
-
-/// A durable, ordered, sequence-numbered stream with durable consumers.
-#[async_trait::async_trait]
-pub trait EventStream: Send + Sync + 'static {
-    /// Appends events; returns their sequences once they are durable.
-    async fn publish(&self, records: Vec<NewRecord>) -> Result<Vec<u64>, StorageError>;
-    /// The last sequence assigned.
-    async fn head(&self) -> Result<u64, StorageError>;
-    /// The consumer's acknowledged floor (0 if new).
-    async fn ack_floor(&self, consumer: &str) -> Result<u64, StorageError>;
-    /// Up to `max` events after `after` whose topic matches a filter.
-    async fn fetch(&self, filters: &[String], after: u64, max: usize) -> Result<Fetched, StorageError>;
-    /// Acknowledges everything up to `sequence` for the consumer.
-    async fn ack(&self, consumer: &str, sequence: u64) -> Result<(), StorageError>;
-    /// Gives up on `sequence`: publishes `record` (the dead letter) and
-    /// acknowledges, atomically.
-    async fn dead_letter(&self, consumer: &str, sequence: u64, record: NewRecord) -> Result<u64, StorageError>;
-    /// Resolves once the stream's head is beyond `after`.
-    async fn wait_beyond(&self, after: u64);
-}
-
-/// Whether `topic` matches a subscription `pattern`: `*` matches one
-/// segment, a final `>` one or more.
-pub fn subject_matches(pattern: &str, topic: &str) -> bool {
-    let mut pattern = pattern.split('.');
-    let mut topic = topic.split('.');
-    loop {
-        match (pattern.next(), topic.next()) {
-            (Some(">"), Some(_)) => return true,
-            (Some("*"), Some(_)) => {}
-            (Some(p), Some(t)) if p == t => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
 
 struct Append {
     records: Vec<NewRecord>,
@@ -117,7 +59,8 @@ impl Embedded {
         });
     }
 
-    async fn blocking<T: Send + 'static>(
+    /// Runs `work` on the blocking pool: a commit waits for the disk.
+    pub async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Storage) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
@@ -125,6 +68,28 @@ impl Embedded {
         tokio::task::spawn_blocking(move || work(&storage))
             .await
             .unwrap_or_else(|join| Err(StorageError::Corrupt(format!("storage task failed: {join}"))))
+    }
+
+    /// Appends events; returns their sequences once they are durable.
+    pub async fn publish(&self, records: Vec<NewRecord>) -> Result<Vec<u64>, StorageError> {
+        if let Some(appender) = &self.appender {
+            let (reply, answer) = oneshot::channel();
+            if appender.send(Append { records, reply }).is_ok() {
+                return answer.await.unwrap_or_else(|_| Err(StorageError::Corrupt("the appender stopped".into())));
+            }
+            return Err(StorageError::Corrupt("the appender stopped".into()));
+        }
+        let sequences = self.blocking(move |s| s.append(&records)).await?;
+        if let Some(last) = sequences.last() {
+            self.announce(*last);
+        }
+        Ok(sequences)
+    }
+
+    /// Resolves once the log's head is beyond `after`.
+    pub async fn wait_beyond(&self, after: u64) {
+        let mut head = self.head.subscribe();
+        let _ = head.wait_for(|head| *head > after).await;
     }
 }
 
@@ -160,86 +125,10 @@ fn append_in_groups(storage: &Storage, receiver: &mpsc::Receiver<Append>, head: 
     }
 }
 
-#[async_trait::async_trait]
-impl EventStream for Embedded {
-    async fn publish(&self, records: Vec<NewRecord>) -> Result<Vec<u64>, StorageError> {
-        if let Some(appender) = &self.appender {
-            let (reply, answer) = oneshot::channel();
-            if appender.send(Append { records, reply }).is_ok() {
-                return answer.await.unwrap_or_else(|_| Err(StorageError::Corrupt("the appender stopped".into())));
-            }
-            return Err(StorageError::Corrupt("the appender stopped".into()));
-        }
-        let sequences = self.blocking(move |s| s.append(&records)).await?;
-        if let Some(last) = sequences.last() {
-            self.announce(*last);
-        }
-        Ok(sequences)
-    }
-
-    async fn head(&self) -> Result<u64, StorageError> {
-        self.storage.head()
-    }
-
-    async fn ack_floor(&self, consumer: &str) -> Result<u64, StorageError> {
-        self.storage.checkpoint(consumer)
-    }
-
-    async fn fetch(&self, filters: &[String], after: u64, max: usize) -> Result<Fetched, StorageError> {
-        let mut fetched = Fetched { events: Vec::new(), scanned_to: after };
-        // Read in pages so a long run of unmatched events stays cheap.
-        while fetched.events.len() < max {
-            let page = self.storage.read_after(fetched.scanned_to, 256)?;
-            let Some(last) = page.last().map(|e| e.sequence) else { break };
-            for event in page {
-                let sequence = event.sequence;
-                if filters.iter().any(|f| subject_matches(f, &event.topic)) {
-                    fetched.events.push(event);
-                }
-                fetched.scanned_to = sequence;
-                if fetched.events.len() == max {
-                    return Ok(fetched);
-                }
-            }
-            fetched.scanned_to = last;
-        }
-        Ok(fetched)
-    }
-
-    async fn ack(&self, consumer: &str, sequence: u64) -> Result<(), StorageError> {
-        let consumer = consumer.to_string();
-        self.blocking(move |s| s.ack(&consumer, sequence, &[])).await.map(drop)
-    }
-
-    async fn dead_letter(&self, consumer: &str, sequence: u64, record: NewRecord) -> Result<u64, StorageError> {
-        let consumer = consumer.to_string();
-        let appended = self.blocking(move |s| s.ack(&consumer, sequence, std::slice::from_ref(&record))).await?;
-        let dead = appended.first().copied().ok_or_else(|| StorageError::Corrupt("no sequence assigned".into()))?;
-        self.announce(dead);
-        Ok(dead)
-    }
-
-    async fn wait_beyond(&self, after: u64) {
-        let mut head = self.head.subscribe();
-        let _ = head.wait_for(|head| *head > after).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::StorageOptions;
-
-    #[test]
-    fn subjects() {
-        assert!(subject_matches("orders.created", "orders.created"));
-        assert!(subject_matches("orders.*", "orders.created"));
-        assert!(!subject_matches("orders.*", "orders.eu.created"));
-        assert!(subject_matches("orders.>", "orders.eu.created"));
-        assert!(!subject_matches("orders.>", "orders"));
-        assert!(!subject_matches("orders.*", "payments.done"));
-        assert!(subject_matches(">", "anything.at.all"));
-    }
 
     use crate::log::test_record as record;
 
@@ -264,21 +153,5 @@ mod tests {
         all.sort();
         assert_eq!(all, (1..=100).collect::<Vec<u64>>());
         stream.wait_beyond(99).await;
-    }
-
-    #[tokio::test]
-    async fn fetch_filters_and_reports_the_scan() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path(), &StorageOptions { map_size: 64 << 20 }).unwrap();
-        let stream = Embedded::new(storage, false).unwrap();
-        stream.publish(vec![record("a.1"), record("b.1"), record("a.2"), record("b.2")]).await.unwrap();
-        let fetched = stream.fetch(&["a.*".into()], 0, 10).await.unwrap();
-        assert_eq!(fetched.events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 3]);
-        assert_eq!(fetched.scanned_to, 4);
-        let fetched = stream.fetch(&["a.*".into()], 0, 1).await.unwrap();
-        assert_eq!((fetched.events.len(), fetched.scanned_to), (1, 1));
-        stream.dead_letter("c", 3, record("dlq.c")).await.unwrap();
-        assert_eq!(stream.ack_floor("c").await.unwrap(), 3);
-        assert_eq!(stream.head().await.unwrap(), 5);
     }
 }

@@ -19,7 +19,7 @@
 
 mod encode;
 mod pending;
-mod walk;
+pub(crate) mod walk;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -28,16 +28,16 @@ use std::time::{Duration, Instant};
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, WasmStr};
 
+use crate::call::CallContext;
+use crate::control::ControlPlane;
 use crate::error::{InvokeError, InvokeErrorKind};
-use crate::invoke::CallContext;
 use crate::plugin::{Plugin, Pre};
-use crate::state::HostState;
+use crate::store::HostState;
 use crate::types::Event;
 use crate::world::PACKAGE_VERSION;
 use encode::{call_end, encode};
 pub use pending::{PendingViews, ViewChange, ViewSource};
-pub(crate) use walk::Walk;
-use walk::{WalkError, Write};
+use walk::{Walk, WalkError, Write};
 
 /// What one batched call folded.
 #[derive(Debug)]
@@ -84,31 +84,30 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     let mut batch = linker.instance(&format!("corral:plugin/batch@{PACKAGE_VERSION}"))?;
     batch.func_wrap("begin", |mut store: StoreContextMut<'_, HostState>, (index,): (u32,)| {
         // Each segment starts with the whole budget, as a fresh instance.
-        if store.data().walk.metering {
+        if walk(store.data_mut())?.metering {
             let budget = store.data().plugin.limits.fuel;
             let left = store.get_fuel()?;
-            let walk = &mut store.data_mut().walk;
+            let walk = walk(store.data_mut())?;
             walk.book_fuel(left);
             walk.granted = budget;
             store.set_fuel(budget)?;
         }
         let state = store.data_mut();
-        let (event, next) = state.walk.begin(index).map_err(wasmtime::Error::new)?;
+        let (event, next) = state.batch.as_mut().ok_or_else(outside)?.begin(index).map_err(wasmtime::Error::new)?;
         state.inputs.set(event.timestamp_ms, &event.id, next - index as usize > 1);
         state.call.request_id.clear();
         state.call.request_id.push_str(&event.id);
-        state.log_lines = 0;
-        state.begun += 1;
+        state.restart_log();
         // At most the batch's length, which `encode` keeps within u32.
         Ok((u32::try_from(next).unwrap_or(u32::MAX),))
     })?;
     batch.func_wrap("current", |mut store: StoreContextMut<'_, HostState>, (index, id): (u32, WasmStr)| {
         // The id into a kept buffer: the guest's memory and the walk are
         // both in the store.
-        let mut buffer = std::mem::take(&mut store.data_mut().walk.id);
+        let mut buffer = std::mem::take(&mut walk(store.data_mut())?.id);
         buffer.clear();
         buffer.push_str(&id.to_str(&store)?);
-        let walk = &mut store.data_mut().walk;
+        let walk = walk(store.data_mut())?;
         let value = walk.current(index, &buffer);
         walk.id = buffer;
         value.map(|value| (value,)).map_err(wasmtime::Error::new)
@@ -119,9 +118,19 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             // The writes may depend on what the segment's first event read.
             return Err(wasmtime::Error::new(WalkError::Misread));
         }
-        state.walk.flush(writes, through).map_err(wasmtime::Error::new)
+        walk(state)?.flush(writes, through).map_err(wasmtime::Error::new)
     })?;
     Ok(())
+}
+
+/// The walk of the batched fold a store runs.
+fn walk(state: &mut HostState) -> wasmtime::Result<&mut Walk> {
+    state.batch.as_mut().ok_or_else(outside)
+}
+
+/// `corral:plugin/batch` called by a store that folds no batch.
+fn outside() -> wasmtime::Error {
+    wasmtime::Error::new(WalkError::Protocol("the batch import was called outside a batched fold".into()))
 }
 
 impl Plugin {
@@ -210,7 +219,7 @@ impl Plugin {
         let Some(first) = events.get(calls.start).filter(|_| !calls.is_empty()) else {
             return Run { flushed: 0, fuel_used: 0, segments: 0, ended: Ended::Whole };
         };
-        let mut session = match self.session(CallContext::for_batch(first)) {
+        let mut session = match self.session(&ControlPlane::detached(), CallContext::for_batch(first)) {
             Ok(session) => session,
             Err(error) => return broken(error),
         };
@@ -225,13 +234,13 @@ impl Plugin {
             drop(session);
             return broken(self.error(InvokeErrorKind::Host("an event too large to hand over".into())));
         };
-        session.store.data_mut().walk = Walk::new(events.clone(), calls, views.clone(), stride, granted);
+        session.store.data_mut().batch = Some(Walk::new(events.clone(), calls, views.clone(), stride, granted));
         let store = &mut session.store;
         let result = match pre.instantiate_async(&mut *store).await {
             Ok(instance) => instance.corral_plugin_batch_projector().call_fold(&mut *store, &text, &encoded).await,
             Err(e) => Err(e),
         };
-        let mut walk = std::mem::take(&mut session.store.data_mut().walk);
+        let mut walk = session.store.data_mut().batch.take().unwrap_or_default();
         if walk.metering {
             walk.book_fuel(session.store.get_fuel().unwrap_or(0));
         }

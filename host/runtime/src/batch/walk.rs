@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::PendingViews;
+use super::pending::PendingViews;
 use crate::types::Event;
 
 /// The guest broke the protocol of `corral:plugin/batch`, or the views
@@ -40,6 +40,8 @@ pub(crate) struct Walk {
     pub(super) next: usize,
     /// Segments begun.
     pub(super) segments: usize,
+    /// Segments begun when the deadline last looked.
+    deadline_seen: usize,
     /// How many events, from `start`, have all their writes in `views`.
     pub(super) flushed: usize,
     /// The guest broke the protocol: the batch stops where its writes do.
@@ -101,8 +103,16 @@ impl Walk {
         Ok((event, next))
     }
 
+    /// Whether a segment began since the last call: the deadline restarts
+    /// for each segment.
+    pub(crate) fn began_since_tick(&mut self) -> bool {
+        let began = self.segments != self.deadline_seen;
+        self.deadline_seen = self.segments;
+        began
+    }
+
     /// Whether the segment begun last stands for several events.
-    pub(crate) fn shared(&self) -> bool {
+    pub(super) fn shared(&self) -> bool {
         self.begun.is_some_and(|begun| self.next - begun > 1)
     }
 

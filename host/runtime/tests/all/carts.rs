@@ -9,8 +9,8 @@ use std::sync::{Mutex, PoisonError};
 
 use corral_fixtures::{EVENT_CART_CLIENT, ROUTE_CART_CLIENT};
 use corral_runtime::{
-    CallContext, CartApplied, CartClient, CartMutation, CartState, CartsError, ControlPlane, InvokeErrorKind, NoCarts,
-    PluginSettings, Runtime, RuntimeConfig,
+    CallContext, CartApplied, CartClient, CartMutation, CartState, CartsError, ControlPlane, InvokeErrorKind,
+    PluginSettings, Unavailable,
 };
 
 use crate::*;
@@ -98,11 +98,12 @@ fn read(plugin: &str, id: &str) -> corral_runtime::types::HttpRequest {
 }
 
 async fn json(
+    control: &Arc<ControlPlane>,
     plugin: &Plugin,
     context: CallContext,
     request: &corral_runtime::types::HttpRequest,
 ) -> (u16, serde_json::Value) {
-    let response = plugin.handle_http(context, request).await.unwrap().value;
+    let response = plugin.handle_http(control, context, request).await.unwrap().value;
     let body = serde_json::from_slice(&response.body).unwrap_or_else(|_| text(&response).into());
     (response.status, body)
 }
@@ -113,7 +114,8 @@ pub(crate) async fn route_cart_client() {
     let granted = PluginSettings { cart_grants: vec!["counter".into(), "ghost".into()], ..Default::default() };
     let plugin = harness.load_with(ROUTE_CART_CLIENT, granted).await;
 
-    let (status, body) = json(&plugin, as_tenant("acme"), &post("counter", "c1", "add", b"5", None)).await;
+    let (status, body) =
+        json(&harness.control, &plugin, as_tenant("acme"), &post("counter", "c1", "add", b"5", None)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, serde_json::json!({"version": 1, "state": "5", "events": [10]}));
     // The call's tenant and traceparent reach the client, and nothing else decides them.
@@ -126,45 +128,45 @@ pub(crate) async fn route_cart_client() {
     assert_eq!(mutation.idempotency_key, None);
 
     // Reads are the same tenant's: another tenant has no such cart.
-    let (status, body) = json(&plugin, as_tenant("acme"), &read("counter", "c1")).await;
+    let (status, body) = json(&harness.control, &plugin, as_tenant("acme"), &read("counter", "c1")).await;
     assert_eq!((status, body), (200, serde_json::json!({"version": 1, "state": "5"})));
-    let (status, _) = json(&plugin, as_tenant("globex"), &read("counter", "c1")).await;
+    let (status, _) = json(&harness.control, &plugin, as_tenant("globex"), &read("counter", "c1")).await;
     assert_eq!(status, 404);
 
     // The idempotency key is passed on.
-    json(&plugin, as_tenant("acme"), &post("counter", "c1", "add", b"2", Some("k1"))).await;
-    let (_, body) = json(&plugin, as_tenant("acme"), &post("counter", "c1", "add", b"2", Some("k1"))).await;
+    json(&harness.control, &plugin, as_tenant("acme"), &post("counter", "c1", "add", b"2", Some("k1"))).await;
+    let (_, body) =
+        json(&harness.control, &plugin, as_tenant("acme"), &post("counter", "c1", "add", b"2", Some("k1"))).await;
     assert_eq!(body["version"], 2);
     assert_eq!(harness.carts.calls().last().unwrap().3.as_ref().unwrap().idempotency_key.as_deref(), Some("k1"));
 
     // The client's errors reach the guest as their WIT cases.
-    let (status, body) = json(&plugin, as_tenant("acme"), &post("counter", "c1", "add", b"two", None)).await;
+    let (status, body) =
+        json(&harness.control, &plugin, as_tenant("acme"), &post("counter", "c1", "add", b"two", None)).await;
     assert_eq!((status, body["error"].as_str()), (422, Some("rejected")));
     assert!(body["message"].as_str().unwrap().starts_with("not-a-number"), "{body}");
-    let (status, body) = json(&plugin, as_tenant("acme"), &post("ghost", "c1", "add", b"1", None)).await;
+    let (status, body) =
+        json(&harness.control, &plugin, as_tenant("acme"), &post("ghost", "c1", "add", b"1", None)).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("no-such-cart-plugin")));
 
     // A cart plugin not granted never reaches the client.
     let before = harness.carts.calls().len();
     for request in [post("orders", "c1", "add", b"1", None), read("orders", "c1")] {
-        let (status, body) = json(&plugin, as_tenant("acme"), &request).await;
+        let (status, body) = json(&harness.control, &plugin, as_tenant("acme"), &request).await;
         assert_eq!((status, body["error"].as_str()), (403, Some("not-granted")), "{body}");
         let message = body["message"].as_str().unwrap();
         assert!(message.contains("\"orders\"") && message.contains("route_cart_client.toml"), "{message}");
     }
     assert_eq!(harness.carts.calls().len(), before);
 
-    // Without a carts backend (the runtime's default), calls are unavailable.
+    // A call whose control plane serves no carts: unavailable.
     let control = ControlPlane {
-        kv: harness.kv.clone(),
-        events: harness.events.clone(),
-        views: harness.views.clone(),
-        carts: Arc::new(NoCarts),
+        carts: Arc::new(Unavailable("this host serves no carts")),
+        ..ControlPlane::clone(&harness.control)
     };
-    let bare = Runtime::new(RuntimeConfig::default(), control).unwrap();
     let settings = PluginSettings { cart_grants: vec!["counter".into()], ..Default::default() };
-    let plugin = bare.load(Path::new(ROUTE_CART_CLIENT), settings).await.unwrap();
-    let (status, body) = json(&plugin, as_tenant("acme"), &read("counter", "c1")).await;
+    let plugin = harness.runtime.load(Path::new(ROUTE_CART_CLIENT), settings).await.unwrap();
+    let (status, body) = json(&Arc::new(control), &plugin, as_tenant("acme"), &read("counter", "c1")).await;
     assert_eq!((status, body["error"].as_str()), (503, Some("unavailable")), "{body}");
 }
 
@@ -179,7 +181,7 @@ pub(crate) async fn event_cart_client() {
     // makes the second a repeat, for the event's tenant.
     let add = event("e1", "counter.requested", 1, b"c1:5");
     for _ in 0..2 {
-        plugin.handle_event(CallContext::for_event(&add), &add).await.unwrap();
+        plugin.handle_event(&harness.control, CallContext::for_event(&add), &add).await.unwrap();
     }
     let calls = harness.carts.calls();
     assert_eq!(calls.len(), 2);
@@ -192,11 +194,11 @@ pub(crate) async fn event_cart_client() {
 
     // A cart error fails the delivery with its case as the code.
     let bad = event("e2", "counter.requested", 2, b"c1:five");
-    let error = plugin.handle_event(CallContext::for_event(&bad), &bad).await.unwrap_err();
+    let error = plugin.handle_event(&harness.control, CallContext::for_event(&bad), &bad).await.unwrap_err();
     let InvokeErrorKind::Guest { code, .. } = &error.kind else { panic!("expected a guest error, got {error}") };
     assert_eq!(code, "rejected");
     let ungranted = harness.load(EVENT_CART_CLIENT).await;
-    let error = ungranted.handle_event(CallContext::for_event(&add), &add).await.unwrap_err();
+    let error = ungranted.handle_event(&harness.control, CallContext::for_event(&add), &add).await.unwrap_err();
     let InvokeErrorKind::Guest { code, .. } = &error.kind else { panic!("expected a guest error, got {error}") };
     assert_eq!(code, "not-granted");
 }

@@ -27,11 +27,15 @@ async fn route_hello() {
     assert_eq!(plugin.version(), "1.0.0");
     let routes: Vec<_> = plugin.descriptor().routes.iter().map(|r| (r.method.as_str(), r.pattern.as_str())).collect();
     assert_eq!(routes, [("GET", "/hello"), ("GET", "/hello/:name")]);
-    let response = call(&plugin, &get("/hello")).await;
+    let response = call(&harness, &plugin, &get("/hello")).await;
     assert_eq!(response.status, 200);
     assert_eq!(text(&response), "hello, world");
     let called = plugin
-        .handle_http(CallContext::internal("t"), &request("GET", "/hello/ann", &[("name", "ann")], b""))
+        .handle_http(
+            &harness.control,
+            CallContext::internal("t"),
+            &request("GET", "/hello/ann", &[("name", "ann")], b""),
+        )
         .await
         .unwrap();
     assert_eq!(text(&called.value), "hello, ann");
@@ -42,7 +46,8 @@ async fn route_hello() {
 async fn route_echo() {
     let harness = Harness::new();
     let plugin = harness.load(ROUTE_ECHO).await;
-    let response = call(&plugin, &request("PUT", "/echo/a/b/c?x=1", &[("first", "a"), ("*", "b/c")], b"payload")).await;
+    let response =
+        call(&harness, &plugin, &request("PUT", "/echo/a/b/c?x=1", &[("first", "a"), ("*", "b/c")], b"payload")).await;
     let echoed: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(echoed["method"], "PUT");
     assert_eq!(echoed["path"], "/echo/a/b/c");
@@ -58,21 +63,21 @@ async fn route_kv_counter() {
     let harness = Harness::new();
     let plugin = harness.load(ROUTE_KV_COUNTER).await;
     let bump = request("POST", "/counter/hits", &[("name", "hits")], b"");
-    assert_eq!(text(&call(&plugin, &bump).await), "1");
-    assert_eq!(text(&call(&plugin, &bump).await), "2");
+    assert_eq!(text(&call(&harness, &plugin, &bump).await), "1");
+    assert_eq!(text(&call(&harness, &plugin, &bump).await), "2");
     let read = request("GET", "/counter/hits", &[("name", "hits")], b"");
-    assert_eq!(text(&call(&plugin, &read).await), "2");
+    assert_eq!(text(&call(&harness, &plugin, &read).await), "2");
     // The counter lives in the plugin's private bucket, as decimal ASCII.
     assert_eq!(harness.kv.dump(&Bucket::Plugin("kv-counter".into())), [("hits".to_string(), b"2".to_vec())]);
 
-    call(&plugin, &request("PUT", "/kv/a1", &[("key", "a1")], b"x")).await;
-    call(&plugin, &request("PUT", "/kv/b1", &[("key", "b1")], b"y")).await;
-    assert_eq!(text(&call(&plugin, &get("/kv?prefix=a")).await), "a1");
-    assert_eq!(call(&plugin, &request("GET", "/kv/zz", &[("key", "zz")], b"")).await.status, 404);
+    call(&harness, &plugin, &request("PUT", "/kv/a1", &[("key", "a1")], b"x")).await;
+    call(&harness, &plugin, &request("PUT", "/kv/b1", &[("key", "b1")], b"y")).await;
+    assert_eq!(text(&call(&harness, &plugin, &get("/kv?prefix=a")).await), "a1");
+    assert_eq!(call(&harness, &plugin, &request("GET", "/kv/zz", &[("key", "zz")], b"")).await.status, 404);
 
     // A shared bucket is denied unless the sidecar grants it.
     let shared = request("GET", "/shared/team/k", &[("bucket", "team"), ("key", "k")], b"");
-    let denied = call(&plugin, &shared).await;
+    let denied = call(&harness, &plugin, &shared).await;
     assert_eq!(denied.status, 403);
     assert!(text(&denied).contains("AccessDenied"), "{}", text(&denied));
     let granted = harness
@@ -80,7 +85,7 @@ async fn route_kv_counter() {
         .await;
     use corral_runtime::KvBackend as _;
     harness.kv.set(&Bucket::Shared("team".into()), "k", b"shared-value".to_vec()).await.unwrap();
-    assert_eq!(text(&call(&granted, &shared).await), "shared-value");
+    assert_eq!(text(&call(&harness, &granted, &shared).await), "shared-value");
 }
 
 #[tokio::test]
@@ -95,7 +100,7 @@ async fn route_emitter() {
         ..Default::default()
     };
     let emit = request("POST", "/emit/orders.created", &[("topic", "orders.created")], b"{\"id\":1}");
-    let response = plugin.handle_http(call_context.clone(), &emit).await.unwrap().value;
+    let response = plugin.handle_http(&harness.control, call_context.clone(), &emit).await.unwrap().value;
     assert_eq!(text(&response), "1");
     let events = harness.events.events();
     assert_eq!(events.len(), 1);
@@ -107,7 +112,7 @@ async fn route_emitter() {
     assert_eq!(events[0].source, "emitter");
 
     let bad = request("POST", "/emit/orders.*", &[("topic", "orders.*")], b"");
-    let response = call(&plugin, &bad).await;
+    let response = call(&harness, &plugin, &bad).await;
     assert_eq!(response.status, 400);
     assert!(text(&response).contains("InvalidTopic"), "{}", text(&response));
     assert_eq!(harness.events.events().len(), 1, "a rejected event is not appended");
@@ -117,7 +122,7 @@ async fn route_emitter() {
 async fn route_panic() {
     let harness = Harness::new();
     let plugin = harness.load(ROUTE_PANIC).await;
-    let error = plugin.handle_http(CallContext::internal("t"), &get("/panic")).await.unwrap_err();
+    let error = plugin.handle_http(&harness.control, CallContext::internal("t"), &get("/panic")).await.unwrap_err();
     assert_eq!(error.plugin, "panic");
     assert_eq!(error.version, "1.0.0");
     let InvokeErrorKind::Trap(message) = &error.kind else { panic!("expected a trap, got {error}") };
@@ -131,7 +136,7 @@ async fn route_endless_loop() {
     let harness = Harness::new();
     // Fuel stops it first when the budget is small...
     let plugin = harness.load_with(ROUTE_ENDLESS_LOOP, limits(|l| l.fuel = 5_000_000)).await;
-    let error = plugin.handle_http(CallContext::internal("t"), &get("/loop")).await.unwrap_err();
+    let error = plugin.handle_http(&harness.control, CallContext::internal("t"), &get("/loop")).await.unwrap_err();
     assert!(matches!(error.kind, InvokeErrorKind::OutOfFuel { budget: 5_000_000 }), "{error}");
 
     // ...and the epoch deadline when fuel is plentiful.
@@ -145,7 +150,7 @@ async fn route_endless_loop() {
         )
         .await;
     let started = std::time::Instant::now();
-    let error = plugin.handle_http(CallContext::internal("t"), &get("/loop")).await.unwrap_err();
+    let error = plugin.handle_http(&harness.control, CallContext::internal("t"), &get("/loop")).await.unwrap_err();
     assert!(matches!(error.kind, InvokeErrorKind::Timeout(t) if t == SHORT), "{error}");
     assert!(started.elapsed() < SHORT * 10, "the deadline stopped it: {:?}", started.elapsed());
     still_serves(&harness).await;
@@ -171,8 +176,9 @@ async fn concurrency_cap_refuses_instead_of_queueing() {
     let mut attempts = 0;
     let first = loop {
         attempts += 1;
-        let busy = plugin.clone();
-        let first = tokio::spawn(async move { busy.handle_http(CallContext::internal("a"), &get("/loop")).await });
+        let (busy, control) = (plugin.clone(), harness.control.clone());
+        let first =
+            tokio::spawn(async move { busy.handle_http(&control, CallContext::internal("a"), &get("/loop")).await });
         while plugin.in_flight() == 0 && !first.is_finished() {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
@@ -181,7 +187,7 @@ async fn concurrency_cap_refuses_instead_of_queueing() {
         }
         assert!(attempts < 20, "the first call never stayed in flight long enough to be seen");
     };
-    let error = plugin.handle_http(CallContext::internal("b"), &get("/loop")).await.unwrap_err();
+    let error = plugin.handle_http(&harness.control, CallContext::internal("b"), &get("/loop")).await.unwrap_err();
     assert!(matches!(error.kind, InvokeErrorKind::Busy { max: 1 }), "{error}");
     assert!(matches!(first.await.unwrap().unwrap_err().kind, InvokeErrorKind::Timeout(_)));
     assert_eq!(plugin.in_flight(), 0, "the slot is released after the call");
@@ -191,7 +197,7 @@ async fn concurrency_cap_refuses_instead_of_queueing() {
 async fn route_memory_hog() {
     let harness = Harness::new();
     let plugin = harness.load_with(ROUTE_MEMORY_HOG, limits(|l| l.memory_bytes = 16 << 20)).await;
-    let error = plugin.handle_http(CallContext::internal("t"), &get("/hog")).await.unwrap_err();
+    let error = plugin.handle_http(&harness.control, CallContext::internal("t"), &get("/hog")).await.unwrap_err();
     assert!(matches!(error.kind, InvokeErrorKind::MemoryLimit { limit } if limit == 16 << 20), "{error}");
     still_serves(&harness).await;
 }
@@ -200,7 +206,7 @@ async fn route_memory_hog() {
 async fn route_deep_recursion() {
     let harness = Harness::new();
     let plugin = harness.load(ROUTE_DEEP_RECURSION).await;
-    let error = plugin.handle_http(CallContext::internal("t"), &get("/deep")).await.unwrap_err();
+    let error = plugin.handle_http(&harness.control, CallContext::internal("t"), &get("/deep")).await.unwrap_err();
     let InvokeErrorKind::Trap(message) = &error.kind else { panic!("expected a trap, got {error}") };
     assert!(message.contains("call stack exhausted"), "{message}");
     still_serves(&harness).await;
@@ -210,10 +216,11 @@ async fn route_deep_recursion() {
 async fn route_huge_response() {
     let harness = Harness::new();
     let plugin = harness.load_with(ROUTE_HUGE_RESPONSE, limits(|l| l.memory_bytes = 32 << 20)).await;
-    let response = call(&plugin, &get("/huge?mib=4")).await;
+    let response = call(&harness, &plugin, &get("/huge?mib=4")).await;
     assert_eq!(response.body.len(), 4 << 20);
     // 64 MiB cannot even be built inside a 32 MiB memory.
-    let error = plugin.handle_http(CallContext::internal("t"), &get("/huge?mib=64")).await.unwrap_err();
+    let error =
+        plugin.handle_http(&harness.control, CallContext::internal("t"), &get("/huge?mib=64")).await.unwrap_err();
     assert!(matches!(error.kind, InvokeErrorKind::MemoryLimit { .. }), "{error}");
     still_serves(&harness).await;
 }
@@ -222,12 +229,12 @@ async fn route_huge_response() {
 async fn route_cpu() {
     let harness = Harness::new();
     let plugin = harness.load(ROUTE_CPU).await;
-    let small = plugin.handle_http(CallContext::internal("t"), &get("/cpu?n=1000")).await.unwrap();
-    let large = plugin.handle_http(CallContext::internal("t"), &get("/cpu?n=100000")).await.unwrap();
+    let small = plugin.handle_http(&harness.control, CallContext::internal("t"), &get("/cpu?n=1000")).await.unwrap();
+    let large = plugin.handle_http(&harness.control, CallContext::internal("t"), &get("/cpu?n=100000")).await.unwrap();
     assert_eq!(small.value.status, 200);
     assert!(large.fuel_used > small.fuel_used * 50, "{} vs {}", large.fuel_used, small.fuel_used);
     // The same work always costs the same fuel: fuel is deterministic.
-    let again = plugin.handle_http(CallContext::internal("t"), &get("/cpu?n=100000")).await.unwrap();
+    let again = plugin.handle_http(&harness.control, CallContext::internal("t"), &get("/cpu?n=100000")).await.unwrap();
     assert_eq!(again.fuel_used, large.fuel_used);
     assert_eq!(again.value.body, large.value.body);
 }
@@ -239,28 +246,28 @@ async fn event_kv_recorder() {
     assert_eq!(plugin.world(), World::EventHandler);
     assert_eq!(plugin.descriptor().topics, ["orders.>"]);
     let created = event("e1", "orders.created", 1, b"{}");
-    plugin.handle_event(CallContext::for_event(&created), &created).await.unwrap();
-    plugin.handle_event(CallContext::for_event(&created), &created).await.unwrap();
+    plugin.handle_event(&harness.control, CallContext::for_event(&created), &created).await.unwrap();
+    plugin.handle_event(&harness.control, CallContext::for_event(&created), &created).await.unwrap();
     let stored = harness.kv.dump(&Bucket::Plugin("kv-recorder".into()));
     assert!(stored.contains(&("seen.orders.created".to_string(), b"2".to_vec())), "{stored:?}");
     assert!(stored.contains(&("log".to_string(), b"1:{};1:{};".to_vec())), "{stored:?}");
 
     let poison = event("e2", "orders.created", 2, b"fail");
-    let error = plugin.handle_event(CallContext::for_event(&poison), &poison).await.unwrap_err();
+    let error = plugin.handle_event(&harness.control, CallContext::for_event(&poison), &poison).await.unwrap_err();
     let InvokeErrorKind::Guest { code, message } = &error.kind else { panic!("expected a guest error, got {error}") };
     assert_eq!(code, "rejected");
     assert!(message.contains("e2"), "{message}");
 
     let flaky = event("e3", "orders.created", 3, b"flaky");
     for _ in 0..2 {
-        assert!(plugin.handle_event(CallContext::for_event(&flaky), &flaky).await.is_err());
+        assert!(plugin.handle_event(&harness.control, CallContext::for_event(&flaky), &flaky).await.is_err());
     }
-    plugin.handle_event(CallContext::for_event(&flaky), &flaky).await.unwrap();
+    plugin.handle_event(&harness.control, CallContext::for_event(&flaky), &flaky).await.unwrap();
 
     // What a handler emits carries the event's correlation id and traceparent.
     let mut echo = event("e4", "orders.created", 4, b"echo");
     echo.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
-    plugin.handle_event(CallContext::for_event(&echo), &echo).await.unwrap();
+    plugin.handle_event(&harness.control, CallContext::for_event(&echo), &echo).await.unwrap();
     let emitted = harness.events.events();
     assert_eq!(emitted.len(), 1);
     assert_eq!(emitted[0].topic, "audit.echo");
@@ -405,7 +412,7 @@ async fn http_hello() {
     let body = http_body_util::Full::new(bytes::Bytes::new())
         .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} });
     let request = hyper::Request::get("/some/path?q=1").body(body).unwrap();
-    let response = plugin.serve_http(CallContext::internal("t"), request).await.unwrap();
+    let response = plugin.serve_http(&harness.control, CallContext::internal("t"), request).await.unwrap();
     assert_eq!(response.status(), 200);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"hello from wasi:http /some/path?q=1");
@@ -431,14 +438,14 @@ async fn route_views_reader() {
     harness.views.put("other", "orders", "o-3", b"other tenant".to_vec());
     let as_tenant = |tenant: &str| CallContext { tenant: tenant.into(), ..CallContext::internal("t") };
     let one = request("GET", "/views/orders/o-1", &[("projection", "orders"), ("id", "o-1")], b"");
-    let response = plugin.handle_http(as_tenant("acme"), &one).await.unwrap().value;
+    let response = plugin.handle_http(&harness.control, as_tenant("acme"), &one).await.unwrap().value;
     assert_eq!(text(&response), "acme order");
     // Another tenant sees nothing of acme's views.
-    let response = plugin.handle_http(as_tenant("other"), &one).await.unwrap().value;
+    let response = plugin.handle_http(&harness.control, as_tenant("other"), &one).await.unwrap().value;
     assert_eq!(response.status, 404);
     let list = request("GET", "/views/orders?prefix=o-", &[("projection", "orders")], b"");
-    assert_eq!(text(&plugin.handle_http(as_tenant("acme"), &list).await.unwrap().value), "o-1,o-2");
-    assert_eq!(text(&plugin.handle_http(as_tenant("other"), &list).await.unwrap().value), "o-3");
+    assert_eq!(text(&plugin.handle_http(&harness.control, as_tenant("acme"), &list).await.unwrap().value), "o-1,o-2");
+    assert_eq!(text(&plugin.handle_http(&harness.control, as_tenant("other"), &list).await.unwrap().value), "o-3");
 }
 
 #[tokio::test]
@@ -446,13 +453,13 @@ async fn route_kv_peer() {
     let harness = Harness::new();
     let counter = harness.load(ROUTE_KV_COUNTER).await;
     let peer = harness.load(ROUTE_KV_PEER).await;
-    call(&counter, &request("POST", "/counter/hits", &[("name", "hits")], b"")).await;
+    call(&harness, &counter, &request("POST", "/counter/hits", &[("name", "hits")], b"")).await;
     // Same key, another plugin: its own bucket has nothing.
-    let response = call(&peer, &request("GET", "/peer/hits", &[("key", "hits")], b"")).await;
+    let response = call(&harness, &peer, &request("GET", "/peer/hits", &[("key", "hits")], b"")).await;
     assert_eq!(response.status, 404);
     use corral_runtime::KvBackend as _;
     harness.kv.set(&Bucket::Plugin("kv-peer".into()), "hits", b"mine".to_vec()).await.unwrap();
-    assert_eq!(text(&call(&peer, &request("GET", "/peer/hits", &[("key", "hits")], b"")).await), "mine");
+    assert_eq!(text(&call(&harness, &peer, &request("GET", "/peer/hits", &[("key", "hits")], b"")).await), "mine");
 }
 
 #[tokio::test]
@@ -460,12 +467,12 @@ async fn route_slow() {
     let harness = Harness::new();
     let plugin = harness.load(ROUTE_SLOW).await;
     let started = std::time::Instant::now();
-    let response = call(&plugin, &get("/slow?ms=200")).await;
+    let response = call(&harness, &plugin, &get("/slow?ms=200")).await;
     assert_eq!(text(&response), "slept 200");
     assert!(started.elapsed() >= std::time::Duration::from_millis(200));
     // Sleeping is waiting, not burning fuel: a tiny budget is enough.
     let frugal = harness.load_with(ROUTE_SLOW, limits(|l| l.fuel = 2_000_000)).await;
-    assert_eq!(text(&call(&frugal, &get("/slow?ms=100")).await), "slept 100");
+    assert_eq!(text(&call(&harness, &frugal, &get("/slow?ms=100")).await), "slept 100");
 }
 
 #[tokio::test]
@@ -475,7 +482,7 @@ async fn event_counter() {
     assert_eq!(plugin.descriptor().topics, [">"]);
     for sequence in 1..=3 {
         let event = event(&format!("e{sequence}"), "orders.created", sequence, b"{}");
-        plugin.handle_event(CallContext::for_event(&event), &event).await.unwrap();
+        plugin.handle_event(&harness.control, CallContext::for_event(&event), &event).await.unwrap();
     }
     assert_eq!(
         harness.kv.dump(&Bucket::Plugin("event-counter".into())),
@@ -488,7 +495,7 @@ async fn route_version_a() {
     let harness = Harness::new();
     let a = harness.load(ROUTE_VERSION_A).await;
     assert_eq!((a.name(), a.version()), ("versioned", "a.0.0"));
-    assert_eq!(text(&call(&a, &get("/version")).await), "a");
+    assert_eq!(text(&call(&harness, &a, &get("/version")).await), "a");
 }
 
 #[tokio::test]
@@ -496,7 +503,7 @@ async fn route_version_b() {
     let harness = Harness::new();
     let b = harness.load(ROUTE_VERSION_B).await;
     assert_eq!((b.name(), b.version()), ("versioned", "b.0.0"));
-    assert_eq!(text(&call(&b, &get("/version?sleep_ms=10")).await), "b");
+    assert_eq!(text(&call(&harness, &b, &get("/version?sleep_ms=10")).await), "b");
 }
 
 #[tokio::test]
@@ -504,7 +511,7 @@ async fn route_version_broken() {
     let harness = Harness::new();
     let broken = harness.load(ROUTE_VERSION_BROKEN).await;
     assert_eq!(broken.name(), "versioned");
-    let error = broken.handle_http(CallContext::internal("t"), &get("/version")).await.unwrap_err();
+    let error = broken.handle_http(&harness.control, CallContext::internal("t"), &get("/version")).await.unwrap_err();
     assert!(matches!(error.kind, InvokeErrorKind::Trap(ref m) if m.contains("this release is broken")), "{error}");
 }
 

@@ -19,6 +19,8 @@ use corral_runtime::{CallContext, ControlPlane, Limits, Plugin, PluginSettings, 
 /// A runtime over in-memory backends the test can inspect.
 pub(crate) struct Harness {
     pub(crate) runtime: Runtime,
+    /// What every call's imports reach.
+    pub(crate) control: Arc<ControlPlane>,
     pub(crate) kv: Arc<MemoryKv>,
     pub(crate) events: Arc<MemoryEvents>,
     pub(crate) views: Arc<MemoryViews>,
@@ -37,8 +39,8 @@ impl Harness {
         let carts = Arc::new(carts::FakeCarts::default());
         let control =
             ControlPlane { kv: kv.clone(), events: events.clone(), views: views.clone(), carts: carts.clone() };
-        let runtime = Runtime::new(config, control).expect("runtime");
-        Harness { runtime, kv, events, views, carts }
+        let runtime = Runtime::new(config).expect("runtime");
+        Harness { runtime, control: Arc::new(control), kv, events, views, carts }
     }
 
     pub(crate) async fn load(&self, fixture: &str) -> Plugin {
@@ -72,9 +74,9 @@ pub(crate) fn request(method: &str, path: &str, params: &[(&str, &str)], body: &
     }
 }
 
-pub(crate) async fn call(plugin: &Plugin, request: &HttpRequest) -> HttpResponse {
+pub(crate) async fn call(harness: &Harness, plugin: &Plugin, request: &HttpRequest) -> HttpResponse {
     plugin
-        .handle_http(CallContext::internal("test"), request)
+        .handle_http(&harness.control, CallContext::internal("test"), request)
         .await
         .unwrap_or_else(|e| panic!("call failed: {e}"))
         .value
@@ -100,7 +102,7 @@ pub(crate) fn event(id: &str, topic: &str, sequence: u64, payload: &[u8]) -> Eve
 /// After a failure, the same runtime must still serve a normal call.
 pub(crate) async fn still_serves(harness: &Harness) {
     let hello = harness.load(corral_fixtures::ROUTE_HELLO).await;
-    let response = call(&hello, &request("GET", "/hello/again", &[("name", "again")], b"")).await;
+    let response = call(harness, &hello, &request("GET", "/hello/again", &[("name", "again")], b"")).await;
     assert_eq!(text(&response), "hello, again");
 }
 

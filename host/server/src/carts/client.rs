@@ -3,42 +3,26 @@
 //! mailboxes the HTTP and gRPC APIs use (one writer per cart, the reply once
 //! durable, idempotency keys honoured, the same metrics).
 //!
-//! [`Carts`] needs the registry, which needs the runtime, which needs this
-//! client: so the client is built empty and bound to the carts once they
-//! exist. It holds them weakly, so carts → registry → runtime → client is
-//! not a cycle that keeps them alive.
+//! The client is part of the control plane the host hands each call, built
+//! once the carts exist.
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 
 use corral_runtime::{CartApplied, CartClient, CartMutation, CartState, CartsError};
 use corral_storage::carts::CartKey;
 
-use super::{CartError, Carts, MutateRequest};
+use crate::carts::mailboxes::Carts;
+use crate::carts::request::{CartError, MutateRequest};
 
-/// The `carts` import's backend, bound to the host's [`Carts`] once.
-#[derive(Default)]
+/// The `carts` import's backend: the host's [`Carts`].
 pub struct CartsClient {
-    carts: OnceLock<Weak<Carts>>,
+    carts: Arc<Carts>,
 }
 
 impl CartsClient {
-    /// A client that answers `unavailable` until [`bind`](Self::bind).
-    pub fn new() -> Arc<CartsClient> {
-        Arc::new(CartsClient::default())
-    }
-
-    /// Serves calls with `carts` from now on. Binding twice keeps the first.
-    pub fn bind(&self, carts: &Arc<Carts>) {
-        if self.carts.set(Arc::downgrade(carts)).is_err() {
-            tracing::warn!("the carts client was bound twice; keeping the first carts");
-        }
-    }
-
-    fn carts(&self) -> Result<Arc<Carts>, CartsError> {
-        let Some(carts) = self.carts.get() else {
-            return Err(CartsError::Unavailable("carts are starting".into()));
-        };
-        carts.upgrade().ok_or_else(|| CartsError::Unavailable("carts are stopped".into()))
+    /// A client of `carts`.
+    pub fn new(carts: Arc<Carts>) -> CartsClient {
+        CartsClient { carts }
     }
 }
 
@@ -58,13 +42,13 @@ impl CartClient for CartsClient {
             client_id: mutation.idempotency_key,
             traceparent: mutation.traceparent,
         };
-        let reply = self.carts()?.mutate(key, request).await.map_err(to_import)?;
+        let reply = self.carts.mutate(key, request).await.map_err(to_import)?;
         Ok(CartApplied { version: reply.version, state: reply.state.unwrap_or_default(), events: reply.events })
     }
 
     async fn get(&self, tenant: &str, plugin: &str, id: &str) -> Result<Option<CartState>, CartsError> {
         let key = CartKey { tenant: tenant.into(), plugin: plugin.into(), cart: id.into() };
-        let reply = self.carts()?.state(key).await.map_err(to_import)?;
+        let reply = self.carts.state(key).await.map_err(to_import)?;
         // A cart never mutated is version 0 without a state (`null` over HTTP).
         Ok(reply.state.map(|state| CartState { version: reply.version, state }))
     }
@@ -86,13 +70,6 @@ fn to_import(error: CartError) -> CartsError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn an_unbound_client_is_unavailable() {
-        let client = CartsClient::new();
-        let error = client.get("", "cart", "c1").await.unwrap_err();
-        assert_eq!(error, CartsError::Unavailable("carts are starting".into()));
-    }
 
     #[test]
     fn errors_keep_their_cause() {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use corral_runtime::types::{Mutation, Outcome};
 use corral_runtime::{InvokeError, InvokeErrorKind, World};
 
-use crate::plugins::Mounted;
-use crate::registry::Registry;
+use crate::plugins::mounted::Mounted;
+use crate::plugins::registry::Registry;
 
 /// Why a mutation was not applied.
 #[derive(Debug, Clone)]

@@ -14,7 +14,26 @@ use corral_storage::carts::{Applied, CartCommit, CartKey, JournalEntry, Snapshot
 use corral_storage::log::NewRecord;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CartError, CartReply, Command, Machine, MachineError, MutateRequest, Shared};
+use corral_storage::Storage;
+use corral_storage::carts::Journal;
+
+use crate::carts::machine::{Machine, MachineError, Machines};
+use crate::carts::request::{CartError, CartReply, MutateRequest};
+use crate::metrics::CartMetrics;
+
+/// A command for one cart's mailbox.
+pub(super) enum Command {
+    Mutate { request: MutateRequest, arrived: Instant, reply: oneshot::Sender<Result<CartReply, CartError>> },
+    Get { reply: oneshot::Sender<Result<CartReply, CartError>> },
+}
+
+/// What every mailbox shares.
+pub(super) struct Shared {
+    pub(super) machines: Arc<dyn Machines>,
+    pub(super) storage: Storage,
+    pub(super) journal: Journal,
+    pub(super) metrics: CartMetrics,
+}
 
 /// Most commands handled in one round (one commit).
 const MAX_BATCH: usize = 256;
@@ -245,7 +264,7 @@ async fn apply(
         }
         Err(MachineError::Failed(error)) => return Err(CartError::Failed(error)),
     };
-    if let Some(bad) = outcome.events.iter().find_map(|e| corral_runtime::emit::validate_topic(&e.topic).err()) {
+    if let Some(bad) = outcome.events.iter().find_map(|e| corral_runtime::topics::validate_topic(&e.topic).err()) {
         return Err(CartError::Rejected {
             plugin: key.plugin.clone(),
             code: "invalid-event".into(),

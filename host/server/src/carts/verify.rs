@@ -8,8 +8,9 @@ use corral_storage::Storage;
 use corral_storage::carts::CartKey;
 use serde::Serialize;
 
-use super::mailbox::mutation_of;
-use super::{CartError, Machine, MachineError};
+use crate::carts::machine::{Machine, MachineError};
+use crate::carts::mailbox::mutation_of;
+use crate::carts::request::CartError;
 
 /// The first journal entry whose replay did not match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,0 +1,232 @@
+//! The command line: clap's definition of every `host` command and the
+//! dispatch to the module that carries it out.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::{args, client, dev, inspect, run, scaffold, testing};
+
+/// Corral: a WebAssembly component host where every handler is a sandboxed plugin.
+#[derive(Debug, Parser)]
+#[command(
+    name = "host",
+    version,
+    about = "Corral: a WebAssembly component host in which every handler is a sandboxed plugin."
+)]
+struct Cli {
+    /// Directory for the host's data; precompiled components are cached in
+    /// its `cache/` folder.
+    /// [default: .corral]
+    #[arg(long, global = true, env = "CORRAL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serves the plugins in a folder: HTTP routes on the public listener,
+    /// health, metrics and the plugin list on the admin listener.
+    Run(Box<args::RunArgs>),
+    /// The inner loop: builds the plugins at SOURCE (a cargo workspace of
+    /// Rust guests, built for wasm32-wasip2, and JavaScript and Python
+    /// plugin folders as `host new` writes them), serves their components,
+    /// and rebuilds and hot-swaps them whenever a source file changes.
+    Dev {
+        /// The plugin sources: a cargo workspace (or crate), plugin folders,
+        /// or both.
+        source: PathBuf,
+        #[command(flatten)]
+        run: Box<args::RunArgs>,
+    },
+    /// Loads and validates components (files, or every `.wasm` in a folder);
+    /// exits non-zero with the reasons if any fails.
+    Check {
+        /// Component files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Deploys a component to a running host through its admin listener
+    /// (`PUT /plugins/NAME`); the host validates it before swapping it in.
+    Deploy {
+        /// The component file.
+        file: PathBuf,
+        /// The plugin file name to deploy as [default: the file's stem].
+        #[arg(long)]
+        name: Option<String>,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+    /// Operates a running host's projections through its admin listener.
+    Projection {
+        #[command(subcommand)]
+        command: ProjectionCommand,
+    },
+    /// Operates a running host's carts through its admin listener.
+    Cart {
+        #[command(subcommand)]
+        command: CartCommand,
+    },
+    /// Publishes an event through a running host's admin listener.
+    Emit {
+        /// Topic, e.g. `orders.created`.
+        topic: String,
+        /// The payload (JSON by convention).
+        #[arg(long, default_value = "")]
+        data: String,
+        /// Tenant of the event.
+        #[arg(long, default_value = "")]
+        tenant: String,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+    /// Runs plugin test specs (`*.test.toml` files, or folders holding them)
+    /// in-process against in-memory kv, views and a captured emit and log;
+    /// prints one line per case and exits non-zero if any fails.
+    Test {
+        /// Spec files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Writes a new folder NAME/ holding a plugin of KIND in a language,
+    /// ready to build and load with no edits, and prints the next commands.
+    New {
+        /// The world the plugin exports.
+        kind: scaffold::Kind,
+        /// The plugin's name (lower-case letters, digits and `-`); also the
+        /// folder created in the current directory.
+        name: String,
+        /// The plugin's language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: scaffold::Lang,
+        /// Rust: the `sdk/` folder of a Corral checkout to depend on
+        /// [default: the one this host was built from].
+        #[arg(long, env = "CORRAL_SDK")]
+        sdk: Option<PathBuf>,
+    },
+    /// Shows a component's world, imports, exports, what `describe()` says and
+    /// the limits that would apply.
+    Inspect {
+        /// The component file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the command line.
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => {
+                let config = args.resolve(cli.data_dir)?;
+                init_logging(&config.log_level, config.log_format);
+                run::serve(config).await.map(|()| ExitCode::SUCCESS)
+            }
+            Command::Dev { source, run } => {
+                let plugins = source.join("target").join("corral-plugins");
+                let config = run.with_default_plugins(plugins).resolve(cli.data_dir)?;
+                init_logging(&config.log_level, config.log_format);
+                dev::dev(&source, config).await.map(|()| ExitCode::SUCCESS)
+            }
+            Command::Check { paths } => {
+                init_logging("warn", args::LogFormat::Pretty);
+                inspect::check(&data_dir(cli.data_dir), &paths).await
+            }
+            Command::Deploy { file, name, admin } => {
+                init_logging("warn", args::LogFormat::Pretty);
+                client::deploy(&admin, &file, name.as_deref()).await
+            }
+            Command::Projection { command: ProjectionCommand::Rebuild { name, admin } } => {
+                init_logging("warn", args::LogFormat::Pretty);
+                client::rebuild(&admin, &name).await
+            }
+            Command::Cart { command: CartCommand::Verify { plugin, cart, tenant, admin } } => {
+                init_logging("warn", args::LogFormat::Pretty);
+                client::verify_cart(&admin, &plugin, &cart, &tenant).await
+            }
+            Command::Emit { topic, data, tenant, admin } => {
+                init_logging("warn", args::LogFormat::Pretty);
+                client::emit(&admin, &topic, data.into_bytes(), &tenant).await
+            }
+            Command::Test { paths } => {
+                init_logging("warn", args::LogFormat::Pretty);
+                testing::test(&data_dir(cli.data_dir), &paths).await
+            }
+            Command::New { kind, name, lang, sdk } => scaffold::new(Path::new(""), kind, &name, lang, sdk.as_deref()),
+            Command::Inspect { file, json } => {
+                init_logging("warn", args::LogFormat::Pretty);
+                inspect::inspect(&data_dir(cli.data_dir), &file, json).await
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `host projection ...`.
+#[derive(Debug, Subcommand)]
+enum ProjectionCommand {
+    /// Clears a projection's views and checkpoint and replays the log.
+    Rebuild {
+        /// The projection's name.
+        name: String,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+}
+
+/// `host cart ...`.
+#[derive(Debug, Subcommand)]
+enum CartCommand {
+    /// Replays a cart's whole journal from empty with the current plugin and
+    /// reports whether it reproduces the stored state (exit code 1 if not).
+    Verify {
+        /// The cart plugin's name.
+        plugin: String,
+        /// The cart id.
+        cart: String,
+        /// The cart's tenant.
+        #[arg(long, default_value = "")]
+        tenant: String,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+}
+
+fn data_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.unwrap_or_else(|| PathBuf::from(".corral"))
+}
+
+/// Logs go to stderr; stdout carries only what commands print.
+fn init_logging(level: &str, format: args::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|error| {
+        eprintln!("warning: invalid log level {level:?} ({error}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        args::LogFormat::Pretty => builder.init(),
+        args::LogFormat::Json => builder.json().init(),
+    }
+}

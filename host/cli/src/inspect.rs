@@ -1,0 +1,160 @@
+//! `host check` and `host inspect`: mount components exactly as the server
+//! does (same engine settings, same cache, same sidecar checks) and report.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use corral_runtime::{Plugin, Runtime, RuntimeConfig};
+use corral_server::metrics::Metrics;
+use corral_server::plugins::{Component, Mounted, Sidecar, mount};
+
+/// A runtime for offline inspection: the real engine and cache; only
+/// `describe()` runs.
+fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
+    let config = RuntimeConfig { cache_dir: Some(data_dir.join("cache")), ..RuntimeConfig::default() };
+    Runtime::new(config)
+}
+
+/// Expands folders into the `.wasm` files they hold, sorted.
+fn components(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("reading folder {}", path.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|ext| ext == "wasm"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                anyhow::bail!("{} holds no .wasm components", path.display());
+            }
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// Mounts one component with its sidecar, as `host run` would.
+async fn load(runtime: &Runtime, path: &Path) -> anyhow::Result<Mounted> {
+    let metrics = Metrics::new()?;
+    let component = Component::read(path)?;
+    Ok(mount(runtime, &component, &Sidecar::path_for(path), &metrics).await?)
+}
+
+/// `host check`: one line per component; non-zero exit if any fails.
+pub(crate) async fn check(data_dir: &Path, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let runtime = runtime(data_dir)?;
+    let mut failed = 0;
+    for path in components(paths)? {
+        match load(&runtime, &path).await {
+            Ok(Mounted { plugin, .. }) => println!(
+                "ok     {}: {} {} ({}, {} ms, cache {})",
+                path.display(),
+                plugin.name(),
+                plugin.version(),
+                plugin.world(),
+                plugin.load_time().as_millis(),
+                plugin.cache_outcome().name()
+            ),
+            Err(error) => {
+                failed += 1;
+                println!("error  {error:#}");
+            }
+        }
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `host inspect`: everything the host knows about one component.
+pub(crate) async fn inspect(data_dir: &Path, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let runtime = runtime(data_dir)?;
+    let mounted = load(&runtime, file).await?;
+    let (plugin, sidecar) = (&mounted.plugin, &mounted.sidecar);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report(plugin, sidecar))?);
+    } else {
+        print_text(plugin, sidecar);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(plugin: &Plugin, sidecar: &Sidecar) -> serde_json::Value {
+    let descriptor = plugin.descriptor();
+    let limits = plugin.limits();
+    serde_json::json!({
+        "file": plugin.path(),
+        "name": plugin.name(),
+        "version": plugin.version(),
+        "world": plugin.world().name(),
+        "content_hash": plugin.content_hash(),
+        "cache": plugin.cache_outcome().name(),
+        "load_ms": plugin.load_time().as_secs_f64() * 1000.0,
+        "imports": plugin.imports(),
+        "exports": plugin.exports(),
+        "describe": {
+            "routes": descriptor.routes.iter().map(|r| format!("{} {}", r.method, r.pattern)).collect::<Vec<_>>(),
+            "topics": descriptor.topics,
+            "schedules": descriptor.schedules.iter().map(|s| format!("{} {}", s.name, s.cron)).collect::<Vec<_>>(),
+            "mutation_kinds": descriptor.mutation_kinds,
+        },
+        "sidecar": Sidecar::path_for(plugin.path()).is_file().then(|| Sidecar::path_for(plugin.path())),
+        "mount": sidecar.mount,
+        "limits": {
+            "fuel": limits.fuel,
+            "timeout_ms": limits.timeout.as_millis() as u64,
+            "memory_bytes": limits.memory_bytes,
+            "table_elements": limits.table_elements,
+            "max_concurrency": limits.max_concurrency,
+        },
+        "kv_grants": sidecar.kv.buckets,
+        "cart_grants": sidecar.carts.plugins,
+        "config_keys": sidecar.config.keys().collect::<Vec<_>>(),
+    })
+}
+
+fn print_text(plugin: &Plugin, sidecar: &Sidecar) {
+    let descriptor = plugin.descriptor();
+    let limits = plugin.limits();
+    println!("file       {}", plugin.path().display());
+    println!("plugin     {} {}", plugin.name(), plugin.version());
+    println!("world      {}", plugin.world());
+    println!("hash       {}", plugin.content_hash());
+    println!("loaded in  {} ms (cache {})", plugin.load_time().as_millis(), plugin.cache_outcome().name());
+    println!("imports");
+    for import in plugin.imports() {
+        println!("  {import}");
+    }
+    println!("exports");
+    for export in plugin.exports() {
+        println!("  {export}");
+    }
+    println!("describe()");
+    for route in &descriptor.routes {
+        println!("  route     {} {}", route.method, route.pattern);
+    }
+    for topic in &descriptor.topics {
+        println!("  topic     {topic}");
+    }
+    for schedule in &descriptor.schedules {
+        println!("  schedule  {} ({})", schedule.name, schedule.cron);
+    }
+    for kind in &descriptor.mutation_kinds {
+        println!("  mutation  {kind}");
+    }
+    if let Some(mount) = &sidecar.mount {
+        println!("mount      {mount}");
+    }
+    println!("limits");
+    println!("  fuel             {}", limits.fuel);
+    println!("  timeout          {} ms", limits.timeout.as_millis());
+    println!("  memory           {} MiB", limits.memory_bytes >> 20);
+    println!("  table elements   {}", limits.table_elements);
+    println!("  max concurrency  {}", limits.max_concurrency);
+    if !sidecar.kv.buckets.is_empty() {
+        println!("kv grants  {}", sidecar.kv.buckets.join(", "));
+    }
+}

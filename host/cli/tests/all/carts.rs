@@ -1,0 +1,440 @@
+//! Carts over the real binary: one writer per cart under concurrency (HTTP
+//! and gRPC), durability across kill -9, idempotency, eviction and reload,
+//! `cart verify`, and outbox events committed with their mutation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use corral_fixtures::{CART_COUNTER, CART_COUNTER_V2, CART_TIMER_POLL, EXAMPLE_CART, EXAMPLE_ORDERS, EXAMPLE_SHOP_API};
+use corral_server::http::grpc::proto::cart_actor_client::CartActorClient;
+use corral_server::http::grpc::proto::{GetStateRequest, MutateRequest};
+use corral_storage::{Storage, StorageOptions};
+
+use crate::{Host, get, plugins_dir, post};
+
+fn mutation(kind: &str, payload: serde_json::Value, id: Option<&str>) -> Vec<u8> {
+    let mut body = serde_json::json!({"kind": kind, "payload": payload});
+    if let Some(id) = id {
+        body["id"] = id.into();
+    }
+    body.to_string().into_bytes()
+}
+
+async fn grpc(addr: SocketAddr) -> CartActorClient<tonic::transport::Channel> {
+    CartActorClient::connect(format!("http://{addr}")).await.unwrap()
+}
+
+fn grpc_add(cart: &str, amount: u64, client_id: &str) -> MutateRequest {
+    MutateRequest {
+        plugin: "counter".into(),
+        cart_id: cart.into(),
+        kind: "add".into(),
+        payload: amount.to_string().into_bytes(),
+        client_id: client_id.into(),
+        tenant: String::new(),
+    }
+}
+
+/// The events in the stopped host's log.
+fn log_events(data: &Path) -> Vec<corral_storage::log::EventRecord> {
+    let storage = Storage::open(&data.join("lmdb"), &StorageOptions { map_size: 1 << 30 }).unwrap();
+    storage.read_after(0, 100_000).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_mutations_on_one_cart_over_http_and_grpc_apply_one_at_a_time() {
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    let mut client = grpc(host.public).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    // Amounts 1..=100, half over HTTP, half over gRPC, all at once.
+    for amount in 1..=100u64 {
+        let public = host.public;
+        let mut client = client.clone();
+        tasks.spawn(async move {
+            if amount % 2 == 0 {
+                let reply = post(public, "/carts/counter/c1", &mutation("add", amount.into(), None)).await;
+                assert_eq!(reply.status, 200, "{}", reply.text());
+                let json = reply.json();
+                (amount, json["version"].as_u64().unwrap(), json["state"].as_u64().unwrap())
+            } else {
+                let state = client.mutate(grpc_add("c1", amount, "")).await.unwrap().into_inner();
+                let value: u64 = String::from_utf8(state.state.unwrap()).unwrap().parse().unwrap();
+                (amount, state.version, value)
+            }
+        });
+    }
+    let mut by_version = BTreeMap::new();
+    while let Some(result) = tasks.join_next().await {
+        let (amount, version, state) = result.unwrap();
+        assert!(by_version.insert(version, (amount, state)).is_none(), "two mutations got version {version}");
+    }
+    // Versions 1..=100, each state = previous state + its own amount: a
+    // strictly sequential application in the recorded order.
+    assert_eq!(by_version.keys().copied().collect::<Vec<_>>(), (1..=100).collect::<Vec<_>>());
+    let mut expected = 0;
+    for (version, (amount, state)) in &by_version {
+        expected += amount;
+        assert_eq!(*state, expected, "state after version {version}");
+    }
+    assert_eq!(expected, 5050);
+    let state = client
+        .get_state(GetStateRequest { plugin: "counter".into(), cart_id: "c1".into(), tenant: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((state.version, state.state.as_deref()), (100, Some(&b"5050"[..])));
+    let verify = post(host.admin, "/carts/counter/c1/verify", b"").await;
+    assert_eq!(verify.status, 200, "{}", verify.text());
+    assert_eq!(verify.json()["replayed"], 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_carts_apply_in_parallel_each_in_its_own_order() {
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    let client = grpc(host.public).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for cart in 0..25 {
+        for amount in 1..=8u64 {
+            let mut client = client.clone();
+            tasks.spawn(async move { client.mutate(grpc_add(&format!("cart-{cart}"), amount, "")).await.unwrap() });
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap();
+    }
+    for cart in 0..25 {
+        let reply = get(host.public, &format!("/carts/counter/cart-{cart}")).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json()["version"], 8);
+        assert_eq!(reply.json()["state"], 36, "cart-{cart}");
+    }
+    let other_tenant = crate::send(
+        host.public,
+        http::Request::get("/carts/counter/cart-0")
+            .header("host", host.public.to_string())
+            .header("x-corral-tenant", "other")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(other_tenant.json()["version"], 0, "carts are per tenant");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_keeps_every_acknowledged_mutation() {
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[("counter", "[cart]\nsnapshot_every = 5\n")]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    let public = host.public;
+    let (acked_tx, mut acked) = tokio::sync::mpsc::unbounded_channel();
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..8u64 {
+        let acked_tx = acked_tx.clone();
+        writers.spawn(async move {
+            for n in 0.. {
+                let id = format!("w{writer}-{n}");
+                let body = mutation("add", (writer * 1000 + n + 1).into(), Some(&id));
+                let Ok(Ok(stream)) =
+                    tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(public)).await
+                else {
+                    return;
+                };
+                let Ok((mut sender, connection)) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await
+                else {
+                    return;
+                };
+                tokio::spawn(connection);
+                let request = crate::request("POST", public, "/carts/counter/durable", &body);
+                let Ok(response) = sender.send_request(request).await else { return };
+                if response.status() != 200 {
+                    return;
+                }
+                use http_body_util::BodyExt as _;
+                let Ok(body) = response.into_body().collect().await else { return };
+                let json: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap();
+                let _ = acked_tx.send((id, json["version"].as_u64().unwrap(), json["state"].as_u64().unwrap()));
+            }
+        });
+    }
+    drop(acked_tx);
+    // Let some mutations through, then kill the host while others are in flight.
+    let mut acknowledged = Vec::new();
+    while acknowledged.len() < 60 {
+        acknowledged.push(acked.recv().await.unwrap());
+    }
+    host.kill_9();
+    while let Some(result) = writers.join_next().await {
+        result.unwrap();
+    }
+    while let Ok(more) = acked.try_recv() {
+        acknowledged.push(more);
+    }
+
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    let state = get(host.public, "/carts/counter/durable").await.json();
+    let version = state["version"].as_u64().unwrap();
+    assert!(version >= acknowledged.iter().map(|(_, v, _)| *v).max().unwrap(), "an acknowledged version was lost");
+    // Every acknowledged mutation is in the journal: repeating its id
+    // returns the recorded result instead of applying it again.
+    for (id, acked_version, acked_state) in &acknowledged {
+        let repeat = post(host.public, "/carts/counter/durable", &mutation("add", 1_000_000.into(), Some(id))).await;
+        let json = repeat.json();
+        assert_eq!(json["repeated"], true, "{id} was acknowledged but is not in the journal");
+        assert_eq!((json["version"].as_u64(), json["state"].as_u64()), (Some(*acked_version), Some(*acked_state)));
+    }
+    let after = get(host.public, "/carts/counter/durable").await.json();
+    assert_eq!(after, state, "repeats changed nothing");
+    let verify = post(host.admin, "/carts/counter/durable/verify", b"").await;
+    assert_eq!(verify.status, 200, "the state after the crash equals a replay: {}", verify.text());
+    assert_eq!(verify.json()["version"].as_u64(), Some(version));
+}
+
+#[tokio::test]
+async fn a_repeated_client_id_is_applied_once() {
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    let first = post(host.public, "/carts/counter/c", &mutation("add", 5.into(), Some("once"))).await.json();
+    assert_eq!(
+        (first["version"].clone(), first["state"].clone(), first["repeated"].clone()),
+        (1.into(), 5.into(), false.into())
+    );
+    let again = post(host.public, "/carts/counter/c", &mutation("add", 5.into(), Some("once"))).await.json();
+    assert_eq!(
+        (again["version"].clone(), again["state"].clone(), again["repeated"].clone()),
+        (1.into(), 5.into(), true.into())
+    );
+    let mut client = grpc(host.public).await;
+    let over_grpc = client.mutate(grpc_add("c", 5, "once")).await.unwrap().into_inner();
+    assert!(over_grpc.repeated);
+    assert_eq!(over_grpc.version, 1);
+    let other = post(host.public, "/carts/counter/c", &mutation("add", 2.into(), Some("twice"))).await.json();
+    assert_eq!((other["version"].clone(), other["state"].clone()), (2.into(), 7.into()));
+    let metrics = get(host.admin, "/metrics").await.text();
+    assert!(metrics.contains("corral_cart_mutations_total{outcome=\"repeated\",plugin=\"counter\"} 2"), "{metrics}");
+    assert!(metrics.contains("corral_cart_mutations_total{outcome=\"applied\",plugin=\"counter\"} 2"), "{metrics}");
+}
+
+#[tokio::test]
+async fn an_evicted_cart_reloads_from_snapshot_and_journal_to_the_same_state() {
+    let plugins = plugins_dir(&[("cart", EXAMPLE_CART)], &[("cart", "[cart]\nsnapshot_every = 3\n")]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    let item = |sku: &str, quantity: u32| serde_json::json!({"sku": sku, "name": sku, "quantity": quantity, "unit_price_cents": 250});
+    for (kind, payload) in [
+        ("add_item", item("tea", 2)),
+        ("add_item", item("cake", 1)),
+        ("change_quantity", serde_json::json!({"sku": "tea", "quantity": 4})),
+        ("add_item", item("jam", 1)),
+        ("remove_item", serde_json::json!({"sku": "cake"})),
+        ("set_pickup_point", serde_json::json!({"id": "pp-7"})),
+        ("set_delivery", serde_json::json!({"method": "express", "address": "1 Main St"})),
+    ] {
+        let reply = post(host.public, "/carts/cart/basket", &mutation(kind, payload, None)).await;
+        assert_eq!(reply.status, 200, "{kind}: {}", reply.text());
+    }
+    let before = get(host.public, "/carts/cart/basket").await.json();
+    assert_eq!(before["version"], 7);
+    assert_eq!(before["state"]["total_cents"], 5 * 250 + 990);
+    assert_eq!(get(host.admin, "/carts").await.json()["active"], 1);
+    let evicted = post(host.admin, "/carts/evict", b"").await.json();
+    assert_eq!(evicted["evicted"], 1);
+    assert_eq!(get(host.admin, "/carts").await.json()["active"], 0);
+    let after = get(host.public, "/carts/cart/basket").await.json();
+    assert_eq!(after, before, "reloaded from the snapshot at 6 and a replay of 7");
+    let metrics = get(host.admin, "/metrics").await.text();
+    assert!(metrics.contains("corral_cart_replayed_mutations_total{plugin=\"cart\"} 1"), "{metrics}");
+    assert!(metrics.contains("corral_cart_evictions_total 1"), "{metrics}");
+
+    // Idle eviction by timeout, with a restart in between: still the same.
+    drop(host);
+    let host = Host::start(plugins.path(), data.path(), &["--cart-idle-s", "0"]);
+    let reloaded = get(host.public, "/carts/cart/basket").await.json();
+    assert_eq!(reloaded, before);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get(host.admin, "/carts").await.json()["active"] != 0 {
+        assert!(std::time::Instant::now() < deadline, "the idle cart was not evicted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get(host.public, "/carts/cart/basket").await.json(), before);
+}
+
+#[tokio::test]
+async fn cart_verify_passes_for_a_deterministic_cart_and_fails_for_a_version_that_is_not_replay_compatible() {
+    let plugins = plugins_dir(&[("counter", CART_COUNTER), ("spinner", CART_TIMER_POLL)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    for n in 1..=4 {
+        post(host.public, "/carts/counter/v", &mutation("add", n.into(), None)).await;
+        let spin = post(host.public, "/carts/spinner/v", &mutation("spin", serde_json::Value::Null, None)).await;
+        assert_eq!(spin.status, 200, "{}", spin.text());
+    }
+    let admin = format!("http://{}", host.admin);
+    let verify = |plugin: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+            .args(["cart", "verify", plugin, "v", "--admin", &admin])
+            .output()
+            .unwrap()
+    };
+    let good = verify("counter");
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&good.stdout).unwrap();
+    assert_eq!((report["ok"].clone(), report["replayed"].clone()), (true.into(), 4.into()));
+    assert_eq!(report["stored_digest"], report["replayed_digest"]);
+    // A cart that waits on timers replays too: time stands still in it.
+    let timers = verify("spinner");
+    assert!(timers.status.success(), "{}", String::from_utf8_lossy(&timers.stderr));
+    assert_eq!(get(host.public, "/carts/spinner/v").await.json()["state"], "0;0;0;0;");
+
+    // A new version whose `add` means something else cannot replay the journal.
+    let staged = plugins.path().join(".counter.wasm.partial");
+    std::fs::copy(CART_COUNTER_V2, &staged).unwrap();
+    std::fs::rename(&staged, plugins.path().join("counter.wasm")).unwrap();
+    let started = std::time::Instant::now();
+    while get(host.admin, "/plugins").await.json().as_array().unwrap().iter().all(|p| p["version"] != "2.0.0") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "version 2 was never loaded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let bad = verify("counter");
+    assert!(!bad.status.success(), "verify must fail for a version that is not replay-compatible");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("409") && stderr.contains("\"ok\":false"), "{stderr}");
+    let report = post(host.admin, "/carts/counter/v/verify", b"").await.json();
+    assert_eq!(report["divergence"]["version"], 1, "the very first replay differs: {report}");
+    assert!(report["divergence"]["reason"].as_str().unwrap().contains("differs from the recorded one"), "{report}");
+}
+
+#[tokio::test]
+async fn outbox_events_are_published_once_with_their_commit() {
+    let plugins = plugins_dir(&[("cart", EXAMPLE_CART)], &[("cart", "[cart]\nsnapshot_every = 100\n")]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    let refused = post(host.public, "/carts/cart/o1", &mutation("checkout", serde_json::json!({}), None)).await;
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    assert_eq!(refused.json()["code"], "empty-cart");
+    let item =
+        serde_json::json!({"sku": "tea", "name": "Tea", "quantity": 3, "unit_price_cents": 400, "customer": "ada"});
+    post(host.public, "/carts/cart/o1", &mutation("add_item", item, None)).await;
+    post(host.public, "/carts/cart/o1", &mutation("set_pickup_point", serde_json::json!({"id": "pp-1"}), None)).await;
+    let checkout =
+        post(host.public, "/carts/cart/o1", &mutation("checkout", serde_json::json!({}), Some("co-1"))).await;
+    assert_eq!(checkout.status, 200, "{}", checkout.text());
+    let checkout = checkout.json();
+    let sequences: Vec<u64> = serde_json::from_value(checkout["events"].clone()).unwrap();
+    assert_eq!(sequences.len(), 1);
+    let repeat = post(host.public, "/carts/cart/o1", &mutation("checkout", serde_json::json!({}), Some("co-1"))).await;
+    assert_eq!(repeat.json()["events"], checkout["events"], "a repeat reports, and does not publish, the events");
+    let closed = post(host.public, "/carts/cart/o1", &mutation("add_item", serde_json::json!({}), None)).await;
+    assert_eq!(closed.json()["code"], "cart-closed");
+    // Evict and restart: loading replays the journal, which publishes nothing.
+    post(host.admin, "/carts/evict", b"").await;
+    assert_eq!(get(host.public, "/carts/cart/o1").await.json()["version"], 3);
+    assert_eq!(host.terminate().code(), Some(0));
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    let done = post(host.public, "/carts/cart/o1", &mutation("complete_order", serde_json::Value::Null, None)).await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert_eq!(host.terminate().code(), Some(0));
+
+    let events = log_events(data.path());
+    let checked_out: Vec<_> = events.iter().filter(|e| e.topic == "cart.checked_out").collect();
+    assert_eq!(checked_out.len(), 1, "published exactly once");
+    assert_eq!(checked_out[0].sequence, sequences[0]);
+    assert_eq!(checked_out[0].correlation_id, "co-1");
+    assert_eq!(checked_out[0].source, "cart");
+    let order: serde_json::Value = serde_json::from_slice(&checked_out[0].payload).unwrap();
+    assert_eq!(
+        (order["cart"].clone(), order["customer"].clone(), order["total_cents"].clone()),
+        ("o1".into(), "ada".into(), 1200.into())
+    );
+    assert_eq!(events.iter().filter(|e| e.topic == "cart.order_completed").count(), 1);
+    let topics: BTreeSet<&str> = events.iter().map(|e| e.topic.as_str()).collect();
+    assert_eq!(
+        topics,
+        BTreeSet::from(["cart.opened", "cart.checked_out", "cart.order_completed"]),
+        "rejected mutations publish nothing"
+    );
+    assert_eq!(events.iter().filter(|e| e.topic == "cart.opened").count(), 1, "opened by its first accepted mutation");
+}
+
+#[tokio::test]
+async fn unknown_plugins_kinds_and_bad_requests_are_client_errors() {
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &["--max-request-bytes", "4096"]);
+    let huge = post(host.public, "/carts/counter/c", &mutation("add", "9".repeat(8192).into(), None)).await;
+    assert_eq!(huge.status, 413, "{}", huge.text());
+    let unknown_plugin = post(host.public, "/carts/nope/c", &mutation("add", 1.into(), None)).await;
+    assert_eq!(unknown_plugin.status, 404);
+    assert!(unknown_plugin.text().contains("no cart plugin named \\\"nope\\\""), "{}", unknown_plugin.text());
+    let unknown_kind = post(host.public, "/carts/counter/c", &mutation("multiply", 2.into(), None)).await;
+    assert_eq!(unknown_kind.status, 400);
+    assert!(unknown_kind.text().contains("it accepts: add, reset"), "{}", unknown_kind.text());
+    let not_json = post(host.public, "/carts/counter/c", b"add 1").await;
+    assert_eq!(not_json.status, 400);
+    let rejected = post(host.public, "/carts/counter/c", &mutation("add", "three".into(), None)).await;
+    assert_eq!(rejected.status, 422);
+    assert_eq!(rejected.json()["code"], "not-a-number");
+    assert_eq!(get(host.public, "/carts/counter/c").await.json()["version"], 0, "nothing was applied");
+
+    let mut client = grpc(host.public).await;
+    let mut request = grpc_add("c", 1, "");
+    request.plugin = "nope".into();
+    assert_eq!(client.mutate(request).await.unwrap_err().code(), tonic::Code::InvalidArgument);
+    let mut request = grpc_add("c", 1, "");
+    request.kind = "multiply".into();
+    let status = client.mutate(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("multiply"), "{}", status.message());
+    let mut request = grpc_add("c", 1, "");
+    request.payload = b"three".to_vec();
+    assert_eq!(client.mutate(request).await.unwrap_err().code(), tonic::Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn a_shop_checkout_reaches_the_order_history_through_the_log_and_the_projection() {
+    let plugins =
+        plugins_dir(&[("cart", EXAMPLE_CART), ("orders", EXAMPLE_ORDERS), ("shop-api", EXAMPLE_SHOP_API)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path(), &[]);
+    for (cart, customer, quantity) in [("c1", "ada", 2), ("c2", "ada", 1), ("c3", "bob", 4)] {
+        let item = serde_json::json!({"sku": "tea", "name": "Tea", "quantity": quantity, "unit_price_cents": 650, "customer": customer});
+        post(host.public, &format!("/carts/cart/{cart}"), &mutation("add_item", item, None)).await;
+        post(
+            host.public,
+            &format!("/carts/cart/{cart}"),
+            &mutation("set_pickup_point", serde_json::json!({"id": "pp"}), None),
+        )
+        .await;
+        let checkout =
+            post(host.public, &format!("/carts/cart/{cart}"), &mutation("checkout", serde_json::json!({}), None)).await;
+        assert_eq!(checkout.status, 200, "{}", checkout.text());
+    }
+    post(host.public, "/carts/cart/c1", &mutation("complete_order", serde_json::Value::Null, None)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let sales = loop {
+        let sales = get(host.public, "/api/sales").await.json();
+        if sales["orders"] == 3 {
+            break sales;
+        }
+        assert!(std::time::Instant::now() < deadline, "the projection never caught up: {sales}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(sales, serde_json::json!({"customers": 2, "orders": 3, "revenue_cents": 7 * 650}));
+    let ada = loop {
+        let ada = get(host.public, "/api/customers/ada/orders").await.json();
+        if ada["orders"][0]["status"] == "completed" {
+            break ada;
+        }
+        assert!(std::time::Instant::now() < deadline, "the completion never arrived: {ada}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((ada["order_count"].clone(), ada["spent_cents"].clone()), (2.into(), (3 * 650).into()));
+    assert_eq!(ada["orders"][1]["cart"], "c2");
+}

@@ -1,0 +1,107 @@
+//! Who calls and for whom: the [`Identity`] every store of a plugin is
+//! stamped with, and the [`CallContext`] of one call. A leaf: the import
+//! modules read both, and nothing here knows of stores or imports.
+
+use crate::settings::{Limits, PluginSettings};
+use crate::types::{Event, Mutation};
+use crate::world::World;
+
+/// The plugin a store belongs to: what imports check grants against and
+/// name in errors and log lines.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) world: World,
+    pub(crate) limits: Limits,
+    pub(crate) kv_grants: Vec<String>,
+    pub(crate) cart_grants: Vec<String>,
+    /// The file name of the sidecar beside the component (`NAME.toml`),
+    /// where a grant error tells the operator to grant it.
+    pub(crate) sidecar: String,
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl Identity {
+    /// The identity of a plugin `name`@`version` of `world`, set up by `settings`.
+    pub(crate) fn new(name: String, version: String, world: World, sidecar: String, settings: PluginSettings) -> Self {
+        Identity {
+            name,
+            version,
+            world,
+            limits: settings.limits,
+            kv_grants: settings.kv_grants,
+            cart_grants: settings.cart_grants,
+            sidecar,
+            env: settings.env,
+        }
+    }
+}
+
+/// The context of one call: who asked, for which tenant, and (for the
+/// deterministic worlds) the inputs that fix time and randomness.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallContext {
+    /// Request or event id, on every log line of the call.
+    pub request_id: String,
+    /// Tenant whose data the call may see.
+    pub tenant: String,
+    /// Carried into every event the call emits.
+    pub correlation_id: String,
+    /// W3C traceparent, carried into emitted events.
+    pub traceparent: Option<String>,
+    /// What the deterministic worlds' clocks return (Unix ms).
+    pub timestamp_ms: u64,
+    /// What the deterministic worlds' randomness is derived from.
+    pub seed: String,
+}
+
+impl CallContext {
+    /// A context for a call the host makes itself (e.g. `describe()`).
+    pub fn internal(request_id: &str) -> Self {
+        CallContext {
+            request_id: request_id.to_string(),
+            correlation_id: request_id.to_string(),
+            seed: request_id.to_string(),
+            ..CallContext::default()
+        }
+    }
+
+    /// The context of handling or folding `event`.
+    pub fn for_event(event: &Event) -> Self {
+        CallContext {
+            request_id: event.id.clone(),
+            tenant: event.tenant.clone(),
+            correlation_id: event.correlation_id.clone(),
+            traceparent: event.traceparent.clone(),
+            timestamp_ms: event.timestamp_ms,
+            seed: event.id.clone(),
+        }
+    }
+
+    /// The context of a batched fold until its first event begins: a clock
+    /// at zero and an empty seed, so nothing the guest does before then
+    /// depends on where the batch starts. Each event then gets its own.
+    pub(crate) fn for_batch(first: &Event) -> Self {
+        CallContext {
+            request_id: first.id.clone(),
+            tenant: first.tenant.clone(),
+            correlation_id: first.correlation_id.clone(),
+            traceparent: None,
+            timestamp_ms: 0,
+            seed: String::new(),
+        }
+    }
+
+    /// The context of applying `mutation` for `tenant`.
+    pub fn for_mutation(mutation: &Mutation, tenant: &str) -> Self {
+        CallContext {
+            request_id: mutation.id.clone(),
+            tenant: tenant.to_string(),
+            correlation_id: mutation.id.clone(),
+            traceparent: None,
+            timestamp_ms: mutation.timestamp_ms,
+            seed: mutation.id.clone(),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! What the operator sets for a plugin: its per-call [`Limits`] and its
+//! [`PluginSettings`] (name, grants, config), usually from its sidecar.
+
+use std::time::Duration;
+
+/// Per-call limits of one plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Fuel budget of one call (roughly, wasm instructions).
+    pub fuel: u64,
+    /// Wall-clock deadline of one call.
+    pub timeout: Duration,
+    /// Largest linear memory, in bytes.
+    pub memory_bytes: u64,
+    /// Largest table, in elements.
+    pub table_elements: u32,
+    /// Calls that may run at once; more are refused as busy.
+    pub max_concurrency: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: 500_000_000,
+            timeout: Duration::from_secs(5),
+            memory_bytes: 128 << 20,
+            table_elements: 100_000,
+            max_concurrency: 64,
+        }
+    }
+}
+
+/// What the operator sets for a plugin (usually from its sidecar `NAME.toml`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginSettings {
+    /// The name to run the plugin under instead of the one it describes (to
+    /// run one component twice, say). Its kv bucket follows the name.
+    pub name: Option<String>,
+    /// Per-call limits.
+    pub limits: Limits,
+    /// Shared kv buckets the plugin may use besides its own.
+    pub kv_grants: Vec<String>,
+    /// Cart plugins whose carts it may mutate and read (route and
+    /// event-handler plugins).
+    pub cart_grants: Vec<String>,
+    /// Configuration values, visible to non-deterministic guests as
+    /// environment variables.
+    pub env: Vec<(String, String)>,
+}

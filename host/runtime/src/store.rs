@@ -1,0 +1,192 @@
+//! What a store carries for one call ([`HostState`]): WASI, wasi:http, the
+//! resource table, the memory limiter, who calls and for whom, the control
+//! plane chosen for the call, and — in a batched fold only — the walk. It
+//! only composes the per-interface contexts: each import module implements
+//! its `Host` trait on a view that borrows what it needs from here.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::batch::walk::Walk;
+use crate::call::{CallContext, Identity};
+use crate::carts::CartsHost;
+use crate::control::ControlPlane;
+use crate::deterministic::{Inputs, StoppedTimersView};
+use crate::emit::EmitHost;
+use crate::kv::KvHost;
+use crate::log::LogHost;
+use crate::stdio::OutputTail;
+use crate::views::ViewsHost;
+
+/// The `T` of every `Store<T>`.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: DenyOutgoingHttp,
+    table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    pub(crate) plugin: Arc<Identity>,
+    pub(crate) call: CallContext,
+    control: Arc<ControlPlane>,
+    pub(crate) output: OutputTail,
+    /// Log lines written so far in this call (capped per call).
+    log_lines: u32,
+    /// What the deterministic clocks and randomness return right now.
+    pub(crate) inputs: Inputs,
+    /// When the running call (or segment of a batched fold) times out.
+    pub(crate) deadline: Instant,
+    /// Where a batched fold is; none in every other call.
+    pub(crate) batch: Option<Walk>,
+}
+
+impl HostState {
+    pub(crate) fn new(plugin: Arc<Identity>, control: Arc<ControlPlane>, call: CallContext) -> Self {
+        let output = OutputTail::default();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(output.clone())
+            .stderr(output.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let inputs = Inputs::new(call.timestamp_ms, &call.seed);
+        if plugin.world.is_deterministic() {
+            crate::deterministic::stand_in(&mut wasi, &inputs);
+        } else {
+            for (key, value) in &plugin.env {
+                wasi.env(key, value);
+            }
+        }
+        let deadline = Instant::now() + plugin.limits.timeout;
+        HostState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            hooks: DenyOutgoingHttp,
+            table: ResourceTable::new(),
+            limiter: Limiter::new(plugin.limits.memory_bytes, plugin.limits.table_elements),
+            plugin,
+            call,
+            control,
+            output,
+            log_lines: 0,
+            inputs,
+            deadline,
+            batch: None,
+        }
+    }
+
+    /// A new segment of a batched fold begins: its log lines are counted afresh.
+    pub(crate) fn restart_log(&mut self) {
+        self.log_lines = 0;
+    }
+
+    /// The `kv` import's view.
+    pub(crate) fn kv(&mut self) -> KvHost<'_> {
+        KvHost { backend: &*self.control.kv, plugin: &self.plugin }
+    }
+
+    /// The `emit` import's view.
+    pub(crate) fn emit(&mut self) -> EmitHost<'_> {
+        EmitHost { sink: &*self.control.events, plugin: &self.plugin, call: &self.call }
+    }
+
+    /// The `views` import's view.
+    pub(crate) fn views(&mut self) -> ViewsHost<'_> {
+        ViewsHost { reader: &*self.control.views, call: &self.call }
+    }
+
+    /// The `carts` import's view.
+    pub(crate) fn carts(&mut self) -> CartsHost<'_> {
+        CartsHost { client: &*self.control.carts, plugin: &self.plugin, call: &self.call }
+    }
+
+    /// The `log` import's view.
+    pub(crate) fn log(&mut self) -> LogHost<'_> {
+        LogHost { plugin: &self.plugin, call: &self.call, lines: &mut self.log_lines, inputs: &self.inputs }
+    }
+
+    /// The deterministic worlds' `insecure-seed`.
+    pub(crate) fn inputs(&mut self) -> &mut Inputs {
+        &mut self.inputs
+    }
+
+    /// The deterministic worlds' monotonic clock.
+    pub(crate) fn stopped_timers(&mut self) -> StoppedTimersView<'_> {
+        StoppedTimersView { table: &mut self.table, inputs: &self.inputs }
+    }
+}
+
+/// `corral:plugin/types` declares only types; its trait has nothing to do.
+impl crate::bindings::types::Host for HostState {}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// Outgoing HTTP is the host's job: a plugin's `wasi:http/outgoing-handler`
+/// requests are refused.
+struct DenyOutgoingHttp;
+
+impl wasmtime_wasi_http::WasiHttpHooks for DenyOutgoingHttp {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// Memory and table limits of one store. Records that a limit was hit so the
+/// resulting trap can be reported as a memory limit, not a generic trap.
+pub(crate) struct Limiter {
+    memory_bytes: usize,
+    table_elements: usize,
+    pub(crate) exceeded: bool,
+}
+
+impl Limiter {
+    fn new(memory_bytes: u64, table_elements: u32) -> Self {
+        Limiter {
+            memory_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
+            table_elements: table_elements as usize,
+            exceeded: false,
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.memory_bytes;
+        self.exceeded |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.table_elements;
+        self.exceeded |= !allowed;
+        Ok(allowed)
+    }
+}

@@ -1,0 +1,102 @@
+//! What callers send a cart and get back: [`MutateRequest`], [`CartReply`],
+//! and [`CartError`] shaped by what the HTTP, gRPC and import front ends
+//! answer.
+
+use corral_runtime::InvokeError;
+
+/// A mutation as a caller sends it.
+#[derive(Debug, Clone, Default)]
+pub struct MutateRequest {
+    /// One of the plugin's mutation kinds.
+    pub kind: String,
+    /// The mutation body.
+    pub payload: Vec<u8>,
+    /// Idempotency id; a repeat returns the recorded result.
+    pub client_id: Option<String>,
+    /// W3C traceparent, carried into the outbox events.
+    pub traceparent: Option<String>,
+}
+
+/// A cart's state as returned to callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CartReply {
+    /// Mutations applied so far.
+    pub version: u64,
+    /// The state (none before the first mutation).
+    pub state: Option<Vec<u8>>,
+    /// Sequences of the events this mutation published.
+    pub events: Vec<u64>,
+    /// True when a repeated client id was answered from the record.
+    pub repeated: bool,
+}
+
+/// Why a cart call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CartError {
+    /// No cart plugin has that name.
+    #[error("no cart plugin named {plugin:?}")]
+    UnknownPlugin {
+        /// The name asked for.
+        plugin: String,
+    },
+    /// The plugin does not declare the mutation kind.
+    #[error("cart plugin {plugin} has no mutation kind {kind:?}; it accepts: {}", declared.join(", "))]
+    UnknownKind {
+        /// Plugin.
+        plugin: String,
+        /// The kind asked for.
+        kind: String,
+        /// The kinds it declares.
+        declared: Vec<String>,
+    },
+    /// The request itself is malformed (bad id, bad body).
+    #[error("{0}")]
+    Invalid(String),
+    /// The plugin refused the mutation; nothing changed.
+    #[error("cart plugin {plugin} rejected the mutation: {code}: {message}")]
+    Rejected {
+        /// Plugin.
+        plugin: String,
+        /// The guest's code.
+        code: String,
+        /// The guest's message.
+        message: String,
+    },
+    /// The plugin failed (trap, fuel, timeout, busy); nothing changed.
+    #[error(transparent)]
+    Failed(InvokeError),
+    /// Replaying the journal did not reproduce the recorded state: the
+    /// plugin is not deterministic, or not the version that wrote it.
+    #[error(
+        "cart {cart} of plugin {plugin}: replaying version {version} did not reproduce the recorded state ({detail}); \
+         the cart is not served until this is resolved (see `host cart verify {plugin} {cart}`)"
+    )]
+    Diverged {
+        /// Plugin.
+        plugin: String,
+        /// Cart id.
+        cart: String,
+        /// The journal entry that diverged.
+        version: u64,
+        /// What differed.
+        detail: String,
+    },
+    /// Storage failed; the mutation was not acknowledged.
+    #[error("cart storage failed: {0}")]
+    Storage(String),
+}
+
+impl CartError {
+    /// A short stable label for metrics and JSON bodies.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CartError::UnknownPlugin { .. } => "unknown_plugin",
+            CartError::UnknownKind { .. } => "unknown_kind",
+            CartError::Invalid(_) => "invalid_request",
+            CartError::Rejected { .. } => "rejected",
+            CartError::Failed(error) => error.kind.label(),
+            CartError::Diverged { .. } => "diverged",
+            CartError::Storage(_) => "storage",
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Events: the [`EventStream`] seam over a backend, delivery to event
+//! handlers, and the background work around the log.
+//!
+//! - `stream`: the seam (JetStream's semantics) and its embedded LMDB
+//!   implementation.
+//! - `delivery`: one subscription's loop — in order, at least once, retried
+//!   with backoff, then dead-lettered.
+//! - `dispatch`: one delivery loop (and its schedules) per event-handler
+//!   plugin in the catalog, restarted on a new version.
+//! - `schedule`: firing cron ticks as events.
+//! - `retention`: trimming the log, never past a consumer's checkpoint.
+
+pub mod delivery;
+pub mod dispatch;
+pub mod retention;
+pub mod schedule;
+pub mod stream;
+
+pub use delivery::{Handler, HandlerError, Subscription};
+pub use stream::{EventStream, Fetched, to_event};

@@ -1,0 +1,109 @@
+//! The admin listener (loopback by default): health, readiness, metrics,
+//! the state of plugins, subscriptions, projections and carts, deploys, and
+//! operators' actions. Operators, `host` commands and tests talk to it;
+//! guests never do.
+//!
+//! - `status`: what is served and how far every consumer is.
+//! - `deploy`: uploading, removing and rolling back plugins.
+//! - `operate`: publishing an event, verifying a cart, rebuilding a projection.
+
+mod deploy;
+mod operate;
+mod status;
+
+use std::sync::Arc;
+
+use corral_storage::stream;
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::carts::Carts;
+use crate::events::dispatch::Dispatch;
+use crate::http::respond::{Body, json, problem, text};
+use crate::metrics::Metrics;
+use crate::plugins::Registry;
+use crate::projections::Projections;
+
+/// What the admin endpoints read and act on.
+pub(crate) struct Admin {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) stream: Arc<stream::Embedded>,
+    pub(crate) dispatch: Arc<Dispatch>,
+    pub(crate) projections: Arc<Projections>,
+    pub(crate) carts: Arc<Carts>,
+}
+
+impl Admin {
+    /// Answers one admin request.
+    pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        let storage = self.stream.storage();
+        let path = request.uri().path().to_string();
+        match (request.method(), path.as_str()) {
+            (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n", "text/plain"),
+            (&Method::GET, "/readyz") => self.ready().await,
+            (&Method::GET, "/metrics") => {
+                status::update_lags(&self.dispatch, storage, &self.metrics);
+                status::projections(&self.projections, storage, &self.metrics).await;
+                text(StatusCode::OK, self.metrics.render(), "text/plain; version=0.0.4")
+            }
+            (&Method::GET, "/plugins") => status::plugins(&self.registry.catalog()),
+            (&Method::GET, "/subscriptions") => {
+                status::subscriptions(&self.dispatch, storage, &self.registry.catalog())
+            }
+            (&Method::GET, "/projections") => status::projections(&self.projections, storage, &self.metrics).await,
+            (&Method::POST, path) if path.starts_with("/projections/") && path.ends_with("/rebuild") => {
+                let name = path.trim_start_matches("/projections/").trim_end_matches("/rebuild");
+                operate::rebuild(&self.projections, name).await
+            }
+            (&Method::PUT, path) if path.starts_with("/plugins/") => {
+                deploy::upload(&self.registry, &path["/plugins/".len()..], request).await
+            }
+            (&Method::DELETE, path) if path.starts_with("/plugins/") => {
+                deploy::remove(&self.registry, &path["/plugins/".len()..]).await
+            }
+            (&Method::POST, path) if path.starts_with("/plugins/") && path.ends_with("/rollback") => {
+                deploy::rollback(&self.registry, path.trim_start_matches("/plugins/").trim_end_matches("/rollback"))
+                    .await
+            }
+            (&Method::GET, "/carts") => json(StatusCode::OK, &serde_json::json!({"active": self.carts.active()})),
+            (&Method::POST, "/carts/evict") => {
+                json(StatusCode::OK, &serde_json::json!({"evicted": self.carts.evict_idle()}))
+            }
+            (&Method::POST, path) if path.starts_with("/carts/") && path.ends_with("/verify") => {
+                operate::verify_cart(&self.carts, &request, path).await
+            }
+            (&Method::POST, path) if path.starts_with("/events/") => {
+                let topic = path.trim_start_matches("/events/").to_string();
+                operate::publish(&self.stream, &self.metrics, topic, request).await
+            }
+            (_, path) => problem(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "not_found", "message": format!("no admin endpoint {path}; try /healthz, /readyz, /metrics, /plugins, /subscriptions, /projections, /carts, POST /events/TOPIC, POST /carts/PLUGIN/ID/verify")}),
+            ),
+        }
+    }
+
+    /// `GET /readyz`: 200 while storage answers, 503 otherwise.
+    async fn ready(&self) -> Response<Body> {
+        let catalog = self.registry.catalog();
+        let storage = self.stream.storage().head();
+        let projections: serde_json::Map<String, serde_json::Value> = self
+            .projections
+            .statuses()
+            .await
+            .iter()
+            .filter(|s| s.active)
+            .map(|s| (s.projector.name().to_string(), serde_json::json!(s.projector.state())))
+            .collect();
+        let body = serde_json::json!({
+            "projections": projections,
+            "ready": storage.is_ok(),
+            "storage": match &storage { Ok(_) => "open".to_string(), Err(e) => e.to_string() },
+            "plugins_loaded": catalog.slots.len(),
+            "plugins_failed": catalog.failures.len(),
+        });
+        let status = if storage.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        json(status, &body)
+    }
+}

@@ -1,0 +1,143 @@
+//! What the admin API shows: the served plugins (and the files that
+//! failed), the subscriptions and the projections, with their lag.
+
+use corral_storage::Storage;
+use http::{Response, StatusCode};
+
+use crate::events::dispatch::Dispatch;
+use crate::http::respond::{Body, json};
+use crate::metrics::Metrics;
+use crate::plugins::Catalog;
+use crate::projections::Projections;
+
+/// `GET /plugins`: every served plugin, and every file that failed.
+pub(super) fn plugins(catalog: &Catalog) -> Response<Body> {
+    let mut list: Vec<serde_json::Value> = catalog
+        .slots
+        .iter()
+        .map(|slot| {
+            let mounted = &slot.mounted;
+            let plugin = &mounted.plugin;
+            let limits = plugin.limits();
+            serde_json::json!({
+                "name": plugin.name(),
+                "version": plugin.version(),
+                "world": plugin.world().name(),
+                "file": plugin.path(),
+                "content_hash": plugin.content_hash(),
+                "routes": mounted.routes.iter().map(|(m, p)| format!("{m} {p}")).collect::<Vec<_>>(),
+                "topics": plugin.descriptor().topics,
+                "mutation_kinds": plugin.descriptor().mutation_kinds,
+                "limits": {
+                    "fuel": limits.fuel,
+                    "timeout_ms": limits.timeout.as_millis() as u64,
+                    "memory_bytes": limits.memory_bytes,
+                    "max_concurrency": limits.max_concurrency,
+                },
+                "kv_grants": mounted.sidecar.kv.buckets,
+                "cart_grants": mounted.sidecar.carts.plugins,
+                "in_flight": plugin.in_flight(),
+                "load_ms": plugin.load_time().as_secs_f64() * 1000.0,
+                "cache": plugin.cache_outcome().name(),
+                "canary": slot.canary.as_ref().map(|c| {
+                    let (requests, errors) = c.counts();
+                    serde_json::json!({"version": c.mounted.plugin.version(), "content_hash": c.mounted.plugin.content_hash(),
+                        "percent": c.policy.percent, "requests": requests, "errors": errors})
+                }),
+                "error": catalog.failures.iter().find(|f| f.is_of(&slot.stem)).map(|f| f.error.clone()),
+                "error_kind": catalog.failures.iter().find(|f| f.is_of(&slot.stem)).map(|f| f.kind),
+            })
+        })
+        .collect();
+    let served = |failure: &&crate::plugins::Failure| catalog.slots.iter().any(|s| failure.is_of(&s.stem));
+    list.extend(catalog.failures.iter().filter(|f| !served(f)).map(|failure| {
+        serde_json::json!({
+            "name": failure.file.file_stem().map(|s| s.to_string_lossy().into_owned()),
+            "file": failure.file,
+            "error": failure.error,
+            "error_kind": failure.kind,
+        })
+    }));
+    json(StatusCode::OK, &serde_json::Value::Array(list))
+}
+
+/// `GET /projections` (and the projection gauges of `/metrics`).
+pub(super) async fn projections(projections: &Projections, storage: &Storage, metrics: &Metrics) -> Response<Body> {
+    let head = storage.head().unwrap_or(0);
+    let mut list = Vec::new();
+    for status in projections.statuses().await {
+        let projector = &status.projector;
+        let checkpoint = storage.checkpoint(&projector.consumer).unwrap_or(0);
+        let quarantined = projector.quarantined.lock().map(|q| q.clone()).unwrap_or_default();
+        if status.active {
+            metrics.set_projection(projector.name(), head.saturating_sub(checkpoint), quarantined.len());
+        }
+        list.push(serde_json::json!({
+            "projection": projector.name(),
+            "generation": projector.scope,
+            "active": status.active,
+            "consumer": projector.consumer,
+            "last_diff": status.last_diff,
+            "version": projector.mounted.plugin.version(),
+            "content_hash": projector.mounted.plugin.content_hash(),
+            "topics": projector.mounted.plugin.descriptor().topics,
+            "state": projector.state(),
+            "checkpoint": checkpoint,
+            "head": head,
+            "lag": head.saturating_sub(checkpoint),
+            "applied": projector.metrics.applied.get(),
+            "quarantined": quarantined,
+        }));
+    }
+    json(StatusCode::OK, &serde_json::Value::Array(list))
+}
+
+/// Each subscription's checkpoint and lag behind the head.
+fn lags(dispatch: &Dispatch, storage: &Storage) -> Vec<(u64, u64)> {
+    let head = storage.head().unwrap_or(0);
+    dispatch
+        .subscriptions()
+        .iter()
+        .map(|s| {
+            let checkpoint = storage.checkpoint(&s.consumer).unwrap_or(0);
+            (checkpoint, head.saturating_sub(checkpoint))
+        })
+        .collect()
+}
+
+/// Sets the subscriptions' lag gauges (computed when metrics are read).
+pub(super) fn update_lags(dispatch: &Dispatch, storage: &Storage, metrics: &Metrics) {
+    for (subscription, (_, lag)) in dispatch.subscriptions().iter().zip(lags(dispatch, storage)) {
+        metrics.set_lag(subscription.handler.name(), lag);
+    }
+}
+
+/// `GET /subscriptions`: every event handler's subscription and its counters.
+pub(super) fn subscriptions(dispatch: &Dispatch, storage: &Storage, catalog: &Catalog) -> Response<Body> {
+    let head = storage.head().unwrap_or(0);
+    let list: Vec<serde_json::Value> = dispatch
+        .subscriptions()
+        .iter()
+        .zip(lags(dispatch, storage))
+        .map(|(s, (checkpoint, lag))| {
+            serde_json::json!({
+                "plugin": s.handler.name(),
+                "consumer": s.consumer,
+                "topics": s.filters,
+                "schedules": catalog.slots.iter()
+                    .filter(|slot| slot.mounted.plugin.name() == s.handler.name())
+                    .flat_map(|slot| slot.mounted.schedules.iter())
+                    .map(|sc| serde_json::json!({"name": sc.name, "cron": sc.expression}))
+                    .collect::<Vec<_>>(),
+                "checkpoint": checkpoint,
+                "head": head,
+                "lag": lag,
+                "delivered": s.counters.delivered.get(),
+                "retried": s.counters.retried.get(),
+                "dead_lettered": s.counters.dead_lettered.get(),
+                "last_error": s.last_error.lock().ok().and_then(|e| e.clone()),
+            })
+        })
+        .collect();
+    json(StatusCode::OK, &serde_json::Value::Array(list))
+}

@@ -1,0 +1,286 @@
+//! The public listener's request path, five hops you can read top to
+//! bottom: accept (`listener`) → [`Gateway::handle`] routes → the runtime
+//! instantiates and calls the plugin → `respond` turns its answer into a
+//! response. Views (`views`) and the cart API (`carts`, `grpc`) share
+//! the listener under their reserved prefixes.
+
+use std::sync::Arc;
+
+use corral_routes::Match;
+use corral_runtime::types::{HttpRequest, HttpResponse};
+use corral_runtime::{CallContext, ControlPlane, InvokeError, InvokeErrorKind, World};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use tracing::Instrument as _;
+
+use crate::carts::Carts;
+use crate::config::HttpLimits;
+use crate::http::grpc::{CartService, proto::cart_actor_server::CartActorServer};
+use crate::http::respond::{Body, BoxError, full, problem, too_large};
+use crate::metrics::Metrics;
+use crate::plugins::{Mounted, Registry};
+
+/// Routes requests to plugins.
+pub(crate) struct Gateway {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) storage: corral_storage::Storage,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limits: HttpLimits,
+    pub(crate) carts: Arc<Carts>,
+    pub(crate) grpc: CartActorServer<CartService>,
+    /// What every call's imports reach.
+    pub(crate) control: Arc<ControlPlane>,
+}
+
+impl Gateway {
+    /// Handles one request; never fails: every problem is a response.
+    pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        let request_id = request_id(&request);
+        let span = tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path());
+        let mut response = self.route(request, &request_id).instrument(span).await;
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        self.metrics.http_response(response.status());
+        response
+    }
+
+    async fn route(&self, request: Request<Incoming>, request_id: &str) -> Response<Body> {
+        let path = request.uri().path().to_string();
+        if is_grpc(&request) {
+            return self.call_grpc(request).await;
+        }
+        if let Some(rest) = path.strip_prefix("/views/") {
+            return crate::http::views::query(&self.registry.catalog(), &self.storage, &request, rest, request_id);
+        }
+        if let Some(rest) = path.strip_prefix("/carts/") {
+            return crate::http::carts::handle(&self.carts, request, rest, request_id, self.limits.max_request_bytes)
+                .await;
+        }
+        // One snapshot per request: a swap during the call changes nothing here.
+        let catalog = self.registry.catalog();
+        match catalog.router.route(request.method().as_str(), &path) {
+            Match::NotFound => problem(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "not_found", "message": format!("no route for {} {path}", request.method()), "request_id": request_id}),
+            ),
+            Match::MethodNotAllowed(allowed) => {
+                let mut response = problem(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    serde_json::json!({"error": "method_not_allowed", "message": format!("{} is not served on {path}; allowed: {}", request.method(), allowed.join(", ")), "request_id": request_id}),
+                );
+                if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
+                response
+            }
+            Match::Found { target, params } => {
+                let Some(slot) = catalog.slots.get(*target) else {
+                    return problem(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        serde_json::json!({"error": "host", "message": "the route table names no plugin", "request_id": request_id}),
+                    );
+                };
+                let canary = slot.canary.as_ref().filter(|c| c.pick());
+                let mounted = canary.map_or(&slot.mounted, |c| &c.mounted);
+                let call = call_context(&request, request_id);
+                let response = match mounted.plugin.world() {
+                    World::WasiHttp => self.serve_wasi_http(mounted, call, request).await,
+                    _ => self.call_route(mounted, call, request, params).await,
+                };
+                if let Some(canary) = canary {
+                    canary.record(response.status().is_server_error());
+                }
+                response
+            }
+        }
+    }
+
+    /// gRPC (the cart service) shares the public listener over HTTP/2.
+    async fn call_grpc(&self, request: Request<Incoming>) -> Response<Body> {
+        use tonic::codegen::Service as _;
+        let mut grpc = self.grpc.clone();
+        match grpc.call(request).await {
+            Ok(response) => response.map(|body| body.map_err(|status| Box::new(status) as BoxError).boxed_unsync()),
+            Err(never) => match never {},
+        }
+    }
+
+    async fn call_route(
+        &self,
+        mounted: &Mounted,
+        call: CallContext,
+        request: Request<Incoming>,
+        params: Vec<(String, String)>,
+    ) -> Response<Body> {
+        let (parts, body) = request.into_parts();
+        if declared_length(&parts.headers).is_some_and(|length| length > self.limits.max_request_bytes as u64) {
+            return too_large(self.limits.max_request_bytes, &call.request_id);
+        }
+        let body = match Limited::new(body, self.limits.max_request_bytes).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                return too_large(self.limits.max_request_bytes, &call.request_id);
+            }
+            Err(error) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({"error": "bad_request", "message": format!("reading the request body: {error}"), "request_id": call.request_id}),
+                );
+            }
+        };
+        let request = HttpRequest {
+            method: parts.method.as_str().to_string(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+                })
+                .collect(),
+            params,
+            body: body.to_vec(),
+        };
+        mounted.metrics.in_flight.inc();
+        let result = mounted.plugin.handle_http(&self.control, call.clone(), &request).await;
+        mounted.metrics.in_flight.dec();
+        match result {
+            Ok(called) => {
+                mounted.metrics.observe(called.elapsed.as_secs_f64(), called.fuel_used);
+                respond(mounted, called.value, self.limits.max_response_bytes, &call.request_id)
+            }
+            Err(error) => {
+                mounted.metrics.failed(error.kind.label());
+                failure(&error, &call.request_id)
+            }
+        }
+    }
+
+    async fn serve_wasi_http(
+        &self,
+        mounted: &Mounted,
+        call: CallContext,
+        request: Request<Incoming>,
+    ) -> Response<Body> {
+        if declared_length(request.headers()).is_some_and(|length| length > self.limits.max_request_bytes as u64) {
+            return too_large(self.limits.max_request_bytes, &call.request_id);
+        }
+        let limit = self.limits.max_request_bytes;
+        let request = request.map(|body| {
+            Limited::new(body, limit).map_err(move |error| match error.downcast::<hyper::Error>() {
+                Ok(hyper) => wasmtime_wasi_http::Error::Hyper(*hyper),
+                Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit as u64)),
+            })
+        });
+        let request_id = call.request_id.clone();
+        mounted.metrics.in_flight.inc();
+        let started = std::time::Instant::now();
+        let result = mounted.plugin.serve_http(&self.control, call, request).await;
+        mounted.metrics.in_flight.dec();
+        match result {
+            Ok(response) => {
+                mounted.metrics.observe(started.elapsed().as_secs_f64(), 0);
+                response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync())
+            }
+            Err(error) => {
+                mounted.metrics.failed(error.kind.label());
+                failure(&error, &request_id)
+            }
+        }
+    }
+}
+
+/// Whether a request speaks gRPC (`application/grpc`, `application/grpc+proto`, ...).
+fn is_grpc(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// Honours the client's `x-request-id`, else makes one.
+fn request_id(request: &Request<Incoming>) -> String {
+    request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()))
+}
+
+fn call_context(request: &Request<Incoming>, request_id: &str) -> CallContext {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    CallContext {
+        request_id: request_id.to_string(),
+        tenant: header("x-corral-tenant").unwrap_or_default(),
+        correlation_id: header("x-correlation-id").unwrap_or_else(|| request_id.to_string()),
+        traceparent: header("traceparent"),
+        ..CallContext::default()
+    }
+}
+
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// Turns a guest's response record into an HTTP response.
+fn respond(mounted: &Mounted, response: HttpResponse, max_bytes: usize, request_id: &str) -> Response<Body> {
+    let plugin = &mounted.plugin;
+    if response.body.len() > max_bytes {
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": "response_too_large", "plugin": plugin.name(), "version": plugin.version(),
+                "message": format!("the response body of {} bytes exceeds the limit of {max_bytes}", response.body.len()), "request_id": request_id}),
+        );
+    }
+    let Some(status) = StatusCode::from_u16(response.status).ok().filter(|s| (100..=599).contains(&s.as_u16())) else {
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": "invalid_response", "plugin": plugin.name(), "version": plugin.version(),
+                "message": format!("invalid status code {}", response.status), "request_id": request_id}),
+        );
+    };
+    let mut out = Response::new(full(response.body));
+    *out.status_mut() = status;
+    for (name, value) in response.headers {
+        let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) else {
+            tracing::debug!(plugin = plugin.name(), "dropping an invalid response header");
+            continue;
+        };
+        if is_hop_by_hop(&name) {
+            continue;
+        }
+        out.headers_mut().append(name, value);
+    }
+    out
+}
+
+/// Headers the host owns: framing and connection management.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection" | "keep-alive" | "transfer-encoding" | "upgrade" | "te" | "trailer" | "content-length"
+    )
+}
+
+/// 503 busy, 504 deadline, 500 for everything else the plugin caused.
+fn failure(error: &InvokeError, request_id: &str) -> Response<Body> {
+    let status = match error.kind {
+        InvokeErrorKind::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        InvokeErrorKind::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::warn!(plugin = %error.plugin, version = %error.version, cause = error.kind.label(), "call failed: {}", error.kind);
+    }
+    problem(
+        status,
+        serde_json::json!({"error": error.kind.label(), "plugin": error.plugin, "version": error.version,
+            "message": error.kind.to_string(), "request_id": request_id}),
+    )
+}

@@ -1,0 +1,17 @@
+//! The listeners: the public one (plugins' routes, projection queries, the
+//! cart API over HTTP and gRPC) and the admin one.
+//!
+//! - `respond`: the response body type and the JSON error bodies.
+//! - `gateway`: the public request path — route, call, respond.
+//! - `views`: `GET /views/...`.
+//! - `carts`, `grpc`: the cart API (`/carts/...`, `corral.cart.v1.CartActor`).
+//! - `admin`: the admin API.
+//! - `listener`: accepting connections (HTTP/1.1 and h2c) until shutdown.
+
+pub(crate) mod admin;
+pub mod carts;
+pub(crate) mod gateway;
+pub mod grpc;
+pub(crate) mod listener;
+pub mod respond;
+pub(crate) mod views;

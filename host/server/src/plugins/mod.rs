@@ -1,0 +1,31 @@
+//! Plugins: what a component in the plugins folder becomes, what the host
+//! serves, and how it changes while the host runs.
+//!
+//! - `sidecar`: `NAME.toml`, what the operator sets (limits, grants,
+//!   overrides, canary policy), parsed strictly.
+//! - `cron`: a plugin's parsed cron schedules.
+//! - `mounted`: a component (read and hashed once) and its sidecar become a
+//!   [`Mounted`] plugin.
+//! - `deploy`: [`DeployError`], by the step that refused a version.
+//! - `canary`: a version on trial.
+//! - `catalog`: the immutable [`Catalog`] snapshot and its route table.
+//! - `versions`: every served version kept by hash, for rollback.
+//! - `registry`: the [`Registry`] — hot swap, uploads, rollback, canaries —
+//!   and what a change did ([`Deployed`]).
+//! - `watch`: the plugins folder watcher feeding the registry.
+
+pub mod canary;
+pub mod catalog;
+pub mod cron;
+pub mod deploy;
+pub mod mounted;
+pub mod registry;
+pub mod sidecar;
+mod versions;
+pub mod watch;
+
+pub use catalog::{Catalog, Failure, Slot};
+pub use deploy::DeployError;
+pub use mounted::{Component, Mounted, mount};
+pub use registry::{Deployed, Registry};
+pub use sidecar::Sidecar;

@@ -1,0 +1,286 @@
+//! Projections: deterministic folds of events into views. Each projection
+//! consumes its topics from its checkpoint; per event `key()` names the view,
+//! the current value is read (pending batch first, then storage), `apply()`
+//! returns the new one. A batched projection does this for a run of events
+//! in one instance (`corral_runtime::batch`); a per-event one, and any event
+//! a run stops at, get a fresh instance each. Views and the checkpoint are committed in one LMDB
+//! transaction per batch, so a crash replays the batch and ends with the
+//! same bytes. Events at or below the checkpoint are never fetched again,
+//! so redelivery never double-applies.
+//!
+//! An `apply` that traps or fails is deterministic: retrying cannot help.
+//! The event is quarantined (recorded with the error) and, per the sidecar,
+//! the projection halts before it (default) or skips it.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use corral_runtime::batch::ViewChange;
+use corral_runtime::types::Event;
+use corral_runtime::{FoldStep, InvokeErrorKind, PendingViews, ViewSource};
+use corral_storage::log::EventRecord;
+use corral_storage::stream;
+use tokio::sync::watch;
+
+use crate::events::stream::{EventStream as _, to_event};
+use crate::metrics::FoldMetrics;
+use crate::plugins::mounted::Mounted;
+use crate::plugins::sidecar::PoisonPolicy;
+use crate::shutdown::pause;
+
+/// Where a projection is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum State {
+    /// Folding events as they come.
+    Running,
+    /// Replaying the log after its views were cleared.
+    Rebuilding,
+    /// A new version's generation, built beside the active one.
+    Building,
+    /// Stopped before a quarantined event (policy `halt`).
+    Halted,
+}
+
+/// An event `apply` rejected.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Quarantined {
+    pub(crate) sequence: u64,
+    pub(crate) event_id: String,
+    pub(crate) topic: String,
+    pub(crate) error: String,
+}
+
+/// A running projection and what the admin API shows of it.
+pub(crate) struct Projector {
+    pub(crate) mounted: Arc<Mounted>,
+    /// Where this generation's views live (`NAME@HASH`).
+    pub(crate) scope: String,
+    pub(crate) consumer: String,
+    /// Told once a building generation has caught up.
+    caught_up: tokio::sync::mpsc::UnboundedSender<String>,
+    pub(crate) state: Mutex<State>,
+    pub(crate) quarantined: Mutex<Vec<Quarantined>>,
+    pub(crate) metrics: FoldMetrics,
+}
+
+impl Projector {
+    pub(crate) fn new(
+        mounted: Arc<Mounted>,
+        scope: String,
+        state: State,
+        metrics: FoldMetrics,
+        caught_up: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> Projector {
+        Projector {
+            consumer: format!("projection.{scope}"),
+            scope,
+            caught_up,
+            mounted,
+            state: Mutex::new(state),
+            quarantined: Mutex::new(Vec::new()),
+            metrics,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.mounted.plugin.name()
+    }
+
+    pub(crate) fn state(&self) -> State {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn set_state(&self, state: State) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
+    }
+
+    /// The generation is the active one now.
+    pub(crate) fn promote(&self) {
+        self.set_state(State::Running);
+    }
+}
+
+/// Folds until `stop` (or a halt).
+pub(crate) async fn run(projector: Arc<Projector>, stream: Arc<stream::Embedded>, mut stop: watch::Receiver<bool>) {
+    let settings = projector.mounted.sidecar.projection.clone();
+    let topics = projector.mounted.plugin.descriptor().topics.clone();
+    let storage = stream.storage().clone();
+    let projection = projector.scope.clone();
+    let mut announced = false;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let floor = match stream.ack_floor(&projector.consumer).await {
+            Ok(floor) => floor,
+            Err(error) => {
+                tracing::error!(projection, "reading the checkpoint failed: {error}");
+                if pause(&mut stop, Duration::from_secs(1)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        // Gather a batch: up to batch_size events, waiting at most
+        // max_latency for a partial batch to fill.
+        let deadline = Instant::now() + Duration::from_millis(settings.max_latency_ms);
+        let mut events: Vec<EventRecord> = Vec::new();
+        let mut scanned_to = floor;
+        loop {
+            match stream.fetch(&topics, scanned_to, settings.batch_size - events.len()).await {
+                Ok(fetched) => {
+                    scanned_to = fetched.scanned_to;
+                    events.extend(fetched.events);
+                }
+                Err(error) => tracing::error!(projection, "reading the log failed: {error}"),
+            }
+            if events.len() >= settings.batch_size || events.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            let wait = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(wait, stream.wait_beyond(scanned_to)).await.is_err() {
+                break;
+            }
+        }
+        if events.is_empty() {
+            if scanned_to > floor {
+                if let Err(error) = storage.commit_views(&projection, &projector.consumer, scanned_to, &[]) {
+                    tracing::error!(projection, "committing the checkpoint failed: {error}");
+                }
+                continue;
+            }
+            match projector.state() {
+                State::Rebuilding => {
+                    projector.set_state(State::Running);
+                    tracing::info!(projection, "rebuild caught up");
+                }
+                State::Building if !announced => {
+                    announced = true;
+                    let _ = projector.caught_up.send(projector.scope.clone());
+                }
+                _ => {}
+            }
+            tokio::select! {
+                () = stream.wait_beyond(floor) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        match fold_batch(&projector, &storage, &events, settings.on_error).await {
+            Folded::All(changes) => commit(&projector, &storage, scanned_to, &changes, events.len()),
+            Folded::Halted(changes, before) => {
+                commit(&projector, &storage, before, &changes, 0);
+                projector.set_state(State::Halted);
+                tracing::error!(projection, sequence = before + 1, "projection halted before a quarantined event");
+                return;
+            }
+            Folded::Retry => {
+                if pause(&mut stop, Duration::from_millis(200)).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn commit(
+    projector: &Projector,
+    storage: &corral_storage::Storage,
+    checkpoint: u64,
+    changes: &[ViewChange],
+    applied: usize,
+) {
+    let projection = projector.scope.as_str();
+    let started = Instant::now();
+    match storage.commit_views(projection, &projector.consumer, checkpoint, changes) {
+        Ok(()) => {
+            projector.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+            projector.metrics.batch_size.observe(applied as f64);
+            projector.metrics.applied.inc_by(applied as u64);
+        }
+        Err(error) => tracing::error!(projection, "committing views failed; the batch will be folded again: {error}"),
+    }
+}
+
+enum Folded {
+    /// Every event folded: the changes to commit with the batch's end.
+    All(Vec<ViewChange>),
+    /// Halted before a quarantined event: commit these up to the sequence.
+    Halted(Vec<ViewChange>, u64),
+    /// A transient failure (timeout, busy, storage): fold the batch again.
+    Retry,
+}
+
+/// A generation's stored views, read through by the batch's pending views.
+struct StoredViews {
+    storage: corral_storage::Storage,
+    projection: String,
+}
+
+impl ViewSource for StoredViews {
+    fn get(&self, tenant: &str, id: &str) -> Result<Option<Vec<u8>>, String> {
+        self.storage.view_get(tenant, &self.projection, id).map_err(|e| e.to_string())
+    }
+}
+
+/// Folds `records` in order into pending views. A batched projection folds
+/// runs of them in one instance; the event a run stops at (and every event
+/// of a per-event projection) is folded alone in a fresh instance, and that
+/// verdict counts: quarantine, halt or skip are decided there only.
+async fn fold_batch(
+    projector: &Projector,
+    storage: &corral_storage::Storage,
+    records: &[EventRecord],
+    policy: PoisonPolicy,
+) -> Folded {
+    let projection = projector.scope.as_str();
+    let plugin = &projector.mounted.plugin;
+    let source = StoredViews { storage: storage.clone(), projection: projection.to_string() };
+    let views = PendingViews::new(Arc::new(source));
+    let events: Arc<[Event]> = records.iter().map(to_event).collect();
+    let mut next = 0;
+    while next < events.len() {
+        if plugin.folds_batches() {
+            let batch = plugin.fold_batch(&events, next, &views).await;
+            next += batch.folded;
+            if batch.stopped.is_none() {
+                continue;
+            }
+        }
+        let (Some(record), Some(event)) = (records.get(next), events.get(next)) else { break };
+        match plugin.fold(event, async |id: &str| views.get(&event.tenant, id)).await {
+            Ok(called) => match called.value {
+                FoldStep::Skip => {}
+                FoldStep::Put { id, value } => views.set(&event.tenant, id, Some(value)),
+                FoldStep::Delete { id } => views.set(&event.tenant, id, None),
+            },
+            Err(error) => match error.kind {
+                InvokeErrorKind::Timeout(_) | InvokeErrorKind::Busy { .. } | InvokeErrorKind::Host(_) => {
+                    tracing::warn!(
+                        projection,
+                        sequence = record.sequence,
+                        "fold failed transiently, retrying: {}",
+                        error.kind
+                    );
+                    return Folded::Retry;
+                }
+                _ => {
+                    let quarantined = Quarantined {
+                        sequence: record.sequence,
+                        event_id: record.id.clone(),
+                        topic: record.topic.clone(),
+                        error: error.kind.to_string(),
+                    };
+                    tracing::error!(projection, sequence = record.sequence, "event quarantined: {}", error.kind);
+                    projector.quarantined.lock().unwrap_or_else(PoisonError::into_inner).push(quarantined);
+                    if policy == PoisonPolicy::Halt {
+                        return Folded::Halted(views.take_changes(), record.sequence - 1);
+                    }
+                }
+            },
+        }
+        next += 1;
+    }
+    Folded::All(views.take_changes())
+}

@@ -1,0 +1,11 @@
+//! Projections: deterministic folds of events into views.
+//!
+//! - `fold`: one generation's loop — batches from its checkpoint, folded by
+//!   the plugin, views and checkpoint committed together, quarantine.
+//! - `generations`: every projection's generations — a version builds its
+//!   views beside the active one and queries cut over once it caught up.
+
+pub mod fold;
+pub mod generations;
+
+pub use generations::{Projections, active_scope};
