@@ -73,6 +73,7 @@ impl Cluster {
             inner: Arc::new(Inner {
                 options,
                 api_level,
+                client,
                 context,
                 stream,
                 connected,

@@ -2,7 +2,8 @@
 //! ([`ClusterError::Unavailable`]), give up a stale write
 //! ([`ClusterError::Fenced`], [`ClusterError::LeaseLost`]), fix a call
 //! ([`ClusterError::Invalid`]) or an operator's setup
-//! ([`ClusterError::Unsupported`]).
+//! ([`ClusterError::Unsupported`]). Atomic batches have their own
+//! [`BatchError`], because a batch's outcome can also be unknown.
 //!
 //! Converting async-nats errors happens here only, so every message names
 //! what was being done (stream, bucket, subject) and the cause.
@@ -109,6 +110,61 @@ impl ClusterError {
             };
         }
         ClusterError::Unavailable { what, cause }
+    }
+}
+
+/// An atomic batch publish failed. Except for [`BatchError::Timeout`],
+/// nothing of the batch was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// A message's expected last subject sequence did not hold (JetStream
+    /// error 10071): another writer appended first. The whole batch was
+    /// rejected; for a cart journal, ownership is lost.
+    #[error("atomic batch rejected on {subject}: wrong last sequence ({cause})")]
+    WrongLastSequence {
+        /// The subject whose expectation failed, when the server says.
+        subject: String,
+        /// The server's description.
+        cause: String,
+    },
+    /// A message id was already stored or repeats within the batch (10201):
+    /// the whole batch was rejected.
+    #[error("atomic batch rejected: duplicate message id ({0})")]
+    Duplicate(String),
+    /// The stream has as many open batches as the server allows (10210).
+    /// Nothing was stored; retry after a pause.
+    #[error("atomic batch rejected: too many batches in flight on the stream ({0})")]
+    TooManyInflight(String),
+    /// The batch never reached its commit (not connected, or the server
+    /// abandoned it, e.g. on a leader change). Nothing was stored; retry.
+    #[error("atomic batch not committed: {0}")]
+    Unavailable(String),
+    /// The commit was sent but no answer came in time: the batch may or may
+    /// not be stored. Resolve by reading the subject's tail from the leader
+    /// ([`Journal::last`](crate::journal::Journal::last)).
+    #[error("atomic batch outcome unknown: no commit answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The batch is malformed (empty, too long, a subject outside the stream).
+    #[error("invalid atomic batch: {0}")]
+    Invalid(String),
+    /// JetStream refused the batch for another reason (code and description).
+    #[error("atomic batch rejected: {0}")]
+    Other(String),
+}
+
+impl BatchError {
+    /// Maps a JetStream API error answering a batch.
+    pub(crate) fn from_api(subject: &str, error: &async_nats::jetstream::Error) -> BatchError {
+        let cause = error.to_string();
+        match error.error_code() {
+            ErrorCode::STREAM_WRONG_LAST_SEQUENCE | ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT => {
+                BatchError::WrongLastSequence { subject: subject.to_string(), cause }
+            }
+            ErrorCode::ATOMIC_PUBLISH_CONTAINS_DUPLICATE_MESSAGE => BatchError::Duplicate(cause),
+            ErrorCode::ATOMIC_PUBLISH_TOO_MANY_INFLIGHT => BatchError::TooManyInflight(cause),
+            ErrorCode::ATOMIC_PUBLISH_INCOMPLETE_BATCH => BatchError::Unavailable(cause),
+            _ => BatchError::Other(cause),
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //! JetStream**: checkpoints, leases and kv updates carry the revision they
 //! expect, journal appends the last subject sequence they expect. A stale
 //! writer gets [`ClusterError::Fenced`], [`ClusterError::LeaseLost`] or
-//! a failed expectation; nothing it writes after losing lands.
+//! [`BatchError::WrongLastSequence`]; nothing it writes after losing lands.
 //!
 //! # Layout
 //!
@@ -20,11 +20,13 @@
 //!   buckets; [`Cluster::connection`] reports whether NATS is reachable.
 //! - [`events`]: events published to `<name>.ev.<topic>` (deduplicated by
 //!   id) and [`reader`]: reading them in order from a position.
+//! - [`journal`]: atomic batch publish (ADR-50) of journal entries,
+//!   idempotency markers and outbox events; reading a subject's tail.
 //! - [`kv`]: kv buckets for plugins, with a compare-and-set `update`.
 //! - [`checkpoints`], [`leases`], [`members`]: fenced checkpoints, leases
 //!   whose revision is the holder's epoch, and heartbeated membership.
 //! - [`names`]: how names become subjects, keys and bucket names.
-//! - [`error`]: [`ClusterError`], shaped by what callers do next.
+//! - [`error`]: [`ClusterError`] and [`BatchError`], shaped by what callers do next.
 //!
 //! # What "durable" means here
 //!
@@ -41,7 +43,8 @@
 //! [`kv::KvBucket::list`], [`members::Members::list`]) are answered by any
 //! replica, which may not have the latest writes yet. Reads that must be
 //! current go to the stream leader: [`kv::KvBucket::get_latest`],
-//! [`checkpoints::Checkpoints::get`], and [`leases::Leases::holder`]. Correctness never rests on a lagging read:
+//! [`checkpoints::Checkpoints::get`], [`leases::Leases::holder`],
+//! [`journal::Journal::last`]. Correctness never rests on a lagging read:
 //! writes that depend on one carry an expected revision and fail if it was
 //! stale.
 
@@ -49,6 +52,7 @@ pub mod checkpoints;
 mod connect;
 pub mod error;
 pub mod events;
+pub mod journal;
 pub mod kv;
 pub mod leases;
 pub mod members;
@@ -64,7 +68,7 @@ use async_nats::jetstream;
 use tokio::sync::watch;
 
 pub use connect::ATOMIC_PUBLISH_API_LEVEL;
-pub use error::ClusterError;
+pub use error::{BatchError, ClusterError};
 
 /// How to reach NATS and what to call things there.
 #[derive(Debug, Clone)]
@@ -135,6 +139,7 @@ struct Inner {
     options: ClusterOptions,
     /// The JetStream API level the server reported when connecting.
     api_level: usize,
+    client: async_nats::Client,
     context: jetstream::Context,
     stream: jetstream::stream::Stream,
     connected: watch::Receiver<bool>,
@@ -167,6 +172,11 @@ impl Cluster {
     /// The event stream: publish, bounds, retention, readers.
     pub fn events(&self) -> events::Events {
         events::Events::new(self.clone())
+    }
+
+    /// Atomic batches and subject tails, for cart journals.
+    pub fn journal(&self) -> journal::Journal {
+        journal::Journal::new(self.clone())
     }
 
     /// Fenced checkpoints.
@@ -211,6 +221,10 @@ impl Cluster {
 
     pub(crate) fn context(&self) -> &jetstream::Context {
         &self.inner.context
+    }
+
+    pub(crate) fn client(&self) -> &async_nats::Client {
+        &self.inner.client
     }
 
     pub(crate) fn stream(&self) -> &jetstream::stream::Stream {

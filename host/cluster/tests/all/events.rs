@@ -135,10 +135,14 @@ async fn a_waiting_reader_wakes_for_a_new_event_and_retention_purges_events_only
     publisher.await.unwrap();
 
     events.publish((2..=4).map(|i| event(&format!("w{i}"), "t.x")).collect()).await.unwrap();
-    assert_eq!(events.head().await.unwrap(), 4);
-    assert_eq!(events.purge_below(4).await.unwrap(), 3, "the three events below 4");
-    assert_eq!(events.first().await.unwrap(), 4);
-    assert_eq!(ids(&drain(&mut events.reader(&[], 0).unwrap()).await), ["w4"]);
+    let journal = cluster.journal();
+    let entry = corral_cluster::journal::BatchMessage::new("cj.p.t.c1", "entry");
+    journal.atomic_publish(vec![entry]).await.unwrap();
+    assert_eq!(events.head().await.unwrap(), 5);
+    assert_eq!(events.purge_below(5).await.unwrap(), 4, "the four events below 5");
+    assert_eq!(events.first().await.unwrap(), 5);
+    assert_eq!(journal.last_sequence("cj.p.t.c1").await.unwrap(), 5, "journals are never purged");
+    assert!(drain(&mut events.reader(&[], 0).unwrap()).await.is_empty());
 }
 
 /// Publishes until JetStream takes it (an election can refuse for seconds);
