@@ -162,6 +162,12 @@ impl Cluster {
         self.inner.api_level
     }
 
+    /// The name of the NATS server the client is (or was last) connected
+    /// to, e.g. for a status page.
+    pub fn server_name(&self) -> String {
+        self.inner.client.server_info().server_name
+    }
+
     /// Whether the client is connected to NATS right now; changes as the
     /// connection drops and comes back. A host reports not-ready (and
     /// refuses writes) while it is false.

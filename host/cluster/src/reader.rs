@@ -45,6 +45,8 @@ pub struct EventReader {
     open: Option<Open>,
     /// Set when the last consumer failed: wait before the next one.
     failed: bool,
+    /// Consumers dropped as untrustworthy so far.
+    replaced: u64,
 }
 
 /// The consumer being read.
@@ -60,12 +62,27 @@ impl EventReader {
         let events_prefix = cluster.subject("ev.");
         let subjects = names::consumer_filters(&patterns)
             .map(|kept| kept.iter().map(|pattern| format!("{events_prefix}{pattern}")).collect());
-        EventReader { cluster, patterns, subjects, events_prefix, position: after, open: None, failed: false }
+        EventReader {
+            cluster,
+            patterns,
+            subjects,
+            events_prefix,
+            position: after,
+            open: None,
+            failed: false,
+            replaced: 0,
+        }
     }
 
     /// The sequence of the last event returned (or the starting position).
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    /// How many times the reader replaced its consumer (it failed, or a
+    /// server went away): worth a metric, as every time is a gap healed.
+    pub fn replacements(&self) -> u64 {
+        self.replaced
     }
 
     /// Up to `max` matching events after the position, in sequence order,
@@ -214,6 +231,7 @@ impl EventReader {
     fn drop_consumer(&mut self, why: &str) {
         if let Some(open) = self.open.take() {
             tracing::info!(consumer = %open.name, position = self.position, "event consumer replaced: {why}");
+            self.replaced += 1;
             self.delete_later(open.name);
         }
         self.failed = true;

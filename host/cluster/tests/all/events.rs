@@ -145,6 +145,29 @@ async fn a_waiting_reader_wakes_for_a_new_event_and_retention_purges_events_only
     assert!(drain(&mut events.reader(&[], 0).unwrap()).await.is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_replaces_a_consumer_deleted_under_it() {
+    let cluster = connect("events-deleted").await;
+    let events = cluster.events();
+    events.publish((0..10).map(|i| event(&format!("x{i}"), "del.x")).collect()).await.unwrap();
+    let mut reader = events.reader(&[], 0).unwrap();
+    assert_eq!(reader.next(4, Duration::from_secs(5)).await.unwrap().len(), 4);
+
+    // An operator (or a server restart) removes every consumer of the stream.
+    let client = async_nats::connect(crate::shared().await.urls()).await.unwrap();
+    let stream = async_nats::jetstream::new(client).get_stream("CORRAL_events-deleted").await.unwrap();
+    let names: Vec<String> = futures_util::TryStreamExt::try_collect(stream.consumer_names()).await.unwrap();
+    assert_eq!(names.len(), 1, "one consumer per reader");
+    stream.delete_consumer(&names[0]).await.unwrap();
+    events.publish((10..20).map(|i| event(&format!("x{i}"), "del.x")).collect()).await.unwrap();
+
+    let mut rest = Vec::new();
+    read_until(&mut reader, &mut rest, 16).await;
+    let expected: Vec<String> = (4..20).map(|i| format!("x{i}")).collect();
+    assert_eq!(ids(&rest), expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(reader.replacements(), 1);
+}
+
 /// Publishes until JetStream takes it (an election can refuse for seconds);
 /// repeats are harmless: ids deduplicate.
 async fn publish_until_stored(cluster: &Cluster, batch: Vec<OutEvent>) -> Vec<u64> {
@@ -182,10 +205,46 @@ async fn stream_leader(servers: &NatsCluster, stream: &str) -> usize {
     leader.trim_start_matches('n').parse().unwrap()
 }
 
+/// Kills server `victim`, publishes `events` while it is down, reads them
+/// all, restarts it; returns the servers back.
+async fn kill_publish_restart(
+    mut servers: NatsCluster,
+    victim: usize,
+    cluster: &Cluster,
+    reader: &mut EventReader,
+    read: &mut Vec<StoredEvent>,
+    events: Vec<OutEvent>,
+) -> NatsCluster {
+    servers = tokio::task::spawn_blocking(move || {
+        servers.kill(victim);
+        servers
+    })
+    .await
+    .unwrap();
+    let killed = Instant::now();
+    let count = read.len() + events.len();
+    publish_until_stored(cluster, events).await;
+    eprintln!("published {:?} after killing n{victim}", killed.elapsed());
+    read_until(reader, read, count).await;
+    eprintln!(
+        "read everything {:?} after killing n{victim}; {} consumer replacements",
+        killed.elapsed(),
+        reader.replacements()
+    );
+    tokio::task::spawn_blocking(move || {
+        servers.restart(victim);
+        servers
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reader_neither_skips_nor_repeats_across_a_killed_and_restarted_server() {
-    let mut servers = tokio::task::spawn_blocking(|| NatsCluster::start(3)).await.unwrap();
-    let options = options(&servers, "events-kill");
+async fn a_reader_neither_skips_nor_repeats_across_killed_and_restarted_servers() {
+    let servers = tokio::task::spawn_blocking(|| NatsCluster::start(3)).await.unwrap();
+    let mut options = options(&servers, "events-kill");
+    // The client starts on n2 only (it learns the others from the cluster).
+    options.urls = vec![servers.urls()[2].clone()];
     let stream = options.stream_name();
     let cluster = Cluster::connect(options).await.unwrap();
     let batch = |from: usize, to: usize| (from..to).map(|i| event(&format!("k{i:03}"), "kill.test")).collect();
@@ -195,32 +254,18 @@ async fn a_reader_neither_skips_nor_repeats_across_a_killed_and_restarted_server
     let mut read = Vec::new();
     read_until(&mut reader, &mut read, 20).await;
 
-    // Kill the stream's leader: an election, and maybe the reader's
-    // consumer and the client's connection go with it.
-    let victim = stream_leader(&servers, &stream).await;
-    eprintln!("killing n{victim}, the leader of {stream}");
-    servers = tokio::task::spawn_blocking(move || {
-        servers.kill(victim);
-        servers
-    })
-    .await
-    .unwrap();
-    let killed = Instant::now();
-    publish_until_stored(&cluster, batch(50, 100)).await;
-    eprintln!("published 50 events {:?} after the kill", killed.elapsed());
-    read_until(&mut reader, &mut read, 100).await;
-    eprintln!("read 100 events {:?} after the kill", killed.elapsed());
+    // The stream's leader: an election, and maybe the reader's consumer.
+    let leader = stream_leader(&servers, &stream).await;
+    eprintln!("killing n{leader}, the leader of {stream}");
+    let servers = kill_publish_restart(servers, leader, &cluster, &mut reader, &mut read, batch(50, 100)).await;
+    // The server the client is connected to: a reconnect elsewhere.
+    let connected: usize = cluster.server_name().trim_start_matches('n').parse().unwrap();
+    eprintln!("killing n{connected}, the client's server");
+    let servers = kill_publish_restart(servers, connected, &cluster, &mut reader, &mut read, batch(100, 150)).await;
+    publish_until_stored(&cluster, batch(150, 170)).await;
+    read_until(&mut reader, &mut read, 170).await;
 
-    servers = tokio::task::spawn_blocking(move || {
-        servers.restart(victim);
-        servers
-    })
-    .await
-    .unwrap();
-    publish_until_stored(&cluster, batch(100, 120)).await;
-    read_until(&mut reader, &mut read, 120).await;
-
-    let expected: Vec<String> = (0..120).map(|i| format!("k{i:03}")).collect();
+    let expected: Vec<String> = (0..170).map(|i| format!("k{i:03}")).collect();
     assert_eq!(ids(&read), expected.iter().map(String::as_str).collect::<Vec<_>>(), "every event once, in order");
     assert!(read.windows(2).all(|pair| pair[0].sequence < pair[1].sequence));
     assert!(reader.next(10, Duration::from_millis(500)).await.unwrap().is_empty(), "nothing more");
