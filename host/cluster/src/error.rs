@@ -118,15 +118,13 @@ impl ClusterError {
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
     /// A message's expected last subject sequence did not hold (JetStream
-    /// error 10071): another writer appended first. The whole batch was
-    /// rejected; for a cart journal, ownership is lost.
-    #[error("atomic batch rejected on {subject}: wrong last sequence ({cause})")]
-    WrongLastSequence {
-        /// The subject whose expectation failed, when the server says.
-        subject: String,
-        /// The server's description.
-        cause: String,
-    },
+    /// error 10071, or 10164 while another write to the subject was still
+    /// replicating): another writer appended first. The whole batch was
+    /// rejected; for a cart journal, ownership is lost. The server's
+    /// description names the subject's actual last sequence but not which
+    /// message's expectation failed.
+    #[error("atomic batch rejected: an expected last subject sequence did not hold ({0})")]
+    WrongLastSequence(String),
     /// A message id was already stored or repeats within the batch (10201):
     /// the whole batch was rejected.
     #[error("atomic batch rejected: duplicate message id ({0})")]
@@ -154,11 +152,11 @@ pub enum BatchError {
 
 impl BatchError {
     /// Maps a JetStream API error answering a batch.
-    pub(crate) fn from_api(subject: &str, error: &async_nats::jetstream::Error) -> BatchError {
+    pub(crate) fn from_api(error: &async_nats::jetstream::Error) -> BatchError {
         let cause = error.to_string();
         match error.error_code() {
             ErrorCode::STREAM_WRONG_LAST_SEQUENCE | ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT => {
-                BatchError::WrongLastSequence { subject: subject.to_string(), cause }
+                BatchError::WrongLastSequence(cause)
             }
             ErrorCode::ATOMIC_PUBLISH_CONTAINS_DUPLICATE_MESSAGE => BatchError::Duplicate(cause),
             ErrorCode::ATOMIC_PUBLISH_TOO_MANY_INFLIGHT => BatchError::TooManyInflight(cause),

@@ -175,7 +175,7 @@ impl Journal {
                     && !reply.payload.is_empty()
                     && let Ok(Response::Err { error }) = serde_json::from_slice::<Response<()>>(&reply.payload)
                 {
-                    early = Some(BatchError::from_api(&commit_subject, &error));
+                    early = Some(BatchError::from_api(&error));
                 }
             }
             None
@@ -192,12 +192,22 @@ impl Journal {
             return Err(BatchError::Unavailable(format!("no stream answers on {commit_subject}")));
         }
         match serde_json::from_slice::<Response<PublishAck>>(&reply.payload) {
+            Ok(Response::Ok(ack)) if ack.batch_id.as_deref().is_some_and(|id| id != batch_id) => {
+                Err(BatchError::Other(format!(
+                    "the commit reply names batch {:?}, not {batch_id:?}",
+                    ack.batch_id.unwrap_or_default()
+                )))
+            }
             Ok(Response::Ok(ack)) => {
                 let stored = ack.batch_size.unwrap_or(count as u64);
-                Ok(BatchAck { first_sequence: ack.sequence + 1 - stored, last_sequence: ack.sequence, count: stored })
+                Ok(BatchAck {
+                    first_sequence: (ack.sequence + 1).saturating_sub(stored),
+                    last_sequence: ack.sequence,
+                    count: stored,
+                })
             }
             Ok(Response::Err { error }) => {
-                let failure = BatchError::from_api(&commit_subject, &error);
+                let failure = BatchError::from_api(&error);
                 // An abandoned batch whose start was refused: the start's
                 // reason (e.g. too many in flight) is the useful one.
                 Err(match (failure, early) {

@@ -39,14 +39,24 @@
 //!
 //! # What reads may lag
 //!
-//! Stream reads and kv reads through "direct get" ([`kv::KvBucket::get`],
-//! [`kv::KvBucket::list`], [`members::Members::list`]) are answered by any
-//! replica, which may not have the latest writes yet. Reads that must be
-//! current go to the stream leader: [`kv::KvBucket::get_latest`],
-//! [`checkpoints::Checkpoints::get`], [`leases::Leases::holder`],
-//! [`journal::Journal::last`]. Correctness never rests on a lagging read:
+//! Kv reads through "direct get" ([`kv::KvBucket::get`],
+//! [`kv::KvBucket::list`], [`leases::Leases::list`],
+//! [`members::Members::list`]) are answered by any replica, which may not
+//! have the latest writes yet. An [`reader::EventReader`]'s consumer may
+//! live on any replica too: it sees every event in order, possibly a moment
+//! after the leader. Reads that must be current go to the leader:
+//! [`kv::KvBucket::get_latest`], [`checkpoints::Checkpoints::get`],
+//! [`leases::Leases::holder`], [`journal::Journal::last`],
+//! [`events::Events::head`]. Correctness never rests on a lagging read:
 //! writes that depend on one carry an expected revision and fail if it was
 //! stale.
+//!
+//! # Configuration is shared
+//!
+//! [`Cluster::connect`] creates the stream and buckets *or updates them to
+//! its own options* (replicas, lease and member TTLs, duplicate window):
+//! every node of a cluster must be started with the same values, or each
+//! start rewrites them.
 
 pub mod checkpoints;
 mod connect;
