@@ -1,0 +1,25 @@
+//! Test harness for Corral's cluster mode: real `nats-server` processes on
+//! loopback and a TCP proxy that can cut a connection, so tests exercise
+//! JetStream itself rather than a fake.
+//!
+//! Everything here is synchronous (std threads and processes), so it works
+//! from plain `#[test]`s and from async tests alike. Calls that wait for a
+//! server (`NatsCluster::start`, `restart`) block the calling thread for up
+//! to a few seconds: from an async test, use a multi-threaded runtime or
+//! `spawn_blocking`.
+//!
+//! The harness panics with a message naming the cause (what to install,
+//! which server did not come up and the tail of its log) instead of
+//! returning errors: its callers are tests, where a panic is the failure.
+//!
+//! # Layout
+//!
+//! - [`nats::server_path`]: the pinned `nats-server` binary, installed into
+//!   `.tools/nats/` on first use (or `CORRAL_NATS_SERVER`).
+//! - [`nats::NatsCluster`]: one or more JetStream servers with their own
+//!   store dirs, killed and restarted on demand, stopped on drop (and by a
+//!   watchdog when the test process ends without dropping them).
+//! - [`proxy::TcpProxy`]: a loopback TCP forwarder with `cut` and `restore`.
+
+pub mod nats;
+pub mod proxy;
