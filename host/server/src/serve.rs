@@ -168,6 +168,12 @@ impl Server {
         self.admin
     }
 
+    /// The storage it serves from (LMDB is opened once per process: a
+    /// test reads the running host's data through this handle).
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
     /// Plugins served, and components that failed to load.
     pub fn plugins(&self) -> (usize, usize) {
         let catalog = self.registry.catalog();
@@ -199,6 +205,7 @@ impl Server {
 pub struct Detached {
     public: SocketAddr,
     admin: SocketAddr,
+    storage: Option<Storage>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
@@ -224,7 +231,7 @@ impl Detached {
                         return Err(anyhow::anyhow!(message));
                     }
                 };
-                let _ = ready.send(Ok((server.public_addr(), server.admin_addr())));
+                let _ = ready.send(Ok((server.public_addr(), server.admin_addr(), server.storage().clone())));
                 server
                     .run_until(async move {
                         let _ = stopped.await;
@@ -232,9 +239,9 @@ impl Detached {
                     .await
             })
         })?;
-        let (public, admin) =
+        let (public, admin, storage) =
             started.recv().map_err(|_| anyhow::anyhow!("the server thread stopped while starting"))??;
-        Ok(Detached { public, admin, stop: Some(stop), thread: Some(thread) })
+        Ok(Detached { public, admin, storage: Some(storage), stop: Some(stop), thread: Some(thread) })
     }
 
     /// Where the public listener accepts.
@@ -247,12 +254,20 @@ impl Detached {
         self.admin
     }
 
-    /// Stops gracefully and waits for the server to finish.
+    /// The storage it serves from. Clones must be dropped before the
+    /// server stops for its data folder to be closed (and opened again).
+    pub fn storage(&self) -> Option<&Storage> {
+        self.storage.as_ref()
+    }
+
+    /// Stops gracefully and waits for the server to finish; its data
+    /// folder is closed when this returns.
     pub fn stop(mut self) -> anyhow::Result<()> {
         self.shut_down()
     }
 
     fn shut_down(&mut self) -> anyhow::Result<()> {
+        drop(self.storage.take());
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -12,6 +12,7 @@ use std::sync::mpsc;
 
 use tokio::sync::oneshot;
 
+use crate::committer::Committer;
 use crate::log::{NewRecord, Reader, put_bytes};
 use crate::{Storage, StorageError, compose};
 
@@ -211,27 +212,24 @@ type Reply = oneshot::Sender<Result<Vec<CartCommit>, StorageError>>;
 /// Group commit for carts: a thread that drains every queued [`CartCommit`]
 /// into one transaction, so many carts share one fsync.
 pub struct Journal {
-    sender: mpsc::Sender<(Vec<CartCommit>, Reply)>,
+    committer: Committer<(Vec<CartCommit>, Reply)>,
 }
 
 impl Journal {
     /// Starts the committing thread over `storage`. `announce` is told the
     /// log's head after each commit that published events.
     pub fn start(storage: Storage, announce: impl Fn(u64) + Send + 'static) -> Result<Journal, StorageError> {
-        let (sender, receiver) = mpsc::channel::<(Vec<CartCommit>, Reply)>();
         let dir = storage.dir().to_path_buf();
-        std::thread::Builder::new()
-            .name("corral-journal".into())
-            .spawn(move || commit_in_groups(&storage, &receiver, &announce))
-            .map_err(|source| StorageError::Directory { path: dir, source })?;
-        Ok(Journal { sender })
+        let work =
+            move |receiver: mpsc::Receiver<(Vec<CartCommit>, Reply)>| commit_in_groups(&storage, &receiver, &announce);
+        Ok(Journal { committer: Committer::start("corral-journal", &dir, work)? })
     }
 
     /// Commits `commits` (with whatever else is queued) and returns them with
     /// their outbox sequences filled in, once durable.
     pub async fn commit(&self, commits: Vec<CartCommit>) -> Result<Vec<CartCommit>, StorageError> {
         let (reply, answer) = oneshot::channel();
-        if self.sender.send((commits, reply)).is_err() {
+        if self.committer.send((commits, reply)).is_err() {
             return Err(StorageError::Corrupt("the journal thread stopped".into()));
         }
         answer.await.unwrap_or_else(|_| Err(StorageError::Corrupt("the journal thread stopped".into())))

@@ -14,10 +14,12 @@
 //! - [`consumers`]: durable consumer checkpoints and schedule ticks.
 //! - [`carts`]: cart journals, snapshots and idempotency records, with
 //!   their outbox events committed in the same transaction.
+//! - `committer`: the group-committing threads, joined when dropped.
 //! - [`stream`]: the live log ([`stream::Embedded`]): group-committed
 //!   appends and the announced head.
 
 pub mod carts;
+mod committer;
 pub mod consumers;
 pub mod kv;
 pub mod log;

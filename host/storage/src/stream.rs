@@ -7,6 +7,7 @@ use std::sync::mpsc;
 
 use tokio::sync::{oneshot, watch};
 
+use crate::committer::Committer;
 use crate::log::NewRecord;
 use crate::{Storage, StorageError};
 
@@ -19,7 +20,7 @@ struct Append {
 /// a watch channel announcing the head.
 pub struct Embedded {
     storage: Storage,
-    appender: Option<mpsc::Sender<Append>>,
+    appender: Option<Committer<Append>>,
     head: watch::Sender<u64>,
 }
 
@@ -29,14 +30,10 @@ impl Embedded {
     pub fn new(storage: Storage, group_commit: bool) -> Result<Embedded, StorageError> {
         let (head, _) = watch::channel(storage.head()?);
         let appender = if group_commit {
-            let (sender, receiver) = mpsc::channel::<Append>();
             let appending = storage.clone();
             let announce = head.clone();
-            std::thread::Builder::new()
-                .name("corral-appender".into())
-                .spawn(move || append_in_groups(&appending, &receiver, &announce))
-                .map_err(|source| StorageError::Directory { path: storage.dir().to_path_buf(), source })?;
-            Some(sender)
+            let work = move |receiver: mpsc::Receiver<Append>| append_in_groups(&appending, &receiver, &announce);
+            Some(Committer::start("corral-appender", storage.dir(), work)?)
         } else {
             None
         };

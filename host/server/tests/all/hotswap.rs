@@ -103,7 +103,7 @@ async fn collect(stop: Arc<AtomicBool>, tasks: Vec<Client>) -> Vec<(u16, String)
 async fn twenty_swaps_and_a_broken_file_under_steady_traffic_fail_no_request() {
     let plugins = plugins_dir(&[("versioned", ROUTE_VERSION_A)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let (stop, clients) = traffic(&host, 4);
     for swap in 0..20 {
         let (fixture, version) = if swap % 2 == 0 { (ROUTE_VERSION_B, "b") } else { (ROUTE_VERSION_A, "a") };
@@ -152,7 +152,7 @@ async fn twenty_swaps_and_a_broken_file_under_steady_traffic_fail_no_request() {
 async fn a_slow_request_started_before_a_swap_finishes_on_the_old_version() {
     let plugins = plugins_dir(&[("versioned", ROUTE_VERSION_A)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let slow = tokio::spawn(get(host.public, "/version?sleep_ms=1500"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     place(plugins.path(), ROUTE_VERSION_B);
@@ -165,7 +165,7 @@ async fn a_slow_request_started_before_a_swap_finishes_on_the_old_version() {
 async fn removing_the_file_unloads_the_plugin_after_in_flight_calls_end() {
     let plugins = plugins_dir(&[("versioned", ROUTE_VERSION_A)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let slow = tokio::spawn(get(host.public, "/version?sleep_ms=1000"));
     tokio::time::sleep(Duration::from_millis(200)).await;
     std::fs::remove_file(plugins.path().join("versioned.wasm")).unwrap();
@@ -186,7 +186,7 @@ async fn a_failing_canary_is_rolled_back_and_a_healthy_one_promoted() {
     let canary = "canary = { percent = 50, window = \"2s\", max_error_rate = 0.2 }\n";
     let plugins = plugins_dir(&[("versioned", ROUTE_VERSION_A)], &[("versioned", canary)]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
 
     let (stop, clients) = traffic(&host, 2);
     place(plugins.path(), ROUTE_VERSION_BROKEN);
@@ -224,15 +224,12 @@ async fn a_failing_canary_is_rolled_back_and_a_healthy_one_promoted() {
 async fn deploy_remove_and_roll_back_through_the_admin_api() {
     let plugins = plugins_dir(&[("versioned", ROUTE_VERSION_A)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &["--no-watch"]);
-    let admin = format!("http://{}", host.admin);
+    let host = Host::start_with(plugins.path(), data.path(), |c| c.watch = false);
 
-    let deployed = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(["deploy", ROUTE_VERSION_B, "--name", "versioned", "--admin", &admin])
-        .output()
-        .unwrap();
-    assert!(deployed.status.success(), "{deployed:?}");
-    assert!(String::from_utf8_lossy(&deployed.stdout).contains("\"outcome\":\"swapped\""), "{deployed:?}");
+    let upload = std::fs::read(ROUTE_VERSION_B).unwrap();
+    let deployed = send(host.admin, crate::request("PUT", host.admin, "/plugins/versioned", &upload)).await;
+    assert_eq!(deployed.status, 200, "{}", deployed.text());
+    assert_eq!(deployed.json()["outcome"], "swapped");
     assert_eq!(get(host.public, "/version").await.text(), "b");
     assert_eq!(std::fs::read(plugins.path().join("versioned.wasm")).unwrap(), std::fs::read(ROUTE_VERSION_B).unwrap());
     let listed = get(host.admin, "/plugins").await.json();
@@ -260,7 +257,7 @@ async fn deploy_remove_and_roll_back_through_the_admin_api() {
 async fn an_event_handler_switches_version_at_the_next_event() {
     let plugins = plugins_dir(&[("recorder", EVENT_KV_RECORDER)], &[("recorder", "name = \"rec\"\n")]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let post = |payload: &'static str| crate::post(host.admin, "/events/orders.created", payload.as_bytes());
     post("one").await;
     // A new sidecar is a new version too: the handler now runs as another plugin.
@@ -275,8 +272,7 @@ async fn an_event_handler_switches_version_at_the_next_event() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     post("two").await;
-    let storage =
-        corral_storage::Storage::open(&data.path().join("lmdb"), &corral_storage::StorageOptions::default()).unwrap();
+    let storage = host.storage();
     crate::eventually(Duration::from_secs(10), "rec2 handles events", || {
         storage.kv_get("plugin/rec2", "log").unwrap().filter(|log| log.ends_with(b"2:two;"))
     })

@@ -12,7 +12,7 @@ use crate::{Host, get, plugins_dir, post, request, send};
 async fn serves_routes_params_and_wasi_http() {
     let plugins = plugins_dir(&[("hello", ROUTE_HELLO), ("echo", ROUTE_ECHO), ("greeter", HTTP_HELLO)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let hello = get(host.public, "/hello/ann").await;
     assert_eq!((hello.status, hello.text().as_str()), (200, "hello, ann"));
     assert!(hello.headers.contains_key("x-request-id"));
@@ -37,7 +37,7 @@ async fn serves_routes_params_and_wasi_http() {
 async fn serves_h2c() {
     let plugins = plugins_dir(&[("hello", ROUTE_HELLO)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let stream = tokio::net::TcpStream::connect(host.public).await.unwrap();
     let (mut sender, connection) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -61,14 +61,14 @@ async fn serves_h2c() {
 async fn kv_persists_across_restarts_and_plugins_are_isolated() {
     let plugins = plugins_dir(&[("counter", ROUTE_KV_COUNTER), ("peer", ROUTE_KV_PEER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     for expected in 1..=3 {
         assert_eq!(post(host.public, "/counter/hits", b"").await.text(), expected.to_string());
     }
     assert_eq!(get(host.public, "/peer/hits").await.status, 404, "another plugin cannot see the key");
-    assert!(host.terminate().success());
+    host.stop();
 
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     assert_eq!(post(host.public, "/counter/hits", b"").await.text(), "4", "the count survived the restart");
     assert_eq!(get(host.public, "/peer/hits").await.status, 404);
 }
@@ -77,14 +77,14 @@ async fn kv_persists_across_restarts_and_plugins_are_isolated() {
 async fn emitted_events_are_durable_with_increasing_sequences() {
     let plugins = plugins_dir(&[("emitter", ROUTE_EMITTER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     assert_eq!(post(host.public, "/emit/orders.created", b"first").await.text(), "1");
     assert_eq!(post(host.public, "/emit/orders.paid", b"second").await.text(), "2");
     assert_eq!(post(host.public, "/emit/bad..topic", b"x").await.status, 400);
-    assert!(host.terminate().success());
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    host.stop();
+    let host = Host::start(plugins.path(), data.path());
     assert_eq!(post(host.public, "/emit/orders.created", b"third").await.text(), "3");
-    assert!(host.terminate().success());
+    host.stop();
 
     let storage =
         corral_storage::Storage::open(&data.path().join("lmdb"), &corral_storage::StorageOptions::default()).unwrap();
@@ -121,8 +121,10 @@ async fn every_status_code_from_its_cause() {
         ],
     );
     let data = tempfile::tempdir().unwrap();
-    let host =
-        Host::start(plugins.path(), data.path(), &["--max-request-bytes", "1024", "--max-response-bytes", "65536"]);
+    let host = Host::start_with(plugins.path(), data.path(), |c| {
+        c.http.max_request_bytes = 1024;
+        c.http.max_response_bytes = 65536;
+    });
     let addr = host.public;
 
     assert_eq!(get(addr, "/nowhere").await.status, 404);
@@ -188,7 +190,7 @@ async fn broken_plugins_are_reported_and_skipped() {
     std::fs::write(plugins.path().join("broken.wasm"), b"not wasm").unwrap();
     std::fs::copy(ROUTE_HELLO, plugins.path().join("bad-sidecar.wasm")).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     assert_eq!(get(host.public, "/hello").await.status, 200);
     let list = get(host.admin, "/plugins").await.json();
     let list = list.as_array().unwrap();
@@ -224,7 +226,7 @@ async fn conflicting_routes_name_both_plugins() {
     std::fs::write(plugins.path().join("c-echo.toml"), "routes = [{ method = \"*\", pattern = \"/hello\" }]\n")
         .unwrap();
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let list = get(host.admin, "/plugins").await.json();
     let errors: Vec<String> =
         list.as_array().unwrap().iter().filter_map(|p| p["error"].as_str().map(str::to_string)).collect();
@@ -233,20 +235,4 @@ async fn conflicting_routes_name_both_plugins() {
         errors.iter().any(|e| e.contains("plugin echo") && e.contains("plugin hello") && e.contains("conflicts")),
         "{errors:?}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_lets_a_slow_request_finish() {
-    let plugins = plugins_dir(&[("slow", ROUTE_SLOW)], &[]);
-    let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
-    let addr = host.public;
-    let slow = tokio::spawn(get(addr, "/slow?ms=1500"));
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let pid = host.pid();
-    let status = tokio::task::spawn_blocking(move || host.terminate()).await.unwrap();
-    let reply = slow.await.unwrap();
-    assert_eq!((reply.status, reply.text().as_str()), (200, "slept 1500"), "pid {pid}");
-    assert!(status.success(), "exit code 0 after a graceful shutdown: {status}");
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
 }

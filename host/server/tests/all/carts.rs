@@ -47,7 +47,7 @@ fn log_events(data: &Path) -> Vec<corral_storage::log::EventRecord> {
 async fn concurrent_mutations_on_one_cart_over_http_and_grpc_apply_one_at_a_time() {
     let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let mut client = grpc(host.public).await;
     let mut tasks = tokio::task::JoinSet::new();
     // Amounts 1..=100, half over HTTP, half over gRPC, all at once.
@@ -96,7 +96,7 @@ async fn concurrent_mutations_on_one_cart_over_http_and_grpc_apply_one_at_a_time
 async fn many_carts_apply_in_parallel_each_in_its_own_order() {
     let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let client = grpc(host.public).await;
     let mut tasks = tokio::task::JoinSet::new();
     for cart in 0..25 {
@@ -126,81 +126,11 @@ async fn many_carts_apply_in_parallel_each_in_its_own_order() {
     assert_eq!(other_tenant.json()["version"], 0, "carts are per tenant");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kill_9_keeps_every_acknowledged_mutation() {
-    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[("counter", "[cart]\nsnapshot_every = 5\n")]);
-    let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
-    let public = host.public;
-    let (acked_tx, mut acked) = tokio::sync::mpsc::unbounded_channel();
-    let mut writers = tokio::task::JoinSet::new();
-    for writer in 0..8u64 {
-        let acked_tx = acked_tx.clone();
-        writers.spawn(async move {
-            for n in 0.. {
-                let id = format!("w{writer}-{n}");
-                let body = mutation("add", (writer * 1000 + n + 1).into(), Some(&id));
-                let Ok(Ok(stream)) =
-                    tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(public)).await
-                else {
-                    return;
-                };
-                let Ok((mut sender, connection)) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await
-                else {
-                    return;
-                };
-                tokio::spawn(connection);
-                let request = crate::request("POST", public, "/carts/counter/durable", &body);
-                let Ok(response) = sender.send_request(request).await else { return };
-                if response.status() != 200 {
-                    return;
-                }
-                use http_body_util::BodyExt as _;
-                let Ok(body) = response.into_body().collect().await else { return };
-                let json: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap();
-                let _ = acked_tx.send((id, json["version"].as_u64().unwrap(), json["state"].as_u64().unwrap()));
-            }
-        });
-    }
-    drop(acked_tx);
-    // Let some mutations through, then kill the host while others are in flight.
-    let mut acknowledged = Vec::new();
-    while acknowledged.len() < 60 {
-        acknowledged.push(acked.recv().await.unwrap());
-    }
-    host.kill_9();
-    while let Some(result) = writers.join_next().await {
-        result.unwrap();
-    }
-    while let Ok(more) = acked.try_recv() {
-        acknowledged.push(more);
-    }
-
-    let host = Host::start(plugins.path(), data.path(), &[]);
-    let state = get(host.public, "/carts/counter/durable").await.json();
-    let version = state["version"].as_u64().unwrap();
-    assert!(version >= acknowledged.iter().map(|(_, v, _)| *v).max().unwrap(), "an acknowledged version was lost");
-    // Every acknowledged mutation is in the journal: repeating its id
-    // returns the recorded result instead of applying it again.
-    for (id, acked_version, acked_state) in &acknowledged {
-        let repeat = post(host.public, "/carts/counter/durable", &mutation("add", 1_000_000.into(), Some(id))).await;
-        let json = repeat.json();
-        assert_eq!(json["repeated"], true, "{id} was acknowledged but is not in the journal");
-        assert_eq!((json["version"].as_u64(), json["state"].as_u64()), (Some(*acked_version), Some(*acked_state)));
-    }
-    let after = get(host.public, "/carts/counter/durable").await.json();
-    assert_eq!(after, state, "repeats changed nothing");
-    let verify = post(host.admin, "/carts/counter/durable/verify", b"").await;
-    assert_eq!(verify.status, 200, "the state after the crash equals a replay: {}", verify.text());
-    assert_eq!(verify.json()["version"].as_u64(), Some(version));
-}
-
 #[tokio::test]
 async fn a_repeated_client_id_is_applied_once() {
     let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let first = post(host.public, "/carts/counter/c", &mutation("add", 5.into(), Some("once"))).await.json();
     assert_eq!(
         (first["version"].clone(), first["state"].clone(), first["repeated"].clone()),
@@ -226,7 +156,7 @@ async fn a_repeated_client_id_is_applied_once() {
 async fn an_evicted_cart_reloads_from_snapshot_and_journal_to_the_same_state() {
     let plugins = plugins_dir(&[("cart", EXAMPLE_CART)], &[("cart", "[cart]\nsnapshot_every = 3\n")]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let item = |sku: &str, quantity: u32| serde_json::json!({"sku": sku, "name": sku, "quantity": quantity, "unit_price_cents": 250});
     for (kind, payload) in [
         ("add_item", item("tea", 2)),
@@ -255,7 +185,7 @@ async fn an_evicted_cart_reloads_from_snapshot_and_journal_to_the_same_state() {
 
     // Idle eviction by timeout, with a restart in between: still the same.
     drop(host);
-    let host = Host::start(plugins.path(), data.path(), &["--cart-idle-s", "0"]);
+    let host = Host::start_with(plugins.path(), data.path(), |c| c.carts.idle = Duration::ZERO);
     let reloaded = get(host.public, "/carts/cart/basket").await.json();
     assert_eq!(reloaded, before);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -270,27 +200,25 @@ async fn an_evicted_cart_reloads_from_snapshot_and_journal_to_the_same_state() {
 async fn cart_verify_passes_for_a_deterministic_cart_and_fails_for_a_version_that_is_not_replay_compatible() {
     let plugins = plugins_dir(&[("counter", CART_COUNTER), ("spinner", CART_TIMER_POLL)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     for n in 1..=4 {
         post(host.public, "/carts/counter/v", &mutation("add", n.into(), None)).await;
         let spin = post(host.public, "/carts/spinner/v", &mutation("spin", serde_json::Value::Null, None)).await;
         assert_eq!(spin.status, 200, "{}", spin.text());
     }
-    let admin = format!("http://{}", host.admin);
+    let admin = host.admin;
     let verify = |plugin: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_host"))
-            .args(["cart", "verify", plugin, "v", "--admin", &admin])
-            .output()
-            .unwrap()
+        let path = format!("/carts/{plugin}/v/verify");
+        async move { post(admin, &path, b"").await }
     };
-    let good = verify("counter");
-    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&good.stdout).unwrap();
+    let good = verify("counter").await;
+    assert_eq!(good.status, 200, "{}", good.text());
+    let report = good.json();
     assert_eq!((report["ok"].clone(), report["replayed"].clone()), (true.into(), 4.into()));
     assert_eq!(report["stored_digest"], report["replayed_digest"]);
     // A cart that waits on timers replays too: time stands still in it.
-    let timers = verify("spinner");
-    assert!(timers.status.success(), "{}", String::from_utf8_lossy(&timers.stderr));
+    let timers = verify("spinner").await;
+    assert_eq!(timers.status, 200, "{}", timers.text());
     assert_eq!(get(host.public, "/carts/spinner/v").await.json()["state"], "0;0;0;0;");
 
     // A new version whose `add` means something else cannot replay the journal.
@@ -302,11 +230,10 @@ async fn cart_verify_passes_for_a_deterministic_cart_and_fails_for_a_version_tha
         assert!(started.elapsed() < std::time::Duration::from_secs(60), "version 2 was never loaded");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let bad = verify("counter");
-    assert!(!bad.status.success(), "verify must fail for a version that is not replay-compatible");
-    let stderr = String::from_utf8_lossy(&bad.stderr);
-    assert!(stderr.contains("409") && stderr.contains("\"ok\":false"), "{stderr}");
-    let report = post(host.admin, "/carts/counter/v/verify", b"").await.json();
+    let bad = verify("counter").await;
+    assert_eq!(bad.status, 409, "verify must fail for a version that is not replay-compatible: {}", bad.text());
+    let report = bad.json();
+    assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["divergence"]["version"], 1, "the very first replay differs: {report}");
     assert!(report["divergence"]["reason"].as_str().unwrap().contains("differs from the recorded one"), "{report}");
 }
@@ -315,7 +242,7 @@ async fn cart_verify_passes_for_a_deterministic_cart_and_fails_for_a_version_tha
 async fn outbox_events_are_published_once_with_their_commit() {
     let plugins = plugins_dir(&[("cart", EXAMPLE_CART)], &[("cart", "[cart]\nsnapshot_every = 100\n")]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     let refused = post(host.public, "/carts/cart/o1", &mutation("checkout", serde_json::json!({}), None)).await;
     assert_eq!(refused.status, 422, "{}", refused.text());
     assert_eq!(refused.json()["code"], "empty-cart");
@@ -336,11 +263,11 @@ async fn outbox_events_are_published_once_with_their_commit() {
     // Evict and restart: loading replays the journal, which publishes nothing.
     post(host.admin, "/carts/evict", b"").await;
     assert_eq!(get(host.public, "/carts/cart/o1").await.json()["version"], 3);
-    assert_eq!(host.terminate().code(), Some(0));
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    host.stop();
+    let host = Host::start(plugins.path(), data.path());
     let done = post(host.public, "/carts/cart/o1", &mutation("complete_order", serde_json::Value::Null, None)).await;
     assert_eq!(done.status, 200, "{}", done.text());
-    assert_eq!(host.terminate().code(), Some(0));
+    host.stop();
 
     let events = log_events(data.path());
     let checked_out: Vec<_> = events.iter().filter(|e| e.topic == "cart.checked_out").collect();
@@ -367,7 +294,7 @@ async fn outbox_events_are_published_once_with_their_commit() {
 async fn unknown_plugins_kinds_and_bad_requests_are_client_errors() {
     let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &["--max-request-bytes", "4096"]);
+    let host = Host::start_with(plugins.path(), data.path(), |c| c.http.max_request_bytes = 4096);
     let huge = post(host.public, "/carts/counter/c", &mutation("add", "9".repeat(8192).into(), None)).await;
     assert_eq!(huge.status, 413, "{}", huge.text());
     let unknown_plugin = post(host.public, "/carts/nope/c", &mutation("add", 1.into(), None)).await;
@@ -402,7 +329,7 @@ async fn a_shop_checkout_reaches_the_order_history_through_the_log_and_the_proje
     let plugins =
         plugins_dir(&[("cart", EXAMPLE_CART), ("orders", EXAMPLE_ORDERS), ("shop-api", EXAMPLE_SHOP_API)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path(), &[]);
+    let host = Host::start(plugins.path(), data.path());
     for (cart, customer, quantity) in [("c1", "ada", 2), ("c2", "ada", 1), ("c3", "bob", 4)] {
         let item = serde_json::json!({"sku": "tea", "name": "Tea", "quantity": quantity, "unit_price_cents": 650, "customer": customer});
         post(host.public, &format!("/carts/cart/{cart}"), &mutation("add_item", item, None)).await;
