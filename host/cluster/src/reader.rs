@@ -79,6 +79,24 @@ impl EventReader {
         self.position
     }
 
+    /// The highest stream sequence at or below which every matching event
+    /// has been returned: the position, or — when the server has nothing
+    /// pending for this reader and nothing is on its way to it — the
+    /// stream's last sequence, read before asking. So a consumer whose
+    /// filters match rarely still moves its checkpoint (and retention)
+    /// forward past the events it does not want. Costs two requests: ask
+    /// when idle.
+    pub async fn scanned_to(&mut self) -> u64 {
+        let Some(open) = &self.open else { return self.position };
+        let Ok(last) = self.cluster.events().head().await else { return self.position };
+        let stream = self.cluster.options().stream_name();
+        let consumer = self.cluster.context().get_consumer_from_stream::<pull::Config, _, _>(&open.name, &stream).await;
+        let Ok(consumer) = consumer else { return self.position };
+        let info = consumer.cached_info();
+        let nothing_on_its_way = info.num_pending == 0 && info.delivered.consumer_sequence == open.consumer_sequence;
+        if nothing_on_its_way { self.position.max(last) } else { self.position }
+    }
+
     /// How many times the reader replaced its consumer (it failed, or a
     /// server went away): worth a metric, as every time is a gap healed.
     pub fn replacements(&self) -> u64 {

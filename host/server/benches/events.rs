@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corral_runtime::{Bucket, CallContext, ControlPlane, KvBackend, Plugin, Runtime, RuntimeConfig};
-use corral_server::control::Embedded as Control;
+use corral_server::control::{Embedded as Control, StreamSink};
 use corral_server::events::EventStream as _;
 use corral_server::events::{self, Handler, HandlerError, Subscription, delivery};
 use corral_server::metrics::Metrics;
@@ -84,7 +84,7 @@ async fn drain(handler: Arc<dyn Handler>, stream: Arc<stream::Embedded>, metrics
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
     let task = tokio::spawn(delivery::run(subscription, stream.clone(), stopped));
-    while stream.ack_floor(&consumer).await.unwrap() < total {
+    while stream.checkpoint(&consumer).await.unwrap().sequence < total {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = started.elapsed();
@@ -121,11 +121,11 @@ fn main() {
         let storage = Storage::open(&dir.path().join("lmdb"), &StorageOptions::default()).unwrap();
         let stream = Arc::new(stream::Embedded::new(storage, true).unwrap());
         let metrics = Arc::new(Metrics::new().unwrap());
-        let control = Arc::new(Control::new(stream.clone(), metrics.clone()));
+        let control = Arc::new(Control::new(stream.storage().clone(), metrics.clone()));
         let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
         let plane = Arc::new(ControlPlane {
             kv: control.clone(),
-            events: control.clone(),
+            events: Arc::new(StreamSink::new(stream.clone(), metrics.clone())),
             views: control.clone(),
             carts: Arc::new(corral_runtime::Unavailable("no carts in this benchmark")),
         });

@@ -20,9 +20,10 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::carts::{Carts, CartsClient, Machines};
 use crate::config::ServerConfig;
-use crate::control::Embedded;
+use crate::control::{Embedded, StreamSink};
 use crate::events::dispatch::Dispatch;
 use crate::events::retention;
+use crate::events::stream::EventStream;
 use crate::http::admin::Admin;
 use crate::http::gateway::Gateway;
 use crate::http::listener::accept;
@@ -71,20 +72,20 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     let storage = Storage::open(&lmdb, &StorageOptions::default())
         .with_context(|| format!("opening storage in {}", lmdb.display()))?;
     let metrics = Arc::new(Metrics::new()?);
-    let stream = Arc::new(stream::Embedded::new(storage.clone(), true).context("starting the event log")?);
+    let log = Arc::new(stream::Embedded::new(storage.clone(), true).context("starting the event log")?);
+    let stream: Arc<dyn EventStream> = log.clone();
     let runtime = Runtime::new(config.runtime.clone())?;
     let registry = Registry::open(runtime, &config.plugins, &config.data_dir, metrics.clone()).await?;
     let carts = {
-        let stream = stream.clone();
         let machines: Arc<dyn Machines> = registry.clone();
-        let announce = move |head| stream.announce(head);
+        let announce = move |head| log.announce(head);
         Carts::new(machines, storage.clone(), announce, metrics.carts(), config.carts)
             .context("starting the cart journal")?
     };
-    let embedded = Arc::new(Embedded::new(stream.clone(), metrics.clone()));
+    let embedded = Arc::new(Embedded::new(storage.clone(), metrics.clone()));
     let control = Arc::new(ControlPlane {
         kv: embedded.clone(),
-        events: embedded.clone(),
+        events: Arc::new(StreamSink::new(stream.clone(), metrics.clone())),
         views: embedded,
         carts: Arc::new(CartsClient::new(carts.clone())),
     });
@@ -102,13 +103,28 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     }
     let dispatch = Arc::new(Dispatch::new(control.clone()));
     background.spawn(dispatch.clone().supervise(registry.clone(), stream.clone(), metrics.clone(), stopped.clone()));
-    let projections = Arc::new(Projections::new(stream.clone(), metrics.clone()));
+    let projections = Arc::new(Projections::new(stream.clone(), storage.clone(), metrics.clone()));
     background.spawn(projections.clone().supervise(registry.clone(), stopped.clone()));
-    let consumers: retention::Consumers = {
-        let (dispatch, projections) = (dispatch.clone(), projections.clone());
-        Arc::new(move || dispatch.consumers().into_iter().chain(projections.consumers()).collect())
+    let floors: retention::Floors = {
+        let (dispatch, projections, stream, storage) =
+            (dispatch.clone(), projections.clone(), stream.clone(), storage.clone());
+        Arc::new(move || {
+            let (dispatch, projections, stream, storage) =
+                (dispatch.clone(), projections.clone(), stream.clone(), storage.clone());
+            Box::pin(async move {
+                let mut floors = Vec::new();
+                for consumer in dispatch.consumers() {
+                    floors.push(stream.checkpoint(&consumer).await?.sequence);
+                }
+                for consumer in projections.consumers() {
+                    let floor = storage.checkpoint(&consumer);
+                    floors.push(floor.map_err(|e| crate::events::StreamError::Unavailable(e.to_string()))?);
+                }
+                Ok(floors)
+            })
+        })
     };
-    background.spawn(retention::run(storage.clone(), config.retention, consumers, stopped.clone()));
+    background.spawn(retention::run(stream.clone(), config.retention, floors, stopped.clone()));
     background.spawn(carts.clone().sweep(stopped.clone()));
 
     let gateway = Arc::new(Gateway {
@@ -120,7 +136,15 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         grpc: crate::http::grpc::service(carts.clone()),
         control,
     });
-    let admin = Arc::new(Admin { registry: registry.clone(), metrics, stream, dispatch, projections, carts });
+    let admin = Arc::new(Admin {
+        registry: registry.clone(),
+        metrics,
+        stream,
+        storage: storage.clone(),
+        dispatch,
+        projections,
+        carts,
+    });
     let (public, admin_addr) = (listeners.public.local_addr()?, listeners.admin.local_addr()?);
     let (limits, timeout) = (config.http, config.shutdown_timeout);
     let public_task = tokio::spawn(accept(

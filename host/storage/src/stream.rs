@@ -83,6 +83,11 @@ impl Embedded {
         Ok(sequences)
     }
 
+    /// The announced head, to wait on.
+    pub fn head_watch(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
     /// Resolves once the log's head is beyond `after`.
     pub async fn wait_beyond(&self, after: u64) {
         let mut head = self.head.subscribe();

@@ -16,14 +16,17 @@ use corral_runtime::{CallContext, ControlPlane, InvokeError};
 use corral_storage::log::{EventRecord, NewRecord};
 use tokio::sync::watch;
 
-use crate::events::stream::{EventStream, to_event};
+use crate::events::stream::{Checkpoint, EventStream, StreamError, to_event};
 use crate::metrics::DeliveryMetrics;
 use crate::plugins::mounted::Mounted;
 use crate::plugins::sidecar::DeliverySection;
 use crate::shutdown::pause;
 
-/// How many events one fetch takes.
+/// How many events one read takes.
 const BATCH: usize = 64;
+/// How long an idle subscription waits for events before it moves its
+/// checkpoint past the events that matched none of its topics.
+const IDLE: Duration = Duration::from_secs(2);
 
 /// Why a handler did not handle an event.
 #[derive(Debug, Clone)]
@@ -158,57 +161,90 @@ impl Subscription {
 /// the restart (at-least-once).
 pub async fn run(subscription: Arc<Subscription>, stream: Arc<dyn EventStream>, mut stop: watch::Receiver<bool>) {
     let consumer = subscription.consumer.as_str();
-    loop {
+    // From the checkpoint, again after anything went wrong: whatever was
+    // handled but not acknowledged is delivered again (at least once).
+    'resume: loop {
         if *stop.borrow() {
             return;
         }
-        let floor = match stream.ack_floor(consumer).await {
-            Ok(floor) => floor,
+        let opened = match stream.checkpoint(consumer).await {
+            Ok(checkpoint) => stream.reader(&subscription.filters, checkpoint.sequence).map(|r| (checkpoint, r)),
+            Err(error) => Err(error),
+        };
+        let (mut checkpoint, mut reader) = match opened {
+            Ok(opened) => opened,
             Err(error) => {
-                tracing::error!(consumer, "reading the checkpoint failed, retrying: {error}");
+                tracing::error!(consumer, "reading the checkpoint or the log failed, retrying: {error}");
                 if pause(&mut stop, Duration::from_secs(1)).await {
                     return;
                 }
                 continue;
             }
         };
-        let fetched = match stream.fetch(&subscription.filters, floor, BATCH).await {
-            Ok(fetched) => fetched,
-            Err(error) => {
-                tracing::error!(consumer, "reading the log failed, retrying: {error}");
-                if pause(&mut stop, Duration::from_secs(1)).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        for event in fetched.events {
-            // A plugin's own dead letters are never fed back to it.
-            let outcome = if event.topic == subscription.dead_letter_topic {
-                Delivery::Done
-            } else {
-                deliver(&subscription, &event, &mut stop).await
+        loop {
+            let fetched = tokio::select! {
+                fetched = reader.next(BATCH, IDLE) => fetched,
+                _ = stop.changed() => return,
             };
-            match outcome {
-                Delivery::Done => {
-                    if let Err(error) = stream.ack(consumer, event.sequence).await {
-                        tracing::error!(consumer, sequence = event.sequence, "acknowledging failed: {error}");
+            let events = match fetched {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::error!(consumer, "reading the log failed, retrying: {error}");
+                    if pause(&mut stop, Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue 'resume;
+                }
+            };
+            if events.is_empty() {
+                // Events in between matched no filter: skip them for good.
+                let scanned = reader.scanned_to().await;
+                if scanned > checkpoint.sequence
+                    && let Err(error) = stream.ack(&mut checkpoint, scanned).await
+                {
+                    match stopped_by(consumer, &error) {
+                        true => return,
+                        false => continue 'resume,
                     }
                 }
-                Delivery::GaveUp(error) => dead_letter(&subscription, stream.as_ref(), &event, &error).await,
-                Delivery::Stopped => return,
+                continue;
+            }
+            for event in events {
+                // A plugin's own dead letters are never fed back to it.
+                let outcome = if event.topic == subscription.dead_letter_topic {
+                    Delivery::Done
+                } else {
+                    deliver(&subscription, &event, &mut stop).await
+                };
+                let settled = match outcome {
+                    Delivery::Done => stream.ack(&mut checkpoint, event.sequence).await,
+                    Delivery::GaveUp(error) => {
+                        dead_letter(&subscription, stream.as_ref(), &mut checkpoint, &event, &error).await
+                    }
+                    Delivery::Stopped => return,
+                };
+                if let Err(error) = settled {
+                    match stopped_by(consumer, &error) {
+                        true => return,
+                        false => continue 'resume,
+                    }
+                }
             }
         }
-        if fetched.scanned_to > floor {
-            // Events in between matched no filter: skip them for good.
-            if let Err(error) = stream.ack(consumer, fetched.scanned_to).await {
-                tracing::error!(consumer, "acknowledging failed: {error}");
-            }
-            continue;
+    }
+}
+
+/// Logs a failed acknowledgement; true if it means another node took the
+/// consumer over (stop), false if it is worth resuming from the checkpoint.
+fn stopped_by(consumer: &str, error: &StreamError) -> bool {
+    match error {
+        StreamError::Fenced { .. } => {
+            tracing::warn!(consumer, "stopping delivery: {error}");
+            true
         }
-        tokio::select! {
-            () = stream.wait_beyond(floor) => {}
-            _ = stop.changed() => return,
+        StreamError::Unavailable(_) => {
+            tracing::error!(consumer, "acknowledging failed; resuming from the checkpoint: {error}");
+            false
         }
     }
 }
@@ -254,7 +290,13 @@ async fn deliver(subscription: &Subscription, record: &EventRecord, stop: &mut w
 }
 
 /// Moves a poison event to `dlq.PLUGIN` with the error and attempt count.
-async fn dead_letter(subscription: &Subscription, stream: &dyn EventStream, event: &EventRecord, error: &HandlerError) {
+async fn dead_letter(
+    subscription: &Subscription,
+    stream: &dyn EventStream,
+    checkpoint: &mut Checkpoint,
+    event: &EventRecord,
+    error: &HandlerError,
+) -> Result<(), StreamError> {
     let plugin = subscription.plugin();
     let body = serde_json::json!({
         "plugin": plugin,
@@ -279,17 +321,8 @@ async fn dead_letter(subscription: &Subscription, stream: &dyn EventStream, even
         source: "corral".into(),
         payload: body.to_string().into_bytes(),
     };
-    match stream.dead_letter(&subscription.consumer, event.sequence, record).await {
-        Ok(sequence) => {
-            subscription.counters.dead_lettered.inc();
-            tracing::error!(
-                plugin,
-                event = event.sequence,
-                dead_letter = sequence,
-                "event dead-lettered: {}",
-                error.message
-            );
-        }
-        Err(storage) => tracing::error!(plugin, event = event.sequence, "dead-lettering failed: {storage}"),
-    }
+    let sequence = stream.dead_letter(checkpoint, event.sequence, record).await?;
+    subscription.counters.dead_lettered.inc();
+    tracing::error!(plugin, event = event.sequence, dead_letter = sequence, "event dead-lettered: {}", error.message);
+    Ok(())
 }

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use corral_runtime::ControlPlane;
-use corral_storage::stream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::events::delivery::{self, Subscription};
 use crate::events::schedule;
+use crate::events::stream::EventStream;
 use crate::metrics::Metrics;
 use crate::plugins::mounted::Mounted;
 use crate::plugins::registry::Registry;
@@ -55,7 +55,7 @@ impl Dispatch {
     pub(crate) async fn supervise(
         self: Arc<Self>,
         registry: Arc<Registry>,
-        stream: Arc<stream::Embedded>,
+        stream: Arc<dyn EventStream>,
         metrics: Arc<Metrics>,
         mut stop: watch::Receiver<bool>,
     ) {
@@ -74,7 +74,7 @@ impl Dispatch {
         }
     }
 
-    async fn reconcile(&self, registry: &Registry, stream: &Arc<stream::Embedded>, metrics: &Metrics) {
+    async fn reconcile(&self, registry: &Registry, stream: &Arc<dyn EventStream>, metrics: &Metrics) {
         let catalog = registry.catalog();
         let desired: HashMap<String, Arc<Mounted>> = catalog
             .slots

@@ -1,7 +1,7 @@
 //! Events: the [`EventStream`] seam over a backend, delivery to event
 //! handlers, and the background work around the log.
 //!
-//! - `stream`: the seam (JetStream's semantics) and its embedded LMDB
+//! - `stream`: the seam (JetStream's semantics); `embedded`: its LMDB
 //!   implementation.
 //! - `delivery`: one subscription's loop — in order, at least once, retried
 //!   with backoff, then dead-lettered.
@@ -12,9 +12,10 @@
 
 pub mod delivery;
 pub mod dispatch;
+mod embedded;
 pub mod retention;
 pub mod schedule;
 pub mod stream;
 
 pub use delivery::{Handler, HandlerError, Subscription};
-pub use stream::{EventStream, Fetched, to_event};
+pub use stream::{Checkpoint, EventReader, EventStream, StreamError, to_event};

@@ -9,18 +9,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use corral_storage::log::NewRecord;
-use corral_storage::stream;
 use tokio::sync::watch;
 
+use crate::events::stream::EventStream;
 use crate::plugins::cron::Schedule;
 use crate::shutdown::pause;
 
 /// Fires one schedule until `stop`.
-pub(crate) async fn run(schedule: Arc<Schedule>, stream: Arc<stream::Embedded>, mut stop: watch::Receiver<bool>) {
-    let storage = stream.storage().clone();
+pub(crate) async fn run(schedule: Arc<Schedule>, stream: Arc<dyn EventStream>, mut stop: watch::Receiver<bool>) {
     loop {
         let now = Utc::now();
-        let last = match storage.last_tick(&schedule.plugin, &schedule.name) {
+        let last = match stream.last_tick(&schedule.plugin, &schedule.name).await {
             Ok(last) => last.and_then(|ms| Utc.timestamp_millis_opt(ms as i64).single()),
             Err(error) => {
                 tracing::error!(plugin = %schedule.plugin, schedule = %schedule.name, "reading the last tick failed: {error}");
@@ -33,7 +32,7 @@ pub(crate) async fn run(schedule: Arc<Schedule>, stream: Arc<stream::Embedded>, 
         // A schedule that never fired starts from now: no backlog on first start.
         let after = last.unwrap_or(now);
         if let Some(tick) = schedule.due(after, now) {
-            fire(&schedule, &stream, tick).await;
+            fire(&schedule, stream.as_ref(), tick).await;
             continue;
         }
         let Some(next) = schedule.next_after(&after.max(now)) else {
@@ -47,12 +46,12 @@ pub(crate) async fn run(schedule: Arc<Schedule>, stream: Arc<stream::Embedded>, 
         if last.is_none() {
             // First tick ever: mark the starting point so a restart before
             // it does not count the time before the first start as missed.
-            fire(&schedule, &stream, next).await;
+            fire(&schedule, stream.as_ref(), next).await;
         }
     }
 }
 
-async fn fire(schedule: &Schedule, stream: &stream::Embedded, tick: DateTime<Utc>) {
+async fn fire(schedule: &Schedule, stream: &dyn EventStream, tick: DateTime<Utc>) {
     let tick_ms = tick.timestamp_millis().max(0) as u64;
     let payload = serde_json::json!({"schedule": schedule.name, "tick": tick.to_rfc3339(), "tick_ms": tick_ms});
     let record = NewRecord {
@@ -63,14 +62,7 @@ async fn fire(schedule: &Schedule, stream: &stream::Embedded, tick: DateTime<Utc
         source: "scheduler".into(),
         payload: payload.to_string().into_bytes(),
     };
-    let storage = stream.storage().clone();
-    let (plugin, name) = (schedule.plugin.clone(), schedule.name.clone());
-    let fired = tokio::task::spawn_blocking(move || storage.fire_tick(&plugin, &name, tick_ms, &record)).await;
-    match fired {
-        Ok(Ok(sequence)) => stream.announce(sequence),
-        Ok(Err(error)) => {
-            tracing::error!(plugin = %schedule.plugin, schedule = %schedule.name, "firing failed: {error}")
-        }
-        Err(join) => tracing::error!(plugin = %schedule.plugin, schedule = %schedule.name, "firing failed: {join}"),
+    if let Err(error) = stream.fire_tick(&schedule.plugin, &schedule.name, tick_ms, record).await {
+        tracing::error!(plugin = %schedule.plugin, schedule = %schedule.name, "firing failed: {error}");
     }
 }

@@ -1,107 +1,103 @@
-//! The event stream seam: what delivery and projections read and what
-//! `emit` appends to, with NATS JetStream's semantics so the embedded log
-//! and a cluster backend are interchangeable behind [`EventStream`]:
+//! The event stream seam: what `emit`, delivery, projections, schedules and
+//! retention use, with NATS JetStream's semantics so the embedded LMDB log
+//! (`events::embedded`) and the cluster's stream (`events::jetstream`) are
+//! interchangeable behind [`EventStream`]:
 //!
 //! | here | JetStream |
 //! |---|---|
-//! | `publish` → sequence | publish, `PubAck.seq` |
+//! | `publish` → sequence | publish with `Nats-Msg-Id`, `PubAck.seq` |
 //! | `head` | stream info `last_seq` |
-//! | consumer + `ack_floor` | durable consumer, `ack_floor.stream_seq` |
-//! | `fetch(filters, after)` | pull consumer fetch with `filter_subjects` |
-//! | `ack` | `AckAck` |
-//! | `dead_letter` | `AckTerm` + publish to the dead-letter subject |
-//! | `wait_beyond` | a pull request waiting for new messages |
+//! | [`EventReader`] after a position, with filters | an ordered pull consumer with `filter_subjects` |
+//! | [`Checkpoint`] of a durable consumer, `ack` | a kv entry updated with its expected revision (fenced) |
+//! | `dead_letter` | a publish to `dlq.PLUGIN`, then the fenced ack |
+//! | `fire_tick` | a publish with the tick as its message id (one per cluster) |
+//! | `trim` | purging the events below a sequence |
 //! | `*` / `>` in filters | the same subject wildcards |
-//!
-//! The embedded implementation is LMDB's log ([`stream::Embedded`]): group
-//! committed appends, checkpoints committed with dead letters.
+
+use std::time::Duration;
 
 use corral_runtime::types::Event;
-use corral_storage::StorageError;
 use corral_storage::log::{EventRecord, NewRecord};
-use corral_storage::stream;
 
-/// A batch read by a consumer: the matching events, and how far the log
-/// was scanned (events in between did not match the filters).
-#[derive(Debug, Default)]
-pub struct Fetched {
-    /// Matching events in sequence order.
-    pub events: Vec<EventRecord>,
-    /// The last sequence looked at; safe to acknowledge once `events` are.
-    pub scanned_to: u64,
+/// Why the stream could not do something.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// The log cannot be reached or failed; nothing was done, try again.
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+    /// The consumer's checkpoint was moved by someone else (another node
+    /// took the consumer over): stop consuming, the other one goes on.
+    #[error("the checkpoint of {consumer} moved elsewhere: {reason}")]
+    Fenced {
+        /// The consumer.
+        consumer: String,
+        /// What the backend said.
+        reason: String,
+    },
+}
+
+/// A durable consumer's position: every event at or below `sequence` is
+/// done. Moving it is fenced: it only moves from where it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The consumer's name (`handler.PLUGIN`).
+    pub consumer: String,
+    /// The last sequence done (0: nothing yet).
+    pub sequence: u64,
+    /// What the backend fences writes with (a kv revision in a cluster).
+    pub(crate) fence: Option<u64>,
+}
+
+/// Events in stream order from a position, waiting for new ones.
+#[async_trait::async_trait]
+pub trait EventReader: Send {
+    /// Up to `max` matching events after the last one returned, in order,
+    /// waiting at most `wait` for the first (none: nothing came).
+    async fn next(&mut self, max: usize, wait: Duration) -> Result<Vec<EventRecord>, StreamError>;
+    /// The highest sequence at or below which every matching event has
+    /// been returned (events in between matched no filter): what a
+    /// checkpoint may move to once the returned events are done.
+    async fn scanned_to(&mut self) -> u64;
 }
 
 /// A durable, ordered, sequence-numbered stream with durable consumers.
 #[async_trait::async_trait]
 pub trait EventStream: Send + Sync + 'static {
     /// Appends events; returns their sequences once they are durable.
-    async fn publish(&self, records: Vec<NewRecord>) -> Result<Vec<u64>, StorageError>;
-    /// The last sequence assigned.
-    async fn head(&self) -> Result<u64, StorageError>;
-    /// The consumer's acknowledged floor (0 if new).
-    async fn ack_floor(&self, consumer: &str) -> Result<u64, StorageError>;
-    /// Up to `max` events after `after` whose topic matches a filter.
-    async fn fetch(&self, filters: &[String], after: u64, max: usize) -> Result<Fetched, StorageError>;
-    /// Acknowledges everything up to `sequence` for the consumer.
-    async fn ack(&self, consumer: &str, sequence: u64) -> Result<(), StorageError>;
-    /// Gives up on `sequence`: publishes `record` (the dead letter) and
-    /// acknowledges, atomically.
-    async fn dead_letter(&self, consumer: &str, sequence: u64, record: NewRecord) -> Result<u64, StorageError>;
-    /// Resolves once the stream's head is beyond `after`.
-    async fn wait_beyond(&self, after: u64);
-}
-
-#[async_trait::async_trait]
-impl EventStream for stream::Embedded {
-    async fn publish(&self, records: Vec<NewRecord>) -> Result<Vec<u64>, StorageError> {
-        stream::Embedded::publish(self, records).await
-    }
-
-    async fn head(&self) -> Result<u64, StorageError> {
-        self.storage().head()
-    }
-
-    async fn ack_floor(&self, consumer: &str) -> Result<u64, StorageError> {
-        self.storage().checkpoint(consumer)
-    }
-
-    async fn fetch(&self, filters: &[String], after: u64, max: usize) -> Result<Fetched, StorageError> {
-        let mut fetched = Fetched { events: Vec::new(), scanned_to: after };
-        // Read in pages so a long run of unmatched events stays cheap.
-        while fetched.events.len() < max {
-            let page = self.storage().read_after(fetched.scanned_to, 256)?;
-            let Some(last) = page.last().map(|e| e.sequence) else { break };
-            for event in page {
-                let sequence = event.sequence;
-                if filters.iter().any(|f| corral_runtime::topics::matches(f, &event.topic)) {
-                    fetched.events.push(event);
-                }
-                fetched.scanned_to = sequence;
-                if fetched.events.len() == max {
-                    return Ok(fetched);
-                }
-            }
-            fetched.scanned_to = last;
-        }
-        Ok(fetched)
-    }
-
-    async fn ack(&self, consumer: &str, sequence: u64) -> Result<(), StorageError> {
-        let consumer = consumer.to_string();
-        self.blocking(move |s| s.ack(&consumer, sequence, &[])).await.map(drop)
-    }
-
-    async fn dead_letter(&self, consumer: &str, sequence: u64, record: NewRecord) -> Result<u64, StorageError> {
-        let consumer = consumer.to_string();
-        let appended = self.blocking(move |s| s.ack(&consumer, sequence, std::slice::from_ref(&record))).await?;
-        let dead = appended.first().copied().ok_or_else(|| StorageError::Corrupt("no sequence assigned".into()))?;
-        self.announce(dead);
-        Ok(dead)
-    }
-
-    async fn wait_beyond(&self, after: u64) {
-        stream::Embedded::wait_beyond(self, after).await;
-    }
+    async fn publish(&self, records: Vec<NewRecord>) -> Result<Vec<u64>, StreamError>;
+    /// The last sequence assigned (0 for an empty stream).
+    async fn head(&self) -> Result<u64, StreamError>;
+    /// A reader of the events matching `filters` after sequence `after`.
+    fn reader(&self, filters: &[String], after: u64) -> Result<Box<dyn EventReader>, StreamError>;
+    /// The consumer's checkpoint now (a new consumer's is 0).
+    async fn checkpoint(&self, consumer: &str) -> Result<Checkpoint, StreamError>;
+    /// Moves the checkpoint to `sequence` (never backwards); fails
+    /// [`StreamError::Fenced`] if it moved since it was read.
+    async fn ack(&self, checkpoint: &mut Checkpoint, sequence: u64) -> Result<(), StreamError>;
+    /// Gives up on event `sequence`: publishes `record` (its dead letter)
+    /// and moves the checkpoint past it.
+    async fn dead_letter(
+        &self,
+        checkpoint: &mut Checkpoint,
+        sequence: u64,
+        record: NewRecord,
+    ) -> Result<u64, StreamError>;
+    /// The last tick delivered for a plugin's schedule (Unix ms).
+    async fn last_tick(&self, plugin: &str, schedule: &str) -> Result<Option<u64>, StreamError>;
+    /// Publishes a schedule's tick event and records the tick; a tick
+    /// fired twice (by two nodes) is published once.
+    async fn fire_tick(
+        &self,
+        plugin: &str,
+        schedule: &str,
+        tick_ms: u64,
+        record: NewRecord,
+    ) -> Result<u64, StreamError>;
+    /// The sequence of the first event at or after `timestamp_ms`, if the
+    /// backend can tell (retention by age).
+    async fn first_at_or_after(&self, timestamp_ms: u64) -> Result<Option<u64>, StreamError>;
+    /// Deletes the events at or below `up_to`; returns how many.
+    async fn trim(&self, up_to: u64) -> Result<u64, StreamError>;
 }
 
 /// The WIT event for a stored record.
@@ -115,40 +111,5 @@ pub fn to_event(record: &EventRecord) -> Event {
         correlation_id: record.correlation_id.clone(),
         traceparent: record.traceparent.clone(),
         payload: record.payload.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use corral_storage::{Storage, StorageOptions};
-
-    use super::*;
-
-    fn record(topic: &str) -> NewRecord {
-        NewRecord {
-            topic: topic.into(),
-            tenant: String::new(),
-            correlation_id: String::new(),
-            traceparent: None,
-            source: "test".into(),
-            payload: Vec::new(),
-        }
-    }
-
-    #[tokio::test]
-    async fn fetch_filters_and_reports_the_scan() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path(), &StorageOptions { map_size: 64 << 20 }).unwrap();
-        let stream = stream::Embedded::new(storage, false).unwrap();
-        let stream: &dyn EventStream = &stream;
-        stream.publish(vec![record("a.1"), record("b.1"), record("a.2"), record("b.2")]).await.unwrap();
-        let fetched = stream.fetch(&["a.*".into()], 0, 10).await.unwrap();
-        assert_eq!(fetched.events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 3]);
-        assert_eq!(fetched.scanned_to, 4);
-        let fetched = stream.fetch(&["a.*".into()], 0, 1).await.unwrap();
-        assert_eq!((fetched.events.len(), fetched.scanned_to), (1, 1));
-        stream.dead_letter("c", 3, record("dlq.c")).await.unwrap();
-        assert_eq!(stream.ack_floor("c").await.unwrap(), 3);
-        assert_eq!(stream.head().await.unwrap(), 5);
     }
 }

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 use corral_runtime::batch::ViewChange;
 use corral_runtime::types::Event;
 use corral_runtime::{FoldStep, InvokeErrorKind, PendingViews, ViewSource};
+use corral_storage::Storage;
 use corral_storage::log::EventRecord;
-use corral_storage::stream;
 use tokio::sync::watch;
 
-use crate::events::stream::{EventStream as _, to_event};
+use crate::events::stream::{EventStream, StreamError, to_event};
 use crate::metrics::FoldMetrics;
 use crate::plugins::mounted::Mounted;
 use crate::plugins::sidecar::PoisonPolicy;
@@ -101,96 +101,131 @@ impl Projector {
     }
 }
 
+/// How long an idle projection waits for events before it moves its
+/// checkpoint past the events that matched none of its topics (and knows
+/// it has caught up).
+const IDLE: Duration = Duration::from_secs(2);
+
 /// Folds until `stop` (or a halt).
-pub(crate) async fn run(projector: Arc<Projector>, stream: Arc<stream::Embedded>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    projector: Arc<Projector>,
+    stream: Arc<dyn EventStream>,
+    storage: Storage,
+    mut stop: watch::Receiver<bool>,
+) {
     let settings = projector.mounted.sidecar.projection.clone();
     let topics = projector.mounted.plugin.descriptor().topics.clone();
-    let storage = stream.storage().clone();
     let projection = projector.scope.clone();
     let mut announced = false;
-    loop {
+    // From the checkpoint, again after anything went wrong: a batch that
+    // was not committed is folded again (views and checkpoint commit
+    // together, so nothing is applied twice).
+    'resume: loop {
         if *stop.borrow() {
             return;
         }
-        let floor = match stream.ack_floor(&projector.consumer).await {
-            Ok(floor) => floor,
+        let opened = match storage.checkpoint(&projector.consumer) {
+            Ok(floor) => stream.reader(&topics, floor).map(|reader| (floor, reader)),
+            Err(error) => Err(StreamError::Unavailable(error.to_string())),
+        };
+        let (mut floor, mut reader) = match opened {
+            Ok(opened) => opened,
             Err(error) => {
-                tracing::error!(projection, "reading the checkpoint failed: {error}");
+                tracing::error!(projection, "reading the checkpoint or the log failed: {error}");
                 if pause(&mut stop, Duration::from_secs(1)).await {
                     return;
                 }
                 continue;
             }
         };
-        // Gather a batch: up to batch_size events, waiting at most
-        // max_latency for a partial batch to fill.
-        let deadline = Instant::now() + Duration::from_millis(settings.max_latency_ms);
-        let mut events: Vec<EventRecord> = Vec::new();
-        let mut scanned_to = floor;
+        // Idle after a read found nothing new: then wait for events.
+        let mut idle = false;
         loop {
-            match stream.fetch(&topics, scanned_to, settings.batch_size - events.len()).await {
-                Ok(fetched) => {
-                    scanned_to = fetched.scanned_to;
-                    events.extend(fetched.events);
+            let wait = if idle { IDLE } else { Duration::ZERO };
+            let head = stream.head().await.unwrap_or(u64::MAX);
+            let first = tokio::select! {
+                first = reader.next(settings.batch_size, wait) => first,
+                _ = stop.changed() => return,
+            };
+            let mut events = match first {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::error!(projection, "reading the log failed: {error}");
+                    if pause(&mut stop, Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue 'resume;
                 }
-                Err(error) => tracing::error!(projection, "reading the log failed: {error}"),
-            }
-            if events.len() >= settings.batch_size || events.is_empty() || Instant::now() >= deadline {
-                break;
-            }
-            let wait = deadline.saturating_duration_since(Instant::now());
-            if tokio::time::timeout(wait, stream.wait_beyond(scanned_to)).await.is_err() {
-                break;
-            }
-        }
-        if events.is_empty() {
-            if scanned_to > floor {
-                if let Err(error) = storage.commit_views(&projection, &projector.consumer, scanned_to, &[]) {
-                    tracing::error!(projection, "committing the checkpoint failed: {error}");
+            };
+            if events.is_empty() {
+                idle = true;
+                let scanned = reader.scanned_to().await;
+                if scanned > floor {
+                    match storage.commit_views(&projection, &projector.consumer, scanned, &[]) {
+                        Ok(()) => floor = scanned,
+                        Err(error) => tracing::error!(projection, "committing the checkpoint failed: {error}"),
+                    }
+                }
+                // Caught up: nothing matched up to the head read before.
+                if scanned < head {
+                    continue;
+                }
+                match projector.state() {
+                    State::Rebuilding => {
+                        projector.set_state(State::Running);
+                        tracing::info!(projection, "rebuild caught up");
+                    }
+                    State::Building if !announced => {
+                        announced = true;
+                        let _ = projector.caught_up.send(projector.scope.clone());
+                    }
+                    _ => {}
                 }
                 continue;
             }
-            match projector.state() {
-                State::Rebuilding => {
-                    projector.set_state(State::Running);
-                    tracing::info!(projection, "rebuild caught up");
+            idle = false;
+            // Gather a batch: up to batch_size events, waiting at most
+            // max_latency for a partial batch to fill.
+            let deadline = Instant::now() + Duration::from_millis(settings.max_latency_ms);
+            while events.len() < settings.batch_size {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match reader.next(settings.batch_size - events.len(), left).await {
+                    Ok(more) if !more.is_empty() => events.extend(more),
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(projection, "reading the log failed; folding what was read: {error}");
+                        break;
+                    }
                 }
-                State::Building if !announced => {
-                    announced = true;
-                    let _ = projector.caught_up.send(projector.scope.clone());
+            }
+            let scanned = reader.scanned_to().await.max(events.last().map_or(floor, |e| e.sequence));
+            match fold_batch(&projector, &storage, &events, settings.on_error).await {
+                Folded::All(changes) => {
+                    if !commit(&projector, &storage, scanned, &changes, events.len()) {
+                        continue 'resume;
+                    }
+                    floor = scanned;
                 }
-                _ => {}
-            }
-            tokio::select! {
-                () = stream.wait_beyond(floor) => {}
-                _ = stop.changed() => return,
-            }
-            continue;
-        }
-        match fold_batch(&projector, &storage, &events, settings.on_error).await {
-            Folded::All(changes) => commit(&projector, &storage, scanned_to, &changes, events.len()),
-            Folded::Halted(changes, before) => {
-                commit(&projector, &storage, before, &changes, 0);
-                projector.set_state(State::Halted);
-                tracing::error!(projection, sequence = before + 1, "projection halted before a quarantined event");
-                return;
-            }
-            Folded::Retry => {
-                if pause(&mut stop, Duration::from_millis(200)).await {
+                Folded::Halted(changes, before) => {
+                    commit(&projector, &storage, before, &changes, 0);
+                    projector.set_state(State::Halted);
+                    tracing::error!(projection, sequence = before + 1, "projection halted before a quarantined event");
                     return;
+                }
+                Folded::Retry => {
+                    if pause(&mut stop, Duration::from_millis(200)).await {
+                        return;
+                    }
+                    continue 'resume;
                 }
             }
         }
     }
 }
 
-fn commit(
-    projector: &Projector,
-    storage: &corral_storage::Storage,
-    checkpoint: u64,
-    changes: &[ViewChange],
-    applied: usize,
-) {
+/// Commits a batch's views with the checkpoint; false if it failed (the
+/// batch is folded again from the checkpoint).
+fn commit(projector: &Projector, storage: &Storage, checkpoint: u64, changes: &[ViewChange], applied: usize) -> bool {
     let projection = projector.scope.as_str();
     let started = Instant::now();
     match storage.commit_views(projection, &projector.consumer, checkpoint, changes) {
@@ -198,8 +233,12 @@ fn commit(
             projector.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
             projector.metrics.batch_size.observe(applied as f64);
             projector.metrics.applied.inc_by(applied as u64);
+            true
         }
-        Err(error) => tracing::error!(projection, "committing views failed; the batch will be folded again: {error}"),
+        Err(error) => {
+            tracing::error!(projection, "committing views failed; the batch will be folded again: {error}");
+            false
+        }
     }
 }
 
@@ -214,7 +253,7 @@ enum Folded {
 
 /// A generation's stored views, read through by the batch's pending views.
 struct StoredViews {
-    storage: corral_storage::Storage,
+    storage: Storage,
     projection: String,
 }
 
@@ -228,12 +267,7 @@ impl ViewSource for StoredViews {
 /// runs of them in one instance; the event a run stops at (and every event
 /// of a per-event projection) is folded alone in a fresh instance, and that
 /// verdict counts: quarantine, halt or skip are decided there only.
-async fn fold_batch(
-    projector: &Projector,
-    storage: &corral_storage::Storage,
-    records: &[EventRecord],
-    policy: PoisonPolicy,
-) -> Folded {
+async fn fold_batch(projector: &Projector, storage: &Storage, records: &[EventRecord], policy: PoisonPolicy) -> Folded {
     let projection = projector.scope.as_str();
     let plugin = &projector.mounted.plugin;
     let source = StoredViews { storage: storage.clone(), projection: projection.to_string() };

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use corral_runtime::World;
 use corral_storage::Storage;
-use corral_storage::stream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::events::stream::EventStream;
 use crate::metrics::Metrics;
 use crate::plugins::mounted::Mounted;
 use crate::plugins::registry::Registry;
@@ -64,7 +64,8 @@ struct Generations {
 
 /// Every projection's generations.
 pub struct Projections {
-    stream: Arc<stream::Embedded>,
+    stream: Arc<dyn EventStream>,
+    storage: Storage,
     metrics: Arc<Metrics>,
     generations: tokio::sync::Mutex<HashMap<String, Generations>>,
     consumers: Mutex<Vec<String>>,
@@ -80,11 +81,12 @@ pub(crate) struct Status {
 }
 
 impl Projections {
-    /// Projections folding from `stream`.
-    pub fn new(stream: Arc<stream::Embedded>, metrics: Arc<Metrics>) -> Projections {
+    /// Projections folding from `stream` into views in `storage`.
+    pub fn new(stream: Arc<dyn EventStream>, storage: Storage, metrics: Arc<Metrics>) -> Projections {
         let (caught_up, receiver) = mpsc::unbounded_channel();
         Projections {
             stream,
+            storage,
             metrics,
             generations: tokio::sync::Mutex::default(),
             consumers: Mutex::default(),
@@ -161,7 +163,7 @@ impl Projections {
             self.caught_up.clone(),
         ));
         if reset {
-            let storage = self.stream.storage().clone();
+            let storage = self.storage.clone();
             let consumer = projector.consumer.clone();
             let cleared = tokio::task::spawn_blocking(move || storage.reset_projection(&scope, &consumer)).await;
             if !matches!(cleared, Ok(Ok(_))) {
@@ -169,7 +171,7 @@ impl Projections {
             }
         }
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(fold::run(projector.clone(), self.stream.clone(), stopped));
+        let task = tokio::spawn(fold::run(projector.clone(), self.stream.clone(), self.storage.clone(), stopped));
         Folding { projector, stop, task }
     }
 
@@ -181,7 +183,7 @@ impl Projections {
             .filter(|s| s.mounted.plugin.world() == World::Projection)
             .map(|s| (s.mounted.plugin.name().to_string(), s.mounted.clone()))
             .collect();
-        let storage = self.stream.storage().clone();
+        let storage = self.storage.clone();
         let mut generations = self.generations.lock().await;
         let gone: Vec<String> = generations.keys().filter(|n| !desired.contains_key(*n)).cloned().collect();
         for name in gone {
@@ -253,7 +255,7 @@ impl Projections {
         };
         let name = name.clone();
         let Some(building) = entry.building.take() else { return };
-        let storage = self.stream.storage().clone();
+        let storage = self.storage.clone();
         let old_scope = active_scope(&storage, &name);
         let diff = match &old_scope {
             Some(old) => compare(&storage, old, scope),

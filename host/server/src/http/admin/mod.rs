@@ -13,12 +13,13 @@ mod status;
 
 use std::sync::Arc;
 
-use corral_storage::stream;
+use corral_storage::Storage;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::carts::Carts;
 use crate::events::dispatch::Dispatch;
+use crate::events::stream::EventStream;
 use crate::http::respond::{Body, json, problem, text};
 use crate::metrics::Metrics;
 use crate::plugins::Registry;
@@ -28,7 +29,9 @@ use crate::projections::Projections;
 pub(crate) struct Admin {
     pub(crate) registry: Arc<Registry>,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) stream: Arc<stream::Embedded>,
+    pub(crate) stream: Arc<dyn EventStream>,
+    /// The node's own LMDB: projections' views and checkpoints.
+    pub(crate) storage: Storage,
     pub(crate) dispatch: Arc<Dispatch>,
     pub(crate) projections: Arc<Projections>,
     pub(crate) carts: Arc<Carts>,
@@ -37,21 +40,23 @@ pub(crate) struct Admin {
 impl Admin {
     /// Answers one admin request.
     pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
-        let storage = self.stream.storage();
+        let (stream, storage) = (self.stream.as_ref(), &self.storage);
         let path = request.uri().path().to_string();
         match (request.method(), path.as_str()) {
             (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n", "text/plain"),
             (&Method::GET, "/readyz") => self.ready().await,
             (&Method::GET, "/metrics") => {
-                status::update_lags(&self.dispatch, storage, &self.metrics);
-                status::projections(&self.projections, storage, &self.metrics).await;
+                status::update_lags(&self.dispatch, stream, &self.metrics).await;
+                status::projections(&self.projections, stream, storage, &self.metrics).await;
                 text(StatusCode::OK, self.metrics.render(), "text/plain; version=0.0.4")
             }
             (&Method::GET, "/plugins") => status::plugins(&self.registry.catalog()),
             (&Method::GET, "/subscriptions") => {
-                status::subscriptions(&self.dispatch, storage, &self.registry.catalog())
+                status::subscriptions(&self.dispatch, stream, &self.registry.catalog()).await
             }
-            (&Method::GET, "/projections") => status::projections(&self.projections, storage, &self.metrics).await,
+            (&Method::GET, "/projections") => {
+                status::projections(&self.projections, stream, storage, &self.metrics).await
+            }
             (&Method::POST, path) if path.starts_with("/projections/") && path.ends_with("/rebuild") => {
                 let name = path.trim_start_matches("/projections/").trim_end_matches("/rebuild");
                 operate::rebuild(&self.projections, name).await
@@ -75,7 +80,7 @@ impl Admin {
             }
             (&Method::POST, path) if path.starts_with("/events/") => {
                 let topic = path.trim_start_matches("/events/").to_string();
-                operate::publish(&self.stream, &self.metrics, topic, request).await
+                operate::publish(stream, &self.metrics, topic, request).await
             }
             (_, path) => problem(
                 StatusCode::NOT_FOUND,
@@ -87,7 +92,7 @@ impl Admin {
     /// `GET /readyz`: 200 while storage answers, 503 otherwise.
     async fn ready(&self) -> Response<Body> {
         let catalog = self.registry.catalog();
-        let storage = self.stream.storage().head();
+        let storage = self.stream.head().await;
         let projections: serde_json::Map<String, serde_json::Value> = self
             .projections
             .statuses()

@@ -3,12 +3,12 @@
 
 use corral_storage::carts::CartKey;
 use corral_storage::log::NewRecord;
-use corral_storage::stream;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
 use crate::carts::Carts;
+use crate::events::stream::EventStream;
 use crate::http::respond::{Body, json, problem};
 use crate::metrics::Metrics;
 use crate::projections::Projections;
@@ -18,7 +18,7 @@ const MAX_EVENT_BYTES: usize = 1 << 20;
 
 /// `POST /events/TOPIC`: publishes the body, for operators and tests.
 pub(super) async fn publish(
-    stream: &stream::Embedded,
+    stream: &dyn EventStream,
     metrics: &Metrics,
     topic: String,
     request: Request<Incoming>,

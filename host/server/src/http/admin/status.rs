@@ -5,6 +5,7 @@ use corral_storage::Storage;
 use http::{Response, StatusCode};
 
 use crate::events::dispatch::Dispatch;
+use crate::events::stream::EventStream;
 use crate::http::respond::{Body, json};
 use crate::metrics::Metrics;
 use crate::plugins::Catalog;
@@ -62,8 +63,13 @@ pub(super) fn plugins(catalog: &Catalog) -> Response<Body> {
 }
 
 /// `GET /projections` (and the projection gauges of `/metrics`).
-pub(super) async fn projections(projections: &Projections, storage: &Storage, metrics: &Metrics) -> Response<Body> {
-    let head = storage.head().unwrap_or(0);
+pub(super) async fn projections(
+    projections: &Projections,
+    stream: &dyn EventStream,
+    storage: &Storage,
+    metrics: &Metrics,
+) -> Response<Body> {
+    let head = stream.head().await.unwrap_or(0);
     let mut list = Vec::new();
     for status in projections.statuses().await {
         let projector = &status.projector;
@@ -93,32 +99,30 @@ pub(super) async fn projections(projections: &Projections, storage: &Storage, me
 }
 
 /// Each subscription's checkpoint and lag behind the head.
-fn lags(dispatch: &Dispatch, storage: &Storage) -> Vec<(u64, u64)> {
-    let head = storage.head().unwrap_or(0);
-    dispatch
-        .subscriptions()
-        .iter()
-        .map(|s| {
-            let checkpoint = storage.checkpoint(&s.consumer).unwrap_or(0);
-            (checkpoint, head.saturating_sub(checkpoint))
-        })
-        .collect()
+async fn lags(dispatch: &Dispatch, stream: &dyn EventStream, head: u64) -> Vec<(u64, u64)> {
+    let mut lags = Vec::new();
+    for subscription in dispatch.subscriptions() {
+        let checkpoint = stream.checkpoint(&subscription.consumer).await.map_or(0, |c| c.sequence);
+        lags.push((checkpoint, head.saturating_sub(checkpoint)));
+    }
+    lags
 }
 
 /// Sets the subscriptions' lag gauges (computed when metrics are read).
-pub(super) fn update_lags(dispatch: &Dispatch, storage: &Storage, metrics: &Metrics) {
-    for (subscription, (_, lag)) in dispatch.subscriptions().iter().zip(lags(dispatch, storage)) {
+pub(super) async fn update_lags(dispatch: &Dispatch, stream: &dyn EventStream, metrics: &Metrics) {
+    let head = stream.head().await.unwrap_or(0);
+    for (subscription, (_, lag)) in dispatch.subscriptions().iter().zip(lags(dispatch, stream, head).await) {
         metrics.set_lag(subscription.handler.name(), lag);
     }
 }
 
 /// `GET /subscriptions`: every event handler's subscription and its counters.
-pub(super) fn subscriptions(dispatch: &Dispatch, storage: &Storage, catalog: &Catalog) -> Response<Body> {
-    let head = storage.head().unwrap_or(0);
+pub(super) async fn subscriptions(dispatch: &Dispatch, stream: &dyn EventStream, catalog: &Catalog) -> Response<Body> {
+    let head = stream.head().await.unwrap_or(0);
     let list: Vec<serde_json::Value> = dispatch
         .subscriptions()
         .iter()
-        .zip(lags(dispatch, storage))
+        .zip(lags(dispatch, stream, head).await)
         .map(|(s, (checkpoint, lag))| {
             serde_json::json!({
                 "plugin": s.handler.name(),

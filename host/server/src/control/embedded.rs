@@ -1,33 +1,28 @@
-//! The control plane on embedded storage ([`Embedded`]): the runtime's `KvBackend`,
-//! `EventSink` and `ViewReader` traits implemented over LMDB. Writes run on
-//! the blocking pool, since a commit waits for the disk.
+//! kv and views on LMDB ([`Embedded`]): the runtime's `KvBackend` (embedded
+//! mode) and `ViewReader` (every mode: views are always a node's own, folded
+//! into its LMDB). Writes run on the blocking pool, since a commit waits for
+//! the disk.
 
 use std::sync::Arc;
 
 use corral_runtime::kv::add_to_counter;
-use corral_runtime::{
-    Bucket, EmitError, EventSink, KvBackend, KvError, KvPage, NewEvent, ViewPage, ViewReader, ViewsError,
-};
+use corral_runtime::{Bucket, KvBackend, KvError, KvPage, ViewPage, ViewReader, ViewsError};
 use corral_storage::Storage;
-use corral_storage::log::NewRecord;
-use corral_storage::stream;
 
 use crate::metrics::Metrics;
 use crate::projections::active_scope;
 
-/// kv, emit and views over one LMDB environment; emits go through the
-/// event stream (group commit).
+/// kv and views over one LMDB environment.
 #[derive(Clone)]
 pub struct Embedded {
     storage: Storage,
-    stream: Arc<stream::Embedded>,
     metrics: Arc<Metrics>,
 }
 
 impl Embedded {
-    /// The control plane over `stream`'s storage.
-    pub fn new(stream: Arc<stream::Embedded>, metrics: Arc<Metrics>) -> Self {
-        Embedded { storage: stream.storage().clone(), stream, metrics }
+    /// kv and views over `storage`.
+    pub fn new(storage: Storage, metrics: Arc<Metrics>) -> Self {
+        Embedded { storage, metrics }
     }
 
     /// Runs a storage write off the async executor.
@@ -103,24 +98,6 @@ impl KvBackend for Embedded {
         })
         .await
         .map_err(KvError::Unavailable)?
-    }
-}
-
-#[async_trait::async_trait]
-impl EventSink for Embedded {
-    async fn publish(&self, event: NewEvent) -> Result<u64, EmitError> {
-        let source = event.source.clone();
-        let record = NewRecord {
-            topic: event.topic,
-            tenant: event.tenant,
-            correlation_id: event.correlation_id,
-            traceparent: event.traceparent,
-            source: event.source,
-            payload: event.payload,
-        };
-        let sequences = self.stream.publish(vec![record]).await.map_err(|e| EmitError::Unavailable(e.to_string()))?;
-        self.metrics.emitted(&source, 1);
-        sequences.first().copied().ok_or_else(|| EmitError::Unavailable("the log assigned no sequence".into()))
     }
 }
 
