@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use corral_server::config::{CartSettings, HttpLimits, Retention, ServerConfig};
+use corral_server::config::{CartSettings, ClusterConfig, HttpLimits, Retention, ServerConfig};
 use serde::Deserialize;
 
 /// How log lines are written.
@@ -72,6 +72,30 @@ pub(crate) struct RunArgs {
     /// Do not watch the plugins folder (changes then need a restart or the admin API).
     #[arg(long, env = "CORRAL_NO_WATCH")]
     no_watch: bool,
+    /// Join a cluster on NATS JetStream: server URLs, comma-separated
+    /// (`nats://a:4222,nats://b:4222`). Without it the host runs on its own
+    /// on the embedded log and kv.
+    #[arg(long, env = "CORRAL_CLUSTER")]
+    cluster: Option<String>,
+    /// The cluster's name: names its stream, subjects and buckets, so
+    /// several clusters can share one NATS [default: corral].
+    #[arg(long, env = "CORRAL_CLUSTER_NAME")]
+    cluster_name: Option<String>,
+    /// This node's id, unique in the cluster [default: the machine's host name].
+    #[arg(long, env = "CORRAL_NODE_ID")]
+    node_id: Option<String>,
+    /// Where the other nodes reach this one (`host:port`) [default: the public listener's address].
+    #[arg(long, env = "CORRAL_ADVERTISE")]
+    advertise: Option<String>,
+    /// How long a dead node's leases (its subscribers, schedules) last before another node takes over, in seconds [default: 15].
+    #[arg(long, env = "CORRAL_LEASE_TTL_S")]
+    lease_ttl_s: Option<u64>,
+    /// Replicas of the cluster's stream and buckets: 1, or 3 to survive the loss of a NATS server [default: 1].
+    #[arg(long, env = "CORRAL_CLUSTER_REPLICAS")]
+    cluster_replicas: Option<usize>,
+    /// Connect only to the `--cluster` URLs, never to servers NATS announces (behind proxies or NAT).
+    #[arg(long, env = "CORRAL_CLUSTER_ONLY_LISTED")]
+    cluster_only_listed: bool,
 }
 
 /// The same settings in a config file.
@@ -94,6 +118,13 @@ struct FileConfig {
     cart_idle_s: Option<u64>,
     cart_max_active: Option<usize>,
     no_watch: Option<bool>,
+    cluster: Option<String>,
+    cluster_name: Option<String>,
+    node_id: Option<String>,
+    advertise: Option<String>,
+    lease_ttl_s: Option<u64>,
+    cluster_replicas: Option<usize>,
+    cluster_only_listed: Option<bool>,
 }
 
 /// Resolved settings of `host run`.
@@ -154,6 +185,29 @@ impl RunArgs {
             max_active: self.cart_max_active.or(file.cart_max_active).unwrap_or(carts.max_active).max(1),
         };
         server.watch = !(self.no_watch || file.no_watch.unwrap_or(false));
+        if let Some(urls) = self.cluster.or(file.cluster) {
+            let urls = corral_cluster::ClusterOptions::split_urls(&urls);
+            if urls.is_empty() {
+                anyhow::bail!("--cluster needs at least one NATS URL, e.g. nats://127.0.0.1:4222");
+            }
+            if server.retention.max_age.is_some() {
+                anyhow::bail!(
+                    "--retention-max-age-s is not offered with --cluster: keep a number of events (--retention-max-events)"
+                );
+            }
+            let name = self.cluster_name.or(file.cluster_name).unwrap_or_else(|| "corral".into());
+            let node_id = self.node_id.or(file.node_id).unwrap_or_else(host_name);
+            let mut cluster = ClusterConfig::new(urls, &name, &node_id);
+            cluster.advertise = self.advertise.or(file.advertise);
+            if let Some(ttl) = self.lease_ttl_s.or(file.lease_ttl_s) {
+                cluster.lease_ttl = Duration::from_secs(ttl.max(1));
+            }
+            if let Some(replicas) = self.cluster_replicas.or(file.cluster_replicas) {
+                cluster.replicas = replicas.max(1);
+            }
+            cluster.only_listed_servers = self.cluster_only_listed || file.cluster_only_listed.unwrap_or(false);
+            server.cluster = Some(cluster);
+        }
         Ok(RunConfig {
             server,
             listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
@@ -165,6 +219,16 @@ impl RunArgs {
             log_level: self.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),
         })
     }
+}
+
+/// The machine's host name, or `node` when it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "node".into())
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {

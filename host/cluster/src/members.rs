@@ -25,6 +25,10 @@ pub struct Member {
     /// The Corral version it runs.
     #[serde(default)]
     pub version: String,
+    /// What the node reports of itself with each heartbeat (its consumers'
+    /// checkpoints, digests, leases): opaque to this crate.
+    #[serde(default)]
+    pub details: serde_json::Value,
 }
 
 /// The members bucket; see [`Cluster::members`](crate::Cluster::members).

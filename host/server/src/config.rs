@@ -26,6 +26,49 @@ pub struct ServerConfig {
     pub carts: CartSettings,
     /// Sync changes of the plugins folder while running.
     pub watch: bool,
+    /// Join a cluster on NATS JetStream instead of serving from the
+    /// embedded log and kv alone.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// How a node joins a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// NATS server URLs, one per element.
+    pub urls: Vec<String>,
+    /// The cluster's name (`[A-Za-z0-9_-]`, 1 to 32): names its stream,
+    /// subjects and buckets, so several clusters can share one NATS.
+    pub name: String,
+    /// This node's id, unique in the cluster.
+    pub node_id: String,
+    /// Where peers reach this node (`host:port`); by default its public
+    /// listener's address.
+    pub advertise: Option<String>,
+    /// How long a lease (a subscriber, a schedule, retention) outlives its
+    /// holder's last renewal: the longest a dead node's work waits.
+    pub lease_ttl: Duration,
+    /// Replicas of the stream and buckets: 1, or 3 to survive a NATS
+    /// server's loss.
+    pub replicas: usize,
+    /// Connect only to `urls`, never to the servers NATS announces (for a
+    /// node that reaches NATS through proxies or NAT).
+    pub only_listed_servers: bool,
+}
+
+impl ClusterConfig {
+    /// A cluster `name` on `urls`, joined as `node_id`, with 15 s leases and
+    /// one replica.
+    pub fn new(urls: Vec<String>, name: &str, node_id: &str) -> ClusterConfig {
+        ClusterConfig {
+            urls,
+            name: name.to_string(),
+            node_id: node_id.to_string(),
+            advertise: None,
+            lease_ttl: Duration::from_secs(15),
+            replicas: 1,
+            only_listed_servers: false,
+        }
+    }
 }
 
 impl ServerConfig {
@@ -42,6 +85,7 @@ impl ServerConfig {
             retention: Retention::default(),
             carts: CartSettings::default(),
             watch: true,
+            cluster: None,
         }
     }
 }

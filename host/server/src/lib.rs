@@ -12,7 +12,8 @@
 //! use an earlier one, never the reverse):
 //!
 //! - [`metrics`], [`shutdown`]: leaves — Prometheus metrics, and pausing
-//!   background work until told to stop.
+//!   background work until told to stop. [`coordination`]: which node does
+//!   which work (leases).
 //! - [`plugins`]: a component and its sidecar become a mounted plugin; the
 //!   [`Catalog`](plugins::Catalog) of what is served; the
 //!   [`Registry`](plugins::Registry) that swaps it (hot swap, canaries,
@@ -24,18 +25,24 @@
 //!   generation per version with the versioned cutover.
 //! - [`carts`]: one writer per cart — mailboxes, journal, snapshots, replay,
 //!   verify — and the `carts` import's client.
-//! - [`control`]: the runtime's control plane over the embedded backend.
+//! - [`control`]: the runtime's control plane over the host's backends.
+//! - [`node`]: this node in a cluster — membership, what it reports, the
+//!   cluster as it sees it.
 //! - [`http`]: the listeners — the public gateway (routes, views, the cart
 //!   API over HTTP and gRPC) and the admin API.
-//! - [`serve`]: wiring it all: storage, plugins, background work, listeners,
-//!   graceful shutdown. [`config`]: its resolved settings.
+//! - [`serve`]: wiring it all: the backend (`backend`: LMDB, and NATS
+//!   JetStream in a cluster), plugins, background work, listeners, graceful
+//!   shutdown. [`config`]: its resolved settings.
 
+mod backend;
 pub mod carts;
 pub mod config;
 pub mod control;
+pub mod coordination;
 pub mod events;
 pub mod http;
 pub mod metrics;
+pub mod node;
 pub mod plugins;
 pub mod projections;
 pub mod serve;

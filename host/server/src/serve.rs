@@ -13,21 +13,23 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use corral_runtime::{ControlPlane, Runtime};
-use corral_storage::{Storage, StorageOptions, stream};
+use corral_storage::Storage;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::backend::Backend;
 use crate::carts::{Carts, CartsClient, Machines};
 use crate::config::ServerConfig;
-use crate::control::{Embedded, StreamSink};
+use crate::control::StreamSink;
 use crate::events::dispatch::Dispatch;
-use crate::events::retention;
-use crate::events::stream::EventStream;
+use crate::events::stream::{EventStream, StreamError};
+use crate::events::{relay, retention};
 use crate::http::admin::Admin;
 use crate::http::gateway::Gateway;
 use crate::http::listener::accept;
 use crate::metrics::Metrics;
+use crate::node::Node;
 use crate::plugins::Registry;
 use crate::projections::Projections;
 
@@ -66,27 +68,25 @@ pub async fn run(config: ServerConfig, listeners: Listeners, shutdown: impl Futu
     start(config, listeners).await?.run_until(shutdown).await
 }
 
-/// Opens storage, loads the plugins and starts serving.
+/// Opens storage (and joins the cluster, when configured), loads the
+/// plugins and starts serving.
 pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result<Server> {
-    let lmdb = config.data_dir.join("lmdb");
-    let storage = Storage::open(&lmdb, &StorageOptions::default())
-        .with_context(|| format!("opening storage in {}", lmdb.display()))?;
     let metrics = Arc::new(Metrics::new()?);
-    let log = Arc::new(stream::Embedded::new(storage.clone(), true).context("starting the event log")?);
-    let stream: Arc<dyn EventStream> = log.clone();
+    let backend = Backend::open(&config, &metrics).await?;
+    let (storage, stream) = (backend.storage.clone(), backend.stream.clone());
     let runtime = Runtime::new(config.runtime.clone())?;
     let registry = Registry::open(runtime, &config.plugins, &config.data_dir, metrics.clone()).await?;
     let carts = {
         let machines: Arc<dyn Machines> = registry.clone();
+        let log = backend.log.clone();
         let announce = move |head| log.announce(head);
         Carts::new(machines, storage.clone(), announce, metrics.carts(), config.carts)
             .context("starting the cart journal")?
     };
-    let embedded = Arc::new(Embedded::new(storage.clone(), metrics.clone()));
     let control = Arc::new(ControlPlane {
-        kv: embedded.clone(),
+        kv: backend.kv.clone(),
         events: Arc::new(StreamSink::new(stream.clone(), metrics.clone())),
-        views: embedded,
+        views: backend.views.clone(),
         carts: Arc::new(CartsClient::new(carts.clone())),
     });
 
@@ -101,39 +101,48 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         });
         registry.rescan().await?;
     }
-    let dispatch = Arc::new(Dispatch::new(control.clone()));
+    let dispatch = Arc::new(Dispatch::new(control.clone(), backend.leases.clone()));
     background.spawn(dispatch.clone().supervise(registry.clone(), stream.clone(), metrics.clone(), stopped.clone()));
     let projections = Arc::new(Projections::new(stream.clone(), storage.clone(), metrics.clone()));
     background.spawn(projections.clone().supervise(registry.clone(), stopped.clone()));
-    let floors: retention::Floors = {
-        let (dispatch, projections, stream, storage) =
-            (dispatch.clone(), projections.clone(), stream.clone(), storage.clone());
-        Arc::new(move || {
-            let (dispatch, projections, stream, storage) =
-                (dispatch.clone(), projections.clone(), stream.clone(), storage.clone());
-            Box::pin(async move {
-                let mut floors = Vec::new();
-                for consumer in dispatch.consumers() {
-                    floors.push(stream.checkpoint(&consumer).await?.sequence);
-                }
-                for consumer in projections.consumers() {
-                    let floor = storage.checkpoint(&consumer);
-                    floors.push(floor.map_err(|e| crate::events::StreamError::Unavailable(e.to_string()))?);
-                }
-                Ok(floors)
-            })
-        })
+    let advertise = match config.cluster.as_ref().and_then(|c| c.advertise.clone()) {
+        Some(advertise) => advertise,
+        None => listeners.public.local_addr()?.to_string(),
     };
-    background.spawn(retention::run(stream.clone(), config.retention, floors, stopped.clone()));
+    let node = backend.cluster.as_ref().map(|joined| {
+        let leases = backend.leases.clone();
+        Arc::new(Node::new(joined.cluster.clone(), advertise, leases, projections.clone(), storage.clone()))
+    });
+    if let Some(node) = &node {
+        background.spawn(node.clone().run(stopped.clone()));
+    }
+    if let Some(joined) = &backend.cluster {
+        background.spawn(relay::run(backend.log.clone(), joined.stream.clone(), stopped.clone()));
+    }
+    let floors = floors(&dispatch, &projections, &stream, &storage, node.clone());
+    let retention = {
+        let (stream, leases, retention) = (stream.clone(), backend.leases.clone(), config.retention);
+        let stop = stopped.clone();
+        async move {
+            let work = move |halted| retention::run(stream.clone(), retention, floors.clone(), halted);
+            leases.run_while_held("retention", stop, work).await;
+        }
+    };
+    background.spawn(retention);
     background.spawn(carts.clone().sweep(stopped.clone()));
 
+    let mut grpc = tonic::service::Routes::new(crate::http::grpc::service(carts.clone()));
+    if let Some(node) = &node {
+        grpc = grpc.add_service(crate::http::cluster::service(node.clone()));
+    }
     let gateway = Arc::new(Gateway {
         registry: registry.clone(),
         storage: storage.clone(),
         metrics: metrics.clone(),
         limits: config.http,
         carts: carts.clone(),
-        grpc: crate::http::grpc::service(carts.clone()),
+        grpc,
+        node: node.clone(),
         control,
     });
     let admin = Arc::new(Admin {
@@ -144,6 +153,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         dispatch,
         projections,
         carts,
+        node,
     });
     let (public, admin_addr) = (listeners.public.local_addr()?, listeners.admin.local_addr()?);
     let (limits, timeout) = (config.http, config.shutdown_timeout);
@@ -220,6 +230,38 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The checkpoints of every live consumer, which retention never trims
+/// past: this node's subscribers (shared in a cluster) and projections,
+/// and in a cluster every node's projections as they report them.
+fn floors(
+    dispatch: &Arc<Dispatch>,
+    projections: &Arc<Projections>,
+    stream: &Arc<dyn EventStream>,
+    storage: &Storage,
+    node: Option<Arc<Node>>,
+) -> retention::Floors {
+    let (dispatch, projections, stream, storage) =
+        (dispatch.clone(), projections.clone(), stream.clone(), storage.clone());
+    Arc::new(move || {
+        let (dispatch, projections, stream, storage, node) =
+            (dispatch.clone(), projections.clone(), stream.clone(), storage.clone(), node.clone());
+        Box::pin(async move {
+            let mut floors = Vec::new();
+            for consumer in dispatch.consumers() {
+                floors.push(stream.checkpoint(&consumer).await?.sequence);
+            }
+            for consumer in projections.consumers() {
+                let floor = storage.checkpoint(&consumer);
+                floors.push(floor.map_err(|e| StreamError::Unavailable(e.to_string()))?);
+            }
+            if let Some(node) = node {
+                floors.extend(node.reported_floors().await.map_err(|e| StreamError::Unavailable(e.to_string()))?);
+            }
+            Ok(floors)
+        })
+    })
 }
 
 /// A server on a thread of its own, with its own async runtime (as the

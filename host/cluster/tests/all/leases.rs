@@ -80,6 +80,7 @@ async fn members_heartbeat_and_age_out() {
         advertise: format!("{node}:7000"),
         started_ms: 1,
         version: "test".to_string(),
+        details: serde_json::json!({"leases": [node]}),
     };
     members.heartbeat(&member("a", 1)).await.unwrap();
     members.heartbeat(&member("b", 1)).await.unwrap();

@@ -69,6 +69,12 @@ async fn route_kv_counter() {
     assert_eq!(text(&call(&harness, &plugin, &read).await), "2");
     // The counter lives in the plugin's private bucket, as decimal ASCII.
     assert_eq!(harness.kv.dump(&Bucket::Plugin("kv-counter".into())), [("hits".to_string(), b"2".to_vec())]);
+    // compare-and-swap from absent: the first claim wins, the second does not overwrite.
+    let claim = |body: &'static [u8]| request("POST", "/claim/k", &[("key", "k")], body);
+    assert_eq!(text(&call(&harness, &plugin, &claim(b"first")).await), "won");
+    assert_eq!(text(&call(&harness, &plugin, &claim(b"second")).await), "lost");
+    let read = request("GET", "/kv/k", &[("key", "k")], b"");
+    assert_eq!(text(&call(&harness, &plugin, &read).await), "first");
 
     call(&harness, &plugin, &request("PUT", "/kv/a1", &[("key", "a1")], b"x")).await;
     call(&harness, &plugin, &request("PUT", "/kv/b1", &[("key", "b1")], b"y")).await;

@@ -11,6 +11,7 @@ use corral_runtime::ControlPlane;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::coordination::Leases;
 use crate::events::delivery::{self, Subscription};
 use crate::events::schedule;
 use crate::events::stream::EventStream;
@@ -30,12 +31,15 @@ pub struct Dispatch {
     running: Mutex<HashMap<String, Running>>,
     /// What every handler's calls reach.
     control: Arc<ControlPlane>,
+    /// In a cluster, a subscription runs on the node holding its lease.
+    leases: Leases,
 }
 
 impl Dispatch {
-    /// Dispatch whose handlers' imports reach `control`.
-    pub fn new(control: Arc<ControlPlane>) -> Dispatch {
-        Dispatch { running: Mutex::default(), control }
+    /// Dispatch whose handlers' imports reach `control`, each subscription
+    /// (with its schedules) running where `leases` say.
+    pub fn new(control: Arc<ControlPlane>, leases: Leases) -> Dispatch {
+        Dispatch { running: Mutex::default(), control, leases }
     }
 
     /// The subscriptions running now.
@@ -102,11 +106,26 @@ impl Dispatch {
             let subscription =
                 Arc::new(Subscription::for_plugin(mounted.clone(), self.control.clone(), metrics.delivery(&name)));
             let (stop, stopped) = watch::channel(false);
-            let mut tasks = vec![tokio::spawn(delivery::run(subscription.clone(), stream.clone(), stopped.clone()))];
-            for schedule in &mounted.schedules {
-                tasks.push(tokio::spawn(schedule::run(schedule.clone(), stream.clone(), stopped.clone())));
-            }
-            running.insert(name, Running { mounted, subscription, stop, tasks });
+            let work = {
+                let (subscription, stream, schedules) =
+                    (subscription.clone(), stream.clone(), mounted.schedules.clone());
+                move |halted: watch::Receiver<bool>| {
+                    let (subscription, stream, schedules) = (subscription.clone(), stream.clone(), schedules.clone());
+                    async move {
+                        let mut tasks = vec![tokio::spawn(delivery::run(subscription, stream.clone(), halted.clone()))];
+                        for schedule in schedules {
+                            tasks.push(tokio::spawn(schedule::run(schedule, stream.clone(), halted.clone())));
+                        }
+                        for task in tasks {
+                            let _ = task.await;
+                        }
+                    }
+                }
+            };
+            let leases = self.leases.clone();
+            let lease = format!("subscriber.{name}");
+            let task = tokio::spawn(async move { leases.run_while_held(&lease, stopped, work).await });
+            running.insert(name, Running { mounted, subscription, stop, tasks: vec![task] });
         }
     }
 }

@@ -2,17 +2,21 @@
 //! handlers, and the background work around the log.
 //!
 //! - `stream`: the seam (JetStream's semantics); `embedded`: its LMDB
-//!   implementation.
+//!   implementation; `jetstream`: the cluster's.
 //! - `delivery`: one subscription's loop — in order, at least once, retried
 //!   with backoff, then dead-lettered.
 //! - `dispatch`: one delivery loop (and its schedules) per event-handler
 //!   plugin in the catalog, restarted on a new version.
 //! - `schedule`: firing cron ticks as events.
 //! - `retention`: trimming the log, never past a consumer's checkpoint.
+//! - `relay`: in a cluster, carts' outbox events from the node's own log
+//!   into the shared stream.
 
 pub mod delivery;
 pub mod dispatch;
 mod embedded;
+pub mod jetstream;
+pub(crate) mod relay;
 pub mod retention;
 pub mod schedule;
 pub mod stream;

@@ -16,9 +16,9 @@ use tracing::Instrument as _;
 
 use crate::carts::Carts;
 use crate::config::HttpLimits;
-use crate::http::grpc::{CartService, proto::cart_actor_server::CartActorServer};
 use crate::http::respond::{Body, BoxError, full, problem, too_large};
 use crate::metrics::Metrics;
+use crate::node::Node;
 use crate::plugins::{Mounted, Registry};
 
 /// Routes requests to plugins.
@@ -28,7 +28,10 @@ pub(crate) struct Gateway {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: HttpLimits,
     pub(crate) carts: Arc<Carts>,
-    pub(crate) grpc: CartActorServer<CartService>,
+    /// gRPC services: the cart API, and in a cluster the control plane.
+    pub(crate) grpc: tonic::service::Routes,
+    /// This node in a cluster, if it is in one.
+    pub(crate) node: Option<Arc<Node>>,
     /// What every call's imports reach.
     pub(crate) control: Arc<ControlPlane>,
 }
@@ -50,6 +53,9 @@ impl Gateway {
         let path = request.uri().path().to_string();
         if is_grpc(&request) {
             return self.call_grpc(request).await;
+        }
+        if let Some(refusal) = self.cut_off(&request, request_id) {
+            return refusal;
         }
         if let Some(rest) = path.strip_prefix("/views/") {
             return crate::http::views::query(&self.registry.catalog(), &self.storage, &request, rest, request_id);
@@ -97,7 +103,27 @@ impl Gateway {
         }
     }
 
-    /// gRPC (the cart service) shares the public listener over HTTP/2.
+    /// A node cut off from NATS refuses writes (anything but GET, HEAD and
+    /// OPTIONS) with 503 rather than half-doing them: a write would fail
+    /// anyway once it reaches the log or kv, after the plugin ran.
+    fn cut_off(&self, request: &Request<Incoming>, request_id: &str) -> Option<Response<Body>> {
+        let node = self.node.as_ref().filter(|node| !node.connected())?;
+        if matches!(*request.method(), http::Method::GET | http::Method::HEAD | http::Method::OPTIONS) {
+            return None;
+        }
+        let mut response = problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"error": "cut_off", "message": format!(
+                "node {} cannot reach NATS: it takes no writes until it is back; retry, or send the request to another node",
+                node.id()
+            ), "request_id": request_id}),
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        Some(response)
+    }
+
+    /// gRPC (the cart service, the cluster's control plane) shares the
+    /// public listener over HTTP/2.
     async fn call_grpc(&self, request: Request<Incoming>) -> Response<Body> {
         use tonic::codegen::Service as _;
         let mut grpc = self.grpc.clone();

@@ -5,11 +5,13 @@
 //! - `gateway`: the public request path — route, call, respond.
 //! - `views`: `GET /views/...`.
 //! - `carts`, `grpc`: the cart API (`/carts/...`, `corral.cart.v1.CartActor`).
+//! - `cluster`: the cluster's control plane over gRPC (`corral.cluster.v1.ControlPlane`).
 //! - `admin`: the admin API.
 //! - `listener`: accepting connections (HTTP/1.1 and h2c) until shutdown.
 
 pub(crate) mod admin;
 pub mod carts;
+pub mod cluster;
 pub(crate) mod gateway;
 pub mod grpc;
 pub(crate) mod listener;

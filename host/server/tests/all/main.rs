@@ -9,6 +9,7 @@
 
 mod carts;
 mod carts_import;
+mod cluster;
 mod events;
 mod hotswap;
 mod polyglot;

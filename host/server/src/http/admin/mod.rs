@@ -22,6 +22,7 @@ use crate::events::dispatch::Dispatch;
 use crate::events::stream::EventStream;
 use crate::http::respond::{Body, json, problem, text};
 use crate::metrics::Metrics;
+use crate::node::Node;
 use crate::plugins::Registry;
 use crate::projections::Projections;
 
@@ -35,6 +36,8 @@ pub(crate) struct Admin {
     pub(crate) dispatch: Arc<Dispatch>,
     pub(crate) projections: Arc<Projections>,
     pub(crate) carts: Arc<Carts>,
+    /// This node in a cluster, if it is in one.
+    pub(crate) node: Option<Arc<Node>>,
 }
 
 impl Admin {
@@ -71,6 +74,13 @@ impl Admin {
                 deploy::rollback(&self.registry, path.trim_start_matches("/plugins/").trim_end_matches("/rollback"))
                     .await
             }
+            (&Method::GET, "/cluster") => match &self.node {
+                Some(node) => json(StatusCode::OK, &node.view().await),
+                None => problem(
+                    StatusCode::NOT_FOUND,
+                    serde_json::json!({"error": "not_clustered", "message": "this host runs on its own; start it with --cluster to join one"}),
+                ),
+            },
             (&Method::GET, "/carts") => json(StatusCode::OK, &serde_json::json!({"active": self.carts.active()})),
             (&Method::POST, "/carts/evict") => {
                 json(StatusCode::OK, &serde_json::json!({"evicted": self.carts.evict_idle()}))
@@ -89,10 +99,15 @@ impl Admin {
         }
     }
 
-    /// `GET /readyz`: 200 while storage answers, 503 otherwise.
+    /// `GET /readyz`: 200 while the log answers (and, in a cluster, NATS
+    /// is reachable), 503 otherwise.
     async fn ready(&self) -> Response<Body> {
         let catalog = self.registry.catalog();
-        let storage = self.stream.head().await;
+        let cut_off = self.node.as_ref().is_some_and(|node| !node.connected());
+        let storage = match cut_off {
+            true => Err(crate::events::StreamError::Unavailable("cut off from NATS".into())),
+            false => self.stream.head().await,
+        };
         let projections: serde_json::Map<String, serde_json::Value> = self
             .projections
             .statuses()

@@ -1,0 +1,286 @@
+//! Cluster mode: three hosts on three real nats-servers (one JetStream
+//! cluster per test binary, one Corral cluster name per test), each host
+//! reaching NATS through TCP proxies the test can cut. Events are handled
+//! once per subscriber across the nodes, kv is shared and its
+//! compare-and-swap has one winner, a cron schedule ticks once across the
+//! nodes, projections hold the same bytes everywhere (and after a
+//! partition heals), and a node cut off from NATS turns not ready and
+//! refuses writes.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use corral_cluster::{Cluster, ClusterOptions};
+use corral_fixtures::*;
+use corral_server::config::ClusterConfig;
+use corral_test_support::nats::NatsCluster;
+use corral_test_support::proxy::TcpProxy;
+
+use crate::{Host, eventually, get, plugins_dir, post};
+
+/// One JetStream cluster of three servers for the whole test binary.
+fn nats() -> &'static NatsCluster {
+    static NATS: OnceLock<NatsCluster> = OnceLock::new();
+    NATS.get_or_init(|| NatsCluster::start(3))
+}
+
+/// A node: a host, and the proxies it reaches the three servers through.
+struct Node {
+    host: Host,
+    proxies: Vec<TcpProxy>,
+    _data: tempfile::TempDir,
+}
+
+impl Node {
+    fn cut(&self) {
+        self.proxies.iter().for_each(TcpProxy::cut);
+    }
+
+    fn restore(&self) {
+        self.proxies.iter().for_each(TcpProxy::restore);
+    }
+}
+
+/// Starts `count` nodes of cluster `name` serving the plugins in `plugins`.
+fn nodes(name: &str, count: usize, plugins: &std::path::Path) -> Vec<Node> {
+    (0..count)
+        .map(|i| {
+            let proxies: Vec<TcpProxy> = (0..3).map(|s| TcpProxy::start(nats().client_addr(s))).collect();
+            let urls = proxies.iter().map(|p| format!("nats://{}", p.addr())).collect();
+            let data = tempfile::tempdir().unwrap();
+            let mut cluster = ClusterConfig::new(urls, name, &format!("node-{i}"));
+            cluster.lease_ttl = Duration::from_secs(3);
+            cluster.only_listed_servers = true;
+            let host = Host::start_with(plugins, data.path(), |c| c.cluster = Some(cluster));
+            Node { host, proxies, _data: data }
+        })
+        .collect()
+}
+
+/// A client of the cluster's JetStream, as the test's own eyes.
+async fn observer(name: &str) -> Cluster {
+    let options = ClusterOptions::new(nats().urls(), name, "observer");
+    Cluster::connect(options).await.unwrap()
+}
+
+/// The recorder's log: `(sequence, payload)` per event it handled, in order.
+async fn recorded(cluster: &Cluster) -> Vec<(u64, String)> {
+    let bucket = cluster.kv("plugin/kv-recorder").await.unwrap();
+    let log = bucket.get_latest("log").await.unwrap().unwrap_or_default();
+    String::from_utf8(log)
+        .unwrap()
+        .split(';')
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let (sequence, payload) = entry.split_once(':').unwrap();
+            (sequence.parse().unwrap(), payload.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_are_handled_once_per_subscriber_across_the_nodes() {
+    let plugins = plugins_dir(&[("emitter", ROUTE_EMITTER), ("recorder", EVENT_KV_RECORDER)], &[]);
+    let nodes = tokio::task::spawn_blocking(move || {
+        let nodes = nodes("events-once", 3, plugins.path());
+        (nodes, plugins)
+    })
+    .await
+    .unwrap();
+    let (nodes, _plugins) = nodes;
+    let total = 30;
+    for i in 0..total {
+        let node = &nodes[i % 3];
+        let reply = post(node.host.public, "/emit/orders.created", format!("e{i}").as_bytes()).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let observer = observer("events-once").await;
+    let log = eventually(Duration::from_secs(30), "every event handled", || {
+        let log = futures_block(recorded(&observer));
+        (log.len() >= total).then_some(log)
+    })
+    .await;
+    let payloads: BTreeSet<&str> = log.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(log.len(), total, "each event handled once across three nodes: {log:?}");
+    assert_eq!(payloads.len(), total);
+    assert!(log.windows(2).all(|w| w[0].0 < w[1].0), "in stream order: {log:?}");
+
+    // One node holds the subscriber's lease; /cluster shows it (as of the
+    // members' last heartbeats), and never two.
+    let admin = nodes[0].host.admin;
+    eventually(Duration::from_secs(10), "the holder in /cluster", || {
+        let view = futures_block(get(admin, "/cluster")).json();
+        let members = view["members"].as_array().unwrap().clone();
+        assert_eq!(members.len(), 3, "{view}");
+        let holders = members
+            .iter()
+            .filter(|m| m["details"]["leases"].as_array().unwrap().iter().any(|l| l == "subscriber.kv-recorder"))
+            .count();
+        assert!(holders <= 1, "two holders of one subscriber: {view}");
+        (holders == 1).then_some(())
+    })
+    .await;
+    drop(nodes);
+}
+
+/// Runs a future to completion from a synchronous closure (the test's
+/// polling closures are synchronous).
+fn futures_block<F: std::future::Future>(future: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kv_is_shared_and_a_compare_and_swap_race_has_one_winner() {
+    let plugins = plugins_dir(&[("counter", ROUTE_KV_COUNTER)], &[]);
+    let (nodes, _plugins) =
+        tokio::task::spawn_blocking(move || (nodes("kv-shared", 3, plugins.path()), plugins)).await.unwrap();
+    let reply = send_put(nodes[0].host.public, "/kv/greeting", b"hello").await;
+    assert_eq!(reply, 200);
+    for node in &nodes[1..] {
+        let public = node.host.public;
+        let seen = eventually(Duration::from_secs(10), "the value on another node", || {
+            let reply = futures_block(get(public, "/kv/greeting"));
+            (reply.status == 200).then(|| reply.text())
+        })
+        .await;
+        assert_eq!(seen, "hello");
+    }
+
+    for round in 0..10 {
+        let key = format!("/claim/k{round}");
+        let claims = nodes.iter().map(|node| {
+            let (public, key) = (node.host.public, key.clone());
+            tokio::spawn(async move { post(public, &key, format!("{public}").as_bytes()).await.text() })
+        });
+        let mut answers = Vec::new();
+        for claim in claims {
+            answers.push(claim.await.unwrap());
+        }
+        assert_eq!(answers.iter().filter(|a| *a == "won").count(), 1, "round {round}: {answers:?}");
+        assert_eq!(answers.iter().filter(|a| *a == "lost").count(), 2, "round {round}: {answers:?}");
+    }
+
+    // Increments from every node at once lose none.
+    let mut increments = Vec::new();
+    for node in &nodes {
+        let public = node.host.public;
+        increments.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                assert_eq!(post(public, "/counter/hits", b"").await.status, 200);
+            }
+        }));
+    }
+    for increment in increments {
+        increment.await.unwrap();
+    }
+    let observer = observer("kv-shared").await;
+    let hits = observer.kv("plugin/kv-counter").await.unwrap().get_latest("hits").await.unwrap().unwrap();
+    assert_eq!(String::from_utf8(hits).unwrap(), "30");
+}
+
+async fn send_put(addr: std::net::SocketAddr, path: &str, body: &[u8]) -> u16 {
+    crate::send(addr, crate::request("PUT", addr, path, body)).await.status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_schedule_ticks_once_per_second_across_the_nodes() {
+    let plugins = plugins_dir(
+        &[("recorder", EVENT_KV_RECORDER)],
+        &[("recorder", "topics = []\nschedules = [{ name = \"tick\", cron = \"* * * * * *\" }]\n")],
+    );
+    let (nodes, _plugins) =
+        tokio::task::spawn_blocking(move || (nodes("ticks", 3, plugins.path()), plugins)).await.unwrap();
+    let observer = observer("ticks").await;
+    // Wait for the first tick, then count over a window.
+    eventually(Duration::from_secs(20), "a first tick", || {
+        (!futures_block(recorded(&observer)).is_empty()).then_some(())
+    })
+    .await;
+    let before = recorded(&observer).await.len();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let after = recorded(&observer).await.len();
+    let ticks = after - before;
+    assert!((4..=8).contains(&ticks), "about one tick a second across three nodes, got {ticks} in 6 s");
+    let log = recorded(&observer).await;
+    let sequences: BTreeSet<u64> = log.iter().map(|(s, _)| *s).collect();
+    assert_eq!(sequences.len(), log.len(), "no tick handled twice: {log:?}");
+    drop(nodes);
+}
+
+/// The digest of a projection generation on a node, and its checkpoint.
+fn digest_of(node: &Node, scope: &str) -> (String, u64) {
+    let storage = node.host.storage();
+    let checkpoint = storage.checkpoint(&format!("projection.{scope}")).unwrap();
+    (storage.views_digest(scope).unwrap().0, checkpoint)
+}
+
+fn generation(name: &str, component: &str) -> String {
+    let hash = blake3::hash(&std::fs::read(component).unwrap()).to_hex().to_string();
+    format!("{name}@{}", &hash[..12])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn projections_are_byte_identical_on_every_node_and_after_a_partition_heals() {
+    let plugins = plugins_dir(&[("emitter", ROUTE_EMITTER), ("count", PROJECTION_COUNT)], &[]);
+    let (nodes, _plugins) =
+        tokio::task::spawn_blocking(move || (nodes("projections", 3, plugins.path()), plugins)).await.unwrap();
+    let scope = generation("count", PROJECTION_COUNT);
+    let topics = ["orders.created", "orders.paid", "orders.shipped"];
+    for i in 0..30 {
+        let reply = post(nodes[i % 3].host.public, &format!("/emit/{}", topics[i % 3]), b"{}").await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let observer = observer("projections").await;
+    let head = observer.events().head().await.unwrap();
+    let same = |nodes: &[Node], head: u64| {
+        let digests: Vec<(String, u64)> = nodes.iter().map(|n| digest_of(n, &scope)).collect();
+        (digests.iter().all(|(_, checkpoint)| *checkpoint >= head) && digests.windows(2).all(|w| w[0].0 == w[1].0))
+            .then_some(digests)
+    };
+    let digests = eventually(Duration::from_secs(30), "the same views everywhere", || same(&nodes, head)).await;
+    assert_ne!(digests[0].0, blake3::hash(b"").to_hex().to_string());
+
+    // Partition node 2, go on writing elsewhere, heal: it catches up.
+    nodes[2].cut();
+    for i in 0..12 {
+        let reply = post(nodes[i % 2].host.public, "/emit/orders.paid", b"{}").await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let head = observer.events().head().await.unwrap();
+    let cut_off = digest_of(&nodes[2], &scope);
+    assert!(cut_off.1 < head, "the partitioned node cannot have folded the new events");
+    nodes[2].restore();
+    eventually(Duration::from_secs(60), "the healed node on the same digest", || same(&nodes, head)).await;
+    let view = get(nodes[0].host.admin, "/cluster").await.json();
+    assert_eq!(view["divergent"], serde_json::json!([]), "{view}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_cut_off_from_nats_is_not_ready_and_refuses_writes_until_it_is_back() {
+    let plugins = plugins_dir(&[("emitter", ROUTE_EMITTER)], &[]);
+    let (nodes, _plugins) =
+        tokio::task::spawn_blocking(move || (nodes("cut-off", 1, plugins.path()), plugins)).await.unwrap();
+    let node = &nodes[0];
+    assert_eq!(get(node.host.admin, "/readyz").await.status, 200);
+    assert_eq!(post(node.host.public, "/emit/orders.created", b"before").await.status, 200);
+    node.cut();
+    let admin = node.host.admin;
+    eventually(Duration::from_secs(20), "not ready", || {
+        (futures_block(get(admin, "/readyz")).status == 503).then_some(())
+    })
+    .await;
+    let refused = post(node.host.public, "/emit/orders.created", b"during").await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.json()["error"], "cut_off");
+    assert!(refused.headers.contains_key("retry-after"));
+    node.restore();
+    eventually(Duration::from_secs(30), "ready again", || {
+        (futures_block(get(admin, "/readyz")).status == 200).then_some(())
+    })
+    .await;
+    let after = post(node.host.public, "/emit/orders.created", b"after").await;
+    assert_eq!(after.status, 200, "{}", after.text());
+    let observer = observer("cut-off").await;
+    assert_eq!(observer.events().head().await.unwrap(), 2, "the refused write never reached the stream");
+}
