@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod client;
+mod cluster;
 mod dev;
 mod inspect;
 mod process;

@@ -284,3 +284,57 @@ async fn a_node_cut_off_from_nats_is_not_ready_and_refuses_writes_until_it_is_ba
     let observer = observer("cut-off").await;
     assert_eq!(observer.events().head().await.unwrap(), 2, "the refused write never reached the stream");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_nats_server_stalls_writes_and_loses_nothing_acknowledged() {
+    // A JetStream cluster of its own: this test kills one of its servers.
+    let mut nats = tokio::task::spawn_blocking(|| NatsCluster::start(3)).await.unwrap();
+    let plugins = plugins_dir(&[("emitter", ROUTE_EMITTER)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let mut cluster = ClusterConfig::new(nats.urls(), "nats-kill", "node-0");
+    cluster.replicas = 3;
+    let (plugins_path, data_path) = (plugins.path().to_path_buf(), data.path().to_path_buf());
+    let host =
+        tokio::task::spawn_blocking(move || Host::start_with(&plugins_path, &data_path, |c| c.cluster = Some(cluster)))
+            .await
+            .unwrap();
+    let public = host.public;
+    let writer = tokio::spawn(async move {
+        let (mut acknowledged, mut refused) = (Vec::new(), 0);
+        for i in 0..200 {
+            let payload = format!("w{i}");
+            match post(public, "/emit/orders.created", payload.as_bytes()).await.status {
+                200 => acknowledged.push(payload),
+                _ => refused += 1,
+            }
+        }
+        (acknowledged, refused)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let nats = tokio::task::spawn_blocking(move || {
+        nats.kill(0);
+        std::thread::sleep(Duration::from_secs(3));
+        nats.restart(0);
+        nats
+    })
+    .await
+    .unwrap();
+    let (acknowledged, refused) = writer.await.unwrap();
+    assert!(acknowledged.len() >= 100, "writes resume after the stall ({refused} refused)");
+
+    let observer = Cluster::connect(ClusterOptions::new(nats.urls(), "nats-kill", "observer")).await.unwrap();
+    let mut reader = observer.events().reader(&["orders.>".to_string()], 0).unwrap();
+    let mut stored: Vec<String> = Vec::new();
+    loop {
+        let events = reader.next(500, Duration::from_secs(2)).await.unwrap();
+        if events.is_empty() {
+            break;
+        }
+        stored.extend(events.into_iter().map(|e| String::from_utf8(e.payload.to_vec()).unwrap()));
+    }
+    for payload in &acknowledged {
+        let copies = stored.iter().filter(|s| *s == payload).count();
+        assert_eq!(copies, 1, "{payload} was acknowledged: stored exactly once ({stored:?})");
+    }
+    drop(host);
+}
