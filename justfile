@@ -4,6 +4,10 @@
 run *ARGS:
     cargo xtask run {{ARGS}}
 
+# The example shop on a three-node cluster on this machine: three nats-servers (JetStream) and three hosts on ports 8081-8083 (admin 9091-9093).
+cluster:
+    cargo xtask cluster
+
 # Build the guest fixtures (Rust, JavaScript, Python) and the example's plugins.
 guests: guests-polyglot
     cargo build --release --target wasm32-wasip2 --manifest-path guests/Cargo.toml

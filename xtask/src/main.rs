@@ -16,12 +16,15 @@
 //!   build script.
 //! - `cargo xtask layout`: the shape rules a compiler does not check (no
 //!   import circle between modules, no file over 500 lines; see [`layout`]).
+//! - `cargo xtask cluster`: the example shop on a three-node cluster on
+//!   this machine: three nats-servers and three hosts (see [`cluster`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
+mod cluster;
 mod layout;
 mod polyglot;
 
@@ -49,6 +52,10 @@ fn main() -> anyhow::Result<()> {
             test.args(["test", "--workspace"]).args(&rest);
             run(test)
         }
+        "cluster" => {
+            ensure_wasm_target()?;
+            cluster::run(&root, polyglot::example_path(&root)?)
+        }
         "layout" => {
             let report = layout::check(&root)?;
             if !report.is_clean() {
@@ -57,7 +64,7 @@ fn main() -> anyhow::Result<()> {
             println!("layout: no import circle, no file over {} lines", layout::MAX_LINES);
             Ok(())
         }
-        other => bail!("unknown task {other:?}; use one of: run, guests-polyglot, test, layout"),
+        other => bail!("unknown task {other:?}; use one of: run, guests-polyglot, test, layout, cluster"),
     }
 }
 
