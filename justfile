@@ -52,6 +52,10 @@ bench-swap:
 bench-projections:
     cargo bench -p corral-server --bench projections
 
+# Cluster mode: events to a wasm handler from JetStream vs the embedded log vs a plain async-nats consumer; kv vs plain async-nats KV.
+bench-cluster:
+    cargo bench -p corral-server --bench cluster
+
 # Carts: wasm vs the same cart logic compiled natively, same mailboxes, journal and group commit.
 bench-carts:
     cargo bench -p corral-server --bench carts

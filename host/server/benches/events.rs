@@ -16,32 +16,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corral_runtime::{Bucket, CallContext, ControlPlane, KvBackend, Plugin, Runtime, RuntimeConfig};
+use corral_runtime::{Bucket, ControlPlane, KvBackend, Runtime, RuntimeConfig};
 use corral_server::control::{Embedded as Control, StreamSink};
 use corral_server::events::EventStream as _;
-use corral_server::events::{self, Handler, HandlerError, Subscription, delivery};
+use corral_server::events::{Handler, HandlerError, Subscription, delivery};
 use corral_server::metrics::Metrics;
 use corral_storage::log::{EventRecord, NewRecord};
 use corral_storage::stream;
 use corral_storage::{Storage, StorageOptions};
 
-struct Wasm(Plugin, Arc<ControlPlane>);
-
-#[async_trait::async_trait]
-impl Handler for Wasm {
-    fn name(&self) -> &str {
-        "wasm"
-    }
-
-    async fn handle(&self, record: &EventRecord) -> Result<(), HandlerError> {
-        let event = events::to_event(record);
-        self.0
-            .handle_event(&self.1, CallContext::for_event(&event), &event)
-            .await
-            .map(drop)
-            .map_err(|e| HandlerError { cause: e.kind.label(), message: e.kind.to_string() })
-    }
-}
+#[path = "support/wasm_handler.rs"]
+mod wasm_handler;
+use wasm_handler::Wasm;
 
 struct Native(Arc<Control>);
 
