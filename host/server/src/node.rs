@@ -1,7 +1,9 @@
 //! This node in a cluster ([`Node`]): its member entry, heartbeated with
 //! what it reports of itself (leases held, its projections' checkpoints and
 //! view digests), the cluster as it sees it (`GET /cluster`), and whether it
-//! can reach NATS (readiness, and refusing writes while cut off).
+//! can reach NATS (readiness, and refusing writes while cut off); and the
+//! projections' cutover gate ([`EveryNodeCaughtUp`]), which reads those
+//! reports.
 //!
 //! Membership is advice — where to look, what to compare — never what
 //! correctness rests on (leases and fenced writes do that).
@@ -16,7 +18,7 @@ use corral_storage::Storage;
 use tokio::sync::watch;
 
 use crate::coordination::Leases;
-use crate::projections::Projections;
+use crate::projections::{CutoverGate, Projections};
 use crate::shutdown::pause;
 
 /// A view digest is computed again at most this often (it reads every view).
@@ -44,6 +46,15 @@ struct Reported {
     digest_at: u64,
     /// Whether queries read it (the active generation).
     active: bool,
+    /// Whether it has reached the head of the stream once (a building
+    /// generation is then ready to cut over).
+    #[serde(default)]
+    caught_up: bool,
+}
+
+/// What `member` reports of its projection generations, by consumer.
+fn reported(member: &Member) -> BTreeMap<String, Reported> {
+    serde_json::from_value(member.details["projections"].clone()).unwrap_or_default()
 }
 
 impl Node {
@@ -113,7 +124,8 @@ impl Node {
             let projector = &status.projector;
             let checkpoint = self.storage.checkpoint(&projector.consumer).unwrap_or(0);
             let (digest, digest_at) = self.digest(&projector.scope, checkpoint);
-            let reported = Reported { checkpoint, digest, digest_at, active: status.active };
+            let caught_up = status.active || projector.reached_head();
+            let reported = Reported { checkpoint, digest, digest_at, active: status.active, caught_up };
             projections.insert(projector.consumer.clone(), reported);
         }
         serde_json::json!({ "leases": self.leases.held(), "projections": projections })
@@ -141,9 +153,7 @@ impl Node {
         let members = self.cluster.members().list().await?;
         let mut floors = Vec::new();
         for member in members {
-            let reported: BTreeMap<String, Reported> =
-                serde_json::from_value(member.details["projections"].clone()).unwrap_or_default();
-            floors.extend(reported.values().map(|r| r.checkpoint));
+            floors.extend(reported(&member).values().map(|r| r.checkpoint));
         }
         Ok(floors)
     }
@@ -158,9 +168,7 @@ impl Node {
         // consumer -> checkpoint digested at -> digest -> nodes
         let mut digests: BTreeMap<String, BTreeMap<u64, BTreeMap<String, Vec<String>>>> = BTreeMap::new();
         for member in &members {
-            let reported: BTreeMap<String, Reported> =
-                serde_json::from_value(member.details["projections"].clone()).unwrap_or_default();
-            for (consumer, report) in reported {
+            for (consumer, report) in reported(member) {
                 if let Some(digest) = report.digest {
                     digests
                         .entry(consumer)
@@ -189,5 +197,42 @@ impl Node {
             "members": members,
             "divergent": divergent,
         })
+    }
+}
+
+/// Lets a projection's new generation become active once every live
+/// member reports its own copy caught up (or already active), so the nodes
+/// of a cluster never serve two versions of a projection for longer than a
+/// heartbeat. A member that does not run the new version yet holds the
+/// cutover back; the old generation keeps serving meanwhile.
+pub struct EveryNodeCaughtUp {
+    cluster: Cluster,
+}
+
+impl EveryNodeCaughtUp {
+    /// The gate over `cluster`'s member list.
+    pub fn new(cluster: Cluster) -> EveryNodeCaughtUp {
+        EveryNodeCaughtUp { cluster }
+    }
+}
+
+#[async_trait::async_trait]
+impl CutoverGate for EveryNodeCaughtUp {
+    async fn may_cut_over(&self, consumer: &str) -> Result<(), String> {
+        let members =
+            self.cluster.members().list().await.map_err(|e| format!("reading the cluster's members failed: {e}"))?;
+        let own = &self.cluster.options().node_id;
+        if !members.iter().any(|m| &m.node_id == own) {
+            return Err(format!("this node ({own}) has not reported itself to the cluster yet"));
+        }
+        let behind: Vec<&str> = members
+            .iter()
+            .filter(|m| !reported(m).get(consumer).is_some_and(|r| r.caught_up || r.active))
+            .map(|m| m.node_id.as_str())
+            .collect();
+        if behind.is_empty() {
+            return Ok(());
+        }
+        Err(format!("waiting for {} to run this version and catch up", behind.join(", ")))
     }
 }

@@ -29,9 +29,9 @@ use crate::http::admin::Admin;
 use crate::http::gateway::Gateway;
 use crate::http::listener::accept;
 use crate::metrics::Metrics;
-use crate::node::Node;
+use crate::node::{EveryNodeCaughtUp, Node};
 use crate::plugins::Registry;
-use crate::projections::Projections;
+use crate::projections::{CutoverGate, Projections};
 
 /// The sockets a server accepts on.
 pub struct Listeners {
@@ -103,7 +103,12 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     }
     let dispatch = Arc::new(Dispatch::new(control.clone(), backend.leases.clone()));
     background.spawn(dispatch.clone().supervise(registry.clone(), stream.clone(), metrics.clone(), stopped.clone()));
-    let projections = Arc::new(Projections::new(stream.clone(), storage.clone(), metrics.clone()));
+    // In a cluster, a new projection version becomes active once every node has caught up.
+    let gate = backend
+        .cluster
+        .as_ref()
+        .map(|joined| Arc::new(EveryNodeCaughtUp::new(joined.cluster.clone())) as Arc<dyn CutoverGate>);
+    let projections = Arc::new(Projections::new(stream.clone(), storage.clone(), metrics.clone(), gate));
     background.spawn(projections.clone().supervise(registry.clone(), stopped.clone()));
     let advertise = match config.cluster.as_ref().and_then(|c| c.advertise.clone()) {
         Some(advertise) => advertise,

@@ -12,6 +12,7 @@
 //! The event is quarantined (recorded with the error) and, per the sidecar,
 //! the projection halts before it (default) or skips it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,8 @@ pub(crate) struct Projector {
     pub(crate) consumer: String,
     /// Told once a building generation has caught up.
     caught_up: tokio::sync::mpsc::UnboundedSender<String>,
+    /// Whether this generation has reached the head of the stream once.
+    reached_head: AtomicBool,
     pub(crate) state: Mutex<State>,
     pub(crate) quarantined: Mutex<Vec<Quarantined>>,
     pub(crate) metrics: FoldMetrics,
@@ -76,6 +79,7 @@ impl Projector {
             consumer: format!("projection.{scope}"),
             scope,
             caught_up,
+            reached_head: AtomicBool::new(false),
             mounted,
             state: Mutex::new(state),
             quarantined: Mutex::new(Vec::new()),
@@ -93,6 +97,12 @@ impl Projector {
 
     fn set_state(&self, state: State) {
         *self.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
+    }
+
+    /// Whether this generation has reached the head of the stream once (a
+    /// building one is then ready to cut over).
+    pub(crate) fn reached_head(&self) -> bool {
+        self.reached_head.load(Ordering::Relaxed)
     }
 
     /// The generation is the active one now.
@@ -170,6 +180,7 @@ pub(crate) async fn run(
                 if scanned < head {
                     continue;
                 }
+                projector.reached_head.store(true, Ordering::Relaxed);
                 match projector.state() {
                     State::Rebuilding => {
                         projector.set_state(State::Running);

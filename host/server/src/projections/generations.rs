@@ -6,10 +6,13 @@
 //! while the old version keeps folding and serving; once it has caught up,
 //! both generations are compared (the diff is recorded), queries cut over,
 //! and the old generation is dropped. Swapping the old version back before
-//! the cutover discards the new generation.
+//! the cutover discards the new generation. A [`CutoverGate`] may hold the
+//! cutover back: in a cluster, until every live node's copy of the new
+//! generation has caught up too, so all nodes switch to the same version.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use corral_runtime::World;
 use corral_storage::Storage;
@@ -21,6 +24,18 @@ use crate::metrics::Metrics;
 use crate::plugins::mounted::Mounted;
 use crate::plugins::registry::Registry;
 use crate::projections::fold::{self, Projector, State};
+
+/// How often a held-back cutover asks its gate again.
+const GATE_RETRY: Duration = Duration::from_secs(1);
+
+/// Whether a generation that caught up on this node may become the active
+/// one now.
+#[async_trait::async_trait]
+pub trait CutoverGate: Send + Sync {
+    /// `Ok` to cut over to the generation folded by `consumer`; `Err` says
+    /// what the cutover waits for (shown by `GET /projections`).
+    async fn may_cut_over(&self, consumer: &str) -> Result<(), String>;
+}
 
 /// kv bucket: projection name → content hash of its active generation.
 const ACTIVE: &str = "system/projections";
@@ -60,6 +75,8 @@ struct Generations {
     active: Option<Folding>,
     building: Option<Folding>,
     last_diff: Option<Diff>,
+    /// Why the building generation, caught up, is not active yet.
+    waiting: Option<String>,
 }
 
 /// Every projection's generations.
@@ -71,6 +88,7 @@ pub struct Projections {
     consumers: Mutex<Vec<String>>,
     caught_up: mpsc::UnboundedSender<String>,
     caught_up_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
+    gate: Option<Arc<dyn CutoverGate>>,
 }
 
 /// A projection as the admin API shows it.
@@ -78,11 +96,19 @@ pub(crate) struct Status {
     pub(crate) projector: Arc<Projector>,
     pub(crate) active: bool,
     pub(crate) last_diff: Option<Diff>,
+    /// Why a caught-up building generation is not active yet.
+    pub(crate) waiting: Option<String>,
 }
 
 impl Projections {
-    /// Projections folding from `stream` into views in `storage`.
-    pub fn new(stream: Arc<dyn EventStream>, storage: Storage, metrics: Arc<Metrics>) -> Projections {
+    /// Projections folding from `stream` into views in `storage`; with a
+    /// `gate`, a caught-up generation becomes active only once it allows.
+    pub fn new(
+        stream: Arc<dyn EventStream>,
+        storage: Storage,
+        metrics: Arc<Metrics>,
+        gate: Option<Arc<dyn CutoverGate>>,
+    ) -> Projections {
         let (caught_up, receiver) = mpsc::unbounded_channel();
         Projections {
             stream,
@@ -92,6 +118,7 @@ impl Projections {
             consumers: Mutex::default(),
             caught_up,
             caught_up_rx: tokio::sync::Mutex::new(receiver),
+            gate,
         }
     }
 
@@ -109,6 +136,7 @@ impl Projections {
                         projector: folding.projector.clone(),
                         active,
                         last_diff: entry.last_diff.clone(),
+                        waiting: if active { None } else { entry.waiting.clone() },
                     });
                 }
             }
@@ -136,11 +164,23 @@ impl Projections {
     pub(crate) async fn supervise(self: Arc<Self>, registry: Arc<Registry>, mut stop_all: watch::Receiver<bool>) {
         let mut changes = registry.changes();
         let mut caught_up = self.caught_up_rx.lock().await;
+        // Caught-up generations whose gate said not yet.
+        let mut held: BTreeSet<String> = BTreeSet::new();
+        let mut retry = tokio::time::interval(GATE_RETRY);
+        self.reconcile(&registry).await;
         loop {
-            self.reconcile(&registry).await;
             tokio::select! {
-                changed = changes.changed() => if changed.is_err() { break },
-                Some(scope) = caught_up.recv() => self.cut_over(&scope).await,
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    self.reconcile(&registry).await;
+                }
+                Some(scope) = caught_up.recv() => {
+                    held.insert(scope);
+                    self.cut_over_held(&mut held).await;
+                }
+                _ = retry.tick(), if !held.is_empty() => self.cut_over_held(&mut held).await,
                 _ = stop_all.changed() => break,
             }
         }
@@ -210,6 +250,7 @@ impl Projections {
                     // Swapped back before the cutover: the new generation goes.
                     if let Some(building) = entry.building.take() {
                         discard(&storage, building).await;
+                        entry.waiting = None;
                     }
                 }
                 // Nothing folding, and this version's views are the active ones.
@@ -231,6 +272,7 @@ impl Projections {
                         if let Some(building) = entry.building.take() {
                             discard(&storage, building).await;
                         }
+                        entry.waiting = None;
                         tracing::info!(projection = %name, version = mounted.plugin.version(), "building a new generation beside the active one");
                         entry.building = Some(self.start(mounted.clone(), State::Building, true).await);
                     }
@@ -243,6 +285,46 @@ impl Projections {
             .flatten()
             .map(|f| f.projector.consumer.clone())
             .collect();
+    }
+
+    /// Cuts over every held generation its gate lets through; forgets those
+    /// no longer building (discarded, or replaced by another version).
+    async fn cut_over_held(&self, held: &mut BTreeSet<String>) {
+        for scope in held.clone() {
+            let building = {
+                let generations = self.generations.lock().await;
+                generations.values().find_map(|g| {
+                    g.building.as_ref().filter(|b| b.projector.scope == scope).map(|b| b.projector.consumer.clone())
+                })
+            };
+            let Some(consumer) = building else {
+                held.remove(&scope);
+                continue;
+            };
+            let verdict = match &self.gate {
+                Some(gate) => gate.may_cut_over(&consumer).await,
+                None => Ok(()),
+            };
+            match verdict {
+                Ok(()) => {
+                    held.remove(&scope);
+                    self.cut_over(&scope).await;
+                }
+                Err(waiting) => self.hold(&scope, waiting).await,
+            }
+        }
+    }
+
+    /// Records why the generation at `scope` waits (logged when it changes).
+    async fn hold(&self, scope: &str, waiting: String) {
+        let mut generations = self.generations.lock().await;
+        let entry = generations.values_mut().find(|g| g.building.as_ref().is_some_and(|b| b.projector.scope == scope));
+        if let Some(entry) = entry
+            && entry.waiting.as_ref() != Some(&waiting)
+        {
+            tracing::info!(generation = scope, "caught up; the cutover waits: {waiting}");
+            entry.waiting = Some(waiting);
+        }
     }
 
     /// The generation at `scope` has caught up: compare, switch, drop the old.
@@ -292,6 +374,7 @@ impl Projections {
         }
         tracing::info!(projection = %name, equal = diff.equal, differing = diff.differing_count, "cut over to the new generation");
         entry.last_diff = Some(diff);
+        entry.waiting = None;
     }
 }
 

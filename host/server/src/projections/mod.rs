@@ -3,9 +3,10 @@
 //! - `fold`: one generation's loop — batches from its checkpoint, folded by
 //!   the plugin, views and checkpoint committed together, quarantine.
 //! - `generations`: every projection's generations — a version builds its
-//!   views beside the active one and queries cut over once it caught up.
+//!   views beside the active one and queries cut over once it caught up
+//!   (and its [`CutoverGate`] allows).
 
 pub mod fold;
 pub mod generations;
 
-pub use generations::{Projections, active_scope};
+pub use generations::{CutoverGate, Projections, active_scope};

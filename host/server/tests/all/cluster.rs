@@ -4,8 +4,9 @@
 //! once per subscriber across the nodes, kv is shared and its
 //! compare-and-swap has one winner, a cron schedule ticks once across the
 //! nodes, projections hold the same bytes everywhere (and after a
-//! partition heals), and a node cut off from NATS turns not ready and
-//! refuses writes.
+//! partition heals) and cut over to a new version only once every node has
+//! caught up, a node cut off from NATS turns not ready and refuses writes,
+//! and nodes answer the gRPC control plane (Ping, Negotiate).
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -44,8 +45,15 @@ impl Node {
 
 /// Starts `count` nodes of cluster `name` serving the plugins in `plugins`.
 fn nodes(name: &str, count: usize, plugins: &std::path::Path) -> Vec<Node> {
-    (0..count)
-        .map(|i| {
+    nodes_serving(name, &vec![plugins; count])
+}
+
+/// Starts a node of cluster `name` per folder, serving the plugins in it.
+fn nodes_serving(name: &str, folders: &[&std::path::Path]) -> Vec<Node> {
+    folders
+        .iter()
+        .enumerate()
+        .map(|(i, plugins)| {
             let proxies: Vec<TcpProxy> = (0..3).map(|s| TcpProxy::start(nats().client_addr(s))).collect();
             let urls = proxies.iter().map(|p| format!("nats://{}", p.addr())).collect();
             let data = tempfile::tempdir().unwrap();
@@ -257,6 +265,69 @@ async fn projections_are_byte_identical_on_every_node_and_after_a_partition_heal
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_projection_version_cuts_over_once_every_node_has_caught_up() {
+    let folders: Vec<tempfile::TempDir> =
+        (0..3).map(|_| plugins_dir(&[("emitter", ROUTE_EMITTER), ("count", PROJECTION_COUNT)], &[])).collect();
+    let paths: Vec<std::path::PathBuf> = folders.iter().map(|f| f.path().to_path_buf()).collect();
+    let nodes = tokio::task::spawn_blocking(move || {
+        let paths: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+        nodes_serving("cutover", &paths)
+    })
+    .await
+    .unwrap();
+    for i in 0..12 {
+        let reply = post(nodes[i % 3].host.public, "/emit/orders.created", b"{}").await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let counted = |node: &Node| futures_block(get(node.host.public, "/views/count/orders.created")).text();
+    eventually(Duration::from_secs(30), "version 1 folded everywhere", || {
+        nodes.iter().all(|n| counted(n) == "12").then_some(())
+    })
+    .await;
+
+    // Version 2 (ten per event) reaches node 0 only: its generation
+    // catches up there, but the cutover waits for the other two nodes.
+    let place = |folder: &std::path::Path| {
+        let staged = folder.join(".count.wasm.partial");
+        std::fs::copy(PROJECTION_COUNT_V2, &staged).unwrap();
+        std::fs::rename(&staged, folder.join("count.wasm")).unwrap();
+    };
+    place(folders[0].path());
+    let v2 = generation("count", PROJECTION_COUNT_V2);
+    let admin = nodes[0].host.admin;
+    let waiting = eventually(Duration::from_secs(30), "version 2 caught up on node 0", || {
+        let list = futures_block(get(admin, "/projections")).json();
+        let building = list.as_array().unwrap().iter().find(|p| p["generation"] == v2.as_str()).cloned()?;
+        assert_eq!(building["active"], false, "cut over while nodes 1 and 2 run version 1: {list}");
+        // Node 0's own report of its copy reaches the member list with its
+        // next heartbeat; from then on only the other two hold it back.
+        let reason = building["cutover_waits_for"].as_str().unwrap_or("node-0").to_string();
+        (building["caught_up"] == true && !reason.contains("node-0")).then_some(reason)
+    })
+    .await;
+    assert!(waiting.contains("node-1") && waiting.contains("node-2"), "{waiting}");
+    // Several heartbeats and gate retries later it still waits, and every
+    // node still answers from version 1.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(nodes.iter().all(|n| counted(n) == "12"), "a node served version 2 before all had caught up");
+
+    // The other nodes get version 2 too: all three cut over.
+    place(folders[1].path());
+    place(folders[2].path());
+    eventually(Duration::from_secs(60), "version 2 active everywhere", || {
+        nodes.iter().all(|n| counted(n) == "120").then_some(())
+    })
+    .await;
+    for node in &nodes {
+        let list = get(node.host.admin, "/projections").await.json();
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 1, "the old generation is gone: {list:?}");
+        assert_eq!(list[0]["generation"], v2.as_str());
+        assert_eq!(list[0]["last_diff"]["equal"], false);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_cut_off_from_nats_is_not_ready_and_refuses_writes_until_it_is_back() {
     let plugins = plugins_dir(&[("emitter", ROUTE_EMITTER)], &[]);
     let (nodes, _plugins) =
@@ -337,4 +408,48 @@ async fn a_killed_nats_server_stalls_writes_and_loses_nothing_acknowledged() {
         assert_eq!(copies, 1, "{payload} was acknowledged: stored exactly once ({stored:?})");
     }
     drop(host);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_answer_ping_and_negotiate_over_the_control_plane() {
+    use corral_server::http::cluster::PROTOCOL_VERSION;
+    use corral_server::http::cluster::proto::control_plane_client::ControlPlaneClient;
+    use corral_server::http::cluster::proto::{NegotiateRequest, PingRequest};
+
+    let plugins = plugins_dir(&[("emitter", ROUTE_EMITTER)], &[]);
+    let (nodes, _plugins) =
+        tokio::task::spawn_blocking(move || (nodes("control-plane", 3, plugins.path()), plugins)).await.unwrap();
+    let ids: BTreeSet<String> = (0..3).map(|i| format!("node-{i}")).collect();
+    for (i, node) in nodes.iter().enumerate() {
+        let mut client = ControlPlaneClient::connect(format!("http://{}", node.host.public)).await.unwrap();
+        let ping = client.ping(PingRequest { from_node: "test".into() }).await.unwrap().into_inner();
+        assert_eq!(ping.node_id, format!("node-{i}"));
+        assert!(ping.incarnation > 0, "the incarnation is the node's start time: {ping:?}");
+        let skew = ping
+            .time_ms
+            .abs_diff(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64);
+        assert!(skew < 60_000, "a clock on this machine: {ping:?}");
+
+        // Every node comes to see the same three members.
+        let asking = |version| NegotiateRequest {
+            from_node: "test".into(),
+            protocol_version: version,
+            members: ids.iter().cloned().collect(),
+        };
+        let reply = eventually(Duration::from_secs(20), "three members", || {
+            let reply = futures_block(client.clone().negotiate(asking(PROTOCOL_VERSION))).unwrap().into_inner();
+            (reply.members.iter().cloned().collect::<BTreeSet<_>>() == ids).then_some(reply)
+        })
+        .await;
+        assert_eq!(reply.node_id, format!("node-{i}"));
+        assert_eq!(reply.protocol_version, PROTOCOL_VERSION);
+        assert!(reply.compatible);
+
+        // A newer peer is answered with the version both speak; one that
+        // speaks no version this node knows is told it is not compatible.
+        let newer = client.negotiate(asking(PROTOCOL_VERSION + 5)).await.unwrap().into_inner();
+        assert_eq!((newer.protocol_version, newer.compatible), (PROTOCOL_VERSION, true));
+        let ancient = client.negotiate(asking(0)).await.unwrap().into_inner();
+        assert!(!ancient.compatible, "{ancient:?}");
+    }
 }

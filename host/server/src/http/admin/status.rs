@@ -84,6 +84,8 @@ pub(super) async fn projections(
             "active": status.active,
             "consumer": projector.consumer,
             "last_diff": status.last_diff,
+            "caught_up": status.active || projector.reached_head(),
+            "cutover_waits_for": status.waiting,
             "version": projector.mounted.plugin.version(),
             "content_hash": projector.mounted.plugin.content_hash(),
             "topics": projector.mounted.plugin.descriptor().topics,
