@@ -27,7 +27,8 @@
 //! - [`log`], [`emit`], [`kv`], [`views`], [`carts`]: one module per imported
 //!   WIT interface, each with its backend trait and its `Host` view.
 //! - `deterministic`: the projection and cart worlds' clocks and randomness.
-//! - [`topics`]: the grammar of topics and subscriptions, and matching.
+//! - [`topics`]: the grammar of topics and subscriptions, and matching;
+//!   [`tenants`]: the contract of tenant ids.
 //! - [`batch`]: `corral:plugin/batch`, a projection folding many events in
 //!   one instance, event by event under the host's eye ([`PendingViews`]).
 //! - `wasi_http`: serving standard `wasi:http/proxy` components.
@@ -53,6 +54,7 @@ pub mod runtime;
 pub mod settings;
 mod stdio;
 mod store;
+pub mod tenants;
 pub mod topics;
 pub mod types;
 pub mod views;

@@ -159,10 +159,7 @@ impl Carts {
 
 fn check_key(key: &CartKey) -> Result<(), CartError> {
     check_id("cart id", &key.cart)?;
-    if key.tenant.contains('\0') {
-        return Err(CartError::Invalid("the tenant must not contain NUL bytes".into()));
-    }
-    Ok(())
+    corral_runtime::tenants::validate_tenant(&key.tenant).map_err(CartError::Invalid)
 }
 
 fn check_id(what: &str, id: &str) -> Result<(), CartError> {

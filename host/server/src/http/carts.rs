@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 
 use crate::carts::{CartError, CartReply, Carts, MutateRequest};
-use crate::http::respond::{Body, as_json, full, problem, too_large};
+use crate::http::respond::{Body, as_json, full, problem, tenant, too_large};
 
 /// The body of `POST /carts/PLUGIN/ID`.
 #[derive(Debug, Deserialize)]
@@ -43,9 +43,12 @@ pub(crate) async fn handle(
             serde_json::json!({"error": "not_found", "message": "cart paths are /carts/PLUGIN/ID", "request_id": request_id}),
         );
     };
+    let tenant = match tenant(request.headers(), request_id) {
+        Ok(tenant) => tenant,
+        Err(refused) => return *refused,
+    };
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let key =
-        CartKey { tenant: header("x-corral-tenant").unwrap_or_default(), plugin: plugin.into(), cart: cart.into() };
+    let key = CartKey { tenant, plugin: plugin.into(), cart: cart.into() };
     let result = match *request.method() {
         Method::GET => carts.state(key.clone()).await,
         Method::POST => {

@@ -90,7 +90,11 @@ impl Gateway {
                 };
                 let canary = slot.canary.as_ref().filter(|c| c.pick());
                 let mounted = canary.map_or(&slot.mounted, |c| &c.mounted);
-                let call = call_context(&request, request_id);
+                let tenant = match crate::http::respond::tenant(request.headers(), request_id) {
+                    Ok(tenant) => tenant,
+                    Err(refused) => return *refused,
+                };
+                let call = call_context(&request, request_id, tenant);
                 let response = match mounted.plugin.world() {
                     World::WasiHttp => self.serve_wasi_http(mounted, call, request).await,
                     _ => self.call_route(mounted, call, request, params).await,
@@ -239,11 +243,11 @@ fn request_id(request: &Request<Incoming>) -> String {
         .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()))
 }
 
-fn call_context(request: &Request<Incoming>, request_id: &str) -> CallContext {
+fn call_context(request: &Request<Incoming>, request_id: &str, tenant: String) -> CallContext {
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     CallContext {
         request_id: request_id.to_string(),
-        tenant: header("x-corral-tenant").unwrap_or_default(),
+        tenant,
         correlation_id: header("x-correlation-id").unwrap_or_else(|| request_id.to_string()),
         traceparent: header("traceparent"),
         ..CallContext::default()

@@ -38,9 +38,9 @@ pub(crate) fn service(carts: Arc<Carts>) -> CartActorServer<CartService> {
 impl CartActor for CartService {
     async fn mutate(&self, request: Request<proto::MutateRequest>) -> Result<Response<proto::CartState>, Status> {
         let traceparent = metadata(&request, "traceparent");
-        let tenant = metadata(&request, "x-corral-tenant");
+        let tenant = tenant_metadata(&request);
         let message = request.into_inner();
-        let key = cart_key(message.tenant, tenant, message.plugin, message.cart_id);
+        let key = cart_key(message.tenant, tenant, message.plugin, message.cart_id)?;
         let mutate = MutateRequest {
             kind: message.kind,
             payload: message.payload,
@@ -54,9 +54,9 @@ impl CartActor for CartService {
     }
 
     async fn get_state(&self, request: Request<proto::GetStateRequest>) -> Result<Response<proto::CartState>, Status> {
-        let tenant = metadata(&request, "x-corral-tenant");
+        let tenant = tenant_metadata(&request);
         let message = request.into_inner();
-        let key = cart_key(message.tenant, tenant, message.plugin, message.cart_id);
+        let key = cart_key(message.tenant, tenant, message.plugin, message.cart_id)?;
         match self.carts.state(key.clone()).await {
             Ok(reply) => Ok(Response::new(state(&key, reply))),
             Err(error) => Err(status(&error)),
@@ -64,10 +64,28 @@ impl CartActor for CartService {
     }
 }
 
-/// The message's tenant, else the `x-corral-tenant` metadata's.
-fn cart_key(tenant: String, from_metadata: Option<String>, plugin: String, cart: String) -> CartKey {
-    let tenant = if tenant.is_empty() { from_metadata.unwrap_or_default() } else { tenant };
-    CartKey { tenant, plugin, cart }
+/// The message's tenant, else the `x-corral-tenant` metadata's; either
+/// must keep the tenant contract (`INVALID_ARGUMENT` naming the rule).
+fn cart_key(
+    tenant: String,
+    from_metadata: Result<String, String>,
+    plugin: String,
+    cart: String,
+) -> Result<CartKey, Status> {
+    let tenant = if tenant.is_empty() {
+        from_metadata.map_err(|reason| Status::invalid_argument(format!("x-corral-tenant metadata: {reason}")))?
+    } else {
+        corral_runtime::tenants::validate_tenant(&tenant)
+            .map_err(|reason| Status::invalid_argument(format!("tenant: {reason}")))?;
+        tenant
+    };
+    Ok(CartKey { tenant, plugin, cart })
+}
+
+/// The `x-corral-tenant` metadata checked against the tenant contract.
+fn tenant_metadata<T>(request: &Request<T>) -> Result<String, String> {
+    let value = request.metadata().get("x-corral-tenant").map(|v| v.as_bytes());
+    corral_runtime::tenants::tenant_from_header(value)
 }
 
 fn metadata<T>(request: &Request<T>, name: &str) -> Option<String> {

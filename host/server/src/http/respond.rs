@@ -19,6 +19,20 @@ pub(crate) fn too_large(limit: usize, request_id: &str) -> Response<Body> {
     )
 }
 
+/// The request's tenant (`x-corral-tenant`; none is the default tenant),
+/// or a 400 naming the header and the rule it breaks (with the request id,
+/// when the listener gives requests one).
+pub(crate) fn tenant(headers: &http::HeaderMap, request_id: &str) -> Result<String, Box<Response<Body>>> {
+    let value = headers.get("x-corral-tenant").map(HeaderValue::as_bytes);
+    corral_runtime::tenants::tenant_from_header(value).map_err(|reason| {
+        let mut body = serde_json::json!({"error": "invalid_tenant", "message": format!("x-corral-tenant: {reason}")});
+        if !request_id.is_empty() {
+            body["request_id"] = request_id.into();
+        }
+        Box::new(problem(StatusCode::BAD_REQUEST, body))
+    })
+}
+
 /// A small JSON error response.
 pub(crate) fn problem(status: StatusCode, body: serde_json::Value) -> Response<Body> {
     let mut response = Response::new(full(body.to_string().into_bytes()));

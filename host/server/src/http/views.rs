@@ -6,7 +6,7 @@ use corral_runtime::World;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use crate::http::respond::{Body, as_json, full, problem};
+use crate::http::respond::{Body, as_json, full, problem, tenant};
 use crate::plugins::Catalog;
 use crate::projections::active_scope;
 
@@ -25,7 +25,11 @@ pub(crate) fn query(
             serde_json::json!({"error": "method_not_allowed", "message": "views are read-only: use GET", "request_id": request_id}),
         );
     }
-    let tenant = request.headers().get("x-corral-tenant").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let tenant = match tenant(request.headers(), request_id) {
+        Ok(tenant) => tenant,
+        Err(refused) => return *refused,
+    };
+    let tenant = tenant.as_str();
     let (projection, id) = rest.split_once('/').unwrap_or((rest, ""));
     let known = catalog
         .slots

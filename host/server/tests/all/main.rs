@@ -15,6 +15,7 @@ mod hotswap;
 mod polyglot;
 mod projections;
 mod serve;
+mod tenants;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

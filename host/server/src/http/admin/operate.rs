@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 
 use crate::carts::Carts;
 use crate::events::stream::EventStream;
-use crate::http::respond::{Body, json, problem};
+use crate::http::respond::{Body, json, problem, tenant};
 use crate::metrics::Metrics;
 use crate::projections::Projections;
 
@@ -26,8 +26,11 @@ pub(super) async fn publish(
     if let Err(reason) = corral_runtime::topics::validate_topic(&topic) {
         return problem(StatusCode::BAD_REQUEST, serde_json::json!({"error": "invalid_topic", "message": reason}));
     }
+    let tenant = match tenant(request.headers(), "") {
+        Ok(tenant) => tenant,
+        Err(refused) => return *refused,
+    };
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let tenant = header("x-corral-tenant").unwrap_or_default();
     let correlation_id = header("x-correlation-id").unwrap_or_else(|| format!("admin-{:016x}", rand::random::<u64>()));
     let traceparent = header("traceparent");
     let payload = match http_body_util::Limited::new(request.into_body(), MAX_EVENT_BYTES).collect().await {
@@ -64,8 +67,11 @@ pub(super) async fn verify_cart(carts: &Carts, request: &Request<Incoming>, path
             serde_json::json!({"error": "not_found", "message": "use POST /carts/PLUGIN/ID/verify"}),
         );
     };
-    let tenant = request.headers().get("x-corral-tenant").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let key = CartKey { tenant: tenant.into(), plugin: plugin.into(), cart: cart.into() };
+    let tenant = match tenant(request.headers(), "") {
+        Ok(tenant) => tenant,
+        Err(refused) => return *refused,
+    };
+    let key = CartKey { tenant, plugin: plugin.into(), cart: cart.into() };
     match carts.verify(key).await {
         Ok(verification) => {
             let status = if verification.ok { StatusCode::OK } else { StatusCode::CONFLICT };
