@@ -95,6 +95,18 @@ pub async fn mount(
             plugin.world().name()
         )));
     }
+    if plugin.world() != World::EventHandler && (sidecar.topics.is_some() || sidecar.schedules.is_some()) {
+        let why = match plugin.world() {
+            World::Projection => {
+                "a projection's topics are part of its deterministic fold: declare them in describe(), so a change is a new version that builds its own generation"
+            }
+            _ => "only event handlers subscribe to topics and schedules",
+        };
+        return Err(sidecar_error(format!(
+            "`topics` and `schedules` are not allowed for a {} plugin ({why}); remove them from the sidecar",
+            plugin.world().name()
+        )));
+    }
     let routes = served_routes(&plugin, &sidecar);
     let (topics, schedules) = subscriptions(&plugin, &sidecar).map_err(|reason| {
         if sidecar.topics.is_some() || sidecar.schedules.is_some() {

@@ -297,3 +297,21 @@ async fn batched_clock_and_random_do_not_depend_on_where_batches_start() {
     let log = host.storage().read_after(0, 100).unwrap();
     assert_eq!(samples[0]["now_ms"], log[0].timestamp_ms, "the clock of the event folded, not of the batch");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_projection_sidecar_that_overrides_topics_is_refused_with_the_fix() {
+    let sidecar = "topics = [\"orders.paid\"]\n";
+    let plugins = plugins_dir(&[("count", PROJECTION_COUNT), ("hello", ROUTE_HELLO)], &[("count", sidecar)]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path());
+    let list = get(host.admin, "/plugins").await.json();
+    let count = list.as_array().unwrap().iter().find(|p| p["file"].as_str().unwrap().ends_with("count.wasm")).unwrap();
+    let error = count["error"].as_str().unwrap_or_default();
+    assert!(error.contains("count.toml"), "names the sidecar: {error}");
+    assert!(error.contains("describe()") && error.contains("remove them from the sidecar"), "{error}");
+    assert_eq!(
+        get(host.admin, "/projections").await.json(),
+        serde_json::json!([]),
+        "nothing folds under the wrong topics"
+    );
+}
