@@ -1,6 +1,12 @@
 //! One call = one store = one instance. Failures are classified into
 //! [`InvokeError`] so the caller can answer 500, 503 or 504 with a reason.
 //!
+//! A call's deadline bounds it as a whole: the epoch callback traps a guest
+//! that computes past it, and [`Session::bounded`] ends one that waits past
+//! it (asleep on a WASI clock, or on a kv, emit or carts import) — the
+//! call's future and its store are dropped at the deadline, which frees its
+//! concurrency slot.
+//!
 //! Nothing here builds an error value on the success path: with
 //! `RUST_BACKTRACE=1` every error captures a backtrace.
 
@@ -56,6 +62,23 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// Runs `call` (a future over this session's store) until the call's
+    /// deadline; past it, the call ends as an interrupt (a timeout).
+    pub(crate) async fn bounded<T>(
+        deadline: tokio::time::Instant,
+        call: impl Future<Output = wasmtime::Result<T>>,
+    ) -> wasmtime::Result<T> {
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Trap::Interrupt.into()),
+        }
+    }
+
+    /// When this call's time is up.
+    pub(crate) fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.started) + self.store.data().plugin.limits.timeout
+    }
+
     /// Ends the call: measures it and classifies a failure.
     pub(crate) fn finish<T>(self, result: wasmtime::Result<T>) -> Result<Called<T>, InvokeError> {
         let elapsed = self.started.elapsed();
@@ -140,34 +163,38 @@ impl Plugin {
 
     /// Calls `describe()`.
     pub async fn describe(&self, call: CallContext) -> Result<Called<Descriptor>, InvokeError> {
+        if matches!(self.pre, Pre::WasiHttp(_)) {
+            return Err(self.wrong_world("corral"));
+        }
         let mut session = self.session(&ControlPlane::detached(), call)?;
+        let deadline = session.deadline();
         let store = &mut session.store;
-        let result = match &self.pre {
-            Pre::Route(pre) => match pre.instantiate_async(&mut *store).await {
-                Ok(i) => i.call_describe(&mut *store).await,
-                Err(e) => Err(e),
-            },
-            Pre::EventHandler(pre) => match pre.instantiate_async(&mut *store).await {
-                Ok(i) => i.call_describe(&mut *store).await,
-                Err(e) => Err(e),
-            },
-            Pre::Projection(pre) => match pre.instantiate_async(&mut *store).await {
-                Ok(i) => i.call_describe(&mut *store).await,
-                Err(e) => Err(e),
-            },
-            Pre::BatchedProjection(pre) => match pre.instantiate_async(&mut *store).await {
-                Ok(i) => i.call_describe(&mut *store).await,
-                Err(e) => Err(e),
-            },
-            Pre::Cart(pre) => match pre.instantiate_async(&mut *store).await {
-                Ok(i) => i.call_describe(&mut *store).await,
-                Err(e) => Err(e),
-            },
-            Pre::WasiHttp(_) => {
-                drop(session);
-                return Err(self.wrong_world("corral"));
+        let result = Session::bounded(deadline, async {
+            match &self.pre {
+                Pre::Route(pre) => match pre.instantiate_async(&mut *store).await {
+                    Ok(i) => i.call_describe(&mut *store).await,
+                    Err(e) => Err(e),
+                },
+                Pre::EventHandler(pre) => match pre.instantiate_async(&mut *store).await {
+                    Ok(i) => i.call_describe(&mut *store).await,
+                    Err(e) => Err(e),
+                },
+                Pre::Projection(pre) => match pre.instantiate_async(&mut *store).await {
+                    Ok(i) => i.call_describe(&mut *store).await,
+                    Err(e) => Err(e),
+                },
+                Pre::BatchedProjection(pre) => match pre.instantiate_async(&mut *store).await {
+                    Ok(i) => i.call_describe(&mut *store).await,
+                    Err(e) => Err(e),
+                },
+                Pre::Cart(pre) => match pre.instantiate_async(&mut *store).await {
+                    Ok(i) => i.call_describe(&mut *store).await,
+                    Err(e) => Err(e),
+                },
+                Pre::WasiHttp(_) => Err(wasmtime::format_err!("a wasi:http component exports no describe()")),
             }
-        };
+        })
+        .await;
         session.finish(result)
     }
 
@@ -182,11 +209,13 @@ impl Plugin {
             return Err(self.wrong_world("route"));
         };
         let mut session = self.session(control, call)?;
+        let deadline = session.deadline();
         let store = &mut session.store;
-        let result = match pre.instantiate_async(&mut *store).await {
-            Ok(instance) => instance.corral_plugin_http_handler().call_handle(&mut *store, request).await,
-            Err(e) => Err(e),
-        };
+        let result = Session::bounded(deadline, async {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance.corral_plugin_http_handler().call_handle(&mut *store, request).await
+        })
+        .await;
         session.finish(result)
     }
 
@@ -201,11 +230,13 @@ impl Plugin {
             return Err(self.wrong_world("event-handler"));
         };
         let mut session = self.session(control, call)?;
+        let deadline = session.deadline();
         let store = &mut session.store;
-        let result = match pre.instantiate_async(&mut *store).await {
-            Ok(instance) => instance.corral_plugin_event_consumer().call_handle(&mut *store, event).await,
-            Err(e) => Err(e),
-        };
+        let result = Session::bounded(deadline, async {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance.corral_plugin_event_consumer().call_handle(&mut *store, event).await
+        })
+        .await;
         let called = session.finish(result)?;
         self.guest_result(called)
     }
@@ -226,13 +257,14 @@ impl Plugin {
         // two generated interfaces.
         macro_rules! key_then_apply {
             ($pre:expr, $interface:ident) => {{
+                let deadline = session.deadline();
                 let store = &mut session.store;
-                let instance = match $pre.instantiate_async(&mut *store).await {
+                let instance = match Session::bounded(deadline, $pre.instantiate_async(&mut *store)).await {
                     Ok(instance) => instance,
                     Err(e) => return session.finish(Err(e)),
                 };
                 let projector = instance.$interface();
-                let id = match projector.call_key(&mut *store, event).await {
+                let id = match Session::bounded(deadline, projector.call_key(&mut *store, event)).await {
                     Ok(Some(id)) => id,
                     Ok(None) => return session.finish(Ok(FoldStep::Skip)),
                     Err(e) => return session.finish(Err(e)),
@@ -244,7 +276,7 @@ impl Plugin {
                         return Err(self.error(InvokeErrorKind::Host(format!("reading view {id:?}: {reason}"))));
                     }
                 };
-                (id, projector.call_apply(&mut *store, current.as_deref(), event).await)
+                (id, Session::bounded(deadline, projector.call_apply(&mut *store, current.as_deref(), event)).await)
             }};
         }
         let (id, result) = match &self.pre {
@@ -275,11 +307,13 @@ impl Plugin {
             return Err(self.wrong_world("cart"));
         };
         let mut session = self.session(&ControlPlane::detached(), CallContext::for_mutation(mutation, tenant))?;
+        let deadline = session.deadline();
         let store = &mut session.store;
-        let result = match pre.instantiate_async(&mut *store).await {
-            Ok(instance) => instance.corral_plugin_state_machine().call_apply(&mut *store, state, mutation).await,
-            Err(e) => Err(e),
-        };
+        let result = Session::bounded(deadline, async {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance.corral_plugin_state_machine().call_apply(&mut *store, state, mutation).await
+        })
+        .await;
         let called = session.finish(result)?;
         self.guest_result(called)
     }

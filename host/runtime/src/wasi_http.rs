@@ -12,6 +12,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use crate::call::CallContext;
 use crate::control::ControlPlane;
 use crate::error::{InvokeError, InvokeErrorKind};
+use crate::invoke::Session;
 use crate::plugin::{Plugin, Pre};
 
 /// A response from a wasi:http guest; its body may still be streaming.
@@ -55,11 +56,13 @@ impl Plugin {
         // The guest may stream the body after answering, so the instance
         // lives in its own task until it returns.
         let task = tokio::spawn(async move {
+            let deadline = session.deadline();
             let store = &mut session.store;
-            let result = match pre.instantiate_async(&mut *store).await {
-                Ok(proxy) => proxy.wasi_http_incoming_handler().call_handle(&mut *store, req, out).await,
-                Err(error) => Err(error),
-            };
+            let result = Session::bounded(deadline, async {
+                let proxy = pre.instantiate_async(&mut *store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut *store, req, out).await
+            })
+            .await;
             session.finish(result)
         });
         match receiver.await {

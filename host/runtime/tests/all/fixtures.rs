@@ -163,6 +163,30 @@ async fn route_endless_loop() {
 }
 
 #[tokio::test]
+async fn the_deadline_ends_a_guest_asleep_on_a_wasi_clock_and_frees_its_slot() {
+    let harness = Harness::new();
+    let plugin = harness
+        .load_with(
+            ROUTE_SLOW,
+            limits(|l| {
+                l.timeout = SHORT;
+                l.max_concurrency = 1;
+            }),
+        )
+        .await;
+    // The guest sleeps 20 s without running any wasm: no epoch tick can
+    // trap it, only the call's own deadline can end it.
+    let started = std::time::Instant::now();
+    let error =
+        plugin.handle_http(&harness.control, CallContext::internal("t"), &get("/slow?ms=20000")).await.unwrap_err();
+    assert!(matches!(error.kind, InvokeErrorKind::Timeout(t) if t == SHORT), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "ended at the deadline: {:?}", started.elapsed());
+    assert_eq!(plugin.in_flight(), 0, "the slot is free again");
+    let slept = plugin.handle_http(&harness.control, CallContext::internal("u"), &get("/slow?ms=1")).await.unwrap();
+    assert_eq!(slept.value.status, 200);
+}
+
+#[tokio::test]
 async fn concurrency_cap_refuses_instead_of_queueing() {
     let harness = Harness::new();
     let plugin = std::sync::Arc::new(
