@@ -54,6 +54,15 @@ pub(crate) struct RunArgs {
     /// Largest request head (request line and headers), in bytes [default: 16384].
     #[arg(long, env = "CORRAL_MAX_HEADER_BYTES")]
     max_header_bytes: Option<usize>,
+    /// How long an HTTP/1 client has to send a request head, in ms; also how long an idle keep-alive connection stays open [default: 10000].
+    #[arg(long, env = "CORRAL_HEADER_READ_TIMEOUT_MS")]
+    header_read_timeout_ms: Option<u64>,
+    /// Open connections per listener; more are answered 503 and closed [default: 10000].
+    #[arg(long, env = "CORRAL_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Concurrent streams per HTTP/2 connection [default: 256].
+    #[arg(long, env = "CORRAL_MAX_H2_STREAMS")]
+    max_h2_streams: Option<u32>,
     /// How long shutdown waits for in-flight requests, in ms [default: 30000].
     #[arg(long, env = "CORRAL_SHUTDOWN_TIMEOUT_MS")]
     shutdown_timeout_ms: Option<u64>,
@@ -112,6 +121,9 @@ struct FileConfig {
     max_request_bytes: Option<usize>,
     max_response_bytes: Option<usize>,
     max_header_bytes: Option<usize>,
+    header_read_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+    max_h2_streams: Option<u32>,
     shutdown_timeout_ms: Option<u64>,
     retention_max_age_s: Option<u64>,
     retention_max_events: Option<u64>,
@@ -170,6 +182,12 @@ impl RunArgs {
                 .or(file.max_header_bytes)
                 .unwrap_or(defaults.max_header_bytes)
                 .max(8192),
+            header_read_timeout: self
+                .header_read_timeout_ms
+                .or(file.header_read_timeout_ms)
+                .map_or(defaults.header_read_timeout, |ms| Duration::from_millis(ms.max(100))),
+            max_connections: self.max_connections.or(file.max_connections).unwrap_or(defaults.max_connections).max(1),
+            max_h2_streams: self.max_h2_streams.or(file.max_h2_streams).unwrap_or(defaults.max_h2_streams).max(1),
         };
         if let Some(ms) = self.shutdown_timeout_ms.or(file.shutdown_timeout_ms) {
             server.shutdown_timeout = Duration::from_millis(ms);

@@ -90,7 +90,7 @@ impl ServerConfig {
     }
 }
 
-/// Size caps of the public listener.
+/// Size and connection caps of the listeners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
     /// Largest request body, in bytes.
@@ -99,11 +99,26 @@ pub struct HttpLimits {
     pub max_response_bytes: usize,
     /// Largest request head (request line and headers), in bytes.
     pub max_header_bytes: usize,
+    /// How long an HTTP/1 client has to send a whole request head, counted
+    /// from when the connection is ready for one: also how long an idle
+    /// keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// Open connections per listener; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Concurrent streams per HTTP/2 connection.
+    pub max_h2_streams: u32,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        HttpLimits { max_request_bytes: 1 << 20, max_response_bytes: 16 << 20, max_header_bytes: 16 << 10 }
+        HttpLimits {
+            max_request_bytes: 1 << 20,
+            max_response_bytes: 16 << 20,
+            max_header_bytes: 16 << 10,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            max_h2_streams: 256,
+        }
     }
 }
 

@@ -1,18 +1,26 @@
 //! Accepting connections on a listener — HTTP/1.1 and h2c, one task per
 //! connection — until told to stop; then waiting for open connections to
 //! finish their requests, at most the shutdown timeout.
+//!
+//! Slow and greedy clients are bounded: an HTTP/1 client that does not
+//! send a whole request head within the header timeout (a new one, or the
+//! next on an idle keep-alive connection) is disconnected; HTTP/2
+//! connections are pinged and carry a bounded number of streams; past the
+//! connection cap, a new connection is answered 503 and closed.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
 
 use crate::config::HttpLimits;
 use crate::http::respond::Body;
@@ -30,13 +38,29 @@ pub(crate) async fn accept<H, F>(
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(limits.max_header_bytes).max_headers(128);
-    builder.http2().max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(128);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_PING_EVERY)
+        .keep_alive_timeout(H2_PING_EVERY)
+        .max_concurrent_streams(limits.max_h2_streams)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let open = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
+                    let Ok(slot) = open.clone().try_acquire_owned() else {
+                        tokio::spawn(refuse(stream, limits.max_connections));
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     let handler = handler.clone();
                     let service = hyper::service::service_fn(move |request| {
@@ -49,6 +73,7 @@ pub(crate) async fn accept<H, F>(
                         if let Err(error) = connection.await {
                             tracing::debug!("connection ended with an error: {error}");
                         }
+                        drop(slot);
                     });
                 }
                 Err(error) => {
@@ -64,4 +89,28 @@ pub(crate) async fn accept<H, F>(
     if tokio::time::timeout(shutdown_timeout, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight requests did not finish within {:?}; closing them", shutdown_timeout);
     }
+}
+
+/// How often an HTTP/2 connection is pinged, and how long the answer may take.
+const H2_PING_EVERY: Duration = Duration::from_secs(20);
+
+/// Answers a connection over the cap with a 503 and closes it.
+async fn refuse(mut stream: TcpStream, max: usize) {
+    let body = format!(
+        "{{\"error\":\"too_many_connections\",\"message\":\"this listener already has {max} open connections (--max-connections); retry shortly\"}}"
+    );
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answered = async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await?;
+        // Read what the client sent before closing, so the close does not
+        // reset the connection under the answer.
+        let mut sink = [0u8; 4096];
+        while tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), answered).await;
 }

@@ -10,6 +10,7 @@
 mod carts;
 mod carts_import;
 mod cluster;
+mod connections;
 mod events;
 mod hotswap;
 mod polyglot;

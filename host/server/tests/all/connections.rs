@@ -1,0 +1,111 @@
+//! Slow and greedy clients against real sockets: a client that trickles
+//! its request head, or leaves a keep-alive connection idle, is
+//! disconnected after the header timeout while others are served; past
+//! the connection cap a new connection gets a 503 that says why, and a
+//! freed slot serves again.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use corral_fixtures::ROUTE_HELLO;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::{Host, get, plugins_dir};
+
+/// Reads until the server closes the connection; what it sent, or `None`
+/// if it was still open after `limit`.
+async fn until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(received),
+            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_heads_and_idle_keep_alives_are_cut_at_the_header_timeout() {
+    let plugins = plugins_dir(&[("hello", ROUTE_HELLO)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start_with(plugins.path(), data.path(), |c| {
+        c.http.header_read_timeout = Duration::from_millis(600);
+    });
+    let addr = host.public;
+
+    // Twenty clients trickle a request head one byte at a time.
+    let started = Instant::now();
+    let trickles: Vec<_> = (0..20)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                for byte in b"GET /hello HTTP/1.1\r\nhost: x\r\nx-slow: ".iter().cycle() {
+                    if stream.write_all(&[*byte]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if started.elapsed() > Duration::from_secs(20) {
+                        panic!("a trickling client was never disconnected");
+                    }
+                }
+            })
+        })
+        .collect();
+    // Meanwhile others are served.
+    assert_eq!(get(addr, "/hello").await.status, 200);
+    for trickle in trickles {
+        trickle.await.unwrap();
+    }
+
+    // A keep-alive connection left idle after a response is closed too.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let mut head = [0u8; 12];
+    idle.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert!(until_closed(&mut idle, Duration::from_secs(10)).await.is_some(), "the idle connection stayed open");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_past_the_cap_get_a_503_and_a_freed_slot_serves_again() {
+    let plugins = plugins_dir(&[("hello", ROUTE_HELLO)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start_with(plugins.path(), data.path(), |c| c.http.max_connections = 3);
+    let addr: SocketAddr = host.public;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        // A whole request on each, so every one is accepted and counted.
+        stream.write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        held.push(stream);
+    }
+    let mut over = TcpStream::connect(addr).await.unwrap();
+    let _ = over.write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let answer = until_closed(&mut over, Duration::from_secs(10)).await.expect("the refused connection is closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("too_many_connections") && answer.contains("--max-connections"), "{answer}");
+    assert!(answer.contains("retry-after: 1"), "{answer}");
+
+    // The slot frees once the server sees the client go.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let _ = stream.write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+        let answer = until_closed(&mut stream, Duration::from_secs(10)).await.unwrap_or_default();
+        if answer.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(answer.starts_with(b"HTTP/1.1 503"), "{}", String::from_utf8_lossy(&answer));
+        assert!(Instant::now() < deadline, "the freed slot never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
