@@ -269,6 +269,10 @@ impl Plugin {
                     Ok(None) => return session.finish(Ok(FoldStep::Skip)),
                     Err(e) => return session.finish(Err(e)),
                 };
+                if let Err(reason) = crate::views::check_view_id(&id) {
+                    drop(session);
+                    return Err(self.error(InvokeErrorKind::Guest { code: "invalid-view-id".into(), message: reason }));
+                }
                 let current = match read(&id).await {
                     Ok(current) => current,
                     Err(reason) => {

@@ -7,6 +7,24 @@ use crate::call::CallContext;
 /// Most views one `list` call returns.
 pub const MAX_LIST_LIMIT: u32 = 1000;
 
+/// Longest view id a projection may name, in bytes: with the tenant and
+/// the projection's scope it stays within a storage key.
+pub const MAX_VIEW_ID_BYTES: usize = 256;
+
+/// Checks a view id a projection named: at most [`MAX_VIEW_ID_BYTES`], no
+/// NUL. A fold that names another id fails for that event alone (and is
+/// quarantined), rather than failing the commit of its whole batch.
+pub fn check_view_id(id: &str) -> Result<(), String> {
+    if id.len() > MAX_VIEW_ID_BYTES {
+        let shown: String = id.chars().take(40).collect();
+        return Err(format!("view id {shown:?}... is {} bytes; at most {MAX_VIEW_ID_BYTES}", id.len()));
+    }
+    if id.contains('\0') {
+        return Err(format!("view id {id:?} contains a NUL byte"));
+    }
+    Ok(())
+}
+
 /// A page of views in id order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ViewPage {

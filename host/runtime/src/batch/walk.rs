@@ -142,14 +142,22 @@ impl Walk {
         let Some(views) = self.views.clone() else {
             return Err(self.breach("flush() outside a batch".into()));
         };
+        // Every write is checked before any is taken, so a refused flush
+        // leaves the views as they were: its events are folded again alone
+        // (and one whose key cannot be stored fails there).
+        let flushed = self.flushed;
+        for (event, id, _) in &writes {
+            let index = *event as usize;
+            if !(flushed..through).contains(&index) || self.event(index).is_none() {
+                return Err(self.breach(format!("a write by event {index} in a flush of {flushed}..{through}")));
+            }
+            if let Err(reason) = crate::views::check_view_id(id) {
+                return Err(self.breach(format!("event {index} wrote a view it cannot name: {reason}")));
+            }
+        }
         for (event, id, value) in writes {
-            let index = event as usize;
-            match self.event(index).filter(|_| (self.flushed..through).contains(&index)) {
-                Some(event) => views.write(&event.tenant, &id, value),
-                None => {
-                    let flushed = self.flushed;
-                    return Err(self.breach(format!("a write by event {index} in a flush of {flushed}..{through}")));
-                }
+            if let Some(event) = self.event(event as usize) {
+                views.write(&event.tenant, &id, value);
             }
         }
         self.flushed = through;
@@ -235,13 +243,30 @@ mod tests {
         assert!(walk.flush(Vec::new(), 2).is_err(), "events not begun yet");
         assert!(walk.broken);
 
-        let (mut walk, _) = self::walk(&events, 1);
+        let (mut walk, views) = self::walk(&events, 1);
         walk.begin(0).unwrap();
         walk.begin(1).unwrap();
-        assert!(walk.flush(vec![put(1, "v", "1")], 1).is_err(), "a write by an event the flush does not cover");
+        let refused = walk.flush(vec![put(0, "v", "0"), put(1, "v", "1")], 1);
+        assert!(refused.is_err(), "a write by an event the flush does not cover");
+        assert!(views.take_changes().is_empty(), "a refused flush takes none of its writes");
         walk.flush(vec![put(0, "v", "1")], 1).unwrap();
         assert!(walk.flush(vec![put(0, "v", "2")], 2).is_err(), "a write by an event flushed before");
         assert!(walk.flush(Vec::new(), 0).is_err(), "a flush going back");
+    }
+
+    #[test]
+    fn a_flush_naming_a_view_no_key_can_hold_breaks_the_walk_and_writes_nothing() {
+        let events = [event("e1", "a")];
+        let (mut walk, views) = walk(&events, 1);
+        walk.begin(0).unwrap();
+        let long = "v".repeat(crate::views::MAX_VIEW_ID_BYTES + 1);
+        let refused = walk.flush(vec![put(0, "fine", "1"), put(0, &long, "1")], 1).unwrap_err();
+        assert!(refused.to_string().contains("event 0 wrote a view it cannot name"), "{refused}");
+        assert!(walk.broken);
+        assert!(views.take_changes().is_empty());
+        let (mut walk, _) = self::walk(&events, 1);
+        walk.begin(0).unwrap();
+        assert!(walk.flush(vec![put(0, "a\0b", "1")], 1).is_err(), "a NUL in the id");
     }
 
     #[test]

@@ -190,17 +190,17 @@ async fn a_failure_on_a_view_read_from_the_host_keeps_the_writes_before_it() {
 async fn views_kept_past_the_guests_bound_are_flushed_mid_batch_and_read_back() {
     let harness = Harness::new();
     let plugin = harness.load(PROJECTION_COUNT).await;
-    // 1100 views of about 1 KiB of key each pass the SDK's 1 MiB of kept
-    // writes once; the second round reads some back from the guest and the
-    // rest from the host.
-    let topic = |i: u64| format!("orders.{}{i:04}", "k".repeat(1000));
-    let events: Arc<[Event]> = (0..2200u64).map(|i| event(&format!("e{i}"), &topic(i % 1100), i + 1, b"{}")).collect();
+    // 4400 views of 250 bytes of key each (near the longest view id a
+    // projection may name) pass the SDK's 1 MiB of kept writes once; the
+    // second round reads some back from the guest and the rest from the host.
+    let topic = |i: u64| format!("orders.{}{i:04}", "k".repeat(239));
+    let events: Arc<[Event]> = (0..8800u64).map(|i| event(&format!("e{i}"), &topic(i % 4400), i + 1, b"{}")).collect();
     let views = PendingViews::new(Arc::new(Empty));
     let folded = plugin.fold_batch(&events, 0, &views).await;
     assert!(folded.stopped.is_none(), "{:?}", folded.stopped);
-    assert_eq!(folded.folded, 2200);
+    assert_eq!(folded.folded, 8800);
     let changes = views.take_changes();
-    assert_eq!(changes.len(), 1100);
+    assert_eq!(changes.len(), 4400);
     assert!(changes.iter().all(|(_, value)| value.as_deref() == Some(&b"2"[..])), "every view counted twice");
 }
 

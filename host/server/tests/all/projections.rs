@@ -315,3 +315,24 @@ async fn a_projection_sidecar_that_overrides_topics_is_refused_with_the_fix() {
         "nothing folds under the wrong topics"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_view_id_too_long_to_store_quarantines_its_event_and_the_projection_goes_on() {
+    // The shop's orders projection names its views after the customer in
+    // the payload: a 2,000-byte customer cannot be stored.
+    let plugins = plugins_dir(&[("orders", EXAMPLE_ORDERS)], &[("orders", "[projection]\non_error = \"skip\"\n")]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path());
+    let order = |customer: &str, order: &str| {
+        serde_json::json!({"cart": "c1", "order_id": order, "customer": customer, "total_cents": 650}).to_string()
+    };
+    publish(&host, "acme", "cart.checked_out", &order(&"x".repeat(2000), "o-1")).await;
+    publish(&host, "acme", "cart.checked_out", &order("ada", "o-2")).await;
+    let status = settled(&host, "orders", "running").await;
+    let quarantined = status["quarantined"].as_array().unwrap();
+    assert_eq!(quarantined.len(), 1, "{status}");
+    assert_eq!(quarantined[0]["sequence"], 1);
+    assert!(quarantined[0]["error"].as_str().unwrap().contains("at most 256"), "{status}");
+    let ada = view(&host, "acme", "/views/orders/customer/ada").await.json();
+    assert_eq!(ada["orders"][0]["order_id"], "o-2", "the next event folded: {ada}");
+}
