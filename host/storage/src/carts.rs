@@ -29,7 +29,34 @@ pub struct CartKey {
     pub cart: String,
 }
 
+/// LMDB's longest key, in bytes.
+const MAX_KEY_BYTES: usize = 511;
+
 impl CartKey {
+    /// Whether this cart's journal keys, and its idempotency record for
+    /// `client_id`, fit in a storage key; the error says which parts are
+    /// too long together. Checked before a mutation is queued, so no
+    /// commit of several carts fails for one cart's keys.
+    pub fn check_fits(&self, client_id: Option<&str>) -> Result<(), String> {
+        let parts = self.tenant.len() + self.plugin.len() + self.cart.len();
+        if parts + 3 + 8 > MAX_KEY_BYTES {
+            return Err(format!(
+                "the tenant, plugin name and cart id are {parts} bytes together; at most {} fit in a key",
+                MAX_KEY_BYTES - 11
+            ));
+        }
+        if let Some(id) = client_id
+            && parts + id.len() + 3 > MAX_KEY_BYTES
+        {
+            return Err(format!(
+                "the client id is {} bytes; with this tenant, plugin and cart id at most {} fit in a key",
+                id.len(),
+                MAX_KEY_BYTES - 3 - parts
+            ));
+        }
+        Ok(())
+    }
+
     fn prefix(&self) -> Result<Vec<u8>, StorageError> {
         let mut key = compose(&[&self.tenant, &self.plugin, &self.cart])?;
         key.push(0);
@@ -257,10 +284,28 @@ fn commit_in_groups(storage: &Storage, receiver: &mpsc::Receiver<(Vec<CartCommit
                     let _ = reply.send(Ok(all.by_ref().take(size).collect()));
                 }
             }
-            Err(error) => {
+            Err(error) if group.len() == 1 => {
                 let message = error.to_string();
                 for (_, reply) in group {
                     let _ = reply.send(Err(StorageError::Corrupt(format!("cart commit failed: {message}"))));
+                }
+            }
+            // Nothing of the group was written: commit each member alone, so
+            // one bad member fails only itself.
+            Err(_) => {
+                let mut all = all.into_iter();
+                for ((_, reply), size) in group.into_iter().zip(sizes) {
+                    let mut commits: Vec<CartCommit> = all.by_ref().take(size).collect();
+                    let result = match storage.commit_carts(&mut commits) {
+                        Ok(head) => {
+                            if commits.iter().any(|c| c.applied.iter().any(|a| !a.outbox.is_empty())) {
+                                announce(head);
+                            }
+                            Ok(commits)
+                        }
+                        Err(error) => Err(StorageError::Corrupt(format!("cart commit failed: {error}"))),
+                    };
+                    let _ = reply.send(result);
                 }
             }
         }
@@ -465,5 +510,46 @@ mod tests {
         sequences.sort();
         assert_eq!(sequences, (1..=8).collect::<Vec<_>>());
         assert_eq!(rx.try_iter().max(), Some(8));
+    }
+
+    #[tokio::test]
+    async fn a_member_whose_keys_cannot_be_stored_fails_alone_in_its_group() {
+        let (_dir, storage) = open();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let commit = |cart: String, id: &str| CartCommit {
+            key: key(&cart),
+            applied: vec![applied(1, id, true, vec![test_record("t")])],
+            snapshot: None,
+        };
+        let long = "c".repeat(600);
+        assert!(key(&long).check_fits(None).unwrap_err().contains("at most 500 fit"), "checked before queueing");
+        assert!(key("c").check_fits(Some(&"i".repeat(500))).unwrap_err().contains("the client id is 500 bytes"));
+        // Queued together, so they meet in one group.
+        let mut answers = Vec::new();
+        for (cart, id) in [("c1".to_string(), "m1"), (long, "m2"), ("c3".to_string(), "m3")] {
+            let (reply, answer) = oneshot::channel();
+            tx.send((vec![commit(cart, id)], reply)).unwrap();
+            answers.push(answer);
+        }
+        drop(tx);
+        let announced = std::sync::Mutex::new(Vec::new());
+        commit_in_groups(&storage, &rx, &|head| announced.lock().unwrap().push(head));
+        let results: Vec<_> = answers_of(answers).await;
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert!(results[1].as_ref().unwrap_err().to_string().contains("cart commit failed"), "{results:?}");
+        assert_eq!(storage.cart_stored(&key("c1")).unwrap().entries.len(), 1);
+        assert_eq!(storage.cart_stored(&key("c3")).unwrap().entries.len(), 1);
+        assert_eq!(storage.read_after(0, 10).unwrap().len(), 2, "the failed member's outbox event is not in the log");
+        assert_eq!(announced.lock().unwrap().last(), Some(&2));
+    }
+
+    async fn answers_of(
+        answers: Vec<oneshot::Receiver<Result<Vec<CartCommit>, StorageError>>>,
+    ) -> Vec<Result<Vec<CartCommit>, StorageError>> {
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await.unwrap());
+        }
+        results
     }
 }

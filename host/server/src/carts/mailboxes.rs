@@ -51,6 +51,7 @@ impl Carts {
         check_key(&key)?;
         if let Some(id) = &request.client_id {
             check_id("client id", id)?;
+            key.check_fits(Some(id)).map_err(CartError::Invalid)?;
         }
         let (reply, answer) = oneshot::channel();
         self.send(key, Command::Mutate { request, arrived: Instant::now(), reply });
@@ -159,7 +160,8 @@ impl Carts {
 
 fn check_key(key: &CartKey) -> Result<(), CartError> {
     check_id("cart id", &key.cart)?;
-    corral_runtime::tenants::validate_tenant(&key.tenant).map_err(CartError::Invalid)
+    corral_runtime::tenants::validate_tenant(&key.tenant).map_err(CartError::Invalid)?;
+    key.check_fits(None).map_err(CartError::Invalid)
 }
 
 fn check_id(what: &str, id: &str) -> Result<(), CartError> {

@@ -365,3 +365,36 @@ async fn a_shop_checkout_reaches_the_order_history_through_the_log_and_the_proje
     assert_eq!((ada["order_count"].clone(), ada["spent_cents"].clone()), (2.into(), (3 * 650).into()));
     assert_eq!(ada["orders"][1]["cart"], "c2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mutation_whose_keys_cannot_be_stored_is_refused_and_fails_no_other() {
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path());
+    let public = host.public;
+    let long_cart = "c".repeat(250);
+    let long_id = "k".repeat(256);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (cart, id) = match i {
+            // A 250-byte cart id with a 256-byte client id: no storage key holds both.
+            20 => (long_cart.clone(), Some(long_id.as_str())),
+            _ => (format!("c{i}"), None),
+        };
+        let body = mutation("add", 1.into(), id);
+        tasks.spawn(async move { (i, post(public, &format!("/carts/counter/{cart}"), &body).await) });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (i, reply) = done.unwrap();
+        if i == 20 {
+            assert_eq!(reply.status, 400, "{}", reply.text());
+            assert!(
+                reply.json()["message"].as_str().unwrap().contains("the client id is 256 bytes"),
+                "{}",
+                reply.text()
+            );
+        } else {
+            assert_eq!(reply.status, 200, "cart c{i}: {}", reply.text());
+        }
+    }
+}
