@@ -31,7 +31,8 @@
 //!   [`tenants`]: the contract of tenant ids.
 //! - [`batch`]: `corral:plugin/batch`, a projection folding many events in
 //!   one instance, event by event under the host's eye ([`PendingViews`]).
-//! - `wasi_http`: serving standard `wasi:http/proxy` components.
+//! - `wasi_http`: serving standard `wasi:http/proxy` components;
+//!   `streamed`: their response body, ended the way the call ends.
 //! - [`memory`]: in-memory backends of the control plane (tests, test kit).
 //! - `bindings`: the generated WIT bindings, re-exported through [`types`].
 
@@ -54,6 +55,7 @@ pub mod runtime;
 pub mod settings;
 mod stdio;
 mod store;
+mod streamed;
 pub mod tenants;
 pub mod topics;
 pub mod types;
@@ -74,6 +76,7 @@ pub use load::content_hash;
 pub use plugin::Plugin;
 pub use runtime::{Runtime, RuntimeConfig};
 pub use settings::{Limits, PluginSettings};
+pub use streamed::{Outcome as StreamedOutcome, StreamedBody};
 pub use views::{ViewPage, ViewReader, ViewsError};
 pub use wasi_http::WasiHttpResponse;
 pub use world::World;

@@ -14,17 +14,21 @@ use crate::control::ControlPlane;
 use crate::error::{InvokeError, InvokeErrorKind};
 use crate::invoke::Session;
 use crate::plugin::{Plugin, Pre};
+use crate::streamed::StreamedBody;
 
-/// A response from a wasi:http guest; its body may still be streaming.
-pub type WasiHttpResponse = hyper::Response<HyperOutgoingBody>;
+/// A response from a wasi:http guest; its body may still be streaming,
+/// and ends the way the call ends ([`StreamedBody`]).
+pub type WasiHttpResponse = hyper::Response<StreamedBody>;
 
 impl Plugin {
-    /// Serves one request with a `wasi:http/incoming-handler` component.
+    /// Serves one request with a `wasi:http/incoming-handler` component;
+    /// a response body past `max_response_bytes` is cut with an error.
     pub async fn serve_http<B>(
         &self,
         control: &Arc<ControlPlane>,
         call: CallContext,
         mut request: hyper::Request<B>,
+        max_response_bytes: u64,
     ) -> Result<WasiHttpResponse, InvokeError>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -66,7 +70,9 @@ impl Plugin {
             session.finish(result)
         });
         match receiver.await {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => Ok(response.map(|body: HyperOutgoingBody| {
+                StreamedBody::new(body, task, self.identity.clone(), max_response_bytes)
+            })),
             Ok(Err(code)) => {
                 Err(self.identity.error(InvokeErrorKind::Trap(format!("the guest answered with error {code:?}"))))
             }

@@ -61,7 +61,8 @@ pub struct DeliveryMetrics {
     pub(crate) dead_lettered: IntCounter,
 }
 
-/// The metrics of one plugin, already labelled.
+/// The metrics of one plugin, already labelled (cheap to clone: handles).
+#[derive(Clone)]
 pub(crate) struct PluginMetrics {
     name: String,
     calls: IntCounter,

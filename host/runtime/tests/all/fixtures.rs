@@ -442,10 +442,40 @@ async fn http_hello() {
     let body = http_body_util::Full::new(bytes::Bytes::new())
         .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} });
     let request = hyper::Request::get("/some/path?q=1").body(body).unwrap();
-    let response = plugin.serve_http(&harness.control, CallContext::internal("t"), request).await.unwrap();
+    let response = plugin.serve_http(&harness.control, CallContext::internal("t"), request, 1 << 20).await.unwrap();
     assert_eq!(response.status(), 200);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"hello from wasi:http /some/path?q=1");
+
+    // A streamed body ends the way the call ends: whole, and the fuel is
+    // reported; cut with the error when the guest traps after answering or
+    // writes past the cap.
+    let stream = |path: &str, cap: u64| {
+        let (plugin, control) = (&plugin, &harness.control);
+        let path = path.to_string();
+        async move {
+            let body = http_body_util::Full::new(bytes::Bytes::new())
+                .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} });
+            let request = hyper::Request::get(path).body(body).unwrap();
+            let (told, outcome) = tokio::sync::oneshot::channel();
+            let response = plugin.serve_http(control, CallContext::internal("s"), request, cap).await.unwrap();
+            assert_eq!(response.status(), 200, "the head went out before the body");
+            let body = response.into_body().on_finish(move |outcome| {
+                let _ = told.send(outcome.as_ref().map(|c| c.fuel_used).map_err(|e| e.kind.clone()));
+            });
+            let collected = body.collect().await.map(|b| b.to_bytes().len());
+            (collected.map_err(|e| e.to_string()), outcome.await.unwrap())
+        }
+    };
+    let (whole, outcome) = stream("/stream?kib=64", 1 << 20).await;
+    assert_eq!(whole, Ok(64 << 10));
+    assert!(outcome.unwrap() > 0, "the streamed call's fuel is reported");
+    let (cut, outcome) = stream("/stream?kib=64&trap", 1 << 20).await;
+    assert!(cut.as_ref().unwrap_err().contains("deliberate panic after streaming 64 KiB"), "{cut:?}");
+    assert!(matches!(outcome, Err(InvokeErrorKind::Trap(_))), "{outcome:?}");
+    let (capped, outcome) = stream("/stream?kib=64", 16 << 10).await;
+    assert!(capped.as_ref().unwrap_err().contains("passed the limit of 16384 bytes"), "{capped:?}");
+    assert!(outcome.is_err());
 }
 
 #[tokio::test]

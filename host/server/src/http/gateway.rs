@@ -208,12 +208,24 @@ impl Gateway {
         let request_id = call.request_id.clone();
         mounted.metrics.in_flight.inc();
         let started = std::time::Instant::now();
-        let result = mounted.plugin.serve_http(&self.control, call, request).await;
+        let max_bytes = self.limits.max_response_bytes as u64;
+        let result = mounted.plugin.serve_http(&self.control, call, request, max_bytes).await;
         mounted.metrics.in_flight.dec();
         match result {
+            // The call's cost, or its failure after the head went out, is
+            // known when the body ends.
             Ok(response) => {
-                mounted.metrics.observe(started.elapsed().as_secs_f64(), 0);
-                response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync())
+                let (metrics, plugin) = (mounted.metrics.clone(), mounted.plugin.name().to_string());
+                response.map(|body| {
+                    body.on_finish(move |outcome| match outcome {
+                        Ok(called) => metrics.observe(started.elapsed().as_secs_f64(), called.fuel_used),
+                        Err(error) => {
+                            tracing::warn!(plugin, request_id, "the streamed response was cut: {}", error.kind);
+                            metrics.failed(error.kind.label());
+                        }
+                    })
+                    .boxed_unsync()
+                })
             }
             Err(error) => {
                 mounted.metrics.failed(error.kind.label());

@@ -2,7 +2,8 @@
 //! its request head, or leaves a keep-alive connection idle, is
 //! disconnected after the header timeout while others are served; past
 //! the connection cap a new connection gets a 503 that says why, and a
-//! freed slot serves again.
+//! freed slot serves again. A streamed response whose guest fails after
+//! answering is aborted (no last chunk), never ended as if whole.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -108,4 +109,31 @@ async fn connections_past_the_cap_get_a_503_and_a_freed_slot_serves_again() {
         assert!(Instant::now() < deadline, "the freed slot never served");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamed_response_whose_guest_fails_after_answering_is_aborted_not_ended() {
+    let plugins = plugins_dir(&[("greeter", corral_fixtures::HTTP_HELLO)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path());
+    let fetch = |path: &'static str| async move {
+        let mut stream = TcpStream::connect(host.public).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        until_closed(&mut stream, Duration::from_secs(20)).await.expect("the server closes the connection")
+    };
+    let whole = fetch("/greeter/stream?kib=64").await;
+    assert!(whole.starts_with(b"HTTP/1.1 200"));
+    assert!(whole.ends_with(b"\r\n0\r\n\r\n"), "a whole chunked body ends with the last chunk");
+
+    let cut = fetch("/greeter/stream?kib=64&trap").await;
+    assert!(cut.starts_with(b"HTTP/1.1 200"), "the head went out before the guest failed");
+    assert!(cut.len() > 64 << 10, "what the guest wrote was sent");
+    assert!(!cut.ends_with(b"\r\n0\r\n\r\n"), "no last chunk: the client can tell the body is cut");
+
+    let metrics = get(host.admin, "/metrics").await.text();
+    let trapped = metrics
+        .lines()
+        .find(|l| l.starts_with("corral_plugin_errors_total") && l.contains("greeter") && l.contains("trap"));
+    assert!(trapped.is_some_and(|l| l.ends_with(" 1")), "the failure is counted: {trapped:?}");
 }
