@@ -24,6 +24,7 @@ pub struct Metrics {
     applied: IntCounterVec,
     batch_size: HistogramVec,
     commit_seconds: HistogramVec,
+    commit_failures: IntCounterVec,
     projection_lag: IntGaugeVec,
     quarantined: IntGaugeVec,
     carts: CartMetrics,
@@ -52,6 +53,7 @@ pub(crate) struct FoldMetrics {
     pub(crate) applied: IntCounter,
     pub(crate) batch_size: prometheus::Histogram,
     pub(crate) commit_seconds: prometheus::Histogram,
+    pub(crate) commit_failures: IntCounter,
 }
 
 /// The counters of one event subscription.
@@ -195,6 +197,13 @@ impl Metrics {
                 &["projection"],
             )?,
         )?;
+        let commit_failures = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("projection_commit_failures_total", "Views + checkpoint commits that failed"),
+                &["projection"],
+            )?,
+        )?;
         let carts = CartMetrics {
             mutations: registered(
                 &registry,
@@ -247,6 +256,7 @@ impl Metrics {
             applied,
             batch_size,
             commit_seconds,
+            commit_failures,
             projection_lag,
             quarantined,
         })
@@ -290,6 +300,7 @@ impl Metrics {
             applied: self.applied.with_label_values(&[projection]),
             batch_size: self.batch_size.with_label_values(&[projection]),
             commit_seconds: self.commit_seconds.with_label_values(&[projection]),
+            commit_failures: self.commit_failures.with_label_values(&[projection]),
         }
     }
 

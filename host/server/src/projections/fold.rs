@@ -62,6 +62,8 @@ pub(crate) struct Projector {
     caught_up: tokio::sync::mpsc::UnboundedSender<String>,
     /// Whether this generation has reached the head of the stream once.
     reached_head: AtomicBool,
+    /// Why its last commit failed, until one succeeds again.
+    failing: Mutex<Option<String>>,
     pub(crate) state: Mutex<State>,
     pub(crate) quarantined: Mutex<Vec<Quarantined>>,
     pub(crate) metrics: FoldMetrics,
@@ -80,6 +82,7 @@ impl Projector {
             scope,
             caught_up,
             reached_head: AtomicBool::new(false),
+            failing: Mutex::new(None),
             mounted,
             state: Mutex::new(state),
             quarantined: Mutex::new(Vec::new()),
@@ -103,6 +106,11 @@ impl Projector {
     /// building one is then ready to cut over).
     pub(crate) fn reached_head(&self) -> bool {
         self.reached_head.load(Ordering::Relaxed)
+    }
+
+    /// Why its commits fail, while they do.
+    pub(crate) fn failing(&self) -> Option<String> {
+        self.failing.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The generation is the active one now.
@@ -239,7 +247,9 @@ pub(crate) async fn run(
 fn commit(projector: &Projector, storage: &Storage, checkpoint: u64, changes: &[ViewChange], applied: usize) -> bool {
     let projection = projector.scope.as_str();
     let started = Instant::now();
-    match storage.commit_views(projection, &projector.consumer, checkpoint, changes) {
+    let result = storage.commit_views(projection, &projector.consumer, checkpoint, changes);
+    *projector.failing.lock().unwrap_or_else(PoisonError::into_inner) = result.as_ref().err().map(|e| e.to_string());
+    match result {
         Ok(()) => {
             projector.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
             projector.metrics.batch_size.observe(applied as f64);
@@ -247,6 +257,7 @@ fn commit(projector: &Projector, storage: &Storage, checkpoint: u64, changes: &[
             true
         }
         Err(error) => {
+            projector.metrics.commit_failures.inc();
             tracing::error!(projection, "committing views failed; the batch will be folded again: {error}");
             false
         }

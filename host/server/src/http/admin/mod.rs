@@ -114,7 +114,13 @@ impl Admin {
             .await
             .iter()
             .filter(|s| s.active)
-            .map(|s| (s.projector.name().to_string(), serde_json::json!(s.projector.state())))
+            .map(|s| {
+                let state = match s.projector.failing() {
+                    Some(cause) => serde_json::json!({"state": "failing", "cause": cause}),
+                    None => serde_json::json!(s.projector.state()),
+                };
+                (s.projector.name().to_string(), state)
+            })
             .collect();
         let body = serde_json::json!({
             "projections": projections,

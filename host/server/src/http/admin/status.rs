@@ -90,6 +90,7 @@ pub(super) async fn projections(
             "content_hash": projector.mounted.plugin.content_hash(),
             "topics": projector.mounted.plugin.descriptor().topics,
             "state": projector.state(),
+            "failing": projector.failing(),
             "checkpoint": checkpoint,
             "head": head,
             "lag": head.saturating_sub(checkpoint),
