@@ -171,26 +171,13 @@ impl Plugin {
         let store = &mut session.store;
         let result = Session::bounded(deadline, async {
             match &self.pre {
-                Pre::Route(pre) => match pre.instantiate_async(&mut *store).await {
-                    Ok(i) => i.call_describe(&mut *store).await,
-                    Err(e) => Err(e),
-                },
-                Pre::EventHandler(pre) => match pre.instantiate_async(&mut *store).await {
-                    Ok(i) => i.call_describe(&mut *store).await,
-                    Err(e) => Err(e),
-                },
-                Pre::Projection(pre) => match pre.instantiate_async(&mut *store).await {
-                    Ok(i) => i.call_describe(&mut *store).await,
-                    Err(e) => Err(e),
-                },
-                Pre::BatchedProjection(pre) => match pre.instantiate_async(&mut *store).await {
-                    Ok(i) => i.call_describe(&mut *store).await,
-                    Err(e) => Err(e),
-                },
-                Pre::Cart(pre) => match pre.instantiate_async(&mut *store).await {
-                    Ok(i) => i.call_describe(&mut *store).await,
-                    Err(e) => Err(e),
-                },
+                Pre::Route(pre) => pre.instantiate_async(&mut *store).await?.call_describe(&mut *store).await,
+                Pre::EventHandler(pre) => pre.instantiate_async(&mut *store).await?.call_describe(&mut *store).await,
+                Pre::Projection(pre) => pre.instantiate_async(&mut *store).await?.call_describe(&mut *store).await,
+                Pre::BatchedProjection(pre) => {
+                    pre.instantiate_async(&mut *store).await?.call_describe(&mut *store).await
+                }
+                Pre::Cart(pre) => pre.instantiate_async(&mut *store).await?.call_describe(&mut *store).await,
                 Pre::WasiHttp(_) => Err(wasmtime::format_err!("a wasi:http component exports no describe()")),
             }
         })
