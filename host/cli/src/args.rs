@@ -66,6 +66,9 @@ pub(crate) struct RunArgs {
     /// How long shutdown waits for in-flight requests, in ms [default: 30000].
     #[arg(long, env = "CORRAL_SHUTDOWN_TIMEOUT_MS")]
     shutdown_timeout_ms: Option<u64>,
+    /// On SIGTERM, how long to keep serving while /readyz answers 503, in ms, before stopping (set it behind a load balancer) [default: 0].
+    #[arg(long, env = "CORRAL_DRAIN_DELAY_MS")]
+    drain_delay_ms: Option<u64>,
     /// Trim events older than this many seconds (never past a subscriber's checkpoint).
     #[arg(long, env = "CORRAL_RETENTION_MAX_AGE_S")]
     retention_max_age_s: Option<u64>,
@@ -125,6 +128,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     max_h2_streams: Option<u32>,
     shutdown_timeout_ms: Option<u64>,
+    drain_delay_ms: Option<u64>,
     retention_max_age_s: Option<u64>,
     retention_max_events: Option<u64>,
     cart_idle_s: Option<u64>,
@@ -191,6 +195,9 @@ impl RunArgs {
         };
         if let Some(ms) = self.shutdown_timeout_ms.or(file.shutdown_timeout_ms) {
             server.shutdown_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.drain_delay_ms.or(file.drain_delay_ms) {
+            server.drain_delay = Duration::from_millis(ms);
         }
         server.retention = Retention {
             max_age: self.retention_max_age_s.or(file.retention_max_age_s).map(Duration::from_secs),

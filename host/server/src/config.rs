@@ -20,6 +20,10 @@ pub struct ServerConfig {
     pub http: HttpLimits,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// How long a stopping host keeps serving, not ready (`/readyz` 503,
+    /// `connection: close` on every response), before it stops accepting:
+    /// time for a load balancer to notice and send elsewhere.
+    pub drain_delay: Duration,
     /// How much of the event log to keep.
     pub retention: Retention,
     /// How many carts stay in memory, and for how long.
@@ -82,6 +86,7 @@ impl ServerConfig {
             runtime,
             http: HttpLimits::default(),
             shutdown_timeout: Duration::from_secs(30),
+            drain_delay: Duration::ZERO,
             retention: Retention::default(),
             carts: CartSettings::default(),
             watch: true,

@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use corral_runtime::{ControlPlane, Runtime};
@@ -59,6 +60,8 @@ pub struct Server {
     storage: Storage,
     config: ServerConfig,
     stop: watch::Sender<bool>,
+    /// Set when shutdown begins: readiness fails, responses close their connection.
+    draining: Arc<AtomicBool>,
     listeners: [JoinHandle<()>; 2],
     background: JoinSet<()>,
 }
@@ -140,7 +143,9 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     if let Some(node) = &node {
         grpc = grpc.add_service(crate::http::cluster::service(node.clone()));
     }
+    let draining = Arc::new(AtomicBool::new(false));
     let gateway = Arc::new(Gateway {
+        draining: draining.clone(),
         registry: registry.clone(),
         storage: storage.clone(),
         metrics: metrics.clone(),
@@ -151,6 +156,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         control,
     });
     let admin = Arc::new(Admin {
+        draining: draining.clone(),
         registry: registry.clone(),
         metrics,
         stream,
@@ -191,6 +197,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         storage,
         config,
         stop,
+        draining,
         listeners: [public_task, admin_task],
         background,
     })
@@ -222,6 +229,12 @@ impl Server {
     /// Serves until `shutdown` resolves, then stops gracefully.
     pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         shutdown.await;
+        self.draining.store(true, Ordering::Release);
+        if !self.config.drain_delay.is_zero() {
+            let delay_ms = self.config.drain_delay.as_millis() as u64;
+            tracing::info!(delay_ms, "shutting down: not ready, still serving for the drain delay");
+            tokio::time::sleep(self.config.drain_delay).await;
+        }
         let timeout_ms = self.config.shutdown_timeout.as_millis() as u64;
         tracing::info!(timeout_ms, "shutting down: draining in-flight requests");
         let _ = self.stop.send(true);

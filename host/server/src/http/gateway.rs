@@ -34,6 +34,8 @@ pub(crate) struct Gateway {
     pub(crate) node: Option<Arc<Node>>,
     /// What every call's imports reach.
     pub(crate) control: Arc<ControlPlane>,
+    /// Shutdown has begun: every response closes its connection.
+    pub(crate) draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Gateway {
@@ -44,6 +46,9 @@ impl Gateway {
         let mut response = self.route(request, &request_id).instrument(span).await;
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", value);
+        }
+        if self.draining.load(std::sync::atomic::Ordering::Acquire) {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         self.metrics.http_response(response.status());
         response

@@ -3,7 +3,9 @@
 //! disconnected after the header timeout while others are served; past
 //! the connection cap a new connection gets a 503 that says why, and a
 //! freed slot serves again. A streamed response whose guest fails after
-//! answering is aborted (no last chunk), never ended as if whole.
+//! answering is aborted (no last chunk), never ended as if whole. A
+//! stopping host turns not ready first and serves on through its drain
+//! delay.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -136,4 +138,31 @@ async fn a_streamed_response_whose_guest_fails_after_answering_is_aborted_not_en
         .lines()
         .find(|l| l.starts_with("corral_plugin_errors_total") && l.contains("greeter") && l.contains("trap"));
     assert!(trapped.is_some_and(|l| l.ends_with(" 1")), "the failure is counted: {trapped:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_turns_readiness_off_and_serves_on_through_the_drain_delay() {
+    let plugins = plugins_dir(&[("hello", ROUTE_HELLO)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start_with(plugins.path(), data.path(), |c| c.drain_delay = Duration::from_secs(3));
+    let (public, admin) = (host.public, host.admin);
+    assert_eq!(get(admin, "/readyz").await.status, 200);
+    let stopping = tokio::task::spawn_blocking(move || host.stop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = get(admin, "/readyz").await;
+        if ready.status == 503 {
+            assert_eq!(ready.json()["draining"], true, "{}", ready.text());
+            break;
+        }
+        assert!(Instant::now() < deadline, "readiness never turned off");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Not ready, yet still serving, and telling clients to reconnect.
+    let hello = get(public, "/hello").await;
+    assert_eq!(hello.status, 200);
+    assert_eq!(hello.headers["connection"], "close");
+    assert!(!stopping.is_finished(), "the listener waits out the drain delay");
+    stopping.await.unwrap();
+    assert!(TcpStream::connect(public).await.is_err(), "closed after the drain delay");
 }

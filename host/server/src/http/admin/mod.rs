@@ -38,6 +38,8 @@ pub(crate) struct Admin {
     pub(crate) carts: Arc<Carts>,
     /// This node in a cluster, if it is in one.
     pub(crate) node: Option<Arc<Node>>,
+    /// Shutdown has begun: not ready any more.
+    pub(crate) draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Admin {
@@ -100,7 +102,7 @@ impl Admin {
     }
 
     /// `GET /readyz`: 200 while the log answers (and, in a cluster, NATS
-    /// is reachable), 503 otherwise.
+    /// is reachable) and the host is not shutting down, 503 otherwise.
     async fn ready(&self) -> Response<Body> {
         let catalog = self.registry.catalog();
         let cut_off = self.node.as_ref().is_some_and(|node| !node.connected());
@@ -122,14 +124,17 @@ impl Admin {
                 (s.projector.name().to_string(), state)
             })
             .collect();
+        let draining = self.draining.load(std::sync::atomic::Ordering::Acquire);
+        let ready = storage.is_ok() && !draining;
         let body = serde_json::json!({
             "projections": projections,
-            "ready": storage.is_ok(),
+            "ready": ready,
+            "draining": draining,
             "storage": match &storage { Ok(_) => "open".to_string(), Err(e) => e.to_string() },
             "plugins_loaded": catalog.slots.len(),
             "plugins_failed": catalog.failures.len(),
         });
-        let status = if storage.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
         json(status, &body)
     }
 }
