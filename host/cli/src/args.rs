@@ -81,6 +81,9 @@ pub(crate) struct RunArgs {
     /// Keep at most this many carts in memory [default: 10000].
     #[arg(long, env = "CORRAL_CART_MAX_ACTIVE")]
     cart_max_active: Option<usize>,
+    /// Most commands queued per cart; more are refused with 503 / RESOURCE_EXHAUSTED [default: 1024].
+    #[arg(long, env = "CORRAL_CART_MAX_QUEUED")]
+    cart_max_queued: Option<usize>,
     /// Do not watch the plugins folder (changes then need a restart or the admin API).
     #[arg(long, env = "CORRAL_NO_WATCH")]
     no_watch: bool,
@@ -133,6 +136,7 @@ struct FileConfig {
     retention_max_events: Option<u64>,
     cart_idle_s: Option<u64>,
     cart_max_active: Option<usize>,
+    cart_max_queued: Option<usize>,
     no_watch: Option<bool>,
     cluster: Option<String>,
     cluster_name: Option<String>,
@@ -208,6 +212,7 @@ impl RunArgs {
         server.carts = CartSettings {
             idle: self.cart_idle_s.or(file.cart_idle_s).map(Duration::from_secs).unwrap_or(carts.idle),
             max_active: self.cart_max_active.or(file.cart_max_active).unwrap_or(carts.max_active).max(1),
+            max_queued: self.cart_max_queued.or(file.cart_max_queued).unwrap_or(carts.max_queued).max(1),
         };
         server.watch = !(self.no_watch || file.no_watch.unwrap_or(false));
         if let Some(urls) = self.cluster.or(file.cluster) {

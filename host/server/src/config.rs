@@ -152,10 +152,13 @@ pub struct CartSettings {
     /// At most this many carts in memory; beyond it the least recently used
     /// idle cart is evicted.
     pub max_active: usize,
+    /// At most this many commands queued (or being handled) per cart;
+    /// beyond it a call is refused at once (503 / `RESOURCE_EXHAUSTED`).
+    pub max_queued: usize,
 }
 
 impl Default for CartSettings {
     fn default() -> Self {
-        CartSettings { idle: Duration::from_secs(60), max_active: 10_000 }
+        CartSettings { idle: Duration::from_secs(60), max_active: 10_000, max_queued: 1024 }
     }
 }

@@ -63,7 +63,7 @@ fn to_import(error: CartError) -> CartsError {
         CartError::Invalid(reason) => CartsError::Invalid(reason),
         CartError::Rejected { code, message, .. } => CartsError::Rejected(format!("{code}: {message}")),
         error @ (CartError::Failed(_) | CartError::Diverged { .. }) => CartsError::Failed(error.to_string()),
-        error @ CartError::Storage(_) => CartsError::Unavailable(error.to_string()),
+        error @ (CartError::Storage(_) | CartError::Overloaded { .. }) => CartsError::Unavailable(error.to_string()),
     }
 }
 

@@ -54,7 +54,7 @@ impl Carts {
             key.check_fits(Some(id)).map_err(CartError::Invalid)?;
         }
         let (reply, answer) = oneshot::channel();
-        self.send(key, Command::Mutate { request, arrived: Instant::now(), reply });
+        self.send(key, Command::Mutate { request, arrived: Instant::now(), reply })?;
         answer.await.unwrap_or_else(|_| Err(CartError::Storage("the cart's mailbox stopped".into())))
     }
 
@@ -65,7 +65,7 @@ impl Carts {
             return Err(CartError::UnknownPlugin { plugin: key.plugin });
         }
         let (reply, answer) = oneshot::channel();
-        self.send(key, Command::Get { reply });
+        self.send(key, Command::Get { reply })?;
         answer.await.unwrap_or_else(|_| Err(CartError::Storage("the cart's mailbox stopped".into())))
     }
 
@@ -119,10 +119,15 @@ impl Carts {
         evicted
     }
 
-    /// Queues a command in the cart's mailbox, starting one if needed. The
-    /// lock makes "find or start, then send" atomic with eviction.
-    fn send(&self, key: CartKey, command: Command) {
+    /// Queues a command in the cart's mailbox, starting one if needed; a
+    /// mailbox already holding its most commands refuses it. The lock makes
+    /// "find or start, then send" atomic with eviction.
+    fn send(&self, key: CartKey, command: Command) -> Result<(), CartError> {
         let mut mailboxes = self.lock();
+        let max = self.settings.max_queued;
+        if mailboxes.get(&key).is_some_and(|entry| entry.depth.load(Ordering::Acquire) >= max) {
+            return Err(CartError::Overloaded { plugin: key.plugin, cart: key.cart, max });
+        }
         if !mailboxes.contains_key(&key) && mailboxes.len() >= self.settings.max_active {
             let oldest = mailboxes
                 .iter()
@@ -148,6 +153,7 @@ impl Carts {
             mailboxes.insert(key, fresh);
         }
         self.shared.metrics.active.set(mailboxes.len() as i64);
+        Ok(())
     }
 
     fn start(&self, key: CartKey) -> Entry {

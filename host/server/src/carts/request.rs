@@ -84,6 +84,17 @@ pub enum CartError {
     /// Storage failed; the mutation was not acknowledged.
     #[error("cart storage failed: {0}")]
     Storage(String),
+    /// The cart's mailbox already holds its most queued commands; nothing
+    /// was queued. Retry shortly.
+    #[error("cart {cart} of plugin {plugin} already has {max} commands queued (--cart-max-queued); retry shortly")]
+    Overloaded {
+        /// Plugin.
+        plugin: String,
+        /// Cart id.
+        cart: String,
+        /// The cap.
+        max: usize,
+    },
 }
 
 impl CartError {
@@ -97,6 +108,7 @@ impl CartError {
             CartError::Failed(error) => error.kind.label(),
             CartError::Diverged { .. } => "diverged",
             CartError::Storage(_) => "storage",
+            CartError::Overloaded { .. } => "overloaded",
         }
     }
 }

@@ -119,7 +119,7 @@ pub(crate) fn status(error: &CartError) -> StatusCode {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         },
         CartError::Diverged { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        CartError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CartError::Storage(_) | CartError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -133,7 +133,11 @@ fn failure(error: &CartError, request_id: &str) -> Response<Body> {
         body["plugin"] = invoke.plugin.clone().into();
         body["version"] = invoke.version.clone().into();
     }
-    problem(status(error), body)
+    let mut response = problem(status(error), body);
+    if matches!(error, CartError::Overloaded { .. }) {
+        response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    }
+    response
 }
 
 fn bad_request(message: String, request_id: &str) -> Response<Body> {

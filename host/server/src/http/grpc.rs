@@ -120,5 +120,6 @@ fn status(error: &CartError) -> Status {
         },
         CartError::Diverged { .. } => Status::data_loss(message),
         CartError::Storage(_) => Status::unavailable(message),
+        CartError::Overloaded { .. } => Status::resource_exhausted(message),
     }
 }

@@ -398,3 +398,32 @@ async fn a_mutation_whose_keys_cannot_be_stored_is_refused_and_fails_no_other() 
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cart_with_its_most_commands_queued_refuses_more_and_applies_what_it_took() {
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start_with(plugins.path(), data.path(), |c| c.carts.max_queued = 2);
+    let public = host.public;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..300 {
+        tasks.spawn(async move { post(public, "/carts/counter/hot", &mutation("add", 1.into(), None)).await });
+    }
+    let (mut applied, mut refused) = (0u64, 0u64);
+    while let Some(done) = tasks.join_next().await {
+        let reply = done.unwrap();
+        match reply.status {
+            200 => applied += 1,
+            503 => {
+                refused += 1;
+                assert_eq!(reply.json()["error"], "overloaded", "{}", reply.text());
+                assert_eq!(reply.headers["retry-after"], "1");
+            }
+            other => panic!("unexpected {other}: {}", reply.text()),
+        }
+    }
+    assert!(refused > 0, "300 at once never filled a queue of 2");
+    let state = get(public, "/carts/counter/hot").await.json();
+    assert_eq!(state["version"], applied, "every accepted mutation applied, no refused one: {state}");
+    assert_eq!(state["state"], applied);
+}
