@@ -21,6 +21,11 @@ struct Cli {
     /// [default: .corral]
     #[arg(long, global = true, env = "CORRAL_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The admin API's bearer token: `host run` requires it on every admin
+    /// request but /healthz and /readyz (and to serve the admin listener off
+    /// loopback); `host emit`, `deploy`, `projection` and `cart` send it.
+    #[arg(long, global = true, env = "CORRAL_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -132,13 +137,15 @@ pub(crate) fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => {
-                let config = args.resolve(cli.data_dir)?;
+                let mut config = args.resolve(cli.data_dir)?;
+                config.server.admin_token = cli.admin_token;
                 init_logging(&config.log_level, config.log_format);
                 run::serve(config).await.map(|()| ExitCode::SUCCESS)
             }
             Command::Dev { source, run } => {
                 let plugins = source.join("target").join("corral-plugins");
-                let config = run.with_default_plugins(plugins).resolve(cli.data_dir)?;
+                let mut config = run.with_default_plugins(plugins).resolve(cli.data_dir)?;
+                config.server.admin_token = cli.admin_token;
                 init_logging(&config.log_level, config.log_format);
                 dev::dev(&source, config).await.map(|()| ExitCode::SUCCESS)
             }
@@ -148,19 +155,19 @@ pub(crate) fn main() -> ExitCode {
             }
             Command::Deploy { file, name, admin } => {
                 init_logging("warn", args::LogFormat::Pretty);
-                client::deploy(&admin, &file, name.as_deref()).await
+                client::deploy(&admin, cli.admin_token.as_deref(), &file, name.as_deref()).await
             }
             Command::Projection { command: ProjectionCommand::Rebuild { name, admin } } => {
                 init_logging("warn", args::LogFormat::Pretty);
-                client::rebuild(&admin, &name).await
+                client::rebuild(&admin, cli.admin_token.as_deref(), &name).await
             }
             Command::Cart { command: CartCommand::Verify { plugin, cart, tenant, admin } } => {
                 init_logging("warn", args::LogFormat::Pretty);
-                client::verify_cart(&admin, &plugin, &cart, &tenant).await
+                client::verify_cart(&admin, cli.admin_token.as_deref(), &plugin, &cart, &tenant).await
             }
             Command::Emit { topic, data, tenant, admin } => {
                 init_logging("warn", args::LogFormat::Pretty);
-                client::emit(&admin, &topic, data.into_bytes(), &tenant).await
+                client::emit(&admin, cli.admin_token.as_deref(), &topic, data.into_bytes(), &tenant).await
             }
             Command::Test { paths } => {
                 init_logging("warn", args::LogFormat::Pretty);

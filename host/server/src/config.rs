@@ -24,6 +24,9 @@ pub struct ServerConfig {
     /// `connection: close` on every response), before it stops accepting:
     /// time for a load balancer to notice and send elsewhere.
     pub drain_delay: Duration,
+    /// The bearer token every admin request but `/healthz` and `/readyz`
+    /// must carry; required to serve the admin API off loopback.
+    pub admin_token: Option<String>,
     /// How much of the event log to keep.
     pub retention: Retention,
     /// How many carts stay in memory, and for how long.
@@ -87,6 +90,7 @@ impl ServerConfig {
             http: HttpLimits::default(),
             shutdown_timeout: Duration::from_secs(30),
             drain_delay: Duration::ZERO,
+            admin_token: None,
             retention: Retention::default(),
             carts: CartSettings::default(),
             watch: true,

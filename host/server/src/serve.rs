@@ -74,6 +74,13 @@ pub async fn run(config: ServerConfig, listeners: Listeners, shutdown: impl Futu
 /// Opens storage (and joins the cluster, when configured), loads the
 /// plugins and starts serving.
 pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result<Server> {
+    let admin_at = listeners.admin.local_addr()?;
+    if !admin_at.ip().is_loopback() && config.admin_token.is_none() {
+        anyhow::bail!(
+            "refusing to serve the admin API on {admin_at}, which is not a loopback address, without a token: \
+             set --admin-token (or CORRAL_ADMIN_TOKEN), or listen on 127.0.0.1"
+        );
+    }
     let metrics = Arc::new(Metrics::new()?);
     let backend = Backend::open(&config, &metrics).await?;
     let (storage, stream) = (backend.storage.clone(), backend.stream.clone());
@@ -157,6 +164,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     });
     let admin = Arc::new(Admin {
         draining: draining.clone(),
+        token: config.admin_token.as_deref().map(|token| blake3::hash(token.as_bytes())),
         registry: registry.clone(),
         metrics,
         stream,

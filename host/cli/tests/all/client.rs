@@ -1,6 +1,7 @@
 //! The admin client commands against a running `host run`: `host emit`,
 //! `host deploy` and `host cart verify` print what the host answered and
-//! exit non-zero when it refused.
+//! exit non-zero when it refused; with an admin token they send it, and
+//! without one the admin API is never served off loopback.
 
 use std::process::{Command, Output};
 
@@ -53,4 +54,63 @@ async fn emit_deploy_and_cart_verify_talk_to_the_admin_listener() {
     assert_eq!((report["ok"].clone(), report["replayed"].clone()), (true.into(), 3.into()));
     let unknown = host(&["cart", "verify", "nope", "c1"], &admin);
     assert!(!unknown.status.success(), "{unknown:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_token_guards_the_admin_api_and_the_commands_send_it() {
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let server = Host::start(plugins.path(), data.path(), &["--admin-token", "s3cret-token"]);
+    let admin = format!("http://{}", server.admin);
+
+    let refused = host(&["emit", "orders.paid", "--data", "1"], &admin);
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"), "{refused:?}");
+    let wrong = host(&["emit", "orders.paid", "--admin-token", "s3cret-tokeN"], &admin);
+    assert!(!wrong.status.success(), "{wrong:?}");
+    let emitted = host(&["emit", "orders.paid", "--data", "1", "--admin-token", "s3cret-token"], &admin);
+    assert!(emitted.status.success(), "{emitted:?}");
+    let from_env = Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(["emit", "orders.paid", "--admin", &admin])
+        .env("CORRAL_ADMIN_TOKEN", "s3cret-token")
+        .output()
+        .unwrap();
+    assert!(from_env.status.success(), "{from_env:?}");
+
+    let plugins_list = get(server.admin, "/plugins").await;
+    assert_eq!(plugins_list.status, 401);
+    assert_eq!(plugins_list.headers["www-authenticate"], "Bearer");
+    assert_eq!(get(server.admin, "/healthz").await.status, 200, "probes stay open");
+    assert_eq!(get(server.admin, "/readyz").await.status, 200, "probes stay open");
+}
+
+#[test]
+fn the_admin_api_is_not_served_off_loopback_without_a_token() {
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(["run", "--listen", "127.0.0.1:0", "--admin-listen", "0.0.0.0:0", "--log-level", "error"])
+        .arg("--plugins")
+        .arg(plugins.path())
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("host run served the admin API on 0.0.0.0 without a token");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("not a loopback address") && stderr.contains("--admin-token"), "{stderr}");
 }

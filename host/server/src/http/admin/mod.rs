@@ -1,7 +1,8 @@
 //! The admin listener (loopback by default): health, readiness, metrics,
 //! the state of plugins, subscriptions, projections and carts, deploys, and
 //! operators' actions. Operators, `host` commands and tests talk to it;
-//! guests never do.
+//! guests never do. With a token set (required off loopback), every
+//! request but the probes must carry it as a bearer token.
 //!
 //! - `status`: what is served and how far every consumer is.
 //! - `deploy`: uploading, removing and rolling back plugins.
@@ -40,6 +41,9 @@ pub(crate) struct Admin {
     pub(crate) node: Option<Arc<Node>>,
     /// Shutdown has begun: not ready any more.
     pub(crate) draining: Arc<std::sync::atomic::AtomicBool>,
+    /// BLAKE3 of the bearer token requests must carry, if one is set
+    /// (compared as hashes: in constant time, whatever the lengths).
+    pub(crate) token: Option<blake3::Hash>,
 }
 
 impl Admin {
@@ -47,6 +51,9 @@ impl Admin {
     pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
         let (stream, storage) = (self.stream.as_ref(), &self.storage);
         let path = request.uri().path().to_string();
+        if let Some(refused) = self.unauthorized(&request, &path) {
+            return refused;
+        }
         match (request.method(), path.as_str()) {
             (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n", "text/plain"),
             (&Method::GET, "/readyz") => self.ready().await,
@@ -99,6 +106,29 @@ impl Admin {
                 serde_json::json!({"error": "not_found", "message": format!("no admin endpoint {path}; try /healthz, /readyz, /metrics, /plugins, /subscriptions, /projections, /carts, POST /events/TOPIC, POST /carts/PLUGIN/ID/verify")}),
             ),
         }
+    }
+
+    /// With a token set, every request but the probes (`/healthz`,
+    /// `/readyz`) must carry `authorization: Bearer TOKEN`.
+    fn unauthorized(&self, request: &Request<Incoming>, path: &str) -> Option<Response<Body>> {
+        let expected = self.token.as_ref()?;
+        if matches!(path, "/healthz" | "/readyz") {
+            return None;
+        }
+        let presented = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+            .map(blake3::hash);
+        if presented.as_ref() == Some(expected) {
+            return None;
+        }
+        let mut refused = problem(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "unauthorized", "message": "the admin API needs `authorization: Bearer TOKEN` with the host's --admin-token (host emit/deploy send it from --admin-token or CORRAL_ADMIN_TOKEN)"}),
+        );
+        refused.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        Some(refused)
     }
 
     /// `GET /readyz`: 200 while the log answers (and, in a cluster, NATS
