@@ -14,6 +14,7 @@
 //! - [`consumers`]: durable consumer checkpoints and schedule ticks.
 //! - [`carts`]: cart journals, snapshots and idempotency records, with
 //!   their outbox events committed in the same transaction.
+//! - [`journal`]: the group commit of carts' changes.
 //! - `committer`: the group-committing threads, joined when dropped.
 //! - [`stream`]: the live log ([`stream::Embedded`]): group-committed
 //!   appends and the announced head.
@@ -21,6 +22,7 @@
 pub mod carts;
 mod committer;
 pub mod consumers;
+pub mod journal;
 pub mod kv;
 pub mod log;
 pub mod stream;

@@ -15,7 +15,7 @@ use corral_storage::log::NewRecord;
 use tokio::sync::{mpsc, oneshot};
 
 use corral_storage::Storage;
-use corral_storage::carts::Journal;
+use corral_storage::journal::Journal;
 
 use crate::carts::machine::{Machine, MachineError, Machines};
 use crate::carts::request::{CartError, CartReply, MutateRequest};

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use corral_storage::Storage;
-use corral_storage::carts::{CartKey, Journal};
+use corral_storage::carts::CartKey;
+use corral_storage::journal::Journal;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::carts::machine::Machines;
