@@ -34,7 +34,7 @@ pub(crate) struct Gateway {
     pub(crate) node: Option<Arc<Node>>,
     /// What every call's imports reach.
     pub(crate) control: Arc<ControlPlane>,
-    /// Shutdown has begun: every response closes its connection.
+    /// Shutdown has begun: every HTTP/1 response closes its connection.
     pub(crate) draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -42,12 +42,14 @@ impl Gateway {
     /// Handles one request; never fails: every problem is a response.
     pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
         let request_id = request_id(&request);
+        // `connection` is an HTTP/1 header (HTTP/2 forbids it).
+        let http1 = request.version() < http::Version::HTTP_2;
         let span = tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path());
         let mut response = self.route(request, &request_id).instrument(span).await;
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", value);
         }
-        if self.draining.load(std::sync::atomic::Ordering::Acquire) {
+        if http1 && self.draining.load(std::sync::atomic::Ordering::Acquire) {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         self.metrics.http_response(response.status());

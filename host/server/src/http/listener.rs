@@ -52,13 +52,22 @@ pub(crate) async fn accept<H, F>(
         .max_concurrent_streams(limits.max_h2_streams)
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let open = Arc::new(Semaphore::new(limits.max_connections));
+    // Refusals are bounded too: under a flood, the ones past this many are
+    // closed without an answer.
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let Ok(slot) = open.clone().try_acquire_owned() else {
-                        tokio::spawn(refuse(stream, limits.max_connections));
+                        if let Ok(permit) = refusing.clone().try_acquire_owned() {
+                            let max = limits.max_connections;
+                            tokio::spawn(async move {
+                                refuse(stream, max).await;
+                                drop(permit);
+                            });
+                        }
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
@@ -93,6 +102,9 @@ pub(crate) async fn accept<H, F>(
 
 /// How often an HTTP/2 connection is pinged, and how long the answer may take.
 const H2_PING_EVERY: Duration = Duration::from_secs(20);
+
+/// Most connections over the cap being answered at once.
+const MAX_REFUSING: usize = 256;
 
 /// Answers a connection over the cap with a 503 and closes it.
 async fn refuse(mut stream: TcpStream, max: usize) {
