@@ -135,15 +135,16 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         background.spawn(relay::run(backend.log.clone(), joined.stream.clone(), stopped.clone()));
     }
     let floors = floors(&dispatch, &projections, &stream, &storage, node.clone());
-    let retention = {
+    // Retention runs under a lease only when it is configured: otherwise a
+    // cluster's nodes would take and give up the lease forever.
+    if config.retention.max_age.is_some() || config.retention.max_events.is_some() {
         let (stream, leases, retention) = (stream.clone(), backend.leases.clone(), config.retention);
         let stop = stopped.clone();
-        async move {
+        background.spawn(async move {
             let work = move |halted| retention::run(stream.clone(), retention, floors.clone(), halted);
             leases.run_while_held("retention", stop, work).await;
-        }
-    };
-    background.spawn(retention);
+        });
+    }
     background.spawn(carts.clone().sweep(stopped.clone()));
 
     let mut grpc = tonic::service::Routes::new(crate::http::grpc::service(carts.clone()));
