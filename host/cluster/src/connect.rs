@@ -21,7 +21,7 @@ impl Cluster {
     /// Connects, checks that the server supports what is used here, and
     /// creates (or updates to these options) the stream `CORRAL_<name>`
     /// with subjects `<name>.ev.>`, `<name>.cj.>`, `<name>.ci.>` and the
-    /// checkpoints, leases and members buckets.
+    /// checkpoints, leases, members and snapshots buckets.
     ///
     /// Retries until NATS answers or [`ClusterOptions::connect_timeout`]
     /// passes; after that the client reconnects forever on its own.
@@ -69,6 +69,7 @@ impl Cluster {
             open_bucket(&context, &options, &names::bucket(&options.name, "leases"), Some(options.lease_ttl)).await?;
         let members =
             open_bucket(&context, &options, &names::bucket(&options.name, "members"), Some(options.member_ttl)).await?;
+        let snapshots = open_bucket(&context, &options, &names::bucket(&options.name, "snapshots"), None).await?;
         Ok(Cluster {
             inner: Arc::new(Inner {
                 options,
@@ -80,6 +81,7 @@ impl Cluster {
                 checkpoints,
                 leases,
                 members,
+                snapshots,
                 buckets: Mutex::new(HashMap::new()),
             }),
         })

@@ -18,7 +18,7 @@ use async_nats::HeaderMap;
 use async_nats::header::{NATS_BATCH_COMMIT, NATS_BATCH_ID, NATS_BATCH_SEQUENCE, NATS_EXPECTED_LAST_SUBJECT_SEQUENCE};
 use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::response::Response;
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::stream::{LastRawMessageErrorKind, RawMessageErrorKind};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -262,16 +262,7 @@ impl Journal {
         check_subject(subject).map_err(|reason| ClusterError::invalid(format!("subject {subject:?}"), reason))?;
         let full = self.cluster.subject(subject);
         match self.cluster.stream().get_last_raw_message_by_subject(&full).await {
-            Ok(message) => Ok(Some(StoredMessage {
-                subject: subject.to_string(),
-                sequence: message.sequence,
-                headers: message
-                    .headers
-                    .iter()
-                    .flat_map(|(name, values)| values.iter().map(move |value| (name.to_string(), value.to_string())))
-                    .collect(),
-                payload: message.payload,
-            })),
+            Ok(message) => Ok(Some(stored(subject, message.sequence, &message.headers, message.payload))),
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(e) => Err(ClusterError::from_nats(format!("reading the last message on {full}"), &e)),
         }
@@ -282,6 +273,36 @@ impl Journal {
     pub async fn last_sequence(&self, subject: &str) -> Result<u64, ClusterError> {
         Ok(self.last(subject).await?.map_or(0, |message| message.sequence))
     }
+
+    /// The messages on `subject` from sequence `from` on, in order, read
+    /// from the stream leader one by one (a cart's journal after its
+    /// snapshot: short). Stops after `max` messages.
+    pub async fn read_from(&self, subject: &str, from: u64, max: usize) -> Result<Vec<StoredMessage>, ClusterError> {
+        check_subject(subject).map_err(|reason| ClusterError::invalid(format!("subject {subject:?}"), reason))?;
+        let full = self.cluster.subject(subject);
+        let mut messages = Vec::new();
+        let mut next = from.max(1);
+        while messages.len() < max {
+            let found = self.cluster.stream().raw_message_builder().sequence(next).next_by_subject(full.clone()).send();
+            match found.await {
+                Ok(message) => {
+                    next = message.sequence + 1;
+                    messages.push(stored(subject, message.sequence, &message.headers, message.payload));
+                }
+                Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => break,
+                Err(e) => return Err(ClusterError::from_nats(format!("reading {full} from sequence {next}"), &e)),
+            }
+        }
+        Ok(messages)
+    }
+}
+
+fn stored(subject: &str, sequence: u64, headers: &HeaderMap, payload: Bytes) -> StoredMessage {
+    let headers = headers
+        .iter()
+        .flat_map(|(name, values)| values.iter().map(move |value| (name.to_string(), value.to_string())))
+        .collect();
+    StoredMessage { subject: subject.to_string(), sequence, headers, payload }
 }
 
 /// Checks a subject inside the stream: `ev.`, `cj.` or `ci.` then

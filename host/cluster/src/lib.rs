@@ -156,6 +156,7 @@ struct Inner {
     checkpoints: store::Bucket,
     leases: store::Bucket,
     members: store::Bucket,
+    snapshots: store::Bucket,
     /// Plugin buckets opened so far, by plugin bucket name.
     buckets: Mutex<HashMap<String, store::Bucket>>,
 }
@@ -208,6 +209,13 @@ impl Cluster {
     /// Membership heartbeats.
     pub fn members(&self) -> members::Members {
         members::Members::new(self.inner.members.clone())
+    }
+
+    /// Carts' snapshots, by cart: advisory (a cart loads from its latest
+    /// snapshot plus the journal after it; an older one only means a
+    /// longer replay).
+    pub fn snapshots(&self) -> kv::KvBucket {
+        kv::KvBucket::new("snapshots", self.inner.snapshots.clone())
     }
 
     /// A kv bucket for plugins, created on first use (with the cluster's
