@@ -30,15 +30,21 @@ impl Reply {
 
 /// Sends one request on a new connection; panics if the exchange fails.
 pub async fn send(addr: SocketAddr, request: http::Request<Full<Bytes>>) -> Reply {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    try_send(addr, request).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Sends one request on a new connection; an error says which step of the
+/// exchange failed (for tests where the server may be gone).
+pub async fn try_send(addr: SocketAddr, request: http::Request<Full<Bytes>>) -> Result<Reply, String> {
+    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connecting to {addr}: {e}"))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await
-        .unwrap_or_else(|e| panic!("handshake with {addr}: {e}"));
+        .map_err(|e| format!("handshake with {addr}: {e}"))?;
     tokio::spawn(connection);
-    let response = sender.send_request(request).await.unwrap_or_else(|e| panic!("request to {addr}: {e}"));
+    let response = sender.send_request(request).await.map_err(|e| format!("request to {addr}: {e}"))?;
     let (parts, body) = response.into_parts();
-    let body = body.collect().await.unwrap_or_else(|e| panic!("reading the body from {addr}: {e}")).to_bytes();
-    Reply { status: parts.status.as_u16(), headers: parts.headers, body }
+    let body = body.collect().await.map_err(|e| format!("reading the body from {addr}: {e}"))?.to_bytes();
+    Ok(Reply { status: parts.status.as_u16(), headers: parts.headers, body })
 }
 
 /// A request to `addr` that closes its connection after the response:
