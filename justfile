@@ -52,9 +52,11 @@ bench-swap:
 bench-projections:
     cargo bench -p corral-server --bench projections
 
-# Cluster mode: events to a wasm handler from JetStream vs the embedded log vs a plain async-nats consumer; kv vs plain async-nats KV.
+# Cluster mode: events to a wasm handler from JetStream vs the embedded log vs a plain async-nats consumer; kv vs plain async-nats KV;
+# cart mutations on the owner vs forwarded vs embedded vs plain async-nats atomic batches.
 bench-cluster:
     cargo bench -p corral-server --bench cluster
+    cargo bench -p corral-server --bench cluster_carts
 
 # Carts: wasm vs the same cart logic compiled natively, same mailboxes, journal and group commit.
 bench-carts:

@@ -141,7 +141,7 @@ async fn load(carts: &Arc<Carts>, clients: usize, per_client: usize, cart_of: Ca
 fn carts_over(machine: Arc<dyn Machine>, dir: &Path) -> Arc<Carts> {
     let storage = Storage::open(dir, &StorageOptions::default()).unwrap();
     let metrics = corral_server::metrics::Metrics::new().unwrap();
-    Carts::new(Arc::new(One(machine)), storage, |_| {}, metrics.carts(), CartSettings::default()).unwrap()
+    Carts::embedded(Arc::new(One(machine)), storage, |_| {}, metrics.carts(), CartSettings::default()).unwrap()
 }
 
 fn main() {

@@ -46,6 +46,18 @@ pub struct CartMetrics {
     pub(crate) evictions: IntCounter,
     /// Commands waiting in or being handled by any mailbox.
     pub(crate) mailbox_depth: prometheus::IntGauge,
+    /// Commit latency of a mailbox round, by store (`lmdb`, `jetstream`).
+    pub(crate) commit_seconds: HistogramVec,
+    /// Cart leases this node holds (a cluster).
+    pub(crate) leases_held: prometheus::IntGauge,
+    /// Calls forwarded to the cart's owner, by outcome (`ok`, `error`, `unreachable`).
+    pub(crate) forwards: IntCounterVec,
+    /// Commits the journal refused because another node moved the cart.
+    pub(crate) fenced: IntCounter,
+    /// Carts this node took whose journal another node wrote last.
+    pub(crate) ownership_moves: IntCounter,
+    /// How long taking such a cart took (lease, load, replay).
+    pub(crate) takeover_seconds: prometheus::Histogram,
 }
 
 /// The metrics of one projection's commits.
@@ -235,6 +247,40 @@ impl Metrics {
             mailbox_depth: registered(
                 &registry,
                 prometheus::IntGauge::new("cart_mailbox_depth", "Cart commands queued or being handled")?,
+            )?,
+            commit_seconds: registered(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new("cart_commit_seconds", "Commit latency of one mailbox round, by store")
+                        .buckets(prometheus::exponential_buckets(0.000_05, 2.5, 12)?),
+                    &["store"],
+                )?,
+            )?,
+            leases_held: registered(
+                &registry,
+                prometheus::IntGauge::new("cart_leases_held", "Cart leases this node holds")?,
+            )?,
+            forwards: registered(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("cart_forwards_total", "Calls forwarded to the cart's owner, by outcome"),
+                    &["outcome"],
+                )?,
+            )?,
+            fenced: registered(
+                &registry,
+                IntCounter::new("cart_fenced_commits_total", "Commits refused: another node moved the cart")?,
+            )?,
+            ownership_moves: registered(
+                &registry,
+                IntCounter::new("cart_ownership_moves_total", "Carts taken over from another node")?,
+            )?,
+            takeover_seconds: registered(
+                &registry,
+                prometheus::Histogram::with_opts(
+                    HistogramOpts::new("cart_takeover_seconds", "Taking over a cart: lease, load and replay")
+                        .buckets(prometheus::exponential_buckets(0.000_5, 2.5, 12)?),
+                )?,
             )?,
         };
         Ok(Metrics {

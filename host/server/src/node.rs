@@ -34,6 +34,8 @@ pub struct Node {
     /// Per projection generation: the checkpoint its digest was taken at,
     /// the digest, when.
     digests: Mutex<HashMap<String, (u64, String, Instant)>>,
+    /// Set once the node leaves: no more heartbeats.
+    leaving: std::sync::atomic::AtomicBool,
 }
 
 /// A projection generation as a node reports it.
@@ -75,7 +77,7 @@ impl Node {
             version: env!("CARGO_PKG_VERSION").to_string(),
             details: serde_json::Value::Null,
         };
-        Node { cluster, member, leases, projections, storage, digests: Mutex::default() }
+        Node { cluster, member, leases, projections, storage, digests: Mutex::default(), leaving: Default::default() }
     }
 
     /// This node's id.
@@ -103,6 +105,9 @@ impl Node {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let every = self.cluster.options().member_ttl / 3;
         loop {
+            if self.leaving.load(std::sync::atomic::Ordering::Acquire) {
+                break;
+            }
             let mut member = self.member.clone();
             member.details = self.details().await;
             if let Err(error) = self.cluster.members().heartbeat(&member).await {
@@ -112,6 +117,13 @@ impl Node {
                 break;
             }
         }
+        self.leave().await;
+    }
+
+    /// Removes this node's member entry, so peers place no more work here;
+    /// heartbeats stop writing it again.
+    pub async fn leave(&self) {
+        self.leaving.store(true, std::sync::atomic::Ordering::Release);
         if let Err(error) = self.cluster.members().leave(&self.member).await {
             tracing::warn!(node = %self.member.node_id, "leaving the member list failed (the entry expires): {error}");
         }

@@ -20,7 +20,8 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::backend::Backend;
-use crate::carts::{Carts, CartsClient, Machines};
+use crate::carts::store::jetstream::StreamCarts;
+use crate::carts::{CartCluster, Carts, CartsClient, Machines, Owners};
 use crate::config::ServerConfig;
 use crate::control::StreamSink;
 use crate::events::dispatch::Dispatch;
@@ -29,6 +30,7 @@ use crate::events::{relay, retention};
 use crate::http::admin::Admin;
 use crate::http::gateway::Gateway;
 use crate::http::listener::accept;
+use crate::http::peers::GrpcPeers;
 use crate::metrics::Metrics;
 use crate::node::{EveryNodeCaughtUp, Node};
 use crate::plugins::Registry;
@@ -64,6 +66,8 @@ pub struct Server {
     draining: Arc<AtomicBool>,
     listeners: [JoinHandle<()>; 2],
     background: JoinSet<()>,
+    carts: Arc<Carts>,
+    node: Option<Arc<Node>>,
 }
 
 /// Serves `config` on `listeners` until `shutdown` resolves.
@@ -88,10 +92,27 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     let registry = Registry::open(runtime, &config.plugins, &config.data_dir, metrics.clone()).await?;
     let carts = {
         let machines: Arc<dyn Machines> = registry.clone();
-        let log = backend.log.clone();
-        let announce = move |head| log.announce(head);
-        Carts::new(machines, storage.clone(), announce, metrics.carts(), config.carts)
-            .context("starting the cart journal")?
+        match &backend.cluster {
+            // In a cluster, a cart's journal is in the shared stream and one
+            // node owns it at a time.
+            Some(joined) => {
+                let store = Arc::new(StreamCarts::new(joined.cluster.clone()));
+                let cluster = CartCluster {
+                    owners: Arc::new(Owners::new(joined.cluster.clone())),
+                    peers: Arc::new(GrpcPeers::new(
+                        &joined.cluster.options().node_id,
+                        joined.cluster.options().lease_ttl,
+                    )),
+                };
+                Carts::new(machines, store, Some(cluster), metrics.carts(), config.carts)
+            }
+            None => {
+                let log = backend.log.clone();
+                let announce = move |head| log.announce(head);
+                Carts::embedded(machines, storage.clone(), announce, metrics.carts(), config.carts)
+                    .context("starting the cart journal")?
+            }
+        }
     };
     let control = Arc::new(ControlPlane {
         kv: backend.kv.clone(),
@@ -149,7 +170,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
 
     let mut grpc = tonic::service::Routes::new(crate::http::grpc::service(carts.clone()));
     if let Some(node) = &node {
-        grpc = grpc.add_service(crate::http::cluster::service(node.clone()));
+        grpc = grpc.add_service(crate::http::cluster::service(node.clone(), carts.clone()));
     }
     let draining = Arc::new(AtomicBool::new(false));
     let gateway = Arc::new(Gateway {
@@ -163,6 +184,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         node: node.clone(),
         control,
     });
+    let (leaving_carts, leaving_node) = (carts.clone(), node.clone());
     let admin = Arc::new(Admin {
         draining: draining.clone(),
         token: config.admin_token.as_deref().map(|token| blake3::hash(token.as_bytes())),
@@ -209,6 +231,8 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         draining,
         listeners: [public_task, admin_task],
         background,
+        carts: leaving_carts,
+        node: leaving_node,
     })
 }
 
@@ -239,6 +263,13 @@ impl Server {
     pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         shutdown.await;
         self.draining.store(true, Ordering::Release);
+        // In a cluster the node leaves first: peers stop placing carts here,
+        // and each cart held here finishes its queued calls and gives its
+        // lease up, so the next call is served by another node at once.
+        if let Some(node) = &self.node {
+            node.leave().await;
+        }
+        self.carts.close().await;
         if !self.config.drain_delay.is_zero() {
             let delay_ms = self.config.drain_delay.as_millis() as u64;
             tracing::info!(delay_ms, "shutting down: not ready, still serving for the drain delay");

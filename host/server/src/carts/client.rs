@@ -41,6 +41,7 @@ impl CartClient for CartsClient {
             payload: mutation.payload,
             client_id: mutation.idempotency_key,
             traceparent: mutation.traceparent,
+            forwarded: false,
         };
         let reply = self.carts.mutate(key, request).await.map_err(to_import)?;
         Ok(CartApplied { version: reply.version, state: reply.state.unwrap_or_default(), events: reply.events })
@@ -63,7 +64,8 @@ fn to_import(error: CartError) -> CartsError {
         CartError::Invalid(reason) => CartsError::Invalid(reason),
         CartError::Rejected { code, message, .. } => CartsError::Rejected(format!("{code}: {message}")),
         error @ (CartError::Failed(_) | CartError::Diverged { .. }) => CartsError::Failed(error.to_string()),
-        error @ (CartError::Storage(_) | CartError::Overloaded { .. }) => CartsError::Unavailable(error.to_string()),
+        error if error.is_retryable() => CartsError::Unavailable(error.to_string()),
+        error => CartsError::Failed(error.to_string()),
     }
 }
 

@@ -3,35 +3,58 @@
 //! in-memory state, commits them together, and answers each caller only
 //! once its mutation is durable. A failed commit answers an error to every
 //! mutation of the batch and reloads the cart from storage.
+//!
+//! In a cluster the mailbox first takes the cart's lease (or learns who
+//! holds it: its callers are then answered [`CartError::Elsewhere`] and the
+//! mailbox ends), renews it while it runs and gives it up when it ends. A
+//! commit the journal refuses as stale means another node took the cart:
+//! the round's callers are answered [`CartError::Moved`] and the mailbox
+//! ends, so the next call is routed afresh.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
 
-use corral_runtime::types::{Mutation, Outcome};
-use corral_storage::carts::{Applied, CartCommit, CartKey, JournalEntry, Snapshot};
-use corral_storage::log::NewRecord;
+use corral_cluster::ClusterError;
+use corral_cluster::leases::Lease;
+use corral_storage::carts::{Applied, CartCommit, CartKey, Snapshot};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::MissedTickBehavior;
 
-use corral_storage::Storage;
-use corral_storage::journal::Journal;
-
-use crate::carts::machine::{Machine, MachineError, Machines};
+use crate::carts::machine::{MachineError, Machines};
+use crate::carts::owners::{Claim, Owners};
 use crate::carts::request::{CartError, CartReply, MutateRequest};
+use crate::carts::step::{apply, mutation_of, to_applied};
+use crate::carts::store::{CartStore, StoreError};
 use crate::metrics::CartMetrics;
 
 /// A command for one cart's mailbox.
 pub(super) enum Command {
     Mutate { request: MutateRequest, arrived: Instant, reply: oneshot::Sender<Result<CartReply, CartError>> },
-    Get { reply: oneshot::Sender<Result<CartReply, CartError>> },
+    Get { forwarded: bool, reply: oneshot::Sender<Result<CartReply, CartError>> },
+}
+
+impl Command {
+    fn forwarded(&self) -> bool {
+        match self {
+            Command::Mutate { request, .. } => request.forwarded,
+            Command::Get { forwarded, .. } => *forwarded,
+        }
+    }
+
+    fn answer(self, result: Result<CartReply, CartError>) {
+        let (Command::Mutate { reply, .. } | Command::Get { reply, .. }) = self;
+        let _ = reply.send(result);
+    }
 }
 
 /// What every mailbox shares.
 pub(super) struct Shared {
     pub(super) machines: Arc<dyn Machines>,
-    pub(super) storage: Storage,
-    pub(super) journal: Journal,
+    pub(super) store: Arc<dyn CartStore>,
+    /// In a cluster: the carts' leases.
+    pub(super) owners: Option<Arc<Owners>>,
     pub(super) metrics: CartMetrics,
 }
 
@@ -44,6 +67,11 @@ struct Loaded {
     state: Option<Vec<u8>>,
     /// Version of the latest stored snapshot.
     snapshot_version: u64,
+    /// Where the journal ends: what the next commit expects.
+    position: u64,
+    /// In a cluster, the node that wrote the journal's last message (as
+    /// loaded; not kept up to date).
+    writer: Option<String>,
 }
 
 type Reply = oneshot::Sender<Result<CartReply, CartError>>;
@@ -57,43 +85,165 @@ enum Answer {
     Applied(Reply, usize, Instant, bool),
 }
 
-/// Runs until every sender is gone (the cart was evicted).
+/// How a round ended.
+enum Round {
+    /// Committed (or nothing to commit): the cart as it is now.
+    Done(Loaded),
+    /// The commit failed: load the cart again before the next round.
+    Reload,
+    /// Another node owns the cart now: the mailbox ends.
+    Lost,
+}
+
+/// Runs until every sender is gone (the cart was evicted), or, in a
+/// cluster, until the cart is found or becomes another node's.
 pub(super) async fn run(
     shared: Arc<Shared>,
     key: CartKey,
     mut commands: mpsc::UnboundedReceiver<Command>,
     depth: Arc<AtomicUsize>,
+    owned: Arc<AtomicU64>,
 ) {
     let mut cart: Option<Loaded> = None;
-    let mut round = Vec::with_capacity(MAX_BATCH);
-    while commands.recv_many(&mut round, MAX_BATCH).await > 0 {
-        let count = round.len();
+    let mut tenure: Option<Lease> = None;
+    let mut queued: VecDeque<Command> = VecDeque::new();
+    let mut received = Vec::with_capacity(MAX_BATCH);
+    let every = shared.owners.as_ref().map_or(std::time::Duration::from_secs(3600), |o| o.renew_every());
+    let mut renew = tokio::time::interval(every);
+    renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut renewed = Instant::now();
+    // When this node took the cart, until it is loaded.
+    let mut claimed: Option<Instant> = None;
+    let settle = |count: usize| {
+        depth.fetch_sub(count, Ordering::AcqRel);
+        shared.metrics.mailbox_depth.sub(count as i64);
+    };
+    let ending = loop {
+        if queued.is_empty() {
+            tokio::select! {
+                count = commands.recv_many(&mut received, MAX_BATCH) => {
+                    if count == 0 {
+                        break None;
+                    }
+                    queued.extend(received.drain(..));
+                }
+                _ = renew.tick(), if tenure.is_some() => {
+                    let (Some(owners), Some(lease)) = (&shared.owners, &tenure) else { continue };
+                    match owners.renew(lease).await {
+                        Ok(fresh) => {
+                            tenure = Some(fresh);
+                            renewed = Instant::now();
+                        }
+                        Err(ClusterError::LeaseLost { .. }) => break Some("its lease was taken over".to_string()),
+                        Err(error) if renewed.elapsed() >= owners.ttl() => {
+                            break Some(format!("its lease could not be renewed within its TTL: {error}"));
+                        }
+                        Err(error) => tracing::warn!(plugin = %key.plugin, cart = %key.cart, "renewing the cart's lease failed, retrying: {error}"),
+                    }
+                    continue;
+                }
+            }
+        }
+        let before = queued.len();
+        // Woken after a freeze (or cut off) past the lease's TTL: the cart
+        // may be another node's by now; make sure before reading or writing.
+        if let (Some(owners), Some(lease)) = (&shared.owners, &tenure)
+            && renewed.elapsed() >= owners.ttl()
+        {
+            match owners.renew(lease).await {
+                Ok(fresh) => {
+                    tenure = Some(fresh);
+                    renewed = Instant::now();
+                }
+                Err(error) => break Some(format!("its lease lapsed: {error}")),
+            }
+        }
+        if let Some(owners) = &shared.owners
+            && tenure.is_none()
+        {
+            let forwarded = queued.iter().any(Command::forwarded);
+            match owners.claim(&key, forwarded).await {
+                Ok(Claim::Mine(lease)) => {
+                    shared.metrics.leases_held.inc();
+                    owned.store(lease.epoch, Ordering::Release);
+                    tenure = Some(lease);
+                    renewed = Instant::now();
+                    renew.reset();
+                    cart = None;
+                    claimed = Some(Instant::now());
+                }
+                Ok(Claim::Elsewhere(node)) => {
+                    let elsewhere = CartError::Elsewhere { plugin: key.plugin.clone(), cart: key.cart.clone(), node };
+                    queued.drain(..).for_each(|command| command.answer(Err(elsewhere.clone())));
+                    settle(before);
+                    break Some(elsewhere.to_string());
+                }
+                Err(error) => {
+                    let failed = CartError::Storage(format!("finding the cart's owner failed: {error}"));
+                    queued.drain(..).for_each(|command| command.answer(Err(failed.clone())));
+                    settle(before);
+                    continue;
+                }
+            }
+        }
         let loaded = match cart.take() {
             Some(loaded) => Ok(loaded),
             None => load(&shared, &key).await,
         };
-        match loaded {
-            Ok(loaded) => cart = handle(&shared, &key, loaded, round.drain(..)).await,
-            Err(error) => {
-                for command in round.drain(..) {
-                    let reply = match command {
-                        Command::Mutate { reply, .. } | Command::Get { reply } => reply,
-                    };
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
+        if let (Ok(loaded), Some(owners)) = (&loaded, &shared.owners)
+            && let Some(at) = claimed.take()
+            && loaded.writer.as_deref().is_some_and(|writer| writer != owners.node())
+        {
+            shared.metrics.ownership_moves.inc();
+            shared.metrics.takeover_seconds.observe(at.elapsed().as_secs_f64());
         }
-        depth.fetch_sub(count, Ordering::AcqRel);
-        shared.metrics.mailbox_depth.sub(count as i64);
+        let epoch = tenure.as_ref().map_or(0, |lease| lease.epoch);
+        let lost = match loaded {
+            Ok(loaded) => match handle(&shared, &key, loaded, &mut queued, epoch).await {
+                Round::Done(next) => {
+                    cart = Some(next);
+                    false
+                }
+                Round::Reload => false,
+                Round::Lost => true,
+            },
+            Err(error) => {
+                queued.drain(..).for_each(|command| command.answer(Err(error.clone())));
+                false
+            }
+        };
+        settle(before - queued.len());
+        if lost {
+            break Some("the journal moved on without this node".to_string());
+        }
+    };
+    // Calls still queued, or sent before the channel closes, go elsewhere.
+    commands.close();
+    if let Some(detail) = ending {
+        let moved = CartError::Moved { plugin: key.plugin.clone(), cart: key.cart.clone(), detail };
+        let mut rest = queued.len();
+        queued.drain(..).for_each(|command| command.answer(Err(moved.clone())));
+        while let Ok(command) = commands.try_recv() {
+            command.answer(Err(moved.clone()));
+            rest += 1;
+        }
+        settle(rest);
+    }
+    owned.store(0, Ordering::Release);
+    if let (Some(owners), Some(lease)) = (&shared.owners, tenure) {
+        shared.metrics.leases_held.dec();
+        owners.release(lease).await;
     }
 }
 
 /// The latest snapshot plus a replay of the journal entries after it,
 /// each checked against the digest recorded when it was first applied.
 async fn load(shared: &Shared, key: &CartKey) -> Result<Loaded, CartError> {
-    let stored = shared.storage.cart_stored(key).map_err(|e| CartError::Storage(e.to_string()))?;
+    let stored = shared.store.load(key).await.map_err(|e| CartError::Storage(e.to_string()))?;
+    let (stored, position, writer) = (stored.stored, stored.position, stored.writer);
     let snapshot_version = stored.snapshot.as_ref().map_or(0, |s| s.version);
-    let mut loaded = Loaded { version: snapshot_version, state: stored.snapshot.map(|s| s.state), snapshot_version };
+    let state = stored.snapshot.map(|s| s.state);
+    let mut loaded = Loaded { version: snapshot_version, state, snapshot_version, position, writer };
     if stored.entries.is_empty() {
         return Ok(loaded);
     }
@@ -108,6 +258,9 @@ async fn load(shared: &Shared, key: &CartKey) -> Result<Loaded, CartError> {
             version: entry.version,
             detail,
         };
+        if entry.version != loaded.version + 1 {
+            return Err(diverged(format!("the journal skips from version {} to {}", loaded.version, entry.version)));
+        }
         let mutation = mutation_of(key, &entry);
         let outcome = match machine.apply(&key.tenant, loaded.state.as_deref(), &mutation).await {
             Ok(outcome) => outcome,
@@ -126,25 +279,10 @@ async fn load(shared: &Shared, key: &CartKey) -> Result<Loaded, CartError> {
     Ok(loaded)
 }
 
-/// The mutation a journal entry records.
-pub(super) fn mutation_of(key: &CartKey, entry: &JournalEntry) -> Mutation {
-    Mutation {
-        id: entry.id.clone(),
-        entity: key.cart.clone(),
-        kind: entry.kind.clone(),
-        timestamp_ms: entry.timestamp_ms,
-        payload: entry.payload.clone(),
-    }
-}
-
-/// Handles one round; returns the cart's new in-memory state, or none when
-/// the commit failed and the cart must be reloaded.
-async fn handle(
-    shared: &Shared,
-    key: &CartKey,
-    loaded: Loaded,
-    commands: impl Iterator<Item = Command>,
-) -> Option<Loaded> {
+/// Handles one round: takes commands from `queued` until it is empty or
+/// the round's commit would hold more messages than the store takes (the
+/// rest wait for the next round).
+async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut VecDeque<Command>, epoch: u64) -> Round {
     let mut version = loaded.version;
     let mut state = loaded.state.clone();
     let mut applied: Vec<Applied> = Vec::new();
@@ -155,9 +293,11 @@ async fn handle(
     // effect at the next round), looked up once rather than per mutation.
     let machine = shared.machines.machine(&key.plugin);
     let mut snapshot_every = u64::MAX;
-    for command in commands {
+    let max_messages = shared.store.max_messages();
+    let mut messages = 1;
+    while let Some(command) = queued.pop_front() {
         let (request, arrived, reply) = match command {
-            Command::Get { reply } => {
+            Command::Get { reply, .. } => {
                 let current = CartReply { version, state: state.clone(), events: Vec::new(), repeated: false };
                 answers.push(Answer::Ready(reply, Ok(current), None));
                 continue;
@@ -169,7 +309,7 @@ async fn handle(
                 answers.push(Answer::Applied(reply, index, arrived, true));
                 continue;
             }
-            match shared.storage.cart_recorded(key, id) {
+            match shared.store.recorded(key, id).await {
                 Ok(Some(recorded)) => {
                     let reply_value = CartReply {
                         version: recorded.version,
@@ -189,13 +329,32 @@ async fn handle(
         }
         match apply(machine.as_deref(), key, state.as_deref(), &request).await {
             Ok((mutation, outcome, machine_version, every)) => {
+                let done = to_applied(key, &request, mutation, &outcome, version + 1, machine_version);
+                let needs = crate::carts::store::jetstream::messages_of(&done);
+                if messages + needs > max_messages {
+                    if applied.is_empty() {
+                        let message = format!(
+                            "the mutation publishes {} events; a cart's commit in a cluster holds at most {}",
+                            done.outbox.len(),
+                            max_messages.saturating_sub(2)
+                        );
+                        let rejected =
+                            CartError::Rejected { plugin: key.plugin.clone(), code: "too-many-events".into(), message };
+                        answers.push(Answer::Ready(reply, Err(rejected), Some(arrived)));
+                        continue;
+                    }
+                    // Applied again at the start of the next round.
+                    queued.push_front(Command::Mutate { request, arrived, reply });
+                    break;
+                }
+                messages += needs;
                 version += 1;
                 snapshot_every = snapshot_every.min(every);
                 if let Some(id) = &request.client_id {
                     pending.insert(id.clone(), applied.len());
                 }
                 answers.push(Answer::Applied(reply, applied.len(), arrived, false));
-                applied.push(to_applied(key, &request, mutation, &outcome, version, machine_version));
+                applied.push(done);
                 state = Some(outcome.state);
             }
             Err(error) => answers.push(Answer::Ready(reply, Err(error), Some(arrived))),
@@ -203,7 +362,7 @@ async fn handle(
     }
     if applied.is_empty() {
         finish(shared, key, answers, &[]);
-        return Some(loaded);
+        return Round::Done(loaded);
     }
     let snapshot = match version - loaded.snapshot_version >= snapshot_every {
         true => state.clone().map(|state| Snapshot { version, state }),
@@ -211,104 +370,39 @@ async fn handle(
     };
     let snapshot_version = snapshot.as_ref().map_or(loaded.snapshot_version, |s| s.version);
     let commit = CartCommit { key: key.clone(), applied, snapshot };
-    match shared.journal.commit(vec![commit]).await {
-        Ok(mut committed) => {
-            let applied = committed.pop().map(|c| c.applied).unwrap_or_default();
-            finish(shared, key, answers, &applied);
-            Some(Loaded { version, state, snapshot_version })
+    let started = Instant::now();
+    let result = shared.store.commit(commit, loaded.position, epoch).await;
+    shared.metrics.commit_seconds.with_label_values(&[shared.store.name()]).observe(started.elapsed().as_secs_f64());
+    let error = match result {
+        Ok((committed, position)) => {
+            finish(shared, key, answers, &committed.applied);
+            return Round::Done(Loaded { version, state, snapshot_version, position, writer: None });
         }
-        Err(error) => {
-            tracing::error!(plugin = %key.plugin, cart = %key.cart, "cart commit failed: {error}");
-            let failed = CartError::Storage(error.to_string());
-            for answer in answers {
-                let (reply, result) = match answer {
-                    Answer::Ready(reply, Ok(_), _) | Answer::Applied(reply, ..) => (reply, Err(failed.clone())),
-                    Answer::Ready(reply, result, _) => (reply, result),
-                };
-                let _ = reply.send(result);
-            }
-            shared.metrics.mutations.with_label_values(&[key.plugin.as_str(), "failed"]).inc();
-            None
+        Err(error) => error,
+    };
+    let (failed, round) = match error {
+        StoreError::Fenced(detail) => {
+            tracing::warn!(plugin = %key.plugin, cart = %key.cart, "cart commit fenced: {detail}");
+            shared.metrics.fenced.inc();
+            (CartError::Moved { plugin: key.plugin.clone(), cart: key.cart.clone(), detail }, Round::Lost)
         }
-    }
-}
-
-/// Applies one request to `state` with the round's version of the plugin.
-async fn apply(
-    machine: Option<&dyn Machine>,
-    key: &CartKey,
-    state: Option<&[u8]>,
-    request: &MutateRequest,
-) -> Result<(Mutation, Outcome, String, u64), CartError> {
-    let Some(machine) = machine else {
-        return Err(CartError::UnknownPlugin { plugin: key.plugin.clone() });
-    };
-    if !machine.kinds().contains(&request.kind) {
-        return Err(CartError::UnknownKind {
-            plugin: key.plugin.clone(),
-            kind: request.kind.clone(),
-            declared: machine.kinds().to_vec(),
-        });
-    }
-    let mutation = Mutation {
-        id: request.client_id.clone().unwrap_or_else(assigned_id),
-        entity: key.cart.clone(),
-        kind: request.kind.clone(),
-        timestamp_ms: now_ms(),
-        payload: request.payload.clone(),
-    };
-    let outcome = match machine.apply(&key.tenant, state, &mutation).await {
-        Ok(outcome) => outcome,
-        Err(MachineError::Rejected { code, message }) => {
-            return Err(CartError::Rejected { plugin: key.plugin.clone(), code, message });
+        StoreError::Busy(detail) => {
+            (CartError::Busy { plugin: key.plugin.clone(), cart: key.cart.clone(), detail }, Round::Done(loaded))
         }
-        Err(MachineError::Failed(error)) => return Err(CartError::Failed(error)),
+        StoreError::Failed(detail) => {
+            tracing::error!(plugin = %key.plugin, cart = %key.cart, "cart commit failed: {detail}");
+            (CartError::Storage(detail), Round::Reload)
+        }
     };
-    if let Some(bad) = outcome.events.iter().find_map(|e| corral_runtime::topics::validate_topic(&e.topic).err()) {
-        return Err(CartError::Rejected {
-            plugin: key.plugin.clone(),
-            code: "invalid-event".into(),
-            message: format!("the outcome's event has an invalid topic: {bad}"),
-        });
+    for answer in answers {
+        let (reply, result) = match answer {
+            Answer::Ready(reply, Ok(_), _) | Answer::Applied(reply, ..) => (reply, Err(failed.clone())),
+            Answer::Ready(reply, result, _) => (reply, result),
+        };
+        let _ = reply.send(result);
     }
-    Ok((mutation, outcome, machine.version().to_string(), machine.snapshot_every()))
-}
-
-fn to_applied(
-    key: &CartKey,
-    request: &MutateRequest,
-    mutation: Mutation,
-    outcome: &Outcome,
-    version: u64,
-    applied_by: String,
-) -> Applied {
-    let outbox = outcome
-        .events
-        .iter()
-        .map(|event| NewRecord {
-            topic: event.topic.clone(),
-            tenant: key.tenant.clone(),
-            correlation_id: mutation.id.clone(),
-            traceparent: request.traceparent.clone(),
-            source: key.plugin.clone(),
-            payload: event.payload.clone(),
-        })
-        .collect();
-    Applied {
-        entry: JournalEntry {
-            version,
-            id: mutation.id,
-            kind: mutation.kind,
-            timestamp_ms: mutation.timestamp_ms,
-            payload: mutation.payload,
-            state_digest: *blake3::hash(&outcome.state).as_bytes(),
-            applied_by,
-            events: Vec::new(),
-        },
-        state: outcome.state.clone(),
-        client_id: request.client_id.is_some(),
-        outbox,
-    }
+    shared.metrics.mutations.with_label_values(&[key.plugin.as_str(), "failed"]).inc();
+    round
 }
 
 /// Answers every caller of a committed round and records the metrics.
@@ -345,14 +439,4 @@ fn finish(shared: &Shared, key: &CartKey, answers: Vec<Answer>, applied: &[Appli
         }
         let _ = reply.send(result);
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
-/// An id for a mutation the client sent without one (recorded in the
-/// journal, so a replay sees the same id and the same seeded randomness).
-fn assigned_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
 }

@@ -1,19 +1,23 @@
 //! [`Carts`]: every cart in use has a mailbox; calls are routed to it,
-//! idle ones are evicted, and the cache of carts in memory is bounded.
+//! idle ones are evicted, and the cache of carts in memory is bounded. In
+//! a cluster, a call for a cart another node owns is forwarded there once
+//! ([`Peers`]); a call whose cart moved while it waited is routed again.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use corral_storage::Storage;
 use corral_storage::carts::CartKey;
-use corral_storage::journal::Journal;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::carts::machine::Machines;
 use crate::carts::mailbox::{self, Command, Shared};
+use crate::carts::owners::Owners;
+use crate::carts::peers::{PeerError, Peers};
 use crate::carts::request::{CartError, CartReply, MutateRequest};
+use crate::carts::store::CartStore;
 use crate::carts::verify::{self, Verification};
 use crate::config::CartSettings;
 use crate::metrics::CartMetrics;
@@ -23,6 +27,18 @@ struct Entry {
     /// Commands sent and not yet answered; 0 means the mailbox is idle.
     depth: Arc<AtomicUsize>,
     last_used: Instant,
+    task: JoinHandle<()>,
+    /// In a cluster, the epoch this node owns the cart under (0: not, or
+    /// not yet).
+    epoch: Arc<AtomicU64>,
+}
+
+/// Where carts live in a cluster: who owns them, how to reach the owner.
+pub struct CartCluster {
+    /// The carts' leases.
+    pub owners: Arc<Owners>,
+    /// The other nodes.
+    pub peers: Arc<dyn Peers>,
 }
 
 /// The carts of a host: routes each call to its cart's mailbox.
@@ -30,21 +46,57 @@ pub struct Carts {
     shared: Arc<Shared>,
     settings: CartSettings,
     mailboxes: Mutex<HashMap<CartKey, Entry>>,
+    cluster: Option<CartCluster>,
+    /// In a cluster: the owner a call was last forwarded to, per cart, so
+    /// the next call goes straight there.
+    owners_seen: Mutex<HashMap<CartKey, (String, Instant)>>,
 }
 
+type Reply = oneshot::Sender<Result<CartReply, CartError>>;
+
+/// How long a cart's owner is remembered without asking again.
+const OWNER_REMEMBERED: Duration = Duration::from_secs(2);
+/// Most owners remembered (beyond it, all are forgotten at once).
+const MAX_REMEMBERED: usize = 100_000;
+
+/// How often a call whose cart moved under it is routed (tried) at most,
+/// pausing 100, 200, 400 ms… between tries: long enough for a closing
+/// node's leases to be given up and its peers to see it gone.
+const MAX_REROUTES: u32 = 6;
+const REROUTE_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl Carts {
-    /// Carts over `storage`, applying mutations with `machines`. `announce`
-    /// is told the log's head after a commit that published events.
-    pub fn new(
+    /// Carts whose journals are in `store`, applying mutations with
+    /// `machines`; in a cluster, owned per node as `cluster` says.
+    pub(crate) fn new(
         machines: Arc<dyn Machines>,
-        storage: Storage,
+        store: Arc<dyn CartStore>,
+        cluster: Option<CartCluster>,
+        metrics: CartMetrics,
+        settings: CartSettings,
+    ) -> Arc<Carts> {
+        let owners = cluster.as_ref().map(|cluster| cluster.owners.clone());
+        let shared = Arc::new(Shared { machines, store, owners, metrics });
+        Arc::new(Carts {
+            shared,
+            settings,
+            mailboxes: Mutex::new(HashMap::new()),
+            cluster,
+            owners_seen: Mutex::default(),
+        })
+    }
+
+    /// Carts on one node, journaled in its LMDB (`storage`). `announce` is
+    /// told the log's head after a commit that published events.
+    pub fn embedded(
+        machines: Arc<dyn Machines>,
+        storage: corral_storage::Storage,
         announce: impl Fn(u64) + Send + 'static,
         metrics: CartMetrics,
         settings: CartSettings,
     ) -> anyhow::Result<Arc<Carts>> {
-        let journal = Journal::start(storage.clone(), announce)?;
-        let shared = Arc::new(Shared { machines, storage, journal, metrics });
-        Ok(Arc::new(Carts { shared, settings, mailboxes: Mutex::new(HashMap::new()) }))
+        let store = Arc::new(crate::carts::store::embedded::LmdbCarts::start(storage, announce)?);
+        Ok(Carts::new(machines, store, None, metrics, settings))
     }
 
     /// Applies a mutation to a cart and returns its new state once durable.
@@ -54,20 +106,137 @@ impl Carts {
             check_id("client id", id)?;
             key.check_fits(Some(id)).map_err(CartError::Invalid)?;
         }
-        let (reply, answer) = oneshot::channel();
-        self.send(key, Command::Mutate { request, arrived: Instant::now(), reply })?;
-        answer.await.unwrap_or_else(|_| Err(CartError::Storage("the cart's mailbox stopped".into())))
+        if self.cluster.is_none() {
+            return self.call(key, |reply| Command::Mutate { request, arrived: Instant::now(), reply }).await;
+        }
+        let local = |reply| Command::Mutate { request: request.clone(), arrived: Instant::now(), reply };
+        let remote = |peers: Arc<dyn Peers>, address: String| {
+            let (key, request) = (key.clone(), request.clone());
+            async move { peers.mutate(&address, &key, &request).await }
+        };
+        self.route(&key, request.forwarded, local, remote).await
     }
 
     /// The cart's current state (version 0 and no state for a new cart).
     pub async fn state(&self, key: CartKey) -> Result<CartReply, CartError> {
+        self.state_for(key, false).await
+    }
+
+    /// The cart's current state, for a call another node forwarded
+    /// (`forwarded`: served here, never forwarded again).
+    pub async fn state_for(&self, key: CartKey, forwarded: bool) -> Result<CartReply, CartError> {
         check_key(&key)?;
         if self.shared.machines.machine(&key.plugin).is_none() {
             return Err(CartError::UnknownPlugin { plugin: key.plugin });
         }
+        let local = |reply| Command::Get { forwarded, reply };
+        let remote = |peers: Arc<dyn Peers>, address: String| {
+            let key = key.clone();
+            async move { peers.state(&address, &key).await }
+        };
+        self.route(&key, forwarded, local, remote).await
+    }
+
+    /// Sends a call to the cart's mailbox here, or (in a cluster) to the
+    /// node that owns the cart; routes it again, after a pause, while the
+    /// cart is moving.
+    async fn route<F>(
+        &self,
+        key: &CartKey,
+        forwarded: bool,
+        local: impl Fn(Reply) -> Command,
+        remote: impl Fn(Arc<dyn Peers>, String) -> F,
+    ) -> Result<CartReply, CartError>
+    where
+        F: std::future::Future<Output = Result<CartReply, PeerError>>,
+    {
+        let Some(cluster) = &self.cluster else { return self.call(key.clone(), local).await };
+        let mut result =
+            Err(CartError::Moved { plugin: key.plugin.clone(), cart: key.cart.clone(), detail: String::new() });
+        for attempt in 0..MAX_REROUTES {
+            if attempt > 0 {
+                tokio::time::sleep(REROUTE_PAUSE * (1 << attempt.min(4))).await;
+            }
+            let owner = match self.remembered(key) {
+                Some(node) if !forwarded => Some(node),
+                _ => match self.call(key.clone(), &local).await {
+                    Err(CartError::Elsewhere { node, .. }) if !forwarded => Some(node),
+                    other => {
+                        result = other;
+                        None
+                    }
+                },
+            };
+            if let Some(node) = owner {
+                result = self.forward(cluster, key, node, &remote).await;
+            }
+            if !result.as_ref().is_err_and(CartError::is_moved) {
+                break;
+            }
+            self.owners_seen.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
+        }
+        result
+    }
+
+    /// The node that owned the cart a moment ago, unless this node has a
+    /// mailbox for it.
+    fn remembered(&self, key: &CartKey) -> Option<String> {
+        let seen = self.owners_seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let (node, at) = seen.get(key)?;
+        if at.elapsed() >= OWNER_REMEMBERED || self.lock().get(key).is_some_and(|entry| !entry.task.is_finished()) {
+            return None;
+        }
+        Some(node.clone())
+    }
+
+    /// Sends a command to the cart's mailbox here and waits for its answer.
+    async fn call(&self, key: CartKey, command: impl FnOnce(Reply) -> Command) -> Result<CartReply, CartError> {
         let (reply, answer) = oneshot::channel();
-        self.send(key, Command::Get { reply })?;
+        self.send(key, command(reply))?;
         answer.await.unwrap_or_else(|_| Err(CartError::Storage("the cart's mailbox stopped".into())))
+    }
+
+    /// Sends a call to the node that owns the cart.
+    async fn forward<F>(
+        &self,
+        cluster: &CartCluster,
+        key: &CartKey,
+        node: String,
+        send: impl Fn(Arc<dyn Peers>, String) -> F,
+    ) -> Result<CartReply, CartError>
+    where
+        F: std::future::Future<Output = Result<CartReply, PeerError>>,
+    {
+        let forwards = &self.shared.metrics.forwards;
+        let unreachable = |detail: String| {
+            forwards.with_label_values(&["unreachable"]).inc();
+            CartError::Moved {
+                plugin: key.plugin.clone(),
+                cart: key.cart.clone(),
+                detail: format!(
+                    "its owner, node {node}, cannot be reached ({detail}); it takes the cart over within the lease TTL otherwise"
+                ),
+            }
+        };
+        let Some(address) = cluster.owners.address(&node).await else {
+            return Err(unreachable("it is not a live member".into()));
+        };
+        match send(cluster.peers.clone(), address).await {
+            Ok(reply) => {
+                forwards.with_label_values(&["ok"]).inc();
+                let mut seen = self.owners_seen.lock().unwrap_or_else(PoisonError::into_inner);
+                if seen.len() >= MAX_REMEMBERED {
+                    seen.clear();
+                }
+                seen.insert(key.clone(), (node, Instant::now()));
+                Ok(reply)
+            }
+            Err(PeerError::Unreachable(detail)) => Err(unreachable(detail)),
+            Err(PeerError::Answered(error)) => {
+                forwards.with_label_values(&["error"]).inc();
+                Err(error)
+            }
+        }
     }
 
     /// Replays the cart's whole journal from empty with the current plugin
@@ -77,7 +246,57 @@ impl Carts {
         let Some(machine) = self.shared.machines.machine(&key.plugin) else {
             return Err(CartError::UnknownPlugin { plugin: key.plugin });
         };
-        verify::run(&self.shared.storage, machine.as_ref(), &key).await
+        verify::run(self.shared.store.as_ref(), machine.as_ref(), &key).await
+    }
+
+    /// Stops taking carts (in a cluster, new carts go to other nodes: the
+    /// peers are told at once) and ends every mailbox once its queued calls
+    /// are answered, giving its lease up: how a node leaves without failing
+    /// a call.
+    pub async fn close(&self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.owners.close();
+            let held = self.held();
+            let addresses = cluster.owners.peer_addresses().await;
+            let told = addresses.iter().map(|address| cluster.peers.closing(address, &held));
+            for (address, told) in addresses.iter().zip(futures_util::future::join_all(told).await) {
+                if let Err(error) = told {
+                    tracing::warn!(peer = %address, "telling a peer this node leaves failed: {error:?}");
+                }
+            }
+        }
+        let entries: Vec<Entry> = self.lock().drain().map(|(_, entry)| entry).collect();
+        self.shared.metrics.active.set(0);
+        for entry in entries {
+            drop(entry.sender);
+            let _ = entry.task.await;
+        }
+    }
+
+    /// The carts this node owns now, with the epoch of each (in a cluster;
+    /// on one node, every cart in memory, at epoch 0).
+    pub fn held(&self) -> Vec<(CartKey, u64)> {
+        let mailboxes = self.lock();
+        let mut held: Vec<(CartKey, u64)> = mailboxes
+            .iter()
+            .map(|(key, entry)| (key.clone(), entry.epoch.load(Ordering::Acquire)))
+            .filter(|(_, epoch)| self.cluster.is_none() || *epoch > 0)
+            .collect();
+        held.sort();
+        held
+    }
+
+    /// The epoch this node owns the cart under, if it does.
+    pub fn owner_epoch(&self, key: &CartKey) -> Option<u64> {
+        let epoch = self.lock().get(key)?.epoch.load(Ordering::Acquire);
+        (epoch > 0).then_some(epoch)
+    }
+
+    /// A peer says it is leaving: no more carts are placed on it.
+    pub fn peer_leaving(&self, node: &str) {
+        if let Some(cluster) = &self.cluster {
+            cluster.owners.peer_leaving(node);
+        }
     }
 
     /// Carts in memory now.
@@ -145,9 +364,12 @@ impl Carts {
         entry.depth.fetch_add(1, Ordering::AcqRel);
         self.shared.metrics.mailbox_depth.inc();
         if let Err(mpsc::error::SendError(command)) = entry.sender.send(command) {
-            // The mailbox task is gone (it panicked): start a fresh one,
-            // which reloads the cart from storage.
-            tracing::warn!(plugin = %key.plugin, cart = %key.cart, "a cart mailbox stopped unexpectedly; restarting it");
+            // The mailbox task is gone (in a cluster, the cart was found to
+            // be another node's, or moved; else it panicked): start a fresh
+            // one, which finds the cart's owner and reloads it.
+            if entry.task.is_finished() && self.cluster.is_none() {
+                tracing::warn!(plugin = %key.plugin, cart = %key.cart, "a cart mailbox stopped unexpectedly; restarting it");
+            }
             let fresh = self.start(key.clone());
             fresh.depth.fetch_add(1, Ordering::AcqRel);
             let _ = fresh.sender.send(command);
@@ -160,8 +382,9 @@ impl Carts {
     fn start(&self, key: CartKey) -> Entry {
         let (sender, receiver) = mpsc::unbounded_channel();
         let depth = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(mailbox::run(self.shared.clone(), key, receiver, depth.clone()));
-        Entry { sender, depth, last_used: Instant::now() }
+        let epoch = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(mailbox::run(self.shared.clone(), key, receiver, depth.clone(), epoch.clone()));
+        Entry { sender, depth, last_used: Instant::now(), task, epoch }
     }
 }
 

@@ -15,7 +15,11 @@
 //! - `request`: what callers send and get back, and [`CartError`].
 //! - `machine`: what applies mutations ([`Machine`]: a plugin or native code).
 //! - `mailboxes`: [`Carts`], routing calls to mailboxes, eviction.
-//! - `mailbox`: the per-cart task.
+//! - `mailbox`: the per-cart task; `step`: applying one mutation.
+//! - `store`: where journals live ([`store::CartStore`]: LMDB, or the
+//!   cluster's stream).
+//! - `owners`: in a cluster, which node owns a cart (leases, placement);
+//!   `peers`: reaching that node ([`Peers`]).
 //! - `verify`: replaying a whole journal against the stored state.
 //! - `client`: the runtime's `CartClient` over [`Carts`], behind the
 //!   `carts` import of route and event-handler plugins.
@@ -26,11 +30,17 @@ mod client;
 pub mod machine;
 mod mailbox;
 mod mailboxes;
+mod owners;
+mod peers;
 mod request;
+mod step;
+pub(crate) mod store;
 mod verify;
 
 pub use client::CartsClient;
 pub use machine::{Machine, MachineError, Machines};
-pub use mailboxes::Carts;
+pub use mailboxes::{CartCluster, Carts};
+pub use owners::Owners;
+pub use peers::{PeerError, Peers};
 pub use request::{CartError, CartReply, MutateRequest};
 pub use verify::{Divergence, Verification};

@@ -15,6 +15,9 @@ pub struct MutateRequest {
     pub client_id: Option<String>,
     /// W3C traceparent, carried into the outbox events.
     pub traceparent: Option<String>,
+    /// Another node of the cluster sent this call here (it is served here,
+    /// never forwarded again).
+    pub forwarded: bool,
 }
 
 /// A cart's state as returned to callers.
@@ -95,6 +98,50 @@ pub enum CartError {
         /// The cap.
         max: usize,
     },
+    /// The cluster's journal takes no more commits right now (too many in
+    /// flight); nothing was written. Retry shortly.
+    #[error("cart {cart} of plugin {plugin}: the cluster's journal is busy ({detail}); retry shortly")]
+    Busy {
+        /// Plugin.
+        plugin: String,
+        /// Cart id.
+        cart: String,
+        /// The journal's answer.
+        detail: String,
+    },
+    /// Another node owns the cart; a call already forwarded once is not
+    /// forwarded again. Nothing was applied: retry (any node).
+    #[error("cart {cart} of plugin {plugin} is owned by node {node} now; retry")]
+    Elsewhere {
+        /// Plugin.
+        plugin: String,
+        /// Cart id.
+        cart: String,
+        /// The owning node.
+        node: String,
+    },
+    /// This node lost the cart to another while the call was queued (its
+    /// lease expired, or the journal moved on without it). Nothing was
+    /// applied: retry (any node).
+    #[error("cart {cart} of plugin {plugin} moved to another node while the call waited ({detail}); retry")]
+    Moved {
+        /// Plugin.
+        plugin: String,
+        /// Cart id.
+        cart: String,
+        /// Why.
+        detail: String,
+    },
+    /// The owning node answered a forwarded call with an error.
+    #[error("node {node} (the cart's owner) answered: {message}")]
+    Forwarded {
+        /// The owner.
+        node: String,
+        /// Its gRPC status code.
+        code: tonic::Code,
+        /// Its message.
+        message: String,
+    },
 }
 
 impl CartError {
@@ -109,6 +156,37 @@ impl CartError {
             CartError::Diverged { .. } => "diverged",
             CartError::Storage(_) => "storage",
             CartError::Overloaded { .. } => "overloaded",
+            CartError::Busy { .. } => "busy",
+            CartError::Elsewhere { .. } | CartError::Moved { .. } => "moved",
+            CartError::Forwarded { .. } => "forwarded",
+        }
+    }
+}
+
+impl CartError {
+    /// Whether nothing was applied because the cart is (or just went)
+    /// elsewhere: the call is routed again, at once.
+    pub(crate) fn is_moved(&self) -> bool {
+        match self {
+            CartError::Elsewhere { .. } | CartError::Moved { .. } => true,
+            CartError::Forwarded { code, .. } => *code == tonic::Code::Aborted,
+            _ => false,
+        }
+    }
+
+    /// Whether the call may simply be sent again (nothing was applied, and
+    /// the obstacle is passing): front ends answer 503 with a retry hint.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CartError::Overloaded { .. }
+            | CartError::Busy { .. }
+            | CartError::Elsewhere { .. }
+            | CartError::Moved { .. }
+            | CartError::Storage(_) => true,
+            CartError::Forwarded { code, .. } => {
+                matches!(code, tonic::Code::Unavailable | tonic::Code::ResourceExhausted | tonic::Code::Aborted)
+            }
+            _ => false,
         }
     }
 }

@@ -4,13 +4,13 @@
 //! snapshot. A difference means the plugin is not deterministic, or is not
 //! compatible with the version that wrote the journal.
 
-use corral_storage::Storage;
 use corral_storage::carts::CartKey;
 use serde::Serialize;
 
 use crate::carts::machine::{Machine, MachineError};
-use crate::carts::mailbox::mutation_of;
 use crate::carts::request::CartError;
+use crate::carts::step::mutation_of;
+use crate::carts::store::CartStore;
 
 /// The first journal entry whose replay did not match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,8 +46,12 @@ pub struct Verification {
     pub divergence: Option<Divergence>,
 }
 
-pub(super) async fn run(storage: &Storage, machine: &dyn Machine, key: &CartKey) -> Result<Verification, CartError> {
-    let (entries, snapshot) = storage.cart_journal(key).map_err(|e| CartError::Storage(e.to_string()))?;
+pub(super) async fn run(
+    store: &dyn CartStore,
+    machine: &dyn Machine,
+    key: &CartKey,
+) -> Result<Verification, CartError> {
+    let (entries, snapshot) = store.journal(key).await.map_err(|e| CartError::Storage(e.to_string()))?;
     let mut state: Option<Vec<u8>> = None;
     let mut replayed = 0;
     let mut divergence = None;

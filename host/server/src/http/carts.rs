@@ -76,8 +76,13 @@ pub(crate) async fn handle(
                 Some(value) => value.to_string().into_bytes(),
                 None => Vec::new(),
             };
-            let request =
-                MutateRequest { kind: mutate.kind, payload, client_id: mutate.id.or(idempotency_key), traceparent };
+            let request = MutateRequest {
+                kind: mutate.kind,
+                payload,
+                client_id: mutate.id.or(idempotency_key),
+                traceparent,
+                forwarded: false,
+            };
             carts.mutate(key.clone(), request).await
         }
         _ => {
@@ -119,7 +124,21 @@ pub(crate) fn status(error: &CartError) -> StatusCode {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         },
         CartError::Diverged { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        CartError::Storage(_) | CartError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        CartError::Storage(_)
+        | CartError::Overloaded { .. }
+        | CartError::Busy { .. }
+        | CartError::Elsewhere { .. }
+        | CartError::Moved { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        CartError::Forwarded { code, .. } => match code {
+            tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+            tonic::Code::NotFound => StatusCode::NOT_FOUND,
+            tonic::Code::FailedPrecondition => StatusCode::UNPROCESSABLE_ENTITY,
+            tonic::Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            tonic::Code::Unavailable | tonic::Code::ResourceExhausted | tonic::Code::Aborted => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        },
     }
 }
 
@@ -134,7 +153,7 @@ fn failure(error: &CartError, request_id: &str) -> Response<Body> {
         body["version"] = invoke.version.clone().into();
     }
     let mut response = problem(status(error), body);
-    if matches!(error, CartError::Overloaded { .. }) {
+    if error.is_retryable() {
         response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
     }
     response

@@ -1,12 +1,16 @@
 //! The cluster's control plane over gRPC (`corral.cluster.v1.ControlPlane`,
 //! `proto/`), served on the public listener beside the cart service: peers
-//! ping each other and compare their views of the members.
+//! ping each other, compare their views of the members, ask which carts a
+//! node owns, and tell each other when they leave.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tonic::{Request, Response, Status};
 
+use corral_storage::carts::CartKey;
+
+use crate::carts::Carts;
 use crate::node::Node;
 
 /// Code generated from `proto/corral/cluster/v1/cluster.proto` at build time.
@@ -29,11 +33,16 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// The `ControlPlane` service of a node.
 pub(crate) struct ControlPlaneService {
     node: Arc<Node>,
+    carts: Arc<Carts>,
 }
 
 /// The service, ready to be routed HTTP/2 requests.
-pub(crate) fn service(node: Arc<Node>) -> ControlPlaneServer<ControlPlaneService> {
-    ControlPlaneServer::new(ControlPlaneService { node })
+pub(crate) fn service(node: Arc<Node>, carts: Arc<Carts>) -> ControlPlaneServer<ControlPlaneService> {
+    ControlPlaneServer::new(ControlPlaneService { node, carts })
+}
+
+fn cart_ref(key: CartKey, epoch: u64) -> proto::CartRef {
+    proto::CartRef { tenant: key.tenant, plugin: key.plugin, cart_id: key.cart, epoch }
 }
 
 #[tonic::async_trait]
@@ -59,5 +68,36 @@ impl ControlPlane for ControlPlaneService {
             members: members.into_iter().map(|m| m.node_id).collect(),
             compatible: asked.protocol_version >= 1,
         }))
+    }
+
+    async fn get_cart_ids(
+        &self,
+        _request: Request<proto::GetCartIdsRequest>,
+    ) -> Result<Response<proto::GetCartIdsReply>, Status> {
+        let carts = self.carts.held().into_iter().map(|(key, epoch)| cart_ref(key, epoch)).collect();
+        Ok(Response::new(proto::GetCartIdsReply { node_id: self.node.id().to_string(), carts }))
+    }
+
+    async fn confirm_owner(
+        &self,
+        request: Request<proto::ConfirmOwnerRequest>,
+    ) -> Result<Response<proto::ConfirmOwnerReply>, Status> {
+        let Some(cart) = request.into_inner().cart else {
+            return Err(Status::invalid_argument("name the cart: tenant, plugin, cart_id"));
+        };
+        let key = CartKey { tenant: cart.tenant, plugin: cart.plugin, cart: cart.cart_id };
+        let epoch = self.carts.owner_epoch(&key).filter(|held| cart.epoch == 0 || *held == cart.epoch);
+        Ok(Response::new(proto::ConfirmOwnerReply {
+            node_id: self.node.id().to_string(),
+            owner: epoch.is_some(),
+            epoch: epoch.unwrap_or(0),
+        }))
+    }
+
+    async fn closing(&self, request: Request<proto::ClosingRequest>) -> Result<Response<proto::ClosingReply>, Status> {
+        let closing = request.into_inner();
+        tracing::info!(peer = %closing.from_node, carts = closing.carts.len(), "a peer is leaving");
+        self.carts.peer_leaving(&closing.from_node);
+        Ok(Response::new(proto::ClosingReply { node_id: self.node.id().to_string() }))
     }
 }

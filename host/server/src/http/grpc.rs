@@ -24,6 +24,10 @@ pub mod proto {
 
 use proto::cart_actor_server::{CartActor, CartActorServer};
 
+/// Metadata naming the node that forwarded a call to the cart's owner: the
+/// call is served where it lands, never forwarded again.
+pub(crate) const FORWARDED_BY: &str = "x-corral-forwarded-by";
+
 /// The `CartActor` service over [`Carts`].
 pub(crate) struct CartService {
     carts: Arc<Carts>,
@@ -38,6 +42,7 @@ pub(crate) fn service(carts: Arc<Carts>) -> CartActorServer<CartService> {
 impl CartActor for CartService {
     async fn mutate(&self, request: Request<proto::MutateRequest>) -> Result<Response<proto::CartState>, Status> {
         let traceparent = metadata(&request, "traceparent");
+        let forwarded = metadata(&request, FORWARDED_BY).is_some();
         let tenant = tenant_metadata(&request);
         let message = request.into_inner();
         let key = cart_key(message.tenant, tenant, message.plugin, message.cart_id)?;
@@ -46,6 +51,7 @@ impl CartActor for CartService {
             payload: message.payload,
             client_id: Some(message.client_id).filter(|id| !id.is_empty()),
             traceparent,
+            forwarded,
         };
         match self.carts.mutate(key.clone(), mutate).await {
             Ok(reply) => Ok(Response::new(state(&key, reply))),
@@ -54,10 +60,11 @@ impl CartActor for CartService {
     }
 
     async fn get_state(&self, request: Request<proto::GetStateRequest>) -> Result<Response<proto::CartState>, Status> {
+        let forwarded = metadata(&request, FORWARDED_BY).is_some();
         let tenant = tenant_metadata(&request);
         let message = request.into_inner();
         let key = cart_key(message.tenant, tenant, message.plugin, message.cart_id)?;
-        match self.carts.state(key.clone()).await {
+        match self.carts.state_for(key.clone(), forwarded).await {
             Ok(reply) => Ok(Response::new(state(&key, reply))),
             Err(error) => Err(status(&error)),
         }
@@ -105,8 +112,17 @@ fn state(key: &CartKey, reply: CartReply) -> proto::CartState {
 
 /// Unknown plugins and kinds and malformed requests are the caller's
 /// fault (`INVALID_ARGUMENT`); a refusal by the plugin is
-/// `FAILED_PRECONDITION`; the rest maps like the HTTP statuses.
+/// `FAILED_PRECONDITION`; the rest maps like the HTTP statuses. Retryable
+/// errors carry `retry-after-ms` metadata.
 fn status(error: &CartError) -> Status {
+    let mut status = code_of(error);
+    if error.is_retryable() {
+        status.metadata_mut().insert("retry-after-ms", tonic::metadata::MetadataValue::from_static("200"));
+    }
+    status
+}
+
+fn code_of(error: &CartError) -> Status {
     let message = error.to_string();
     match error {
         CartError::UnknownPlugin { .. } | CartError::UnknownKind { .. } | CartError::Invalid(_) => {
@@ -120,6 +136,10 @@ fn status(error: &CartError) -> Status {
         },
         CartError::Diverged { .. } => Status::data_loss(message),
         CartError::Storage(_) => Status::unavailable(message),
-        CartError::Overloaded { .. } => Status::resource_exhausted(message),
+        CartError::Overloaded { .. } | CartError::Busy { .. } => Status::resource_exhausted(message),
+        // Nothing was applied: the caller (a node forwarding) routes again.
+        CartError::Elsewhere { .. } | CartError::Moved { .. } => Status::aborted(message),
+        // The owner's answer, passed on as it came.
+        CartError::Forwarded { code, message, .. } => Status::new(*code, message.clone()),
     }
 }

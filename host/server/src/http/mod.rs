@@ -6,6 +6,7 @@
 //! - `views`: `GET /views/...`.
 //! - `carts`, `grpc`: the cart API (`/carts/...`, `corral.cart.v1.CartActor`).
 //! - `cluster`: the cluster's control plane over gRPC (`corral.cluster.v1.ControlPlane`).
+//! - `peers`: forwarding cart calls to their owner over gRPC.
 //! - `admin`: the admin API.
 //! - `listener`: accepting connections (HTTP/1.1 and h2c) until shutdown.
 
@@ -15,5 +16,6 @@ pub mod cluster;
 pub(crate) mod gateway;
 pub mod grpc;
 pub(crate) mod listener;
+pub(crate) mod peers;
 pub mod respond;
 pub(crate) mod views;

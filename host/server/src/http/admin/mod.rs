@@ -90,7 +90,7 @@ impl Admin {
                     serde_json::json!({"error": "not_clustered", "message": "this host runs on its own; start it with --cluster to join one"}),
                 ),
             },
-            (&Method::GET, "/carts") => json(StatusCode::OK, &serde_json::json!({"active": self.carts.active()})),
+            (&Method::GET, "/carts") => json(StatusCode::OK, &status::carts(&self.carts)),
             (&Method::POST, "/carts/evict") => {
                 json(StatusCode::OK, &serde_json::json!({"evicted": self.carts.evict_idle()}))
             }

@@ -148,3 +148,18 @@ pub(super) async fn subscriptions(dispatch: &Dispatch, stream: &dyn EventStream,
         .collect();
     json(StatusCode::OK, &serde_json::Value::Array(list))
 }
+
+/// Most carts `GET /carts` lists.
+const MAX_LISTED_CARTS: usize = 1000;
+
+/// `GET /carts`: how many carts are in memory, and the ones this node
+/// holds (owns, in a cluster) with their epochs.
+pub(super) fn carts(carts: &crate::carts::Carts) -> serde_json::Value {
+    let held = carts.held();
+    let listed: Vec<serde_json::Value> = held
+        .iter()
+        .take(MAX_LISTED_CARTS)
+        .map(|(key, epoch)| serde_json::json!({"tenant": key.tenant, "plugin": key.plugin, "cart": key.cart, "epoch": epoch}))
+        .collect();
+    serde_json::json!({"active": carts.active(), "held": listed, "truncated": held.len() > MAX_LISTED_CARTS})
+}
