@@ -10,7 +10,6 @@ use std::time::Duration;
 use corral_cluster::{Cluster, ClusterOptions};
 use corral_fixtures::{EVENT_KV_RECORDER, ROUTE_EMITTER};
 use corral_test_support::http::{get, post};
-use corral_test_support::nats::NatsCluster;
 use corral_test_support::plugins::plugins_dir;
 
 use crate::Host;
@@ -43,7 +42,7 @@ async fn holders(admin: std::net::SocketAddr) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_of_the_subscribers_node_hands_the_subscriber_to_another_within_the_lease_ttl() {
-    let nats = tokio::task::spawn_blocking(|| NatsCluster::start(3)).await.unwrap();
+    let nats = tokio::task::spawn_blocking(crate::nats).await.unwrap();
     let urls = nats.urls().join(",");
     let plugins = plugins_dir(&[("emitter", ROUTE_EMITTER), ("recorder", EVENT_KV_RECORDER)], &[]);
     let data: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();

@@ -7,6 +7,7 @@
 
 mod client;
 mod cluster;
+mod cluster_carts;
 mod dev;
 mod inspect;
 mod process;
@@ -18,6 +19,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+/// One JetStream cluster of three servers for the whole test binary; each
+/// test has its own Corral cluster name on it.
+pub(crate) fn nats() -> &'static corral_test_support::nats::NatsCluster {
+    static NATS: std::sync::OnceLock<corral_test_support::nats::NatsCluster> = std::sync::OnceLock::new();
+    NATS.get_or_init(|| corral_test_support::nats::NatsCluster::start(3))
+}
 
 /// Shared by every test so each component is compiled once per run.
 fn cache_dir() -> PathBuf {

@@ -1,6 +1,8 @@
 //! Carts over the real binary: one writer per cart under concurrency (HTTP
 //! and gRPC), durability across kill -9, idempotency, eviction and reload,
-//! `cart verify`, and outbox events committed with their mutation.
+//! `cart verify`, and outbox events committed with their mutation. The
+//! scenarios that do not read the node's LMDB run twice: on a host on its
+//! own, and on a one-node cluster (journal in JetStream).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -13,6 +15,53 @@ use corral_server::http::grpc::proto::{GetStateRequest, MutateRequest};
 use corral_storage::{Storage, StorageOptions};
 
 use crate::{Host, get, plugins_dir, post};
+
+/// Where a scenario's carts keep their journals.
+#[derive(Clone, Copy)]
+enum Backend {
+    /// The host's own LMDB.
+    Embedded,
+    /// A one-node cluster on the test binary's nats-servers.
+    Cluster,
+}
+
+impl Backend {
+    /// A host on this backend; in a cluster of its own, named after its
+    /// data folder (so a restart on the same folder rejoins it).
+    fn start(
+        self,
+        plugins: &Path,
+        data: &Path,
+        configure: impl FnOnce(&mut corral_server::config::ServerConfig),
+    ) -> Host {
+        Host::start_with(plugins, data, |config| {
+            if let Backend::Cluster = self {
+                let digest = blake3::hash(data.as_os_str().as_encoded_bytes()).to_hex();
+                let name = format!("carts-{}", &digest[..16]);
+                let urls = crate::cluster::nats().urls();
+                config.cluster = Some(corral_server::config::ClusterConfig::new(urls, &name, "node-0"));
+            }
+            configure(config);
+        })
+    }
+}
+
+/// Runs `scenario` on both backends, as two tests.
+macro_rules! on_both_backends {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn embedded() {
+                super::$scenario(super::Backend::Embedded).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn cluster() {
+                super::$scenario(super::Backend::Cluster).await
+            }
+        }
+    };
+}
 
 fn mutation(kind: &str, payload: serde_json::Value, id: Option<&str>) -> Vec<u8> {
     let mut body = serde_json::json!({"kind": kind, "payload": payload});
@@ -43,11 +92,11 @@ fn log_events(data: &Path) -> Vec<corral_storage::log::EventRecord> {
     storage.read_after(0, 100_000).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_mutations_on_one_cart_over_http_and_grpc_apply_one_at_a_time() {
+on_both_backends!(concurrent_mutations_on_one_cart_over_http_and_grpc_apply_one_at_a_time);
+async fn concurrent_mutations_on_one_cart_over_http_and_grpc_apply_one_at_a_time(backend: Backend) {
     let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path());
+    let host = backend.start(plugins.path(), data.path(), |_| {});
     let mut client = grpc(host.public).await;
     let mut tasks = tokio::task::JoinSet::new();
     // Amounts 1..=100, half over HTTP, half over gRPC, all at once.
@@ -92,11 +141,11 @@ async fn concurrent_mutations_on_one_cart_over_http_and_grpc_apply_one_at_a_time
     assert_eq!(verify.json()["replayed"], 100);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn many_carts_apply_in_parallel_each_in_its_own_order() {
+on_both_backends!(many_carts_apply_in_parallel_each_in_its_own_order);
+async fn many_carts_apply_in_parallel_each_in_its_own_order(backend: Backend) {
     let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path());
+    let host = backend.start(plugins.path(), data.path(), |_| {});
     let client = grpc(host.public).await;
     let mut tasks = tokio::task::JoinSet::new();
     for cart in 0..25 {
@@ -126,11 +175,11 @@ async fn many_carts_apply_in_parallel_each_in_its_own_order() {
     assert_eq!(other_tenant.json()["version"], 0, "carts are per tenant");
 }
 
-#[tokio::test]
-async fn a_repeated_client_id_is_applied_once() {
+on_both_backends!(a_repeated_client_id_is_applied_once);
+async fn a_repeated_client_id_is_applied_once(backend: Backend) {
     let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path());
+    let host = backend.start(plugins.path(), data.path(), |_| {});
     let first = post(host.public, "/carts/counter/c", &mutation("add", 5.into(), Some("once"))).await.json();
     assert_eq!(
         (first["version"].clone(), first["state"].clone(), first["repeated"].clone()),
@@ -152,11 +201,11 @@ async fn a_repeated_client_id_is_applied_once() {
     assert!(metrics.contains("corral_cart_mutations_total{outcome=\"applied\",plugin=\"counter\"} 2"), "{metrics}");
 }
 
-#[tokio::test]
-async fn an_evicted_cart_reloads_from_snapshot_and_journal_to_the_same_state() {
+on_both_backends!(an_evicted_cart_reloads_from_snapshot_and_journal_to_the_same_state);
+async fn an_evicted_cart_reloads_from_snapshot_and_journal_to_the_same_state(backend: Backend) {
     let plugins = plugins_dir(&[("cart", EXAMPLE_CART)], &[("cart", "[cart]\nsnapshot_every = 3\n")]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path());
+    let host = backend.start(plugins.path(), data.path(), |_| {});
     let item = |sku: &str, quantity: u32| serde_json::json!({"sku": sku, "name": sku, "quantity": quantity, "unit_price_cents": 250});
     for (kind, payload) in [
         ("add_item", item("tea", 2)),
@@ -185,7 +234,7 @@ async fn an_evicted_cart_reloads_from_snapshot_and_journal_to_the_same_state() {
 
     // Idle eviction by timeout, with a restart in between: still the same.
     drop(host);
-    let host = Host::start_with(plugins.path(), data.path(), |c| c.carts.idle = Duration::ZERO);
+    let host = backend.start(plugins.path(), data.path(), |c| c.carts.idle = Duration::ZERO);
     let reloaded = get(host.public, "/carts/cart/basket").await.json();
     assert_eq!(reloaded, before);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -196,11 +245,13 @@ async fn an_evicted_cart_reloads_from_snapshot_and_journal_to_the_same_state() {
     assert_eq!(get(host.public, "/carts/cart/basket").await.json(), before);
 }
 
-#[tokio::test]
-async fn cart_verify_passes_for_a_deterministic_cart_and_fails_for_a_version_that_is_not_replay_compatible() {
+on_both_backends!(cart_verify_passes_for_a_deterministic_cart_and_fails_for_a_version_that_is_not_replay_compatible);
+async fn cart_verify_passes_for_a_deterministic_cart_and_fails_for_a_version_that_is_not_replay_compatible(
+    backend: Backend,
+) {
     let plugins = plugins_dir(&[("counter", CART_COUNTER), ("spinner", CART_TIMER_POLL)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start(plugins.path(), data.path());
+    let host = backend.start(plugins.path(), data.path(), |_| {});
     for n in 1..=4 {
         post(host.public, "/carts/counter/v", &mutation("add", n.into(), None)).await;
         let spin = post(host.public, "/carts/spinner/v", &mutation("spin", serde_json::Value::Null, None)).await;
@@ -290,11 +341,11 @@ async fn outbox_events_are_published_once_with_their_commit() {
     assert_eq!(events.iter().filter(|e| e.topic == "cart.opened").count(), 1, "opened by its first accepted mutation");
 }
 
-#[tokio::test]
-async fn unknown_plugins_kinds_and_bad_requests_are_client_errors() {
+on_both_backends!(unknown_plugins_kinds_and_bad_requests_are_client_errors);
+async fn unknown_plugins_kinds_and_bad_requests_are_client_errors(backend: Backend) {
     let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start_with(plugins.path(), data.path(), |c| c.http.max_request_bytes = 4096);
+    let host = backend.start(plugins.path(), data.path(), |c| c.http.max_request_bytes = 4096);
     let huge = post(host.public, "/carts/counter/c", &mutation("add", "9".repeat(8192).into(), None)).await;
     assert_eq!(huge.status, 413, "{}", huge.text());
     let unknown_plugin = post(host.public, "/carts/nope/c", &mutation("add", 1.into(), None)).await;
@@ -399,11 +450,11 @@ async fn a_mutation_whose_keys_cannot_be_stored_is_refused_and_fails_no_other() 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_cart_with_its_most_commands_queued_refuses_more_and_applies_what_it_took() {
+on_both_backends!(a_cart_with_its_most_commands_queued_refuses_more_and_applies_what_it_took);
+async fn a_cart_with_its_most_commands_queued_refuses_more_and_applies_what_it_took(backend: Backend) {
     let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
     let data = tempfile::tempdir().unwrap();
-    let host = Host::start_with(plugins.path(), data.path(), |c| c.carts.max_queued = 2);
+    let host = backend.start(plugins.path(), data.path(), |c| c.carts.max_queued = 2);
     let public = host.public;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..300 {

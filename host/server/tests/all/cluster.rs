@@ -21,30 +21,30 @@ use corral_test_support::proxy::TcpProxy;
 use crate::{Host, eventually, get, plugins_dir, post};
 
 /// One JetStream cluster of three servers for the whole test binary.
-fn nats() -> &'static NatsCluster {
+pub(crate) fn nats() -> &'static NatsCluster {
     static NATS: OnceLock<NatsCluster> = OnceLock::new();
     NATS.get_or_init(|| NatsCluster::start(3))
 }
 
 /// A node: a host, and the proxies it reaches the three servers through.
-struct Node {
-    host: Host,
+pub(crate) struct Node {
+    pub(crate) host: Host,
     proxies: Vec<TcpProxy>,
     _data: tempfile::TempDir,
 }
 
 impl Node {
-    fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.proxies.iter().for_each(TcpProxy::cut);
     }
 
-    fn restore(&self) {
+    pub(crate) fn restore(&self) {
         self.proxies.iter().for_each(TcpProxy::restore);
     }
 }
 
 /// Starts `count` nodes of cluster `name` serving the plugins in `plugins`.
-fn nodes(name: &str, count: usize, plugins: &std::path::Path) -> Vec<Node> {
+pub(crate) fn nodes(name: &str, count: usize, plugins: &std::path::Path) -> Vec<Node> {
     nodes_serving(name, &vec![plugins; count])
 }
 
@@ -67,7 +67,7 @@ fn nodes_serving(name: &str, folders: &[&std::path::Path]) -> Vec<Node> {
 }
 
 /// A client of the cluster's JetStream, as the test's own eyes.
-async fn observer(name: &str) -> Cluster {
+pub(crate) async fn observer(name: &str) -> Cluster {
     let options = ClusterOptions::new(nats().urls(), name, "observer");
     Cluster::connect(options).await.unwrap()
 }
@@ -134,7 +134,7 @@ async fn events_are_handled_once_per_subscriber_across_the_nodes() {
 
 /// Runs a future to completion from a synchronous closure (the test's
 /// polling closures are synchronous).
-fn futures_block<F: std::future::Future>(future: F) -> F::Output {
+pub(crate) fn futures_block<F: std::future::Future>(future: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
 }
 

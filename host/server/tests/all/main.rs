@@ -10,6 +10,7 @@
 mod carts;
 mod carts_import;
 mod cluster;
+mod cluster_carts;
 mod connections;
 mod events;
 mod hotswap;
