@@ -219,6 +219,7 @@ pub(super) async fn run(
     };
     // Calls still queued, or sent before the channel closes, go elsewhere.
     commands.close();
+    let orderly = ending.is_none();
     if let Some(detail) = ending {
         let moved = CartError::Moved { plugin: key.plugin.clone(), cart: key.cart.clone(), detail };
         let mut rest = queued.len();
@@ -228,6 +229,17 @@ pub(super) async fn run(
             rest += 1;
         }
         settle(rest);
+    }
+    // Given up in good order (evicted, or the node is leaving): leave a
+    // snapshot behind, so the next owner replays nothing.
+    if let (true, Some(loaded)) = (orderly, cart)
+        && loaded.version > loaded.snapshot_version
+        && let Some(state) = loaded.state
+    {
+        let snapshot = Snapshot { version: loaded.version, state };
+        if let Err(error) = shared.store.keep_snapshot(&key, snapshot, loaded.position).await {
+            tracing::warn!(plugin = %key.plugin, cart = %key.cart, "leaving a snapshot failed (the journal has it all): {error}");
+        }
     }
     owned.store(0, Ordering::Release);
     if let (Some(owners), Some(lease)) = (&shared.owners, tenure) {
@@ -376,6 +388,13 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
     let error = match result {
         Ok((committed, position)) => {
             finish(shared, key, answers, &committed.applied);
+            // Answered first: a snapshot outside the commit (the cluster's)
+            // only shortens the next load.
+            if let Some(snapshot) = committed.snapshot
+                && let Err(error) = shared.store.keep_snapshot(key, snapshot, position).await
+            {
+                tracing::warn!(plugin = %key.plugin, cart = %key.cart, "storing a snapshot failed (the journal has it all): {error}");
+            }
             return Round::Done(Loaded { version, state, snapshot_version, position, writer: None });
         }
         Err(error) => error,

@@ -155,7 +155,8 @@ async fn concurrent_clients_on_every_node_reach_one_writer_per_cart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_that_leaves_hands_its_carts_over_without_a_failed_call() {
-    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
+    // Snapshots only when a node gives a cart up.
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[("counter", "[cart]\nsnapshot_every = 100000\n")]);
     let (mut nodes, _plugins) =
         tokio::task::spawn_blocking(move || (nodes("carts-leave", 3, plugins.path()), plugins)).await.unwrap();
     let carts = 9;
@@ -196,18 +197,19 @@ async fn a_node_that_leaves_hands_its_carts_over_without_a_failed_call() {
         assert_eq!(verified["ok"], true, "{verified}");
     }
     assert_eq!(versions, total, "every acknowledged call applied once");
-    // The staying nodes took the leaving node's carts over.
-    let mut moves = 0;
+    // The staying nodes took the leaving node's carts over, from the
+    // snapshots it left: nothing to replay.
+    let (mut moves, mut replayed) = (0, 0);
     for node in &nodes {
         let metrics = get(node.host.admin, "/metrics").await.text();
-        moves += metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("corral_cart_ownership_moves_total "))
-            .unwrap()
-            .parse::<u64>()
-            .unwrap();
+        let value = |name: &str| -> u64 {
+            metrics.lines().find_map(|l| l.strip_prefix(name)).map_or(0, |v| v.trim().parse().unwrap())
+        };
+        moves += value("corral_cart_ownership_moves_total ");
+        replayed += value("corral_cart_replayed_mutations_total{plugin=\"counter\"} ");
     }
     assert!(moves > 0, "no cart moved");
+    assert_eq!(replayed, 0, "the leaving node left a snapshot of each cart");
 }
 
 /// The carts `node` owns now, from its admin API.

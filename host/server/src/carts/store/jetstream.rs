@@ -154,13 +154,15 @@ impl CartStore for StreamCarts {
         for (applied, offsets) in commit.applied.iter_mut().zip(offsets) {
             applied.entry.events = offsets.into_iter().map(|offset| first + offset).collect();
         }
-        if let Some(snapshot) = &commit.snapshot {
-            let value = encode_snapshot(snapshot, first);
-            if let Err(error) = self.cluster.snapshots().put(&snapshot_key(&commit.key), &value).await {
-                tracing::warn!(plugin = %commit.key.plugin, cart = %commit.key.cart, "storing a snapshot failed (the journal has it all): {error}");
-            }
-        }
+        // The snapshot is not part of the batch: the mailbox keeps it
+        // (`keep_snapshot`) once its callers are answered.
         Ok((commit, first))
+    }
+
+    async fn keep_snapshot(&self, key: &CartKey, snapshot: Snapshot, position: u64) -> Result<(), StoreError> {
+        let value = encode_snapshot(&snapshot, position);
+        self.cluster.snapshots().put(&snapshot_key(key), &value).await.map_err(unavailable)?;
+        Ok(())
     }
 
     fn name(&self) -> &'static str {
@@ -328,6 +330,7 @@ mod tests {
         let snapshot = Snapshot { version: 2, state: b"state-2".to_vec() };
         let (_, p2) =
             second.commit(commit(vec![applied(2, "m2", false, 1)], Some(snapshot.clone())), p1, 9).await.unwrap();
+        second.keep_snapshot(&cart, snapshot.clone(), p2).await.unwrap();
         let stale = first.commit(commit(vec![applied(2, "m3", true, 1)], None), p1, 7).await;
         assert!(matches!(stale, Err(StoreError::Fenced(_))), "{:?}", stale.map(|(_, p)| p));
         assert_eq!(first.recorded(&cart, "m3").await.unwrap(), None, "the fenced round's record was not written");

@@ -53,11 +53,23 @@ pub(crate) trait CartStore: Send + Sync + 'static {
 
     /// Commits one round of a cart, built on the journal at `position`, by
     /// the owner of tenure `epoch` (0 on one node). Returns the commit with
-    /// its outbox sequences filled in and the journal's new position.
+    /// its outbox sequences filled in and the journal's new position. A
+    /// store may leave the commit's snapshot out, for [`keep_snapshot`]
+    /// afterwards.
+    ///
+    /// [`keep_snapshot`]: CartStore::keep_snapshot
     async fn commit(&self, commit: CartCommit, position: u64, epoch: u64) -> Result<(CartCommit, u64), StoreError>;
 
     /// The cart's whole journal and its latest snapshot.
     async fn journal(&self, key: &CartKey) -> Result<(Vec<JournalEntry>, Option<Snapshot>), StoreError>;
+
+    /// Keeps a snapshot of the cart at journal `position`, outside a commit:
+    /// a commit's, once its callers are answered, and what an owner leaves
+    /// behind when it gives the cart up, so the next owner replays little.
+    /// LMDB stores snapshots within commits only.
+    async fn keep_snapshot(&self, _key: &CartKey, _snapshot: Snapshot, _position: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// The store's name in metrics: `lmdb` or `jetstream`.
     fn name(&self) -> &'static str;
