@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use corral_cluster::ClusterError;
 use corral_cluster::leases::Lease;
-use corral_storage::carts::{Applied, CartCommit, CartKey, Snapshot};
+use corral_storage::carts::{Applied, CartCommit, CartKey, Recorded, Snapshot};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 
@@ -307,6 +307,9 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
     let mut snapshot_every = u64::MAX;
     let max_messages = shared.store.max_messages();
     let mut messages = 1;
+    // The round's client ids are looked up together: in a cluster each is a
+    // read from the stream's leader.
+    let mut records = recorded(shared, key, queued).await;
     while let Some(command) = queued.pop_front() {
         let (request, arrived, reply) = match command {
             Command::Get { reply, .. } => {
@@ -321,7 +324,11 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
                 answers.push(Answer::Applied(reply, index, arrived, true));
                 continue;
             }
-            match shared.store.recorded(key, id).await {
+            let found = match records.remove(id) {
+                Some(found) => found,
+                None => shared.store.recorded(key, id).await,
+            };
+            match found {
                 Ok(Some(recorded)) => {
                     let reply_value = CartReply {
                         version: recorded.version,
@@ -422,6 +429,25 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
     }
     shared.metrics.mutations.with_label_values(&[key.plugin.as_str(), "failed"]).inc();
     round
+}
+
+/// The recorded results of the queued mutations' client ids, read at once.
+async fn recorded(
+    shared: &Shared,
+    key: &CartKey,
+    queued: &VecDeque<Command>,
+) -> HashMap<String, Result<Option<Recorded>, StoreError>> {
+    let mut ids: Vec<&str> = queued
+        .iter()
+        .filter_map(|command| match command {
+            Command::Mutate { request, .. } => request.client_id.as_deref(),
+            Command::Get { .. } => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let found = futures_util::future::join_all(ids.iter().map(|id| shared.store.recorded(key, id))).await;
+    ids.into_iter().map(str::to_string).zip(found).collect()
 }
 
 /// Answers every caller of a committed round and records the metrics.
