@@ -7,6 +7,9 @@
 //! which does for the cluster what group commit does for LMDB.
 
 use async_nats::HeaderMap;
+use std::time::Duration;
+
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
 
@@ -70,6 +73,12 @@ pub struct StoredEvent {
     pub payload: Bytes,
 }
 
+/// Why a publish failed: no stream answered (worth sending again), or else.
+enum Unanswered {
+    NoStream(ClusterError),
+    Failed(ClusterError),
+}
+
 /// The cluster's event stream.
 #[derive(Clone)]
 pub struct Events {
@@ -87,10 +96,28 @@ impl Events {
     /// Every event is sent before any ack is awaited. On an error some
     /// events may be stored and others not: publish the same events again
     /// (same ids) and the stored ones are deduplicated.
+    ///
+    /// A publish that finds no stream listening (a moment after the stream
+    /// was made, or while its leader is elected) is sent again, for up to
+    /// about two seconds: the ids make the repeat safe.
     pub async fn publish(&self, events: Vec<OutEvent>) -> Result<Vec<u64>, ClusterError> {
         for event in &events {
             names::validate_topic(&event.topic, false)?;
         }
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match self.publish_once(events.clone()).await {
+                Err(Unanswered::NoStream(_)) if pause < Duration::from_secs(1) => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Err(Unanswered::NoStream(error) | Unanswered::Failed(error)) => return Err(error),
+                Ok(sequences) => return Ok(sequences),
+            }
+        }
+    }
+
+    async fn publish_once(&self, events: Vec<OutEvent>) -> Result<Vec<u64>, Unanswered> {
         let context = self.cluster.context();
         let mut acks = Vec::with_capacity(events.len());
         for event in events {
@@ -98,16 +125,20 @@ impl Events {
             let mut headers = headers(&event);
             headers.insert(HEADER_MSG_ID, escape_header(&event.id));
             let message = PublishMessage::build().headers(headers).payload(event.payload);
-            let ack = context
-                .send_publish(subject.clone(), message)
-                .await
-                .map_err(|e| ClusterError::from_nats(format!("publishing event {:?} to {subject}", event.id), &e))?;
+            let ack = context.send_publish(subject.clone(), message).await.map_err(|e| {
+                Unanswered::Failed(ClusterError::from_nats(format!("publishing event {:?} to {subject}", event.id), &e))
+            })?;
             acks.push((event.id, subject, ack));
         }
         let mut sequences = Vec::with_capacity(acks.len());
         for (id, subject, ack) in acks {
-            let ack =
-                ack.await.map_err(|e| ClusterError::from_nats(format!("storing event {id:?} on {subject}"), &e))?;
+            let ack = ack.await.map_err(|e| {
+                let error = ClusterError::from_nats(format!("storing event {id:?} on {subject}"), &e);
+                match e.kind() {
+                    PublishErrorKind::StreamNotFound => Unanswered::NoStream(error),
+                    _ => Unanswered::Failed(error),
+                }
+            })?;
             sequences.push(ack.sequence);
         }
         Ok(sequences)
