@@ -116,6 +116,7 @@ fn state(key: &CartKey, reply: CartReply) -> proto::CartState {
 /// errors carry `retry-after-ms` metadata.
 fn status(error: &CartError) -> Status {
     let mut status = code_of(error);
+    crate::http::wire::attach(&mut status, error);
     if error.is_retryable() {
         status.metadata_mut().insert("retry-after-ms", tonic::metadata::MetadataValue::from_static("200"));
     }

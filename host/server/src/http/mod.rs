@@ -6,7 +6,8 @@
 //! - `views`: `GET /views/...`.
 //! - `carts`, `grpc`: the cart API (`/carts/...`, `corral.cart.v1.CartActor`).
 //! - `cluster`: the cluster's control plane over gRPC (`corral.cluster.v1.ControlPlane`).
-//! - `peers`: forwarding cart calls to their owner over gRPC.
+//! - `peers`: forwarding cart calls to their owner over gRPC; `wire`: cart
+//!   errors carried across that hop.
 //! - `admin`: the admin API.
 //! - `listener`: accepting connections (HTTP/1.1 and h2c) until shutdown.
 
@@ -19,3 +20,4 @@ pub(crate) mod listener;
 pub(crate) mod peers;
 pub mod respond;
 pub(crate) mod views;
+pub(crate) mod wire;

@@ -89,6 +89,9 @@ impl GrpcPeers {
                 ),
             });
         }
+        if let Some(error) = crate::http::wire::detach(&status) {
+            return PeerError::Answered(error);
+        }
         PeerError::Answered(CartError::Forwarded {
             node: address.to_string(),
             code: status.code(),

@@ -13,6 +13,8 @@ use std::time::Duration;
 use corral_fixtures::CART_COUNTER;
 use corral_server::http::cluster::proto::control_plane_client::ControlPlaneClient;
 use corral_server::http::cluster::proto::{CartRef, ConfirmOwnerRequest, GetCartIdsRequest};
+use corral_server::http::grpc::proto::MutateRequest;
+use corral_server::http::grpc::proto::cart_actor_client::CartActorClient;
 use tokio::task::JoinSet;
 
 use crate::cluster::{futures_block, nodes, observer};
@@ -99,6 +101,29 @@ async fn concurrent_clients_on_every_node_reach_one_writer_per_cart() {
     let version = 3 * per_client as u64;
     for cart in 0..carts {
         assert_cart(&nodes, &format!("cart-{cart}"), version).await;
+    }
+    // A refusal by the plugin reads the same through every node, the owner
+    // or not (over HTTP and over gRPC).
+    for node in &nodes {
+        let bad = serde_json::json!({"kind": "add", "payload": "three"}).to_string();
+        let refused = post(node.host.public, "/carts/counter/cart-0", bad.as_bytes()).await;
+        assert_eq!(
+            (refused.status, refused.json()["code"].as_str()),
+            (422, Some("not-a-number")),
+            "{}",
+            refused.text()
+        );
+        let mut client = CartActorClient::connect(format!("http://{}", node.host.public)).await.unwrap();
+        let request = MutateRequest {
+            plugin: "counter".into(),
+            cart_id: "cart-0".into(),
+            kind: "add".into(),
+            payload: b"three".to_vec(),
+            client_id: String::new(),
+            tenant: String::new(),
+        };
+        let status = client.mutate(request).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
     }
     // A repeat of a client id through another node is answered from the
     // record, not applied again.
