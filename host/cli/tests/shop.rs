@@ -5,11 +5,17 @@
 //! the API) and the order confirmation (a JavaScript event handler writing
 //! kv), and the abandoned-cart sweeper (Python) is scheduled.
 //!
+//! Then the same flow on the shop served by three hosts of a cluster on
+//! three nats-servers (as `just cluster` serves it), each call going to the
+//! next node: carts owned by one node and reached from all, the projection
+//! folded on every node, the handler and the schedule once per cluster.
+//!
 //! A test binary of its own: `cargo xtask run` builds and runs the `host`
 //! binary, which must not be replaced under the other tests' feet.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+use std::cell::Cell;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
@@ -17,13 +23,24 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use corral_test_support::nats::NatsCluster;
 use serde_json::{Value, json};
 
 #[test]
-fn the_shop_started_with_the_readme_command_sells_confirms_and_sweeps() {
+fn the_shop_started_with_the_readme_command_sells_confirms_and_sweeps_on_one_host_and_on_three() {
     let data = tempfile::tempdir().unwrap();
     let shop = Shop::start(data.path());
+    sells_confirms_and_sweeps(&shop);
+    drop(shop);
 
+    // The plugins `cargo xtask run` built, served by three hosts of a cluster.
+    let nats = NatsCluster::start(3);
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let shop = Shop::cluster(&nats, &dirs);
+    sells_confirms_and_sweeps(&shop);
+}
+
+fn sells_confirms_and_sweeps(shop: &Shop) {
     let products = shop.call("GET", "/api/products", None, &[]);
     assert_eq!(products.0, 200, "{}", products.1);
     let tea_price = products.1.as_array().unwrap().iter().find(|p| p["id"] == "tea").unwrap()["price_cents"].clone();
@@ -72,8 +89,7 @@ fn the_shop_started_with_the_readme_command_sells_confirms_and_sweeps() {
     });
     assert_eq!((confirmation["customer"].as_str(), confirmation["total_cents"].as_u64()), (Some("ada"), Some(total)));
     assert!(confirmation["code"].as_str().unwrap().starts_with("C-"), "{confirmation}");
-    let subscriptions = shop.admin("/subscriptions");
-    let by_plugin = |name: &str| subscriptions.as_array().unwrap().iter().find(|s| s["plugin"] == name).cloned();
+    let by_plugin = |name: &str| shop.subscription(name);
     let confirmations = by_plugin("confirmations").expect("the JavaScript handler subscribes");
     assert_eq!(confirmations["dead_lettered"], 0, "{confirmations}");
 
@@ -86,8 +102,7 @@ fn the_shop_started_with_the_readme_command_sells_confirms_and_sweeps() {
     assert_eq!(sweeper["schedules"][0]["cron"], "0 * * * * *", "{sweeper}");
     // cart.opened twice, cart.checked_out once, then a tick.
     let sweeper = shop.eventually_within(Duration::from_secs(90), "a sweep", |shop| {
-        let subscriptions = shop.admin("/subscriptions");
-        let sweeper = subscriptions.as_array().unwrap().iter().find(|s| s["plugin"] == "sweeper").cloned().unwrap();
+        let sweeper = shop.subscription("sweeper").unwrap();
         (sweeper["delivered"].as_u64() >= Some(4)).then_some(sweeper)
     });
     assert_eq!((sweeper["retried"].as_u64(), sweeper["dead_lettered"].as_u64()), (Some(0), Some(0)), "{sweeper}");
@@ -108,12 +123,14 @@ fn the_shop_started_with_the_readme_command_sells_confirms_and_sweeps() {
     assert!(loaded("orders").ends_with("projection"));
 }
 
-/// The shop as `cargo xtask run` serves it; the whole process group is
-/// stopped when dropped.
+/// The shop as `cargo xtask run` serves it, or as three cluster nodes;
+/// each process group is stopped when dropped.
 struct Shop {
-    child: Child,
-    public: SocketAddr,
-    admin: SocketAddr,
+    children: Vec<Child>,
+    /// Each node's public and admin addresses.
+    nodes: Vec<(SocketAddr, SocketAddr)>,
+    /// The node the next call goes to.
+    next: Cell<usize>,
 }
 
 impl Shop {
@@ -134,20 +151,62 @@ impl Shop {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("running cargo xtask run");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addresses: Vec<SocketAddr> = line
-            .split("http://")
-            .skip(1)
-            .map(|part| part.split([' ', ')']).next().unwrap().trim().parse().unwrap())
-            .collect();
-        assert_eq!(addresses.len(), 2, "cargo xtask run did not start the shop: {line:?}");
-        Shop { child, public: addresses[0], admin: addresses[1] }
+        let addresses = serving(&mut child, "cargo xtask run");
+        Shop { children: vec![child], nodes: vec![addresses], next: Cell::new(0) }
+    }
+
+    /// Three `host run` nodes of one cluster on `nats`, serving the plugins
+    /// `cargo xtask run` built.
+    fn cluster(nats: &NatsCluster, data: &[tempfile::TempDir]) -> Shop {
+        let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop/target/corral-plugins");
+        let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corral-test-cache");
+        let urls = nats.urls().join(",");
+        let mut shop = Shop { children: Vec::new(), nodes: Vec::new(), next: Cell::new(0) };
+        for (i, dir) in data.iter().enumerate() {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
+                .args(["run", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "warn"])
+                .arg("--plugins")
+                .arg(&plugins)
+                .arg("--data-dir")
+                .arg(dir.path())
+                .arg("--cache-dir")
+                .arg(&cache)
+                .args(["--cluster", &urls, "--cluster-name", "shop-e2e", "--node-id", &format!("node-{i}")])
+                .process_group(0)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("running host run");
+            shop.nodes.push(serving(&mut child, "host run --cluster"));
+            shop.children.push(child);
+        }
+        shop
+    }
+
+    /// The subscription of `plugin` as the node running it reports it (in
+    /// a cluster, the one that delivered the most).
+    fn subscription(&self, plugin: &str) -> Option<Value> {
+        let mut found: Option<Value> = None;
+        for (_, admin) in &self.nodes {
+            let (status, bytes) = http(*admin, "GET", "/subscriptions", String::new(), &[]);
+            assert_eq!(status, 200);
+            let all: Value = serde_json::from_slice(&bytes).unwrap();
+            let entry = all.as_array().unwrap().iter().find(|s| s["plugin"] == plugin).cloned();
+            if let Some(entry) = entry
+                && found.as_ref().is_none_or(|f| f["delivered"].as_u64() < entry["delivered"].as_u64())
+            {
+                found = Some(entry);
+            }
+        }
+        found
     }
 
     /// One request to the public listener: status and JSON body.
     fn call(&self, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, Value) {
-        let (status, bytes) = http(self.public, method, path, body.map(|b| b.to_string()).unwrap_or_default(), headers);
+        let n = self.next.get();
+        self.next.set(n + 1);
+        let public = self.nodes[n % self.nodes.len()].0;
+        let (status, bytes) = http(public, method, path, body.map(|b| b.to_string()).unwrap_or_default(), headers);
         let json = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             panic!("{method} {path}: {status}, not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
         });
@@ -155,7 +214,7 @@ impl Shop {
     }
 
     fn admin(&self, path: &str) -> Value {
-        let (status, bytes) = http(self.admin, "GET", path, String::new(), &[]);
+        let (status, bytes) = http(self.nodes[0].1, "GET", path, String::new(), &[]);
         assert_eq!(status, 200, "{path}");
         serde_json::from_slice(&bytes).unwrap()
     }
@@ -179,18 +238,39 @@ impl Shop {
 
 impl Drop for Shop {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+        for child in &mut self.children {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
+                std::thread::sleep(Duration::from_millis(50));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = child.wait();
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
     }
+}
+
+/// Reads what a starting host prints up to the line naming the addresses
+/// it serves on (public, admin), then keeps reading in the background (a
+/// host that prints to a closed pipe fails).
+fn serving(child: &mut Child, what: &str) -> (SocketAddr, SocketAddr) {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let addresses: Vec<SocketAddr> = line
+            .split("http://")
+            .skip(1)
+            .filter_map(|part| part.split([' ', ')']).next().and_then(|a| a.trim().parse().ok()))
+            .collect();
+        if let [public, admin] = addresses[..] {
+            std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| eprintln!("{line}")));
+            return (public, admin);
+        }
+        seen.push(line);
+    }
+    panic!("{what} did not start the shop: {seen:?}")
 }
 
 /// One HTTP/1.1 request on its own connection; the status and the body.
