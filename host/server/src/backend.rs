@@ -23,7 +23,7 @@ pub(crate) struct Backend {
     /// The node's own LMDB.
     pub(crate) storage: Storage,
     /// The node's own log: the event log itself on one node; in a cluster,
-    /// where carts' outbox events are committed before they are relayed.
+    /// what an earlier version committed there (carts' outbox) is relayed.
     pub(crate) log: Arc<stream::Embedded>,
     /// The event stream plugins emit to and subscribers read.
     pub(crate) stream: Arc<dyn EventStream>,

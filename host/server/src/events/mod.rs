@@ -9,8 +9,8 @@
 //!   plugin in the catalog, restarted on a new version.
 //! - `schedule`: firing cron ticks as events.
 //! - `retention`: trimming the log, never past a consumer's checkpoint.
-//! - `relay`: in a cluster, carts' outbox events from the node's own log
-//!   into the shared stream.
+//! - `relay`: in a cluster, events an earlier version left in the node's
+//!   own log (carts' outbox) into the shared stream.
 
 pub mod delivery;
 pub mod dispatch;

@@ -1,9 +1,11 @@
-//! Relaying the node's own log into the cluster's stream. In a cluster, a
-//! cart's outbox events are still committed with its journal entry in the
-//! node's LMDB (one transaction, as on one node: a mutation and its events
-//! stand or fall together); this relay then publishes them to JetStream
-//! keeping their ids, so a repeat after a crash is stored once — the
-//! transactional outbox. Its position is a checkpoint in the node's LMDB.
+//! Relaying the node's own log into the cluster's stream: events committed
+//! to the node's LMDB while it was in the cluster but before carts moved
+//! into JetStream (a cart's outbox, committed with its journal entry) are
+//! published keeping their ids, so a repeat after a crash is stored once.
+//! Carts now commit their outbox events in the stream itself (one atomic
+//! batch with the journal entry), so on a node that never ran an earlier
+//! version the relay finds nothing. Its position is a checkpoint in the
+//! node's LMDB.
 
 use std::sync::Arc;
 use std::time::Duration;
