@@ -54,15 +54,27 @@ pub struct Carts {
 
 type Reply = oneshot::Sender<Result<CartReply, CartError>>;
 
+/// Which failed calls [`Carts::route`] sends again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Again {
+    /// Only calls that were surely not applied (the cart moved).
+    WhenMoved,
+    /// Also calls whose outcome is unknown: reads, and mutations with a
+    /// client id (a repeat is answered from the record).
+    AlsoUnknown,
+}
+
 /// How long a cart's owner is remembered without asking again.
 const OWNER_REMEMBERED: Duration = Duration::from_secs(2);
 /// Most owners remembered (beyond it, all are forgotten at once).
 const MAX_REMEMBERED: usize = 100_000;
 
 /// How often a call whose cart moved under it is routed (tried) at most,
-/// pausing 100, 200, 400 ms… between tries: long enough for a closing
-/// node's leases to be given up and its peers to see it gone.
-const MAX_REROUTES: u32 = 6;
+/// pausing 100, 200, then 400 ms between tries (about 3 s in all): long
+/// enough for a closing node's leases to be given up and its peers to see
+/// it gone, and often enough that a dead owner's cart is taken over soon
+/// after its lease expires.
+const MAX_REROUTES: u32 = 10;
 const REROUTE_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Carts {
@@ -114,7 +126,8 @@ impl Carts {
             let (key, request) = (key.clone(), request.clone());
             async move { peers.mutate(&address, &key, &request).await }
         };
-        self.route(&key, request.forwarded, local, remote).await
+        let again = if request.client_id.is_some() { Again::AlsoUnknown } else { Again::WhenMoved };
+        self.route(&key, request.forwarded, again, local, remote).await
     }
 
     /// The cart's current state (version 0 and no state for a new cart).
@@ -134,7 +147,7 @@ impl Carts {
             let key = key.clone();
             async move { peers.state(&address, &key).await }
         };
-        self.route(&key, forwarded, local, remote).await
+        self.route(&key, forwarded, Again::AlsoUnknown, local, remote).await
     }
 
     /// Sends a call to the cart's mailbox here, or (in a cluster) to the
@@ -144,6 +157,7 @@ impl Carts {
         &self,
         key: &CartKey,
         forwarded: bool,
+        again: Again,
         local: impl Fn(Reply) -> Command,
         remote: impl Fn(Arc<dyn Peers>, String) -> F,
     ) -> Result<CartReply, CartError>
@@ -155,7 +169,7 @@ impl Carts {
             Err(CartError::Moved { plugin: key.plugin.clone(), cart: key.cart.clone(), detail: String::new() });
         for attempt in 0..MAX_REROUTES {
             if attempt > 0 {
-                tokio::time::sleep(REROUTE_PAUSE * (1 << attempt.min(4))).await;
+                tokio::time::sleep(REROUTE_PAUSE * (1 << attempt.min(3))).await;
             }
             let owner = match self.remembered(key) {
                 Some(node) if !forwarded => Some(node),
@@ -170,7 +184,15 @@ impl Carts {
             if let Some(node) = owner {
                 result = self.forward(cluster, key, node, &remote).await;
             }
-            if !result.as_ref().is_err_and(CartError::is_moved) {
+            let retry = match &result {
+                Err(error) if error.is_moved() => true,
+                // The owner was reached but did not answer (it is stopping,
+                // or its connection broke): safe to send again when the
+                // call is a read or carries a client id.
+                Err(CartError::Forwarded { code: tonic::Code::Unavailable, .. }) => again == Again::AlsoUnknown,
+                _ => false,
+            };
+            if !retry {
                 break;
             }
             self.owners_seen.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
@@ -231,7 +253,10 @@ impl Carts {
                 seen.insert(key.clone(), (node, Instant::now()));
                 Ok(reply)
             }
-            Err(PeerError::Unreachable(detail)) => Err(unreachable(detail)),
+            Err(PeerError::Unreachable(detail)) => {
+                cluster.owners.suspect(&node);
+                Err(unreachable(detail))
+            }
             Err(PeerError::Answered(error)) => {
                 forwards.with_label_values(&["error"]).inc();
                 Err(error)
@@ -265,11 +290,12 @@ impl Carts {
                 }
             }
         }
-        let entries: Vec<Entry> = self.lock().drain().map(|(_, entry)| entry).collect();
+        // Every mailbox is told at once (its sender dropped), then awaited:
+        // they finish their queues side by side.
+        let tasks: Vec<JoinHandle<()>> = self.lock().drain().map(|(_, entry)| entry.task).collect();
         self.shared.metrics.active.set(0);
-        for entry in entries {
-            drop(entry.sender);
-            let _ = entry.task.await;
+        for task in tasks {
+            let _ = task.await;
         }
     }
 

@@ -21,6 +21,8 @@ use corral_storage::carts::CartKey;
 
 /// A live member list is read again at most this often.
 const MEMBERS_FRESH: Duration = Duration::from_millis(500);
+/// How long a peer that refused a connection is left out.
+const SUSPECT_FOR: Duration = Duration::from_secs(3);
 
 /// Where a cart's calls go.
 #[derive(Debug)]
@@ -40,13 +42,22 @@ pub struct Owners {
     /// Peers that announced they are leaving, and when (Unix ms): no carts
     /// are placed on them unless they started again since.
     leaving: Mutex<HashMap<String, u64>>,
+    /// Peers a call could not connect to, and when.
+    suspects: Mutex<HashMap<String, Instant>>,
 }
 
 impl Owners {
     /// Ownership in `cluster`, for this node.
     pub fn new(cluster: Cluster) -> Owners {
         let node = cluster.options().node_id.clone();
-        Owners { cluster, node, closing: AtomicBool::new(false), members: Mutex::new(None), leaving: Mutex::default() }
+        Owners {
+            cluster,
+            node,
+            closing: AtomicBool::new(false),
+            members: Mutex::new(None),
+            leaving: Mutex::default(),
+            suspects: Mutex::default(),
+        }
     }
 
     /// This node's id.
@@ -157,7 +168,21 @@ impl Owners {
             .map(|member| member.node_id)
     }
 
+    /// The live members, but those suspected of being down.
     async fn live(&self) -> Vec<Member> {
+        let mut members = self.members().await;
+        let suspects = self.suspects.lock().unwrap_or_else(PoisonError::into_inner);
+        members.retain(|m| suspects.get(&m.node_id).is_none_or(|since| since.elapsed() >= SUSPECT_FOR));
+        members
+    }
+
+    /// A call to `node` could not connect: place no carts on it, and send
+    /// it no calls, for a while (its member entry may outlive it by seconds).
+    pub(crate) fn suspect(&self, node: &str) {
+        self.suspects.lock().unwrap_or_else(PoisonError::into_inner).insert(node.to_string(), Instant::now());
+    }
+
+    async fn members(&self) -> Vec<Member> {
         {
             let cached = self.members.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((at, members)) = cached.as_ref()
