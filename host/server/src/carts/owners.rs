@@ -21,6 +21,11 @@ use corral_storage::carts::CartKey;
 
 /// A live member list is read again at most this often.
 const MEMBERS_FRESH: Duration = Duration::from_millis(500);
+/// How long a peer that said it is leaving is left out, at most (a node
+/// that leaves removes its member entry at once; this only bridges the
+/// moment until every peer sees that, and bounds what a forged `Closing`
+/// can do).
+const LEAVING_FOR_MS: u64 = 10_000;
 /// How long a peer that refused a connection is left out.
 const SUSPECT_FOR: Duration = Duration::from_secs(3);
 
@@ -40,7 +45,7 @@ pub struct Owners {
     closing: AtomicBool,
     members: Mutex<Option<(Instant, Vec<Member>)>>,
     /// Peers that announced they are leaving, and when (Unix ms): no carts
-    /// are placed on them unless they started again since.
+    /// are placed on them for a while, unless they started again since.
     leaving: Mutex<HashMap<String, u64>>,
     /// Peers a call could not connect to, and when.
     suspects: Mutex<HashMap<String, Instant>>,
@@ -97,44 +102,42 @@ impl Owners {
     pub(crate) async fn claim(&self, key: &CartKey, forwarded: bool) -> Result<Claim, ClusterError> {
         let name = lease_name(key);
         let leases = self.cluster.leases();
-        if let Some((holder, revision)) = leases.holder(&name).await? {
-            if holder != self.node {
-                return Ok(Claim::Elsewhere(holder));
-            }
-            if self.closing.load(Ordering::Acquire) {
+        loop {
+            let closing = self.closing.load(Ordering::Acquire);
+            match leases.holder(&name).await? {
+                Some((holder, _)) if holder != self.node => return Ok(Claim::Elsewhere(holder)),
                 // A mailbox of this closing node is giving the lease up:
                 // place the cart elsewhere once it has.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                return Box::pin(self.claim(key, forwarded)).await;
-            }
-            // This node's own lease, left by an earlier life or a mailbox
-            // that just ended: take it anew (a fresh revision, a new epoch).
-            let stale = Lease { name: name.clone(), holder, epoch: revision, revision };
-            return match leases.renew(&stale).await {
-                Ok(lease) => Ok(Claim::Mine(Lease { epoch: lease.revision, ..lease })),
-                Err(ClusterError::LeaseLost { .. }) => Box::pin(self.claim(key, forwarded)).await,
-                Err(error) => Err(error),
-            };
-        }
-        let closing = self.closing.load(Ordering::Acquire);
-        if closing || !forwarded {
-            match self.preferred(key, closing).await {
-                Some(node) if node != self.node => return Ok(Claim::Elsewhere(node)),
-                None if closing => {
-                    return Err(ClusterError::Unavailable {
-                        what: format!("placing cart {}", key.cart),
-                        cause: "this node is closing and no other node is live".into(),
-                    });
+                Some(_) if closing => tokio::time::sleep(Duration::from_millis(50)).await,
+                // This node's own lease, left by an earlier life or a
+                // mailbox that just ended: take it anew (a new epoch).
+                Some((holder, revision)) => {
+                    let stale = Lease { name: name.clone(), holder, epoch: revision, revision };
+                    match leases.renew(&stale).await {
+                        Ok(lease) => return Ok(Claim::Mine(Lease { epoch: lease.revision, ..lease })),
+                        Err(ClusterError::LeaseLost { .. }) => {}
+                        Err(error) => return Err(error),
+                    }
                 }
-                _ => {}
+                None => {
+                    if closing || !forwarded {
+                        match self.preferred(key, closing).await {
+                            Some(node) if node != self.node => return Ok(Claim::Elsewhere(node)),
+                            None if closing => {
+                                return Err(ClusterError::Unavailable {
+                                    what: format!("placing cart {}", key.cart),
+                                    cause: "this node is closing and no other node is live".into(),
+                                });
+                            }
+                            _ => {}
+                        }
+                    }
+                    if let Some(lease) = leases.try_acquire(&name, &self.node).await? {
+                        return Ok(Claim::Mine(lease));
+                    }
+                    // Another node took it a moment ago: ask again who.
+                }
             }
-        }
-        match leases.try_acquire(&name, &self.node).await? {
-            Some(lease) => Ok(Claim::Mine(lease)),
-            None => match leases.holder(&name).await? {
-                Some((holder, _)) if holder != self.node => Ok(Claim::Elsewhere(holder)),
-                _ => Box::pin(self.claim(key, forwarded)).await,
-            },
         }
     }
 
@@ -194,7 +197,12 @@ impl Owners {
         match self.cluster.members().list().await {
             Ok(mut members) => {
                 let leaving = self.leaving.lock().unwrap_or_else(PoisonError::into_inner).clone();
-                members.retain(|m| leaving.get(&m.node_id).is_none_or(|&since| m.started_ms > since));
+                let now = now_ms();
+                members.retain(|m| {
+                    leaving
+                        .get(&m.node_id)
+                        .is_none_or(|&since| m.started_ms > since || now.saturating_sub(since) > LEAVING_FOR_MS)
+                });
                 *self.members.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), members.clone()));
                 members
             }

@@ -42,7 +42,7 @@ pub(crate) fn service(carts: Arc<Carts>) -> CartActorServer<CartService> {
 impl CartActor for CartService {
     async fn mutate(&self, request: Request<proto::MutateRequest>) -> Result<Response<proto::CartState>, Status> {
         let traceparent = metadata(&request, "traceparent");
-        let forwarded = metadata(&request, FORWARDED_BY).is_some();
+        let forwarded = request.metadata().contains_key(FORWARDED_BY);
         let tenant = tenant_metadata(&request);
         let message = request.into_inner();
         let key = cart_key(message.tenant, tenant, message.plugin, message.cart_id)?;
@@ -60,7 +60,7 @@ impl CartActor for CartService {
     }
 
     async fn get_state(&self, request: Request<proto::GetStateRequest>) -> Result<Response<proto::CartState>, Status> {
-        let forwarded = metadata(&request, FORWARDED_BY).is_some();
+        let forwarded = request.metadata().contains_key(FORWARDED_BY);
         let tenant = tenant_metadata(&request);
         let message = request.into_inner();
         let key = cart_key(message.tenant, tenant, message.plugin, message.cart_id)?;

@@ -12,7 +12,9 @@
 //! Snapshots go to the snapshots bucket after the commit: advisory, a cart
 //! loads from its latest snapshot and the journal messages after the
 //! position the snapshot names. A commit whose answer does not come in time
-//! is resolved by reading the journal's tail from the stream leader.
+//! is resolved by reading, from the stream leader, the journal message that
+//! follows the position it expected: this round's, another's (fenced), or
+//! none yet (unknown: the callers are told so, the cart is reloaded).
 
 use std::time::Duration;
 
@@ -134,18 +136,23 @@ impl CartStore for StreamCarts {
                     "{cause}; raise jetstream {{ limits {{ batch {{ max_inflight_per_stream }} }} }} on the nats-servers"
                 )));
             }
-            Err(BatchError::Timeout(waited)) => match journal.last(&subject).await {
-                Ok(Some(tail)) if header(&tail, HEADER_ROUND) == Some(round.as_str()) => tail.sequence,
-                Ok(_) => {
-                    return Err(StoreError::Failed(format!(
-                        "no answer to the commit within {waited:?}, and the journal's tail is not this round: \
-                         not committed"
+            // Only one batch can follow `position`: the journal's next
+            // message says whether it was this round.
+            Err(BatchError::Timeout(waited)) => match journal.read_from(&subject, position + 1, 1).await {
+                Ok(next) if next.first().is_some_and(|m| header(m, HEADER_ROUND) == Some(round.as_str())) => {
+                    next[0].sequence
+                }
+                Ok(next) if !next.is_empty() => {
+                    return Err(StoreError::Fenced(format!(
+                        "no answer to the commit within {waited:?}, and another round follows sequence {position}: \
+                         another node owns the cart now"
                     )));
                 }
-                Err(error) => {
+                outcome => {
+                    let read = outcome.err().map_or_else(|| "nothing follows it yet".to_string(), |e| e.to_string());
                     return Err(StoreError::Failed(format!(
-                        "no answer to the commit within {waited:?}, and reading the journal's tail failed \
-                         ({error}): the outcome is unknown; retry with the same client id"
+                        "no answer to the commit within {waited:?} and the journal after sequence {position} does \
+                         not tell ({read}): the outcome is unknown; retry with the same client id"
                     )));
                 }
             },
