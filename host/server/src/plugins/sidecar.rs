@@ -30,9 +30,12 @@ pub struct Sidecar {
     pub delivery: DeliverySection,
     /// Where a wasi:http component is mounted (default `/NAME/*`).
     pub mount: Option<String>,
-    /// Configuration values, visible to the guest as environment variables.
+    /// Configuration values, visible to the guest as environment variables:
+    /// a string, or `{ env = "NAME" }` for the value of the host's
+    /// environment variable NAME (read when the sidecar is, so secrets need
+    /// not be written in plugin folders).
     #[serde(default)]
-    pub config: BTreeMap<String, String>,
+    pub config: BTreeMap<String, ConfigValue>,
     /// Shared kv buckets granted to the plugin.
     #[serde(default)]
     pub kv: KvSection,
@@ -47,6 +50,20 @@ pub struct Sidecar {
     /// How a cart's state is snapshotted.
     #[serde(default)]
     pub cart: CartSection,
+}
+
+/// One `[config]` value.
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone)]
+#[serde(untagged)]
+pub enum ConfigValue {
+    /// Written in the sidecar.
+    Text(String),
+    /// Taken from the host's environment when the sidecar is read (after
+    /// [`Sidecar::load`], always resolved into [`ConfigValue::Text`]).
+    Env {
+        /// The variable's name.
+        env: String,
+    },
 }
 
 /// `[cart]`.
@@ -243,7 +260,22 @@ impl Sidecar {
     }
 
     fn parse(text: &str) -> anyhow::Result<Sidecar> {
-        let sidecar: Sidecar = toml::from_str(text)?;
+        let mut sidecar: Sidecar = toml::from_str(text)?;
+        for (key, value) in &mut sidecar.config {
+            if let ConfigValue::Env { env } = value {
+                let resolved = std::env::var(&*env).map_err(|error| {
+                    anyhow::anyhow!(
+                        "config.{key} = {{ env = {env:?} }}: the host's environment variable {env} is {}; set it \
+                         before starting the host",
+                        match error {
+                            std::env::VarError::NotPresent => "not set",
+                            std::env::VarError::NotUnicode(_) => "not valid UTF-8",
+                        }
+                    )
+                })?;
+                *value = ConfigValue::Text(resolved);
+            }
+        }
         if sidecar.limits.memory_mib == Some(0) || sidecar.limits.max_concurrency == Some(0) {
             anyhow::bail!("limits.memory_mib and limits.max_concurrency must be at least 1");
         }
@@ -277,7 +309,14 @@ impl Sidecar {
             },
             kv_grants: self.kv.buckets.clone(),
             cart_grants: self.carts.plugins.clone(),
-            env: self.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            env: self
+                .config
+                .iter()
+                .filter_map(|(key, value)| match value {
+                    ConfigValue::Text(text) => Some((key.clone(), text.clone())),
+                    ConfigValue::Env { .. } => None,
+                })
+                .collect(),
         }
     }
 }
@@ -318,6 +357,24 @@ mod tests {
         assert_eq!(settings.cart_grants, ["cart"]);
         assert_eq!(settings.env, [("greeting".to_string(), "hi".to_string())]);
         assert_eq!(sidecar.routes.unwrap()[0].pattern, "/x/:id");
+    }
+
+    #[test]
+    fn config_values_can_come_from_the_hosts_environment() {
+        let path = std::env::var("PATH").expect("tests run with a PATH");
+        let sidecar = Sidecar::parse("[config]\nsearch = { env = \"PATH\" }\nplain = \"x\"\n").unwrap();
+        assert_eq!(
+            sidecar.settings().env,
+            [("plain".to_string(), "x".to_string()), ("search".to_string(), path)],
+            "resolved when read"
+        );
+        let error = Sidecar::parse("[config]\nkey = { env = \"CORRAL_TEST_SURELY_UNSET_4f2a\" }\n").unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("config.key") && message.contains("CORRAL_TEST_SURELY_UNSET_4f2a is not set"),
+            "{message}"
+        );
+        assert!(Sidecar::parse("[config]\nkey = { file = \"x\" }\n").is_err(), "only env references");
     }
 
     #[test]
