@@ -179,6 +179,12 @@ impl Cluster {
         self.inner.client.server_info().server_name
     }
 
+    /// The largest message the server takes (its `max_payload`, 1 MiB by
+    /// default), as it said when the client connected.
+    pub fn max_payload(&self) -> usize {
+        self.inner.client.server_info().max_payload
+    }
+
     /// Whether the client is connected to NATS right now; changes as the
     /// connection drops and comes back. A host reports not-ready (and
     /// refuses writes) while it is false.

@@ -26,7 +26,7 @@ use crate::carts::machine::{MachineError, Machines};
 use crate::carts::owners::{Claim, Owners};
 use crate::carts::request::{CartError, CartReply, MutateRequest};
 use crate::carts::step::{apply, mutation_of, to_applied};
-use crate::carts::store::{CartStore, StoreError};
+use crate::carts::store::{Admit, Budget, CartStore, StoreError};
 use crate::metrics::CartMetrics;
 
 /// A command for one cart's mailbox.
@@ -305,8 +305,7 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
     // effect at the next round), looked up once rather than per mutation.
     let machine = shared.machines.machine(&key.plugin);
     let mut snapshot_every = u64::MAX;
-    let max_messages = shared.store.max_messages();
-    let mut messages = 1;
+    let mut used = Budget::default();
     // The round's client ids are looked up together: in a cluster each is a
     // read from the stream's leader.
     let mut records = recorded(shared, key, queued).await;
@@ -349,24 +348,27 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
         match apply(machine.as_deref(), key, state.as_deref(), &request).await {
             Ok((mutation, outcome, machine_version, every)) => {
                 let done = to_applied(key, &request, mutation, &outcome, version + 1, machine_version);
-                let needs = crate::carts::store::jetstream::messages_of(&done);
-                if messages + needs > max_messages {
-                    if applied.is_empty() {
-                        let message = format!(
-                            "the mutation publishes {} events; a cart's commit in a cluster holds at most {}",
-                            done.outbox.len(),
-                            max_messages.saturating_sub(2)
-                        );
+                match shared.store.admit(&mut used, &done) {
+                    Admit::Fits => {}
+                    // Applied again at the start of the next round.
+                    Admit::NextRound if !applied.is_empty() => {
+                        queued.push_front(Command::Mutate { request, arrived, reply });
+                        break;
+                    }
+                    Admit::NextRound => {
+                        let message = "the mutation does not fit in a commit".to_string();
                         let rejected =
-                            CartError::Rejected { plugin: key.plugin.clone(), code: "too-many-events".into(), message };
+                            CartError::Rejected { plugin: key.plugin.clone(), code: "too-large".into(), message };
                         answers.push(Answer::Ready(reply, Err(rejected), Some(arrived)));
                         continue;
                     }
-                    // Applied again at the start of the next round.
-                    queued.push_front(Command::Mutate { request, arrived, reply });
-                    break;
+                    Admit::Never(message) => {
+                        let rejected =
+                            CartError::Rejected { plugin: key.plugin.clone(), code: "too-large".into(), message };
+                        answers.push(Answer::Ready(reply, Err(rejected), Some(arrived)));
+                        continue;
+                    }
                 }
-                messages += needs;
                 version += 1;
                 snapshot_every = snapshot_every.min(every);
                 if let Some(id) = &request.client_id {

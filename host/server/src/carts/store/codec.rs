@@ -12,6 +12,23 @@ use crate::carts::store::StoreError;
 /// Format of the journal messages, records and snapshots written here.
 const FORMAT: u8 = 1;
 
+/// Bytes a journal entry with `events` outbox events takes in a round's
+/// message (as [`encode_round`] writes it).
+pub(super) fn entry_len(entry: &JournalEntry, events: usize) -> usize {
+    8 + 8
+        + (8 + entry.id.len())
+        + (8 + entry.kind.len())
+        + (8 + entry.payload.len())
+        + 32
+        + (8 + entry.applied_by.len())
+        + (8 + 8 * events)
+}
+
+/// Bytes a client id's record of a `state_len`-byte state takes.
+pub(super) fn record_len(state_len: usize, events: usize) -> usize {
+    1 + 8 + (8 + state_len) + (8 + 8 * events)
+}
+
 pub(super) fn encode_round(commit: &CartCommit, offsets: &[Vec<u64>]) -> Vec<u8> {
     let mut out = vec![FORMAT];
     put_u64(&mut out, commit.applied.len() as u64);
@@ -164,6 +181,34 @@ mod tests {
     use corral_storage::carts::CartKey;
 
     use super::*;
+
+    #[test]
+    fn lengths_are_what_is_written() {
+        let entry = JournalEntry {
+            version: 1,
+            id: "id".into(),
+            kind: "add".into(),
+            timestamp_ms: 2,
+            payload: vec![0; 100],
+            state_digest: [0; 32],
+            applied_by: "1.0.0".into(),
+            events: Vec::new(),
+        };
+        let applied = corral_storage::carts::Applied {
+            entry: entry.clone(),
+            state: vec![1; 50],
+            client_id: true,
+            outbox: Vec::new(),
+        };
+        let commit = CartCommit {
+            key: CartKey { tenant: String::new(), plugin: "p".into(), cart: "c".into() },
+            applied: vec![applied],
+            snapshot: None,
+        };
+        assert_eq!(encode_round(&commit, &[vec![5, 6]]).len(), 1 + 8 + entry_len(&entry, 2));
+        let record = Recorded { version: 1, state: vec![1; 50], events: vec![1, 2, 3] };
+        assert_eq!(encode_record(&record).len(), record_len(50, 3));
+    }
 
     #[test]
     fn rounds_round_trip_with_events_made_absolute() {

@@ -20,16 +20,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use corral_cluster::events::OutEvent;
-use corral_cluster::journal::{BatchMessage, StoredMessage};
+use corral_cluster::journal::{BatchMessage, MAX_BATCH, StoredMessage};
 use corral_cluster::names::{escape_token, unescape_token};
 use corral_cluster::{BatchError, Cluster, ClusterError};
-use corral_storage::carts::{CartCommit, CartKey, JournalEntry, Recorded, Snapshot, Stored};
+use corral_storage::carts::{Applied, CartCommit, CartKey, JournalEntry, Recorded, Snapshot, Stored};
 use tokio::sync::Semaphore;
 
 use crate::carts::store::codec::{
-    decode_record, decode_round, decode_snapshot, encode_record, encode_round, encode_snapshot,
+    self, decode_record, decode_round, decode_snapshot, encode_record, encode_round, encode_snapshot,
 };
-use crate::carts::store::{CartStore, Loaded, StoreError};
+use crate::carts::store::{Admit, Budget, CartStore, Loaded, StoreError};
 
 /// Names the round a journal message came from, to resolve a timeout.
 const HEADER_ROUND: &str = "Corral-Round";
@@ -43,6 +43,8 @@ const MAX_TAIL: usize = 1_000_000;
 /// stream takes 50 open batches from all nodes together unless its servers
 /// raise `jetstream { limits { batch { max_inflight_per_stream } } }`.
 const MAX_INFLIGHT: usize = 32;
+/// Bytes kept free in each message for its headers and framing.
+const MESSAGE_HEADROOM: usize = 4096;
 /// How long a round waits for a commit slot before it is refused as busy.
 const SLOT_WAIT: Duration = Duration::from_secs(1);
 
@@ -50,12 +52,15 @@ const SLOT_WAIT: Duration = Duration::from_secs(1);
 pub(crate) struct StreamCarts {
     cluster: Cluster,
     inflight: Semaphore,
+    /// The largest message the server takes (its `max_payload`).
+    max_message_bytes: usize,
 }
 
 impl StreamCarts {
     /// Journals in `cluster`'s stream.
     pub(crate) fn new(cluster: Cluster) -> StreamCarts {
-        StreamCarts { cluster, inflight: Semaphore::new(MAX_INFLIGHT) }
+        let max_message_bytes = cluster.max_payload();
+        StreamCarts { cluster, inflight: Semaphore::new(MAX_INFLIGHT), max_message_bytes }
     }
 }
 
@@ -182,8 +187,34 @@ impl CartStore for StreamCarts {
         Ok((entries, snapshot))
     }
 
-    fn max_messages(&self) -> usize {
-        corral_cluster::journal::MAX_BATCH
+    fn admit(&self, used: &mut Budget, applied: &Applied) -> Admit {
+        let events = applied.outbox.len();
+        let messages = usize::from(applied.client_id) + events;
+        let entry = codec::entry_len(&applied.entry, events);
+        let limit = self.max_message_bytes;
+        let record = if applied.client_id { codec::record_len(applied.state.len(), events) } else { 0 };
+        let event = applied.outbox.iter().map(|e| e.payload.len() + e.topic.len()).max().unwrap_or(0);
+        if 1 + messages > MAX_BATCH {
+            return Admit::Never(format!(
+                "the mutation publishes {events} events; a cart's commit in a cluster holds at most {}",
+                MAX_BATCH - 2
+            ));
+        }
+        if let Some((what, size)) =
+            [("its journal entry", entry), ("the state it records", record), ("an event", event)]
+                .into_iter()
+                .find(|(_, size)| *size + MESSAGE_HEADROOM > limit)
+        {
+            return Admit::Never(format!(
+                "{what} is {size} bytes; a message to the cluster's NATS holds at most {limit} (its max_payload)"
+            ));
+        }
+        if used.messages + 1 + messages > MAX_BATCH || used.bytes + entry + MESSAGE_HEADROOM > limit {
+            return Admit::NextRound;
+        }
+        used.messages += messages;
+        used.bytes += entry;
+        Admit::Fits
     }
 }
 
@@ -264,11 +295,6 @@ fn batch(
         }
     }
     (messages, offsets)
-}
-
-/// How many messages a round's batch holds with `applied` in it.
-pub(crate) fn messages_of(applied: &corral_storage::carts::Applied) -> usize {
-    usize::from(applied.client_id) + applied.outbox.len()
 }
 
 fn header<'a>(message: &'a StoredMessage, name: &str) -> Option<&'a str> {
@@ -359,6 +385,25 @@ mod tests {
         assert_eq!(latest, Some(snapshot));
         // Another cart with a similar name is apart.
         assert_eq!(first.load(&key("t1", "c")).await.unwrap().position, 0);
+
+        // A round stops before its journal message outgrows what the
+        // server takes; a mutation no message could hold is refused.
+        let limit = first.max_message_bytes;
+        let mut big = applied(4, "m4", true, 1);
+        big.entry.payload = vec![b'0'; limit / 2];
+        let mut used = Budget::default();
+        assert!(matches!(first.admit(&mut used, &big), Admit::Fits));
+        assert_eq!(used.messages, 2, "a record and an event besides the journal message");
+        assert!(matches!(first.admit(&mut used, &big), Admit::NextRound));
+        big.entry.payload = vec![b'0'; limit];
+        let refused = first.admit(&mut Budget::default(), &big);
+        assert!(matches!(&refused, Admit::Never(reason) if reason.contains("journal entry")), "{refused:?}");
+        big.entry.payload.clear();
+        big.state = vec![b'0'; limit];
+        let refused = first.admit(&mut Budget::default(), &big);
+        assert!(matches!(&refused, Admit::Never(reason) if reason.contains("the state it records")), "{refused:?}");
+        let many = applied(4, "m4", false, MAX_BATCH);
+        assert!(matches!(first.admit(&mut Budget::default(), &many), Admit::Never(_)));
     }
 
     fn key(tenant: &str, cart: &str) -> CartKey {

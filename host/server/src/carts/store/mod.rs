@@ -12,7 +12,7 @@ mod codec;
 pub(crate) mod embedded;
 pub(crate) mod jetstream;
 
-use corral_storage::carts::{CartCommit, CartKey, JournalEntry, Recorded, Snapshot, Stored};
+use corral_storage::carts::{Applied, CartCommit, CartKey, JournalEntry, Recorded, Snapshot, Stored};
 
 /// A cart as loaded, and the journal position the next commit must expect.
 pub(crate) struct Loaded {
@@ -40,6 +40,25 @@ pub(crate) enum StoreError {
     /// outcome is resolved before this is returned, or named as such).
     #[error("{0}")]
     Failed(String),
+}
+
+/// What a round's commit holds so far (messages and bytes of its journal
+/// message), for [`CartStore::admit`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Budget {
+    pub(crate) messages: usize,
+    pub(crate) bytes: usize,
+}
+
+/// Whether a mutation fits in the round being built.
+#[derive(Debug)]
+pub(crate) enum Admit {
+    /// It does (and is counted in).
+    Fits,
+    /// Not with what the round already holds: it starts the next round.
+    NextRound,
+    /// Not in any commit: the reason, for the caller.
+    Never(String),
 }
 
 /// Carts' journals, snapshots and idempotency records.
@@ -74,9 +93,10 @@ pub(crate) trait CartStore: Send + Sync + 'static {
     /// The store's name in metrics: `lmdb` or `jetstream`.
     fn name(&self) -> &'static str;
 
-    /// Most messages one commit may hold (journal entry, records, events);
-    /// a round stops before it would need more.
-    fn max_messages(&self) -> usize {
-        usize::MAX
+    /// Whether `applied` fits in the round's commit after what `used`
+    /// holds (and if so counts it in): a round stops before a commit the
+    /// store could not take, and a mutation no commit could hold is refused.
+    fn admit(&self, _used: &mut Budget, _applied: &Applied) -> Admit {
+        Admit::Fits
     }
 }
