@@ -236,7 +236,8 @@ impl Carts {
                 plugin: key.plugin.clone(),
                 cart: key.cart.clone(),
                 detail: format!(
-                    "its owner, node {node}, cannot be reached ({detail}); it takes the cart over within the lease TTL otherwise"
+                    "its owner, node {node}, cannot be reached ({detail}); another node takes the cart over once \
+                     that node's lease expires (within the lease TTL): retry"
                 ),
             }
         };
