@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, kv, object_store, stream};
 use async_nats::{ConnectOptions, Event};
 use tokio::sync::watch;
 
@@ -21,7 +21,8 @@ impl Cluster {
     /// Connects, checks that the server supports what is used here, and
     /// creates (or updates to these options) the stream `CORRAL_<name>`
     /// with subjects `<name>.ev.>`, `<name>.cj.>`, `<name>.ci.>` and the
-    /// checkpoints, leases, members and snapshots buckets.
+    /// checkpoints, leases, members, snapshots and deploys buckets and the
+    /// artifacts object store.
     ///
     /// Retries until NATS answers or [`ClusterOptions::connect_timeout`]
     /// passes; after that the client reconnects forever on its own.
@@ -64,12 +65,18 @@ impl Cluster {
         let mut watch = connected.clone();
         let _ = tokio::time::timeout(Duration::from_secs(1), watch.wait_for(|connected| *connected)).await;
         let stream = ensure_stream(&context, &options).await?;
-        let checkpoints = open_bucket(&context, &options, &names::bucket(&options.name, "checkpoints"), None).await?;
+        let checkpoints =
+            open_bucket(&context, &options, &names::bucket(&options.name, "checkpoints"), None, 1).await?;
         let leases =
-            open_bucket(&context, &options, &names::bucket(&options.name, "leases"), Some(options.lease_ttl)).await?;
+            open_bucket(&context, &options, &names::bucket(&options.name, "leases"), Some(options.lease_ttl), 1)
+                .await?;
         let members =
-            open_bucket(&context, &options, &names::bucket(&options.name, "members"), Some(options.member_ttl)).await?;
-        let snapshots = open_bucket(&context, &options, &names::bucket(&options.name, "snapshots"), None).await?;
+            open_bucket(&context, &options, &names::bucket(&options.name, "members"), Some(options.member_ttl), 1)
+                .await?;
+        let snapshots = open_bucket(&context, &options, &names::bucket(&options.name, "snapshots"), None, 1).await?;
+        let deploys =
+            open_bucket(&context, &options, &names::bucket(&options.name, "deploys"), None, DEPLOY_HISTORY).await?;
+        let artifacts = open_artifacts(&context, &options).await?;
         Ok(Cluster {
             inner: Arc::new(Inner {
                 options,
@@ -82,6 +89,8 @@ impl Cluster {
                 leases,
                 members,
                 snapshots,
+                deploys,
+                artifacts,
                 buckets: Mutex::new(HashMap::new()),
             }),
         })
@@ -175,19 +184,24 @@ async fn ensure_stream(context: &jetstream::Context, options: &ClusterOptions) -
     context.get_stream(&name).await.map_err(|e| ClusterError::from_nats(format!("opening stream {name}"), &e))
 }
 
-/// Creates or updates a bucket of the cluster: one value per key, the
-/// cluster's replicas, entries expiring after `ttl` (leaving a marker that
-/// watchers see, which itself expires after another `ttl`).
+/// Revisions of each plugin's desired state the deploys bucket keeps (what
+/// `host rollout status` shows of a plugin's past).
+pub const DEPLOY_HISTORY: i64 = 16;
+
+/// Creates or updates a bucket of the cluster: `history` values per key,
+/// the cluster's replicas, entries expiring after `ttl` (leaving a marker
+/// that watchers see, which itself expires after another `ttl`).
 pub(crate) async fn open_bucket(
     context: &jetstream::Context,
     options: &ClusterOptions,
     bucket: &str,
     ttl: Option<Duration>,
+    history: i64,
 ) -> Result<Bucket, ClusterError> {
     let config = kv::Config {
         bucket: bucket.to_string(),
         description: format!("Corral cluster {}", options.name),
-        history: 1,
+        history,
         max_age: ttl.unwrap_or_default(),
         storage: stream::StorageType::File,
         num_replicas: options.replicas,
@@ -199,4 +213,33 @@ pub(crate) async fn open_bucket(
         .await
         .map_err(|e| ClusterError::from_nats(format!("creating or updating kv bucket {bucket}"), &e))?;
     Ok(Bucket::new(store))
+}
+
+/// Opens (or creates) the object store holding deployed components. An
+/// existing store is opened as it is (unlike the buckets, its replicas are
+/// not updated to these options: a node started with other replicas than
+/// the first still joins).
+async fn open_artifacts(
+    context: &jetstream::Context,
+    options: &ClusterOptions,
+) -> Result<object_store::ObjectStore, ClusterError> {
+    let bucket = names::bucket(&options.name, "artifacts");
+    if let Ok(store) = context.get_object_store(&bucket).await {
+        return Ok(store);
+    }
+    let config = object_store::Config {
+        bucket: bucket.clone(),
+        description: Some(format!("Corral cluster {}: deployed components by content hash", options.name)),
+        storage: stream::StorageType::File,
+        num_replicas: options.replicas,
+        ..Default::default()
+    };
+    match context.create_object_store(config).await {
+        Ok(store) => Ok(store),
+        // Another node created it in between.
+        Err(error) => context
+            .get_object_store(&bucket)
+            .await
+            .map_err(|_| ClusterError::from_nats(format!("creating object store {bucket}"), &error)),
+    }
 }

@@ -23,6 +23,9 @@
 //! - [`journal`]: atomic batch publish (ADR-50) of journal entries,
 //!   idempotency markers and outbox events; reading a subject's tail.
 //! - [`kv`]: kv buckets for plugins, with a compare-and-set `update`.
+//! - [`artifacts`] and [`desired`]: deployed components in the object
+//!   store by content hash, and each plugin's desired state (with history,
+//!   written expecting a revision, watched by every node).
 //! - [`checkpoints`], [`leases`], [`members`]: fenced checkpoints, leases
 //!   whose revision is the holder's epoch, and heartbeated membership.
 //! - [`names`]: how names become subjects, keys and bucket names.
@@ -58,8 +61,10 @@
 //! every node of a cluster must be started with the same values, or each
 //! start rewrites them.
 
+pub mod artifacts;
 pub mod checkpoints;
 mod connect;
+pub mod desired;
 pub mod error;
 pub mod events;
 pub mod journal;
@@ -77,7 +82,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use tokio::sync::watch;
 
-pub use connect::ATOMIC_PUBLISH_API_LEVEL;
+pub use connect::{ATOMIC_PUBLISH_API_LEVEL, DEPLOY_HISTORY};
 pub use error::{BatchError, ClusterError};
 
 /// How to reach NATS and what to call things there.
@@ -157,6 +162,8 @@ struct Inner {
     leases: store::Bucket,
     members: store::Bucket,
     snapshots: store::Bucket,
+    deploys: store::Bucket,
+    artifacts: async_nats::jetstream::object_store::ObjectStore,
     /// Plugin buckets opened so far, by plugin bucket name.
     buckets: Mutex<HashMap<String, store::Bucket>>,
 }
@@ -224,6 +231,16 @@ impl Cluster {
         kv::KvBucket::new("snapshots", self.inner.snapshots.clone())
     }
 
+    /// What every node should run: one entry per plugin, with history.
+    pub fn desired(&self) -> desired::Desired {
+        desired::Desired::new(self.inner.deploys.clone())
+    }
+
+    /// Deployed components, stored once by content hash.
+    pub fn artifacts(&self) -> artifacts::Artifacts {
+        artifacts::Artifacts::new(self.inner.artifacts.clone())
+    }
+
     /// A kv bucket for plugins, created on first use (with the cluster's
     /// replicas and no expiry).
     pub async fn kv(&self, name: &str) -> Result<kv::KvBucket, ClusterError> {
@@ -231,7 +248,7 @@ impl Cluster {
             return Ok(kv::KvBucket::new(name, bucket));
         }
         let bucket_name = names::plugin_bucket(&self.inner.options.name, name)?;
-        let bucket = connect::open_bucket(&self.inner.context, &self.inner.options, &bucket_name, None).await?;
+        let bucket = connect::open_bucket(&self.inner.context, &self.inner.options, &bucket_name, None, 1).await?;
         self.inner
             .buckets
             .lock()

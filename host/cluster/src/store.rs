@@ -1,12 +1,13 @@
 //! One KV bucket, as every bucket here uses it: reads from any replica or
 //! from the leader, creates and revision-checked writes with their failures
 //! typed (a create over an existing key, a stale revision), and the key
-//! scan listings are built on. Keys given here are already escaped.
+//! scan listings are built on, watches and history. Keys given here are
+//! already escaped.
 
 use async_nats::jetstream::kv::{self, Operation, UpdateErrorKind};
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bytes::Bytes;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt as _, TryStreamExt};
 
 use crate::ClusterError;
 use crate::error::is_wrong_last_sequence;
@@ -127,5 +128,34 @@ impl Bucket {
         let what = || format!("listing the keys of bucket {}", self.store.name);
         let keys = self.store.keys().await.map_err(|e| ClusterError::from_nats(what(), &e))?;
         keys.try_collect().await.map_err(|e| ClusterError::from_nats(what(), &e))
+    }
+
+    /// The names of keys as they change from now on (writes, deletes,
+    /// expiries), escaped; the stream ends or fails when the watch breaks,
+    /// and a watch can miss changes around reconnects: reconcile in full
+    /// after it ends.
+    pub(crate) async fn watch(
+        &self,
+    ) -> Result<impl futures_util::Stream<Item = Result<String, ClusterError>> + use<>, ClusterError> {
+        let name = self.store.name.clone();
+        let watch =
+            self.store.watch_all().await.map_err(|e| ClusterError::from_nats(format!("watching bucket {name}"), &e))?;
+        Ok(watch.map(move |entry| {
+            entry.map(|entry| entry.key).map_err(|e| ClusterError::from_nats(format!("watching bucket {name}"), &e))
+        }))
+    }
+
+    /// Every state of the key the bucket still keeps, oldest first.
+    pub(crate) async fn history(&self, key: &str) -> Result<Vec<Tail>, ClusterError> {
+        let what = || format!("reading the history of {}", self.what(key));
+        let history = self.store.history(key).await.map_err(|e| ClusterError::from_nats(what(), &e))?;
+        let entries: Vec<kv::Entry> = history.try_collect().await.map_err(|e| ClusterError::from_nats(what(), &e))?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| Tail {
+                value: (entry.operation == Operation::Put).then_some(entry.value),
+                revision: entry.revision,
+            })
+            .collect())
     }
 }
