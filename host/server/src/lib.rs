@@ -26,6 +26,8 @@
 //! - [`carts`]: one writer per cart — mailboxes, journal, snapshots, replay,
 //!   verify — and the `carts` import's client.
 //! - [`control`]: the runtime's control plane over the host's backends.
+//! - [`fleet`]: plugins across a cluster — the desired state, each node
+//!   following it, rollouts in waves with a canary judged on all nodes.
 //! - [`node`]: this node in a cluster — membership, what it reports, the
 //!   cluster as it sees it.
 //! - [`http`]: the listeners — the public gateway (routes, views, the cart
@@ -40,6 +42,7 @@ pub mod config;
 pub mod control;
 pub mod coordination;
 pub mod events;
+pub mod fleet;
 pub mod http;
 pub mod metrics;
 pub mod node;

@@ -1,6 +1,6 @@
 //! This node in a cluster ([`Node`]): its member entry, heartbeated with
 //! what it reports of itself (leases held, its projections' checkpoints and
-//! view digests), the cluster as it sees it (`GET /cluster`), and whether it
+//! view digests, the plugin versions it runs), the cluster as it sees it (`GET /cluster`), and whether it
 //! can reach NATS (readiness, and refusing writes while cut off); and the
 //! projections' cutover gate ([`EveryNodeCaughtUp`]), which reads those
 //! reports.
@@ -18,11 +18,15 @@ use corral_storage::Storage;
 use tokio::sync::watch;
 
 use crate::coordination::Leases;
+use crate::fleet::Fleet;
 use crate::projections::{CutoverGate, Projections};
 use crate::shutdown::pause;
 
 /// A view digest is computed again at most this often (it reads every view).
 const DIGEST_EVERY: Duration = Duration::from_secs(5);
+/// How often a node heartbeats while a canary of a cluster rollout is on
+/// trial here (the driver judges on the counts it reports).
+const ON_TRIAL_EVERY: Duration = Duration::from_millis(250);
 
 /// This node's part in the cluster.
 pub struct Node {
@@ -31,6 +35,8 @@ pub struct Node {
     leases: Leases,
     projections: Arc<Projections>,
     storage: Storage,
+    /// Its plugins across the cluster (what it runs is reported).
+    fleet: Arc<Fleet>,
     /// Per projection generation: the checkpoint its digest was taken at,
     /// the digest, when.
     digests: Mutex<HashMap<String, (u64, String, Instant)>>,
@@ -67,6 +73,7 @@ impl Node {
         leases: Leases,
         projections: Arc<Projections>,
         storage: Storage,
+        fleet: Arc<Fleet>,
     ) -> Node {
         let started_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         let member = Member {
@@ -77,7 +84,8 @@ impl Node {
             version: env!("CARGO_PKG_VERSION").to_string(),
             details: serde_json::Value::Null,
         };
-        Node { cluster, member, leases, projections, storage, digests: Mutex::default(), leaving: Default::default() }
+        let digests = Mutex::default();
+        Node { cluster, member, leases, projections, storage, fleet, digests, leaving: Default::default() }
     }
 
     /// This node's id.
@@ -101,10 +109,16 @@ impl Node {
     }
 
     /// Heartbeats until `stop`, then leaves (its entry is removed, so the
-    /// others see it gone at once rather than after the member TTL).
+    /// others see it gone at once rather than after the member TTL). What
+    /// it serves changing makes it heartbeat at once; a canary on trial,
+    /// every [`ON_TRIAL_EVERY`].
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let every = self.cluster.options().member_ttl / 3;
+        let mut served = self.fleet.changes();
         loop {
+            let every = match self.fleet.on_trial() {
+                true => ON_TRIAL_EVERY,
+                false => self.cluster.options().member_ttl / 3,
+            };
             if self.leaving.load(std::sync::atomic::Ordering::Acquire) {
                 break;
             }
@@ -113,8 +127,9 @@ impl Node {
             if let Err(error) = self.cluster.members().heartbeat(&member).await {
                 tracing::warn!(node = %self.member.node_id, "heartbeat failed: {error}");
             }
-            if pause(&mut stop, every).await {
-                break;
+            tokio::select! {
+                stopped = pause(&mut stop, every) => if stopped { break },
+                changed = served.changed() => if changed.is_err() { break },
             }
         }
         self.leave().await;
@@ -140,7 +155,7 @@ impl Node {
             let reported = Reported { checkpoint, digest, digest_at, active: status.active, caught_up };
             projections.insert(projector.consumer.clone(), reported);
         }
-        serde_json::json!({ "leases": self.leases.held(), "projections": projections })
+        serde_json::json!({ "leases": self.leases.held(), "projections": projections, "plugins": self.fleet.reports() })
     }
 
     /// The digest of a generation's views, taken again when its checkpoint

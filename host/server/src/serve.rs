@@ -27,6 +27,7 @@ use crate::control::StreamSink;
 use crate::events::dispatch::Dispatch;
 use crate::events::stream::{EventStream, StreamError};
 use crate::events::{relay, retention};
+use crate::fleet::Fleet;
 use crate::http::admin::Admin;
 use crate::http::gateway::Gateway;
 use crate::http::listener::accept;
@@ -89,7 +90,20 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     let backend = Backend::open(&config, &metrics).await?;
     let (storage, stream) = (backend.storage.clone(), backend.stream.clone());
     let runtime = Runtime::new(config.runtime.clone())?;
-    let registry = Registry::open(runtime, &config.plugins, &config.data_dir, metrics.clone()).await?;
+    // In a cluster, what is served comes from the cluster's desired state.
+    let load_folder = backend.cluster.is_none();
+    let registry = Registry::open(runtime, &config.plugins, &config.data_dir, metrics.clone(), load_folder).await?;
+    let fleet = match &backend.cluster {
+        Some(joined) => {
+            let fleet = Arc::new(Fleet::new(joined.cluster.clone(), registry.clone(), &config.data_dir)?);
+            fleet.seed(&config.plugins).await.context("publishing the plugins folder to the cluster")?;
+            if let Err(error) = fleet.reconcile_all().await {
+                tracing::warn!("reading the cluster's desired state failed (tried again in the background): {error}");
+            }
+            Some(fleet)
+        }
+        None => None,
+    };
     let carts = {
         let machines: Arc<dyn Machines> = registry.clone();
         match &backend.cluster {
@@ -125,7 +139,9 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     let mut background = JoinSet::new();
     // Watch before serving, then catch up on anything that changed while
     // the plugins were loading.
-    if config.watch {
+    if config.watch && fleet.is_some() {
+        tracing::info!("in a cluster the plugins folder is not watched: deploy with `host deploy` to any node");
+    } else if config.watch {
         let watcher = crate::plugins::watch::spawn(registry.clone(), stopped.clone())?;
         background.spawn(async move {
             let _ = watcher.await;
@@ -145,10 +161,17 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         Some(advertise) => advertise,
         None => listeners.public.local_addr()?.to_string(),
     };
-    let node = backend.cluster.as_ref().map(|joined| {
+    let node = backend.cluster.as_ref().zip(fleet.clone()).map(|(joined, fleet)| {
         let leases = backend.leases.clone();
-        Arc::new(Node::new(joined.cluster.clone(), advertise, leases, projections.clone(), storage.clone()))
+        Arc::new(Node::new(joined.cluster.clone(), advertise, leases, projections.clone(), storage.clone(), fleet))
     });
+    if let Some(fleet) = &fleet {
+        background.spawn(fleet.clone().follow(stopped.clone()));
+        let (fleet, leases, stop) = (fleet.clone(), backend.leases.clone(), stopped.clone());
+        background.spawn(async move {
+            leases.run_while_held("rollouts", stop, move |halted| fleet.clone().drive(halted)).await;
+        });
+    }
     if let Some(node) = &node {
         background.spawn(node.clone().run(stopped.clone()));
     }
@@ -196,6 +219,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         projections,
         carts,
         node,
+        fleet,
     });
     let (public, admin_addr) = (listeners.public.local_addr()?, listeners.admin.local_addr()?);
     let (limits, timeout) = (config.http, config.shutdown_timeout);

@@ -576,6 +576,16 @@ async fn route_version_broken() {
 }
 
 #[tokio::test]
+async fn route_version_flaky() {
+    let harness = Harness::new();
+    let flaky = harness.load(ROUTE_VERSION_FLAKY).await;
+    assert_eq!((flaky.name(), flaky.version()), ("versioned", "f.0.0"));
+    let even = call(&harness, &flaky, &get("/version?n=2")).await;
+    assert_eq!((even.status, text(&even).as_str()), (200, "flaky"));
+    assert_eq!(call(&harness, &flaky, &get("/version?n=3")).await.status, 500);
+}
+
+#[tokio::test]
 async fn projection_count_v2() {
     let harness = Harness::new();
     let plugin = harness.load(PROJECTION_COUNT_V2).await;

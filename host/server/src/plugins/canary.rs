@@ -1,6 +1,9 @@
 //! A canary on trial: a new version of a route plugin gets a share of the
 //! requests for a window; if its error rate (5xx caused by the plugin)
-//! exceeds the limit it is rolled back, otherwise promoted.
+//! exceeds the limit it is rolled back, otherwise promoted. On a single
+//! host the registry judges it; in a cluster (a canary with a trial id)
+//! every node only counts, and the rollout's driver judges all counts
+//! together.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +21,8 @@ pub struct Canary {
     pub mounted: Arc<Mounted>,
     /// How it is tried.
     pub policy: CanaryPolicy,
+    /// The cluster rollout this canary belongs to; `None`: judged here.
+    trial: Option<String>,
     started: Instant,
     requests: AtomicU64,
     errors: AtomicU64,
@@ -35,7 +40,26 @@ pub enum Verdict {
 impl Canary {
     /// Starts the trial of `mounted` now.
     pub fn new(mounted: Arc<Mounted>, policy: CanaryPolicy) -> Canary {
-        Canary { mounted, policy, started: Instant::now(), requests: AtomicU64::new(0), errors: AtomicU64::new(0) }
+        Canary {
+            mounted,
+            policy,
+            trial: None,
+            started: Instant::now(),
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    /// A canary of the cluster rollout `trial`, getting `percent` of the
+    /// requests until the rollout decides; never judged here.
+    pub fn on_trial(mounted: Arc<Mounted>, percent: u8, trial: String) -> Canary {
+        let policy = CanaryPolicy { percent, window: std::time::Duration::MAX, max_error_rate: 1.0 };
+        Canary { trial: Some(trial), ..Canary::new(mounted, policy) }
+    }
+
+    /// The cluster rollout it belongs to, if the cluster judges it.
+    pub fn trial(&self) -> Option<&str> {
+        self.trial.as_deref()
     }
 
     /// Whether this request goes to the canary.

@@ -47,6 +47,19 @@ pub enum DeployError {
         /// Which name or route, and whose.
         reason: String,
     },
+    /// The component's bytes do not hash to what was recorded for it (a
+    /// corrupted or tampered artifact): it is not run.
+    #[error(
+        "{path}: content hash {actual} does not match the recorded {expected}; the artifact is corrupt or was tampered with: deploy the component again"
+    )]
+    HashMismatch {
+        /// The component file.
+        path: PathBuf,
+        /// The hash recorded for it.
+        expected: String,
+        /// What its bytes hash to.
+        actual: String,
+    },
     /// There is no earlier version to roll back to.
     #[error("plugin {plugin} has no previous version to roll back to")]
     NoPrevious {
@@ -73,6 +86,7 @@ impl DeployError {
             DeployError::Descriptor { .. } => "invalid_descriptor",
             DeployError::Sidecar { .. } => "invalid_sidecar",
             DeployError::Conflict { .. } => "conflict",
+            DeployError::HashMismatch { .. } => "hash_mismatch",
             DeployError::NoPrevious { .. } => "no_previous_version",
             DeployError::Storage { .. } => "storage",
         }

@@ -12,12 +12,15 @@
 //! - `versions`: every served version kept by hash, for rollback.
 //! - `registry`: the [`Registry`] — hot swap, uploads, rollback, canaries —
 //!   and what a change did ([`Deployed`]).
+//! - `install`: in a cluster, what the fleet asks a node to serve
+//!   ([`install::Wanted`], a canary [`install::Trial`]).
 //! - `watch`: the plugins folder watcher feeding the registry.
 
 pub mod canary;
 pub mod catalog;
 pub mod cron;
 pub mod deploy;
+pub mod install;
 pub mod mounted;
 pub mod registry;
 pub mod sidecar;

@@ -129,6 +129,18 @@ pub async fn mount(
     Ok(Mounted { plugin, sidecar, routes, topics, schedules, canary, metrics, stamp: component.stamp })
 }
 
+/// Longest plugin file name.
+pub const MAX_STEM_BYTES: usize = 128;
+
+/// Whether `stem` can name a plugin file: 1 to [`MAX_STEM_BYTES`] letters,
+/// digits, `-`, `_` and `.`, not starting with `.` (the watcher ignores those).
+pub fn valid_stem(stem: &str) -> bool {
+    !stem.is_empty()
+        && stem.len() <= MAX_STEM_BYTES
+        && !stem.starts_with('.')
+        && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
 /// The `.wasm` files of the plugins folder, by stem, sorted.
 pub fn stems(dir: &Path) -> Result<Vec<String>, DeployError> {
     let mut stems: Vec<String> = std::fs::read_dir(dir)

@@ -59,13 +59,13 @@ impl Deployed {
 
 /// The served plugins, swappable.
 pub struct Registry {
-    runtime: Runtime,
+    pub(super) runtime: Runtime,
     dir: PathBuf,
     versions: Versions,
-    metrics: Arc<Metrics>,
-    current: ArcSwap<Catalog>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) current: ArcSwap<Catalog>,
     /// Serialises publications; readers never wait on it.
-    publishing: tokio::sync::Mutex<()>,
+    pub(super) publishing: tokio::sync::Mutex<()>,
     /// One lock per plugin file stem, held across a whole change of it.
     changing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     previous: Mutex<HashMap<String, Arc<Mounted>>>,
@@ -74,17 +74,20 @@ pub struct Registry {
 
 impl Registry {
     /// Loads every component in `dir`; one that fails is recorded and
-    /// skipped.
+    /// skipped. With `load` false the registry starts empty (a node of a
+    /// cluster installs what the cluster's desired state says).
     pub async fn open(
         runtime: Runtime,
         dir: &Path,
         data_dir: &Path,
         metrics: Arc<Metrics>,
+        load: bool,
     ) -> anyhow::Result<Arc<Registry>> {
         let versions = Versions::open(data_dir)?;
         let mut slots = Vec::new();
         let mut failures = Vec::new();
-        for stem in stems(dir)? {
+        let stems = if load { stems(dir)? } else { Vec::new() };
+        for stem in stems {
             let file = dir.join(format!("{stem}.wasm"));
             let mounted = match Component::read(&file) {
                 Ok(component) => mount(&runtime, &component, &Sidecar::path_for(&file), &metrics)
@@ -133,13 +136,13 @@ impl Registry {
         self.generation.subscribe()
     }
 
-    fn publish(&self, catalog: Catalog) {
+    pub(super) fn publish(&self, catalog: Catalog) {
         self.current.store(Arc::new(catalog));
         self.generation.send_modify(|g| *g += 1);
     }
 
     /// Takes the lock of plugin `stem` for a whole change.
-    async fn change(&self, stem: &str) -> OwnedMutexGuard<()> {
+    pub(super) async fn change(&self, stem: &str) -> OwnedMutexGuard<()> {
         let lock = self.changing.lock().unwrap_or_else(PoisonError::into_inner).entry(stem.into()).or_default().clone();
         lock.lock_owned().await
     }
@@ -225,7 +228,7 @@ impl Registry {
 
     /// Whether `mounted` fits beside every other served plugin as `stem`:
     /// its name is free and its routes conflict with none.
-    fn fits(&self, stem: &str, mounted: &Mounted) -> Result<(), DeployError> {
+    pub(super) fn fits(&self, stem: &str, mounted: &Mounted) -> Result<(), DeployError> {
         let current = self.catalog();
         let mut admission = Admission::default();
         for (index, slot) in current.others(stem).enumerate() {
@@ -300,7 +303,7 @@ impl Registry {
     }
 
     /// Records a rejected version; the old one keeps serving.
-    async fn reject(&self, stem: &str, file: &Path, error: DeployError) -> DeployError {
+    pub(super) async fn reject(&self, stem: &str, file: &Path, error: DeployError) -> DeployError {
         self.metrics.swap("rejected");
         tracing::error!(file = %file.display(), cause = error.label(), "new version rejected, the previous one keeps serving: {error}");
         let _publishing = self.publishing.lock().await;
@@ -326,7 +329,7 @@ impl Registry {
     }
 
     /// Drops `stem` from the catalog (its failures too).
-    async fn unload(&self, stem: &str) -> bool {
+    pub(super) async fn unload(&self, stem: &str) -> bool {
         let _publishing = self.publishing.lock().await;
         let current = self.catalog();
         let Some(slot) = current.slot(stem).cloned() else {

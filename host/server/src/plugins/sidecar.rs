@@ -44,6 +44,8 @@ pub struct Sidecar {
     pub carts: CartsSection,
     /// Roll new versions out as a canary (route plugins).
     pub canary: Option<CanarySection>,
+    /// How a new version rolls out across a cluster's nodes.
+    pub rollout: Option<RolloutSection>,
     /// How a projection folds and what it does with a poison event.
     #[serde(default)]
     pub projection: ProjectionSection,
@@ -164,6 +166,24 @@ pub struct CanarySection {
     pub window: String,
     /// Highest share of failed requests (5xx caused by the plugin) tolerated.
     pub max_error_rate: f64,
+}
+
+/// `[rollout]`: how a new version rolls out across a cluster. Each key
+/// may also be given to `host deploy`, which wins.
+#[derive(Debug, Default, Deserialize, PartialEq, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutSection {
+    /// Nodes switch in this many groups, one after the other (default 1).
+    pub waves: Option<u32>,
+    /// Percent of every node's requests the new version gets first (route
+    /// plugins; default: `canary.percent`, else none).
+    pub canary: Option<u8>,
+    /// How long the canary is judged: `"30s"`.
+    pub window: Option<String>,
+    /// Highest share of the canary's requests that may fail, all nodes together.
+    pub max_error_rate: Option<f64>,
+    /// How long each wave runs the new version before the next switches: `"10s"`.
+    pub pause: Option<String>,
 }
 
 /// `[limits]`.

@@ -282,10 +282,12 @@ async fn cart_verify_passes_for_a_deterministic_cart_and_fails_for_a_version_tha
     assert_eq!(timers.status, 200, "{}", timers.text());
     assert_eq!(get(host.public, "/carts/spinner/v").await.json()["state"], "0;0;0;0;");
 
-    // A new version whose `add` means something else cannot replay the journal.
-    let staged = plugins.path().join(".counter.wasm.partial");
-    std::fs::copy(CART_COUNTER_V2, &staged).unwrap();
-    std::fs::rename(&staged, plugins.path().join("counter.wasm")).unwrap();
+    // A new version whose `add` means something else cannot replay the
+    // journal (deployed through the admin API: in a cluster the plugins
+    // folder only seeds the desired state).
+    let upload = std::fs::read(CART_COUNTER_V2).unwrap();
+    let deployed = crate::send(admin, crate::request("PUT", admin, "/plugins/counter", &upload)).await;
+    assert_eq!(deployed.status, 200, "{}", deployed.text());
     let started = std::time::Instant::now();
     while get(host.admin, "/plugins").await.json().as_array().unwrap().iter().all(|p| p["version"] != "2.0.0") {
         assert!(started.elapsed() < std::time::Duration::from_secs(60), "version 2 was never loaded");

@@ -31,9 +31,34 @@ pub(crate) struct Node {
     pub(crate) host: Host,
     proxies: Vec<TcpProxy>,
     _data: tempfile::TempDir,
+    plugins: std::path::PathBuf,
+    cluster: ClusterConfig,
+}
+
+/// A node stopped gracefully, its data and proxies kept to start it again.
+pub(crate) struct Stopped {
+    proxies: Vec<TcpProxy>,
+    data: tempfile::TempDir,
+    plugins: std::path::PathBuf,
+    cluster: ClusterConfig,
+}
+
+impl Stopped {
+    /// Starts the node again on its data (blocking).
+    pub(crate) fn start(self) -> Node {
+        let cluster = self.cluster.clone();
+        let host = Host::start_with(&self.plugins, self.data.path(), |c| c.cluster = Some(cluster));
+        Node { host, proxies: self.proxies, _data: self.data, plugins: self.plugins, cluster: self.cluster }
+    }
 }
 
 impl Node {
+    /// Stops the host gracefully (blocking): it leaves the cluster.
+    pub(crate) fn stop(self) -> Stopped {
+        self.host.stop();
+        Stopped { proxies: self.proxies, data: self._data, plugins: self.plugins, cluster: self.cluster }
+    }
+
     pub(crate) fn cut(&self) {
         self.proxies.iter().for_each(TcpProxy::cut);
     }
@@ -45,23 +70,16 @@ impl Node {
 
 /// Starts `count` nodes of cluster `name` serving the plugins in `plugins`.
 pub(crate) fn nodes(name: &str, count: usize, plugins: &std::path::Path) -> Vec<Node> {
-    nodes_serving(name, &vec![plugins; count])
-}
-
-/// Starts a node of cluster `name` per folder, serving the plugins in it.
-fn nodes_serving(name: &str, folders: &[&std::path::Path]) -> Vec<Node> {
-    folders
-        .iter()
-        .enumerate()
-        .map(|(i, plugins)| {
+    (0..count)
+        .map(|i| {
             let proxies: Vec<TcpProxy> = (0..3).map(|s| TcpProxy::start(nats().client_addr(s))).collect();
             let urls = proxies.iter().map(|p| format!("nats://{}", p.addr())).collect();
             let data = tempfile::tempdir().unwrap();
             let mut cluster = ClusterConfig::new(urls, name, &format!("node-{i}"));
             cluster.lease_ttl = Duration::from_secs(3);
             cluster.only_listed_servers = true;
-            let host = Host::start_with(plugins, data.path(), |c| c.cluster = Some(cluster));
-            Node { host, proxies, _data: data }
+            let host = Host::start_with(plugins, data.path(), |c| c.cluster = Some(cluster.clone()));
+            Node { host, proxies, _data: data, plugins: plugins.to_path_buf(), cluster }
         })
         .collect()
 }
@@ -266,15 +284,9 @@ async fn projections_are_byte_identical_on_every_node_and_after_a_partition_heal
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_new_projection_version_cuts_over_once_every_node_has_caught_up() {
-    let folders: Vec<tempfile::TempDir> =
-        (0..3).map(|_| plugins_dir(&[("emitter", ROUTE_EMITTER), ("count", PROJECTION_COUNT)], &[])).collect();
-    let paths: Vec<std::path::PathBuf> = folders.iter().map(|f| f.path().to_path_buf()).collect();
-    let nodes = tokio::task::spawn_blocking(move || {
-        let paths: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
-        nodes_serving("cutover", &paths)
-    })
-    .await
-    .unwrap();
+    let plugins = plugins_dir(&[("emitter", ROUTE_EMITTER), ("count", PROJECTION_COUNT)], &[]);
+    let path = plugins.path().to_path_buf();
+    let nodes = tokio::task::spawn_blocking(move || nodes("cutover", 3, &path)).await.unwrap();
     for i in 0..12 {
         let reply = post(nodes[i % 3].host.public, "/emit/orders.created", b"{}").await;
         assert_eq!(reply.status, 200, "{}", reply.text());
@@ -285,14 +297,13 @@ async fn a_new_projection_version_cuts_over_once_every_node_has_caught_up() {
     })
     .await;
 
-    // Version 2 (ten per event) reaches node 0 only: its generation
+    // Version 2 (ten per event) rolls out in three waves, each running it
+    // 6 s before the next switches: node 0 runs it first, its generation
     // catches up there, but the cutover waits for the other two nodes.
-    let place = |folder: &std::path::Path| {
-        let staged = folder.join(".count.wasm.partial");
-        std::fs::copy(PROJECTION_COUNT_V2, &staged).unwrap();
-        std::fs::rename(&staged, folder.join("count.wasm")).unwrap();
-    };
-    place(folders[0].path());
+    let v2_bytes = std::fs::read(PROJECTION_COUNT_V2).unwrap();
+    let deploy = crate::request("PUT", nodes[0].host.admin, "/plugins/count?waves=3&pause=6s", &v2_bytes);
+    let deployed = crate::send(nodes[0].host.admin, deploy).await;
+    assert_eq!(deployed.status, 200, "{}", deployed.text());
     let v2 = generation("count", PROJECTION_COUNT_V2);
     let admin = nodes[0].host.admin;
     let waiting = eventually(Duration::from_secs(30), "version 2 caught up on node 0", || {
@@ -306,14 +317,13 @@ async fn a_new_projection_version_cuts_over_once_every_node_has_caught_up() {
     })
     .await;
     assert!(waiting.contains("node-1") && waiting.contains("node-2"), "{waiting}");
-    // Several heartbeats and gate retries later it still waits, and every
-    // node still answers from version 1.
+    // Several heartbeats and gate retries later it still waits (node 2
+    // switches 12 s after node 0 at the earliest), and every node still
+    // answers from version 1.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(nodes.iter().all(|n| counted(n) == "12"), "a node served version 2 before all had caught up");
 
-    // The other nodes get version 2 too: all three cut over.
-    place(folders[1].path());
-    place(folders[2].path());
+    // The other waves get version 2 too: all three cut over.
     eventually(Duration::from_secs(60), "version 2 active everywhere", || {
         nodes.iter().all(|n| counted(n) == "120").then_some(())
     })

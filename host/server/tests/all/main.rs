@@ -11,6 +11,7 @@ mod carts;
 mod carts_import;
 mod cluster;
 mod cluster_carts;
+mod cluster_rollouts;
 mod connections;
 mod events;
 mod hotswap;

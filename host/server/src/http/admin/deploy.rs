@@ -9,12 +9,11 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
 use crate::http::respond::{Body, json, problem};
+use crate::plugins::mounted::{MAX_STEM_BYTES, valid_stem};
 use crate::plugins::{DeployError, Registry};
 
 /// Largest component that may be uploaded.
 const MAX_COMPONENT_BYTES: usize = 256 << 20;
-/// Longest plugin file name.
-const MAX_NAME_BYTES: usize = 128;
 
 /// `PUT /plugins/NAME`.
 pub(super) async fn upload(
@@ -25,14 +24,9 @@ pub(super) async fn upload(
     if let Some(refusal) = invalid_name(name) {
         return refusal;
     }
-    let bytes = match http_body_util::Limited::new(request.into_body(), MAX_COMPONENT_BYTES).collect().await {
-        Ok(body) => body.to_bytes().to_vec(),
-        Err(error) => {
-            return problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                serde_json::json!({"error": "payload_too_large", "message": format!("{error} (limit {MAX_COMPONENT_BYTES} bytes)")}),
-            );
-        }
+    let bytes = match component(request).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return refusal,
     };
     match registry.upload(name, bytes).await {
         Ok(deployed) => {
@@ -45,6 +39,17 @@ pub(super) async fn upload(
             )
         }
         Err(error) => refused(name, &error),
+    }
+}
+
+/// The uploaded component, or a 413 when it is over [`MAX_COMPONENT_BYTES`].
+pub(super) async fn component(request: http::Request<Incoming>) -> Result<Vec<u8>, Response<Body>> {
+    match http_body_util::Limited::new(request.into_body(), MAX_COMPONENT_BYTES).collect().await {
+        Ok(body) => Ok(body.to_bytes().to_vec()),
+        Err(error) => Err(problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            serde_json::json!({"error": "payload_too_large", "message": format!("{error} (limit {MAX_COMPONENT_BYTES} bytes)")}),
+        )),
     }
 }
 
@@ -80,27 +85,23 @@ pub(super) async fn rollback(registry: &Registry, name: &str) -> Response<Body> 
 
 /// A 400 unless `name` is a plugin file name: letters, digits, `-`, `_`
 /// and `.`, not starting with `.` (the watcher ignores those), at most
-/// [`MAX_NAME_BYTES`].
-fn invalid_name(name: &str) -> Option<Response<Body>> {
-    let valid = !name.is_empty()
-        && name.len() <= MAX_NAME_BYTES
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-    if valid {
+/// [`MAX_STEM_BYTES`].
+pub(super) fn invalid_name(name: &str) -> Option<Response<Body>> {
+    if valid_stem(name) {
         return None;
     }
     let shown: String = name.chars().take(40).collect();
     Some(problem(
         StatusCode::BAD_REQUEST,
         serde_json::json!({"error": "invalid_name", "message": format!(
-            "plugin name {shown:?} must be 1 to {MAX_NAME_BYTES} letters, digits, '-', '_' or '.', not starting with '.'"
+            "plugin name {shown:?} must be 1 to {MAX_STEM_BYTES} letters, digits, '-', '_' or '.', not starting with '.'"
         )}),
     ))
 }
 
 /// A refused deploy: 422 when the version is at fault, 409 when there is
 /// nothing to roll back to, 500 when the host's files failed.
-fn refused(name: &str, error: &DeployError) -> Response<Body> {
+pub(super) fn refused(name: &str, error: &DeployError) -> Response<Body> {
     let status = match error {
         _ if error.is_rejection() => StatusCode::UNPROCESSABLE_ENTITY,
         DeployError::NoPrevious { .. } => StatusCode::CONFLICT,

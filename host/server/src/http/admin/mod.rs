@@ -6,9 +6,11 @@
 //!
 //! - `status`: what is served and how far every consumer is.
 //! - `deploy`: uploading, removing and rolling back plugins.
+//! - `fleet`: the same in a cluster, through its desired state, and rollouts.
 //! - `operate`: publishing an event, verifying a cart, rebuilding a projection.
 
 mod deploy;
+mod fleet;
 mod operate;
 mod status;
 
@@ -21,6 +23,7 @@ use hyper::body::Incoming;
 use crate::carts::Carts;
 use crate::events::dispatch::Dispatch;
 use crate::events::stream::EventStream;
+use crate::fleet::Fleet;
 use crate::http::respond::{Body, json, problem, text};
 use crate::metrics::Metrics;
 use crate::node::Node;
@@ -39,6 +42,8 @@ pub(crate) struct Admin {
     pub(crate) carts: Arc<Carts>,
     /// This node in a cluster, if it is in one.
     pub(crate) node: Option<Arc<Node>>,
+    /// Its plugins across the cluster: deploys go through it.
+    pub(crate) fleet: Option<Arc<Fleet>>,
     /// Shutdown has begun: not ready any more.
     pub(crate) draining: Arc<std::sync::atomic::AtomicBool>,
     /// BLAKE3 of the bearer token requests must carry, if one is set
@@ -73,15 +78,23 @@ impl Admin {
                 let name = path.trim_start_matches("/projections/").trim_end_matches("/rebuild");
                 operate::rebuild(&self.projections, name).await
             }
-            (&Method::PUT, path) if path.starts_with("/plugins/") => {
-                deploy::upload(&self.registry, &path["/plugins/".len()..], request).await
-            }
-            (&Method::DELETE, path) if path.starts_with("/plugins/") => {
-                deploy::remove(&self.registry, &path["/plugins/".len()..]).await
-            }
+            (&Method::PUT, path) if path.starts_with("/plugins/") => match &self.fleet {
+                Some(fleet) => fleet::upload(fleet, &path["/plugins/".len()..], request).await,
+                None => deploy::upload(&self.registry, &path["/plugins/".len()..], request).await,
+            },
+            (&Method::DELETE, path) if path.starts_with("/plugins/") => match &self.fleet {
+                Some(fleet) => fleet::remove(fleet, &path["/plugins/".len()..]).await,
+                None => deploy::remove(&self.registry, &path["/plugins/".len()..]).await,
+            },
             (&Method::POST, path) if path.starts_with("/plugins/") && path.ends_with("/rollback") => {
-                deploy::rollback(&self.registry, path.trim_start_matches("/plugins/").trim_end_matches("/rollback"))
-                    .await
+                let name = path.trim_start_matches("/plugins/").trim_end_matches("/rollback");
+                match &self.fleet {
+                    Some(fleet) => fleet::rollback(fleet, name).await,
+                    None => deploy::rollback(&self.registry, name).await,
+                }
+            }
+            (_, path) if path == "/cluster/plugins" || path.starts_with("/cluster/plugins/") => {
+                self.cluster_plugins(request.method(), path).await
             }
             (&Method::GET, "/cluster") => match &self.node {
                 Some(node) => json(StatusCode::OK, &node.view().await),
@@ -104,6 +117,27 @@ impl Admin {
             (_, path) => problem(
                 StatusCode::NOT_FOUND,
                 serde_json::json!({"error": "not_found", "message": format!("no admin endpoint {path}; try /healthz, /readyz, /metrics, /plugins, /subscriptions, /projections, /carts, POST /events/TOPIC, POST /carts/PLUGIN/ID/verify")}),
+            ),
+        }
+    }
+
+    /// `/cluster/plugins[/NAME[/abort|/rollback]]`.
+    async fn cluster_plugins(&self, method: &Method, path: &str) -> Response<Body> {
+        let Some(fleet) = &self.fleet else {
+            return problem(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "not_clustered", "message": "this host runs on its own; start it with --cluster to join one"}),
+            );
+        };
+        let rest = path.trim_start_matches("/cluster/plugins").trim_start_matches('/');
+        match (method, rest.split_once('/')) {
+            (&Method::GET, None) if rest.is_empty() => fleet::status(fleet, None).await,
+            (&Method::GET, None) => fleet::status(fleet, Some(rest)).await,
+            (&Method::POST, Some((name, "abort"))) => fleet::abort(fleet, name).await,
+            (&Method::POST, Some((name, "rollback"))) => fleet::rollback(fleet, name).await,
+            _ => problem(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "not_found", "message": format!("no admin endpoint {method} {path}; try GET /cluster/plugins[/NAME], POST /cluster/plugins/NAME/abort or /rollback")}),
             ),
         }
     }
