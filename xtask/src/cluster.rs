@@ -1,10 +1,11 @@
 //! `cargo xtask cluster`: the example shop on a three-node cluster on this
 //! machine. Three `nats-server`s (the pinned one, installed into
 //! `.tools/nats/` on first use) form a JetStream cluster on free loopback
-//! ports; node 0 is `host dev examples/shop` (it builds the plugins and
-//! rebuilds them on change), nodes 1 and 2 are `host run` on the plugins
-//! folder it fills (each watches it, so a rebuild reaches every node). Each
-//! node has its own data folder under `.corral/cluster/`. Ctrl-C stops
+//! ports; `host build examples/shop` builds the plugins, and three `host
+//! run --cluster` nodes serve them: the first to start publishes the folder
+//! as the cluster's desired state (when the cluster has none), the others
+//! follow it; `host deploy` to any node rolls a new version out to all.
+//! Each node has its own data folder under `.corral/cluster/`. Ctrl-C stops
 //! everything: the hosts drain and leave, the servers are killed.
 
 use std::io::{BufRead as _, BufReader};
@@ -51,9 +52,18 @@ pub(crate) fn run(root: &Path, path: std::ffi::OsString) -> anyhow::Result<()> {
             .with_context(|| format!("starting node {i}"))?;
         Ok(child)
     };
-    let mut first = node(0, &["dev", "examples/shop"])?;
-    wait_serving(&mut first, 0)?;
+    let built = Command::new(&host)
+        .current_dir(root)
+        .env("PATH", &path)
+        .args(["build", "examples/shop"])
+        .status()
+        .context("building the shop's plugins")?;
+    if !built.success() {
+        bail!("building the shop's plugins failed (see above)");
+    }
     let plugins = plugins.to_string_lossy().into_owned();
+    let mut first = node(0, &["run", "--plugins", &plugins])?;
+    wait_serving(&mut first, 0)?;
     let mut others = Vec::new();
     for i in 1..3 {
         let mut child = node(i, &["run", "--plugins", &plugins])?;
@@ -66,7 +76,8 @@ pub(crate) fn run(root: &Path, path: std::ffi::OsString) -> anyhow::Result<()> {
         let (public, admin) = ports(i);
         println!("  node-{i}: http://127.0.0.1:{public}  admin http://127.0.0.1:{admin}");
     }
-    println!("try: curl -s 127.0.0.1:8081/api/products; curl -s 127.0.0.1:9091/cluster");
+    println!("try: curl -s 127.0.0.1:8081/api/products; curl -s 127.0.0.1:9091/cluster/plugins");
+    println!("rebuild and roll out: host build examples/shop && host deploy FILE --admin http://127.0.0.1:9091");
     println!("Ctrl-C stops the nodes and the servers.");
     let status = first.wait().context("waiting for node 0")?;
     for mut child in others {

@@ -46,6 +46,15 @@ enum Command {
         #[command(flatten)]
         run: Box<args::RunArgs>,
     },
+    /// Builds the plugins at SOURCE once (as `host dev` does, without
+    /// serving): their components land in SOURCE/target/corral-plugins.
+    Build {
+        /// The plugin sources: a cargo workspace (or crate), plugin folders, or both.
+        source: PathBuf,
+        /// Where the components go [default: SOURCE/target/corral-plugins].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Loads and validates components (files, or every `.wasm` in a folder);
     /// exits non-zero with the reasons if any fails.
     Check {
@@ -55,15 +64,24 @@ enum Command {
     },
     /// Deploys a component to a running host through its admin listener
     /// (`PUT /plugins/NAME`); the host validates it before swapping it in.
+    /// To a node of a cluster, it becomes the desired version on every node,
+    /// rolled out as the flags (or the sidecar's `[rollout]`) say.
     Deploy {
         /// The component file.
         file: PathBuf,
         /// The plugin file name to deploy as [default: the file's stem].
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        rollout: client::RolloutFlags,
         /// The admin listener of the running host.
         #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
         admin: String,
+    },
+    /// Follows and steers a plugin's rollout across a cluster.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
     },
     /// Operates a running host's projections through its admin listener.
     Projection {
@@ -145,17 +163,37 @@ pub(crate) fn main() -> ExitCode {
             Command::Dev { source, run } => {
                 let plugins = source.join("target").join("corral-plugins");
                 let mut config = run.with_default_plugins(plugins).resolve(cli.data_dir)?;
+                if config.server.cluster.is_some() {
+                    anyhow::bail!(
+                        "host dev runs one node, rebuilding and swapping plugins from their sources: drop --cluster \
+                         (and CORRAL_CLUSTER), or deploy to a cluster with `host deploy FILE --admin URL`"
+                    );
+                }
                 config.server.admin_token = cli.admin_token;
                 init_logging(&config.log_level, config.log_format);
                 dev::dev(&source, config).await.map(|()| ExitCode::SUCCESS)
+            }
+            Command::Build { source, out } => {
+                init_logging("warn", args::LogFormat::Pretty);
+                let out = out.unwrap_or_else(|| source.join("target").join("corral-plugins"));
+                dev::build(&source, &out).await.map(|()| ExitCode::SUCCESS)
             }
             Command::Check { paths } => {
                 init_logging("warn", args::LogFormat::Pretty);
                 inspect::check(&data_dir(cli.data_dir), &paths).await
             }
-            Command::Deploy { file, name, admin } => {
+            Command::Deploy { file, name, rollout, admin } => {
                 init_logging("warn", args::LogFormat::Pretty);
-                client::deploy(&admin, cli.admin_token.as_deref(), &file, name.as_deref()).await
+                client::deploy(&admin, cli.admin_token.as_deref(), &file, name.as_deref(), &rollout).await
+            }
+            Command::Rollout { command } => {
+                init_logging("warn", args::LogFormat::Pretty);
+                let (action, name, admin) = match &command {
+                    RolloutCommand::Status { name, admin } => ("status", name, admin),
+                    RolloutCommand::Abort { name, admin } => ("abort", name, admin),
+                    RolloutCommand::Rollback { name, admin } => ("rollback", name, admin),
+                };
+                client::rollout(admin, cli.admin_token.as_deref(), action, name).await
             }
             Command::Projection { command: ProjectionCommand::Rebuild { name, admin } } => {
                 init_logging("warn", args::LogFormat::Pretty);
@@ -197,6 +235,36 @@ enum ProjectionCommand {
         /// The projection's name.
         name: String,
         /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+}
+
+/// `host rollout ...`.
+#[derive(Debug, Subcommand)]
+enum RolloutCommand {
+    /// Shows the plugin's desired version, its rollout, what every node
+    /// runs, and its past revisions.
+    Status {
+        /// The plugin.
+        name: String,
+        /// The admin listener of any node of the cluster.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+    /// Stops the rollout in progress: every node runs the previous version.
+    Abort {
+        /// The plugin.
+        name: String,
+        /// The admin listener of any node of the cluster.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+    /// Sends every node back to the plugin's previous version.
+    Rollback {
+        /// The plugin.
+        name: String,
+        /// The admin listener of any node of the cluster.
         #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
         admin: String,
     },

@@ -1,7 +1,9 @@
 //! Talking to a running host's admin listener: `host emit TOPIC --data
 //! JSON` publishes an event into its log; `host deploy FILE` uploads a
-//! component; `host projection rebuild` and `host cart verify` ask it to
-//! rebuild a projection or to verify a cart's journal.
+//! component (with its sidecar and rollout settings, to a cluster); `host
+//! rollout` follows and steers a cluster rollout; `host projection
+//! rebuild` and `host cart verify` ask it to rebuild a projection or to
+//! verify a cart's journal.
 
 use std::process::ExitCode;
 
@@ -17,7 +19,52 @@ pub(crate) async fn emit(
     data: Vec<u8>,
     tenant: &str,
 ) -> anyhow::Result<ExitCode> {
-    send(admin, token, http::Method::POST, &format!("/events/{topic}"), data, tenant).await
+    let headers = [("x-corral-tenant", tenant.to_string())];
+    send(admin, token, http::Method::POST, &format!("/events/{topic}"), data, &headers).await
+}
+
+/// How a deploy to a cluster rolls out (each wins over the sidecar's
+/// `[rollout]`), and the sidecar sent with it.
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct RolloutFlags {
+    /// The sidecar to send with the component (to a cluster; without it the
+    /// sidecar of the version it replaces is kept).
+    #[arg(long)]
+    sidecar: Option<std::path::PathBuf>,
+    /// Switch the cluster's nodes in this many waves.
+    #[arg(long)]
+    waves: Option<u32>,
+    /// Send this percent of every node's requests to the new version first.
+    #[arg(long)]
+    canary: Option<u8>,
+    /// How long the canary is judged: `30s`, `5m`.
+    #[arg(long)]
+    window: Option<String>,
+    /// Roll back if more than this share of the canary's requests fail.
+    #[arg(long)]
+    max_error_rate: Option<f64>,
+    /// Let each wave run the new version this long before the next: `10s`.
+    #[arg(long)]
+    pause: Option<String>,
+    /// Deploy only if the plugin's desired state is at this revision.
+    #[arg(long)]
+    expect_revision: Option<u64>,
+}
+
+impl RolloutFlags {
+    fn query(&self) -> String {
+        let settings = [
+            ("waves", self.waves.map(|v| v.to_string())),
+            ("canary", self.canary.map(|v| v.to_string())),
+            ("window", self.window.clone()),
+            ("max_error_rate", self.max_error_rate.map(|v| v.to_string())),
+            ("pause", self.pause.clone()),
+            ("expect_revision", self.expect_revision.map(|v| v.to_string())),
+        ];
+        let pairs: Vec<String> =
+            settings.into_iter().filter_map(|(key, value)| value.map(|value| format!("{key}={value}"))).collect();
+        if pairs.is_empty() { String::new() } else { format!("?{}", pairs.join("&")) }
+    }
 }
 
 /// Uploads a component; prints what the host did with it.
@@ -26,16 +73,34 @@ pub(crate) async fn deploy(
     token: Option<&str>,
     file: &std::path::Path,
     name: Option<&str>,
+    rollout: &RolloutFlags,
 ) -> anyhow::Result<ExitCode> {
+    use base64::Engine as _;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let name = name.unwrap_or(&stem);
-    send(admin, token, http::Method::PUT, &format!("/plugins/{name}"), bytes, "").await
+    let mut headers = Vec::new();
+    if let Some(sidecar) = &rollout.sidecar {
+        let text = std::fs::read(sidecar).with_context(|| format!("reading the sidecar {}", sidecar.display()))?;
+        headers.push(("x-corral-sidecar", base64::engine::general_purpose::STANDARD.encode(text)));
+    }
+    let path = format!("/plugins/{name}{}", rollout.query());
+    send(admin, token, http::Method::PUT, &path, bytes, &headers).await
+}
+
+/// `host rollout status|abort|rollback NAME`.
+pub(crate) async fn rollout(admin: &str, token: Option<&str>, action: &str, name: &str) -> anyhow::Result<ExitCode> {
+    match action {
+        "status" => send(admin, token, http::Method::GET, &format!("/cluster/plugins/{name}"), Vec::new(), &[]).await,
+        action => {
+            send(admin, token, http::Method::POST, &format!("/cluster/plugins/{name}/{action}"), Vec::new(), &[]).await
+        }
+    }
 }
 
 /// Asks the host to rebuild a projection.
 pub(crate) async fn rebuild(admin: &str, token: Option<&str>, name: &str) -> anyhow::Result<ExitCode> {
-    send(admin, token, http::Method::POST, &format!("/projections/{name}/rebuild"), Vec::new(), "").await
+    send(admin, token, http::Method::POST, &format!("/projections/{name}/rebuild"), Vec::new(), &[]).await
 }
 
 /// Asks the host to replay a cart's journal; fails when the replay does
@@ -47,7 +112,8 @@ pub(crate) async fn verify_cart(
     cart: &str,
     tenant: &str,
 ) -> anyhow::Result<ExitCode> {
-    send(admin, token, http::Method::POST, &format!("/carts/{plugin}/{cart}/verify"), Vec::new(), tenant).await
+    let headers = [("x-corral-tenant", tenant.to_string())];
+    send(admin, token, http::Method::POST, &format!("/carts/{plugin}/{cart}/verify"), Vec::new(), &headers).await
 }
 
 async fn send(
@@ -56,7 +122,7 @@ async fn send(
     method: http::Method,
     path: &str,
     data: Vec<u8>,
-    tenant: &str,
+    headers: &[(&str, String)],
 ) -> anyhow::Result<ExitCode> {
     let url: http::Uri = format!("{}{path}", admin.trim_end_matches('/'))
         .parse()
@@ -69,9 +135,11 @@ async fn send(
     tokio::spawn(connection);
     let mut request = http::Request::builder()
         .method(method)
-        .uri(url.path())
-        .header(http::header::HOST, authority.as_str())
-        .header("x-corral-tenant", tenant);
+        .uri(url.path_and_query().map_or("/", |p| p.as_str()))
+        .header(http::header::HOST, authority.as_str());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
     if let Some(token) = token {
         request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
     }

@@ -3,7 +3,8 @@
 //! (see [`script`]) — serves their components, and on every source change
 //! rebuilds what changed and drops the new components into the plugins
 //! folder, where the watcher swaps them in: the `spin watch` / `wash dev`
-//! experience.
+//! experience. `host build SOURCE` builds them once (for `host deploy`, or
+//! the hosts of a cluster).
 
 mod cargo;
 mod script;
@@ -154,6 +155,30 @@ fn replace_if_changed(from: &Path, to: &Path) -> anyhow::Result<bool> {
     std::fs::write(&staged, &bytes).with_context(|| format!("writing {}", staged.display()))?;
     std::fs::rename(&staged, to).with_context(|| format!("renaming into {}", to.display()))?;
     Ok(true)
+}
+
+/// `host build SOURCE`: builds every plugin at `source` once into
+/// `plugins`; fails naming each build that failed.
+pub(crate) async fn build(source: &Path, plugins: &Path) -> anyhow::Result<()> {
+    let source = source.canonicalize().with_context(|| format!("finding the plugin sources {}", source.display()))?;
+    std::fs::create_dir_all(plugins).with_context(|| format!("creating {}", plugins.display()))?;
+    let builds = Builds::new(&source, plugins)?;
+    let mut failed = Vec::new();
+    if let Some(cargo) = &builds.cargo
+        && let Err(error) = cargo.build(plugins).await
+    {
+        failed.push(format!("{error:#}"));
+    }
+    for script in &builds.scripts {
+        if let Err(error) = script.build(plugins).await {
+            failed.push(format!("{}: {error:#}", script.name()));
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("{} of the builds failed:\n{}", failed.len(), failed.join("\n"));
+    }
+    println!("built the plugins of {} into {}", source.display(), plugins.display());
+    Ok(())
 }
 
 /// Builds, serves, and rebuilds on change until a shutdown signal.

@@ -8,6 +8,7 @@
 mod client;
 mod cluster;
 mod cluster_carts;
+mod cluster_rollouts;
 mod dev;
 mod inspect;
 mod process;
