@@ -34,6 +34,11 @@ pub trait Machine: Send + Sync + 'static {
     fn kinds(&self) -> &[String];
     /// Store a snapshot every this many mutations.
     fn snapshot_every(&self) -> u64;
+    /// Most commands one cart's mailbox may hold, if the plugin sets its
+    /// own (`[cart] max_queue`); else the host's `--cart-max-queued`.
+    fn max_queue(&self) -> Option<usize> {
+        None
+    }
     /// Applies one mutation to `state` (none for a new entity).
     async fn apply(&self, tenant: &str, state: Option<&[u8]>, mutation: &Mutation) -> Result<Outcome, MachineError>;
 }
@@ -60,6 +65,10 @@ impl Machine for PluginMachine {
 
     fn snapshot_every(&self) -> u64 {
         self.0.sidecar.cart.snapshot_every
+    }
+
+    fn max_queue(&self) -> Option<usize> {
+        self.0.sidecar.cart.max_queue
     }
 
     async fn apply(&self, tenant: &str, state: Option<&[u8]>, mutation: &Mutation) -> Result<Outcome, MachineError> {

@@ -370,8 +370,9 @@ impl Carts {
     /// mailbox already holding its most commands refuses it. The lock makes
     /// "find or start, then send" atomic with eviction.
     fn send(&self, key: CartKey, command: Command) -> Result<(), CartError> {
+        let plugin_max = self.shared.machines.machine(&key.plugin).and_then(|machine| machine.max_queue());
+        let max = plugin_max.unwrap_or(self.settings.max_queued);
         let mut mailboxes = self.lock();
-        let max = self.settings.max_queued;
         if mailboxes.get(&key).is_some_and(|entry| entry.depth.load(Ordering::Acquire) >= max) {
             return Err(CartError::Overloaded { plugin: key.plugin, cart: key.cart, max });
         }

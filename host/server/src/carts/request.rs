@@ -89,7 +89,9 @@ pub enum CartError {
     Storage(String),
     /// The cart's mailbox already holds its most queued commands; nothing
     /// was queued. Retry shortly.
-    #[error("cart {cart} of plugin {plugin} already has {max} commands queued (--cart-max-queued); retry shortly")]
+    #[error(
+        "cart {cart} of plugin {plugin} already has {max} commands queued (the plugin's [cart] max_queue, else --cart-max-queued); retry shortly"
+    )]
     Overloaded {
         /// Plugin.
         plugin: String,

@@ -5,6 +5,7 @@
 //! the listener under their reserved prefixes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use corral_routes::Match;
 use corral_runtime::types::{HttpRequest, HttpResponse};
@@ -134,11 +135,25 @@ impl Gateway {
     }
 
     /// gRPC (the cart service, the cluster's control plane) shares the
-    /// public listener over HTTP/2.
+    /// public listener over HTTP/2. A caller's `grpc-timeout` bounds the
+    /// call: past it the answer is `DEADLINE_EXCEEDED` (a mutation may
+    /// still have been applied: retry it with the same client id).
     async fn call_grpc(&self, request: Request<Incoming>) -> Response<Body> {
         use tonic::codegen::Service as _;
+        let timeout = grpc_timeout(request.headers());
         let mut grpc = self.grpc.clone();
-        match grpc.call(request).await {
+        let call = grpc.call(request);
+        let answered = match timeout {
+            Some(timeout) => match tokio::time::timeout(timeout, call).await {
+                Ok(answered) => answered,
+                Err(_) => {
+                    let message = format!("the caller's grpc-timeout of {timeout:?} passed before an answer");
+                    return tonic::Status::deadline_exceeded(message).into_http::<()>().map(|()| full(Vec::new()));
+                }
+            },
+            None => call.await,
+        };
+        match answered {
             Ok(response) => response.map(|body| body.map_err(|status| Box::new(status) as BoxError).boxed_unsync()),
             Err(never) => match never {},
         }
@@ -242,6 +257,26 @@ impl Gateway {
     }
 }
 
+/// A gRPC caller's deadline: `grpc-timeout` is at most 8 digits and a
+/// unit (`H`, `M`, `S`, `m`, `u`, `n`); anything else is no deadline.
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// Whether a request speaks gRPC (`application/grpc`, `application/grpc+proto`, ...).
 fn is_grpc(request: &Request<Incoming>) -> bool {
     request
@@ -332,4 +367,26 @@ fn failure(error: &InvokeError, request_id: &str) -> Response<Body> {
         serde_json::json!({"error": error.kind.label(), "plugin": error.plugin, "version": error.version,
             "message": error.kind.to_string(), "request_id": request_id}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_by_unit_and_bad_ones_are_no_deadline() {
+        let timeout = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("grpc-timeout", value.parse().unwrap());
+            grpc_timeout(&headers)
+        };
+        assert_eq!(timeout("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(timeout("5u"), Some(Duration::from_micros(5)));
+        for bad in ["", "m", "123456789m", "10x", "-1S", "1.5S"] {
+            assert_eq!(timeout(bad), None, "{bad:?}");
+        }
+        assert_eq!(grpc_timeout(&http::HeaderMap::new()), None);
+    }
 }

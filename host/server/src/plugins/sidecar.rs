@@ -77,11 +77,15 @@ pub struct CartSection {
     /// the plugin's current version, so N > 1 needs new versions to be
     /// replay-compatible with the entries they may replay.
     pub snapshot_every: u64,
+    /// Most commands one cart's mailbox may hold (default: the host's
+    /// `--cart-max-queued`); over it calls are refused with 503 /
+    /// `RESOURCE_EXHAUSTED` and a retry hint.
+    pub max_queue: Option<usize>,
 }
 
 impl Default for CartSection {
     fn default() -> Self {
-        CartSection { snapshot_every: 1 }
+        CartSection { snapshot_every: 1, max_queue: None }
     }
 }
 
@@ -301,6 +305,9 @@ impl Sidecar {
         }
         if sidecar.projection.batch_size == 0 {
             anyhow::bail!("projection.batch_size must be at least 1");
+        }
+        if sidecar.cart.max_queue == Some(0) {
+            anyhow::bail!("cart.max_queue must be at least 1 (commands one cart's mailbox may hold)");
         }
         if sidecar.cart.snapshot_every == 0 {
             anyhow::bail!("cart.snapshot_every must be at least 1 (1 snapshots every mutation)");

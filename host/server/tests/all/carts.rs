@@ -467,26 +467,129 @@ async fn a_cart_with_its_most_commands_queued_refuses_more_and_applies_what_it_t
     let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
     let data = tempfile::tempdir().unwrap();
     let host = backend.start(plugins.path(), data.path(), |c| c.carts.max_queued = 2);
-    let public = host.public;
+    overloads_a_queue(host.public).await;
+}
+
+on_both_backends!(a_plugins_own_queue_bound_refuses_over_http_and_grpc);
+async fn a_plugins_own_queue_bound_refuses_over_http_and_grpc(backend: Backend) {
+    // The host allows long queues; the plugin's sidecar does not.
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[("counter", "[cart]\nmax_queue = 2\n")]);
+    let data = tempfile::tempdir().unwrap();
+    let host = backend.start(plugins.path(), data.path(), |c| c.carts.max_queued = 100_000);
+    let message = overloads_a_queue(host.public).await;
+    assert!(message.contains("2 commands queued") && message.contains("max_queue"), "{message}");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..300 {
+        let public = host.public;
+        tasks.spawn(async move { grpc(public).await.mutate(grpc_add("hot-grpc", 1, "")).await });
+    }
+    let mut exhausted = 0;
+    while let Some(done) = tasks.join_next().await {
+        match done.unwrap() {
+            Ok(_) => {}
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+                exhausted += 1;
+            }
+        }
+    }
+    assert!(exhausted > 0, "300 gRPC calls at once never filled a queue of 2");
+}
+
+/// Sends 300 mutations to one cart at once: some are refused (503,
+/// `overloaded`, a retry hint), and exactly the accepted ones are applied.
+/// Returns a refusal's message.
+async fn overloads_a_queue(public: SocketAddr) -> String {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..300 {
         tasks.spawn(async move { post(public, "/carts/counter/hot", &mutation("add", 1.into(), None)).await });
     }
-    let (mut applied, mut refused) = (0u64, 0u64);
+    let (mut applied, mut refused) = (0u64, Vec::new());
     while let Some(done) = tasks.join_next().await {
         let reply = done.unwrap();
         match reply.status {
             200 => applied += 1,
             503 => {
-                refused += 1;
-                assert_eq!(reply.json()["error"], "overloaded", "{}", reply.text());
+                let body = reply.json();
+                assert_eq!(body["error"], "overloaded", "{body}");
                 assert_eq!(reply.headers["retry-after"], "1");
+                refused.push(body["message"].as_str().unwrap_or_default().to_string());
             }
             other => panic!("unexpected {other}: {}", reply.text()),
         }
     }
-    assert!(refused > 0, "300 at once never filled a queue of 2");
+    assert!(!refused.is_empty(), "300 at once never filled a queue of 2");
     let state = get(public, "/carts/counter/hot").await.json();
     assert_eq!(state["version"], applied, "every accepted mutation applied, no refused one: {state}");
     assert_eq!(state["state"], applied);
+    refused.swap_remove(0)
+}
+
+/// A gRPC `GetState` sent as raw HTTP/2 with `grpc-timeout: 1m` (a tonic
+/// client would enforce the deadline itself): the `grpc-status` and
+/// `grpc-message` the server answered with.
+async fn get_state_within_1ms(addr: SocketAddr, cart: &str) -> (String, String) {
+    use http_body_util::BodyExt as _;
+    use prost::Message as _;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
+    tokio::spawn(connection);
+    let message =
+        GetStateRequest { plugin: "counter".into(), cart_id: cart.into(), tenant: String::new() }.encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend(message);
+    let request = http::Request::post(format!("http://{addr}/corral.cart.v1.CartActor/GetState"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", "1m")
+        .body(http_body_util::Full::new(bytes::Bytes::from(frame)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let headers = response.headers().clone();
+    let trailers = response.into_body().collect().await.unwrap().trailers().cloned().unwrap_or_default();
+    let field = |name: &str| {
+        let value = headers.get(name).or_else(|| trailers.get(name));
+        value.map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+    };
+    (field("grpc-status"), field("grpc-message"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_grpc_callers_timeout_bounds_its_call() {
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Backend::Embedded.start(plugins.path(), data.path(), |c| c.carts.max_queued = 100_000);
+    // Keep the cart's mailbox busy, so a read waits behind mutations.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (public, stop) = (host.public, stop.clone());
+        flood.spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                post(public, "/carts/counter/busy", &mutation("add", 1.into(), None)).await;
+            }
+        });
+    }
+    let mut exceeded = Vec::new();
+    for _ in 0..200 {
+        let (status, message) = get_state_within_1ms(host.public, "busy").await;
+        match status.as_str() {
+            "0" => {}
+            "4" => exceeded.push(message),
+            other => panic!("grpc-status {other}: {message}"),
+        }
+        if exceeded.len() >= 3 {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    while flood.join_next().await.is_some() {}
+    assert!(!exceeded.is_empty(), "no read behind a busy mailbox outlasted a 1 ms grpc-timeout");
+    assert!(exceeded[0].contains("grpc-timeout"), "{exceeded:?}");
+    // Without a deadline the same read is answered.
+    let request = GetStateRequest { plugin: "counter".into(), cart_id: "busy".into(), tenant: String::new() };
+    assert!(grpc(host.public).await.get_state(request).await.is_ok());
 }
