@@ -44,9 +44,10 @@ bench-http:
 bench-events:
     cargo bench -p corral-server --bench events
 
-# Hot-swap latency: file landing to new version serving, cold and warm.
+# Hot-swap latency: file landing to new version serving, cold and warm; then a deploy reaching all 3 nodes of a cluster.
 bench-swap:
     cargo bench -p corral-server --bench swap
+    cargo bench -p corral-server --bench cluster_swap
 
 # Projection folds: wasm vs a native fold of the same logic, same batching, into LMDB.
 bench-projections:
