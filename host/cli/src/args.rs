@@ -87,6 +87,18 @@ pub(crate) struct RunArgs {
     /// Do not watch the plugins folder (changes then need a restart or the admin API).
     #[arg(long, env = "CORRAL_NO_WATCH")]
     no_watch: bool,
+    /// The most the data folder's LMDB may grow to, in MiB; writes past it fail and /readyz turns 503 [default: 16384].
+    #[arg(long, env = "CORRAL_STORAGE_MAP_SIZE_MB")]
+    storage_map_size_mb: Option<usize>,
+    /// /readyz answers 503 while any subscriber or projection is more than this many events behind.
+    #[arg(long, env = "CORRAL_READY_MAX_LAG")]
+    ready_max_lag: Option<u64>,
+    /// Serve the public listener over TLS with this certificate chain (PEM, leaf first; reloaded on change).
+    #[arg(long, env = "CORRAL_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM; reloaded on change).
+    #[arg(long, env = "CORRAL_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Join a cluster on NATS JetStream: server URLs, comma-separated
     /// (`nats://a:4222,nats://b:4222`). Without it the host runs on its own
     /// on the embedded log and kv.
@@ -138,6 +150,10 @@ struct FileConfig {
     cart_max_active: Option<usize>,
     cart_max_queued: Option<usize>,
     no_watch: Option<bool>,
+    storage_map_size_mb: Option<usize>,
+    ready_max_lag: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     cluster: Option<String>,
     cluster_name: Option<String>,
     node_id: Option<String>,
@@ -215,6 +231,17 @@ impl RunArgs {
             max_queued: self.cart_max_queued.or(file.cart_max_queued).unwrap_or(carts.max_queued).max(1),
         };
         server.watch = !(self.no_watch || file.no_watch.unwrap_or(false));
+        server.ready_max_lag = self.ready_max_lag.or(file.ready_max_lag);
+        if let Some(mb) = self.storage_map_size_mb.or(file.storage_map_size_mb) {
+            server.storage_map_size = mb.max(1) << 20;
+        }
+        server.tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some(corral_server::config::TlsConfig { cert, key }),
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "TLS needs both a certificate and a key: set --tls-cert and --tls-key (or tls_cert and tls_key)"
+            ),
+        };
         if let Some(urls) = self.cluster.or(file.cluster) {
             let urls = corral_cluster::ClusterOptions::split_urls(&urls);
             if urls.is_empty() {

@@ -9,10 +9,11 @@ use crate::args::RunConfig;
 /// SIGINT or SIGTERM.
 pub(crate) async fn serve(config: RunConfig) -> anyhow::Result<()> {
     let listeners = corral_server::serve::Listeners::bind(config.listen, config.admin_listen).await?;
+    let scheme = if config.server.tls.is_some() { "https" } else { "http" };
     let server = corral_server::serve::start(config.server, listeners).await?;
     let (plugins, _) = server.plugins();
     println!(
-        "corral: serving {plugins} plugin(s) on http://{} (admin http://{})",
+        "corral: serving {plugins} plugin(s) on {scheme}://{} (admin http://{})",
         server.public_addr(),
         server.admin_addr()
     );

@@ -48,7 +48,7 @@ impl Backend {
     /// keeps trying to reach NATS for a while: starting before NATS is fine).
     pub(crate) async fn open(config: &ServerConfig, metrics: &Arc<Metrics>) -> anyhow::Result<Backend> {
         let lmdb = config.data_dir.join("lmdb");
-        let storage = Storage::open(&lmdb, &StorageOptions::default())
+        let storage = Storage::open(&lmdb, &StorageOptions { map_size: config.storage_map_size })
             .with_context(|| format!("opening storage in {}", lmdb.display()))?;
         let log = Arc::new(stream::Embedded::new(storage.clone(), true).context("starting the event log")?);
         let views = Arc::new(Embedded::new(storage.clone(), metrics.clone()));

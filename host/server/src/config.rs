@@ -36,6 +36,23 @@ pub struct ServerConfig {
     /// Join a cluster on NATS JetStream instead of serving from the
     /// embedded log and kv alone.
     pub cluster: Option<ClusterConfig>,
+    /// Serve the public listener over TLS.
+    pub tls: Option<TlsConfig>,
+    /// The most the node's LMDB may grow to, in bytes (address space is
+    /// reserved, disk is not); writes past it fail as `map_full`.
+    pub storage_map_size: usize,
+    /// `/readyz` fails while any subscriber or active projection is more
+    /// than this many events behind the head of the log.
+    pub ready_max_lag: Option<u64>,
+}
+
+/// The public listener's certificate and key (PEM files, reloaded on change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
 }
 
 /// How a node joins a cluster.
@@ -95,6 +112,9 @@ impl ServerConfig {
             carts: CartSettings::default(),
             watch: true,
             cluster: None,
+            tls: None,
+            storage_map_size: corral_storage::StorageOptions::default().map_size,
+            ready_max_lag: None,
         }
     }
 }

@@ -27,6 +27,7 @@ pub struct Metrics {
     commit_failures: IntCounterVec,
     projection_lag: IntGaugeVec,
     quarantined: IntGaugeVec,
+    storage_failures: IntCounterVec,
     carts: CartMetrics,
 }
 
@@ -216,6 +217,16 @@ impl Metrics {
                 &["projection"],
             )?,
         )?;
+        let storage_failures = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "storage_write_failures_total",
+                    "LMDB writes that failed for the environment's sake, by kind (map_full, disk, lmdb)",
+                ),
+                &["kind"],
+            )?,
+        )?;
         let carts = CartMetrics {
             mutations: registered(
                 &registry,
@@ -305,6 +316,7 @@ impl Metrics {
             commit_failures,
             projection_lag,
             quarantined,
+            storage_failures,
         })
     }
 
@@ -354,6 +366,13 @@ impl Metrics {
     pub(crate) fn set_projection(&self, projection: &str, lag: u64, quarantined: usize) {
         self.projection_lag.with_label_values(&[projection]).set(i64::try_from(lag).unwrap_or(i64::MAX));
         self.quarantined.with_label_values(&[projection]).set(i64::try_from(quarantined).unwrap_or(i64::MAX));
+    }
+
+    /// Brings the storage write failure counters up to `counted` (read
+    /// from storage when metrics are read).
+    pub(crate) fn set_storage_failures(&self, kind: &str, counted: u64) {
+        let counter = self.storage_failures.with_label_values(&[kind]);
+        counter.inc_by(counted.saturating_sub(counter.get()));
     }
 
     /// Counts a plugin change (`swapped`, `rejected`, `canary_rolled_back`, ...).

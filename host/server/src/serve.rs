@@ -32,6 +32,7 @@ use crate::http::admin::Admin;
 use crate::http::gateway::Gateway;
 use crate::http::listener::accept;
 use crate::http::peers::GrpcPeers;
+use crate::http::tls::Tls;
 use crate::metrics::Metrics;
 use crate::node::{EveryNodeCaughtUp, Node};
 use crate::plugins::Registry;
@@ -220,9 +221,14 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         carts,
         node,
         fleet,
+        ready_max_lag: config.ready_max_lag,
     });
     let (public, admin_addr) = (listeners.public.local_addr()?, listeners.admin.local_addr()?);
     let (limits, timeout) = (config.http, config.shutdown_timeout);
+    let tls = config.tls.as_ref().map(Tls::load).transpose()?;
+    if let Some(tls) = &tls {
+        background.spawn(tls.clone().watch(stopped.clone()));
+    }
     let public_task = tokio::spawn(accept(
         listeners.public,
         move |request| {
@@ -232,6 +238,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         stopped.clone(),
         limits,
         timeout,
+        tls,
     ));
     let admin_task = tokio::spawn(accept(
         listeners.admin,
@@ -242,6 +249,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         stopped,
         limits,
         timeout,
+        None,
     ));
     let catalog = registry.catalog();
     tracing::info!(%public, admin = %admin_addr, plugins = catalog.slots.len(), failed = catalog.failures.len(), "ready");

@@ -199,33 +199,33 @@ impl Storage {
     /// events in one transaction. Returns each mutation's event sequences,
     /// in the order of `commits` and their `applied`.
     pub fn commit_carts(&self, commits: &mut [CartCommit]) -> Result<u64, StorageError> {
-        let mut txn = self.env.write_txn()?;
-        for commit in commits.iter_mut() {
-            for applied in &mut commit.applied {
-                applied.entry.events = self.append_in(&mut txn, &applied.outbox)?;
-                let key = commit.key.entry(applied.entry.version)?;
-                self.cart_journal.put(&mut txn, &key, &encode_entry(&applied.entry))?;
-                if applied.client_id {
-                    let recorded = Recorded {
-                        version: applied.entry.version,
-                        state: applied.state.clone(),
-                        events: applied.entry.events.clone(),
-                    };
-                    self.cart_requests.put(
-                        &mut txn,
-                        &commit.key.request(&applied.entry.id)?,
-                        &encode_recorded(&recorded),
-                    )?;
+        self.write(|txn| {
+            for commit in commits.iter_mut() {
+                for applied in &mut commit.applied {
+                    applied.entry.events = self.append_in(txn, &applied.outbox)?;
+                    let key = commit.key.entry(applied.entry.version)?;
+                    self.cart_journal.put(txn, &key, &encode_entry(&applied.entry))?;
+                    if applied.client_id {
+                        let recorded = Recorded {
+                            version: applied.entry.version,
+                            state: applied.state.clone(),
+                            events: applied.entry.events.clone(),
+                        };
+                        self.cart_requests.put(
+                            txn,
+                            &commit.key.request(&applied.entry.id)?,
+                            &encode_recorded(&recorded),
+                        )?;
+                    }
+                }
+                if let Some(snapshot) = &commit.snapshot {
+                    let key = compose(&[&commit.key.tenant, &commit.key.plugin, &commit.key.cart])?;
+                    self.cart_snapshots.put(txn, &key, &encode_snapshot(snapshot))?;
                 }
             }
-            if let Some(snapshot) = &commit.snapshot {
-                let key = compose(&[&commit.key.tenant, &commit.key.plugin, &commit.key.cart])?;
-                self.cart_snapshots.put(&mut txn, &key, &encode_snapshot(snapshot))?;
-            }
-        }
-        let head = self.last_sequence(&txn)?;
-        txn.commit()?;
-        Ok(head)
+            let head = self.last_sequence(txn)?;
+            Ok(head)
+        })
     }
 }
 

@@ -32,23 +32,23 @@ impl Storage {
         if consumer.starts_with('\0') {
             return Err(StorageError::InvalidName(consumer.to_string()));
         }
-        let mut txn = self.env.write_txn()?;
-        let appended = self.append_in(&mut txn, records)?;
-        let current = self.checkpoints.get(&txn, consumer)?.unwrap_or(0);
-        if sequence > current {
-            self.checkpoints.put(&mut txn, consumer, &sequence)?;
-        }
-        txn.commit()?;
-        Ok(appended)
+        self.write(|txn| {
+            let appended = self.append_in(txn, records)?;
+            let current = self.checkpoints.get(txn, consumer)?.unwrap_or(0);
+            if sequence > current {
+                self.checkpoints.put(txn, consumer, &sequence)?;
+            }
+            Ok(appended)
+        })
     }
 
     /// Removes a consumer's checkpoint (a consumer that no longer exists
     /// must not hold back retention).
     pub fn forget_consumer(&self, consumer: &str) -> Result<(), StorageError> {
-        let mut txn = self.env.write_txn()?;
-        self.checkpoints.delete(&mut txn, consumer)?;
-        txn.commit()?;
-        Ok(())
+        self.write(|txn| {
+            self.checkpoints.delete(txn, consumer)?;
+            Ok(())
+        })
     }
 
     /// The last tick delivered for a plugin's schedule.
@@ -66,11 +66,11 @@ impl Storage {
         record: &NewRecord,
     ) -> Result<u64, StorageError> {
         let key = compose(&[plugin, schedule])?;
-        let mut txn = self.env.write_txn()?;
-        let sequences = self.append_in(&mut txn, std::slice::from_ref(record))?;
-        self.ticks.put(&mut txn, &key, &tick_ms)?;
-        txn.commit()?;
-        sequences.first().copied().ok_or_else(|| StorageError::Corrupt("no sequence assigned".into()))
+        self.write(|txn| {
+            let sequences = self.append_in(txn, std::slice::from_ref(record))?;
+            self.ticks.put(txn, &key, &tick_ms)?;
+            sequences.first().copied().ok_or_else(|| StorageError::Corrupt("no sequence assigned".into()))
+        })
     }
 }
 

@@ -15,18 +15,18 @@ impl Storage {
 
     /// Writes a value, durably.
     pub fn kv_set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        let mut txn = self.env.write_txn()?;
-        self.kv.put(&mut txn, &compose(&[bucket, key])?, value)?;
-        txn.commit()?;
-        Ok(())
+        self.write(|txn| {
+            self.kv.put(txn, &compose(&[bucket, key])?, value)?;
+            Ok(())
+        })
     }
 
     /// Deletes a key; true if it existed.
     pub fn kv_delete(&self, bucket: &str, key: &str) -> Result<bool, StorageError> {
-        let mut txn = self.env.write_txn()?;
-        let existed = self.kv.delete(&mut txn, &compose(&[bucket, key])?)?;
-        txn.commit()?;
-        Ok(existed)
+        self.write(|txn| {
+            let existed = self.kv.delete(txn, &compose(&[bucket, key])?)?;
+            Ok(existed)
+        })
     }
 
     /// Reads, transforms and writes one key in a single write transaction:
@@ -40,23 +40,23 @@ impl Storage {
         update: impl FnOnce(Option<&[u8]>) -> Result<(Option<Vec<u8>>, T), E>,
     ) -> Result<Result<T, E>, StorageError> {
         let stored = compose(&[bucket, key])?;
-        let mut txn = self.env.write_txn()?;
-        let current = self.kv.get(&txn, &stored)?.map(<[u8]>::to_vec);
-        let (next, answer) = match update(current.as_deref()) {
-            Ok(done) => done,
-            Err(error) => return Ok(Err(error)),
-        };
-        if next == current {
-            return Ok(Ok(answer));
-        }
-        match next {
-            Some(value) => self.kv.put(&mut txn, &stored, &value)?,
-            None => {
-                self.kv.delete(&mut txn, &stored)?;
+        self.write(|txn| {
+            let current = self.kv.get(txn, &stored)?.map(<[u8]>::to_vec);
+            let (next, answer) = match update(current.as_deref()) {
+                Ok(done) => done,
+                Err(error) => return Ok(Err(error)),
+            };
+            if next == current {
+                return Ok(Ok(answer));
             }
-        }
-        txn.commit()?;
-        Ok(Ok(answer))
+            match next {
+                Some(value) => self.kv.put(txn, &stored, &value)?,
+                None => {
+                    self.kv.delete(txn, &stored)?;
+                }
+            }
+            Ok(Ok(answer))
+        })
     }
 
     /// Keys of `bucket` starting with `prefix` and after `cursor`, at most

@@ -12,6 +12,8 @@
 //! - [`log`]: the append-only event log and its record format.
 //! - [`views`]: projection views keyed by tenant, projection and id.
 //! - [`consumers`]: durable consumer checkpoints and schedule ticks.
+//! - [`health`]: every write's outcome ([`Storage::write`]), so the host
+//!   can say when the map or the disk is full.
 //! - [`carts`]: cart journals, snapshots and idempotency records, with
 //!   their outbox events committed in the same transaction.
 //! - [`journal`]: the group commit of carts' changes.
@@ -22,6 +24,7 @@
 pub mod carts;
 mod committer;
 pub mod consumers;
+pub mod health;
 pub mod journal;
 pub mod kv;
 pub mod log;
@@ -90,6 +93,7 @@ pub struct Storage {
     /// `tenant NUL plugin NUL cart NUL client id` → recorded result.
     cart_requests: Database<Bytes, Bytes>,
     dir: PathBuf,
+    health: std::sync::Arc<health::WriteHealth>,
 }
 
 impl Storage {
@@ -118,6 +122,7 @@ impl Storage {
             cart_snapshots,
             cart_requests,
             dir: dir.to_path_buf(),
+            health: std::sync::Arc::default(),
         })
     }
 

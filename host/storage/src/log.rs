@@ -57,10 +57,10 @@ impl Storage {
     /// Appends events in one transaction and returns their sequence numbers
     /// once the transaction is committed (durable).
     pub fn append(&self, records: &[NewRecord]) -> Result<Vec<u64>, StorageError> {
-        let mut txn = self.env.write_txn()?;
-        let sequences = self.append_in(&mut txn, records)?;
-        txn.commit()?;
-        Ok(sequences)
+        self.write(|txn| {
+            let sequences = self.append_in(txn, records)?;
+            Ok(sequences)
+        })
     }
 
     /// Appends inside a caller's transaction (so an append can commit
@@ -94,13 +94,13 @@ impl Storage {
 
     /// Deletes events with sequence `<= up_to`; returns how many.
     pub fn trim(&self, up_to: u64) -> Result<usize, StorageError> {
-        let mut txn = self.env.write_txn()?;
-        let last = self.last_sequence(&txn)?;
-        let trimmed = self.checkpoints.get(&txn, TRIMMED)?.unwrap_or(0);
-        let removed = self.events.delete_range(&mut txn, &(..=up_to))?;
-        self.checkpoints.put(&mut txn, TRIMMED, &last.min(up_to).max(trimmed))?;
-        txn.commit()?;
-        Ok(removed)
+        self.write(|txn| {
+            let last = self.last_sequence(txn)?;
+            let trimmed = self.checkpoints.get(txn, TRIMMED)?.unwrap_or(0);
+            let removed = self.events.delete_range(txn, &(..=up_to))?;
+            self.checkpoints.put(txn, TRIMMED, &last.min(up_to).max(trimmed))?;
+            Ok(removed)
+        })
     }
 
     /// The sequence of the first event stored at or after `timestamp_ms`.

@@ -17,41 +17,41 @@ impl Storage {
         checkpoint: u64,
         changes: &[ViewChange],
     ) -> Result<(), StorageError> {
-        let mut txn = self.env.write_txn()?;
-        for ((tenant, id), value) in changes {
-            let key = compose(&[tenant, projection, id])?;
-            match value {
-                Some(value) => self.views.put(&mut txn, &key, value)?,
-                None => {
-                    self.views.delete(&mut txn, &key)?;
+        self.write(|txn| {
+            for ((tenant, id), value) in changes {
+                let key = compose(&[tenant, projection, id])?;
+                match value {
+                    Some(value) => self.views.put(txn, &key, value)?,
+                    None => {
+                        self.views.delete(txn, &key)?;
+                    }
                 }
             }
-        }
-        let current = self.checkpoints.get(&txn, consumer)?.unwrap_or(0);
-        if checkpoint > current {
-            self.checkpoints.put(&mut txn, consumer, &checkpoint)?;
-        }
-        txn.commit()?;
-        Ok(())
+            let current = self.checkpoints.get(txn, consumer)?.unwrap_or(0);
+            if checkpoint > current {
+                self.checkpoints.put(txn, consumer, &checkpoint)?;
+            }
+            Ok(())
+        })
     }
 
     /// Deletes every view of a projection (all tenants) and its checkpoint,
     /// in one transaction: the start of a rebuild.
     pub fn reset_projection(&self, projection: &str, consumer: &str) -> Result<usize, StorageError> {
-        let mut txn = self.env.write_txn()?;
-        let mut doomed = Vec::new();
-        for item in self.views.iter(&txn)? {
-            let (key, _) = item?;
-            if key.split(|b| *b == 0).nth(1) == Some(projection.as_bytes()) {
-                doomed.push(key.to_vec());
+        self.write(|txn| {
+            let mut doomed = Vec::new();
+            for item in self.views.iter(txn)? {
+                let (key, _) = item?;
+                if key.split(|b| *b == 0).nth(1) == Some(projection.as_bytes()) {
+                    doomed.push(key.to_vec());
+                }
             }
-        }
-        for key in &doomed {
-            self.views.delete(&mut txn, key)?;
-        }
-        self.checkpoints.delete(&mut txn, consumer)?;
-        txn.commit()?;
-        Ok(doomed.len())
+            for key in &doomed {
+                self.views.delete(txn, key)?;
+            }
+            self.checkpoints.delete(txn, consumer)?;
+            Ok(doomed.len())
+        })
     }
 
     /// Every view of a projection scope, all tenants: `(tenant, id) → value`.

@@ -1,6 +1,7 @@
-//! Accepting connections on a listener — HTTP/1.1 and h2c, one task per
-//! connection — until told to stop; then waiting for open connections to
-//! finish their requests, at most the shutdown timeout.
+//! Accepting connections on a listener — HTTP/1.1 and HTTP/2, in clear
+//! (h2c) or over TLS (ALPN), one task per connection — until told to stop;
+//! then waiting for open connections to finish their requests, at most the
+//! shutdown timeout.
 //!
 //! Slow and greedy clients are bounded: an HTTP/1 client that does not
 //! send a whole request head within the header timeout (a new one, or the
@@ -24,15 +25,18 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::config::HttpLimits;
 use crate::http::respond::Body;
+use crate::http::tls::Tls;
 
-/// Accepts connections (HTTP/1.1 and h2c) until told to stop, then waits
-/// for open connections to finish their requests, at most the timeout.
+/// Accepts connections (HTTP/1.1 and HTTP/2; over TLS when `tls` is given)
+/// until told to stop, then waits for open connections to finish their
+/// requests, at most the timeout.
 pub(crate) async fn accept<H, F>(
     listener: TcpListener,
     handler: H,
     mut stop: watch::Receiver<bool>,
     limits: HttpLimits,
     shutdown_timeout: Duration,
+    tls: Option<Arc<Tls>>,
 ) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
@@ -76,10 +80,34 @@ pub(crate) async fn accept<H, F>(
                         let handler = handler.clone();
                         async move { Ok::<_, Infallible>(handler(request).await) }
                     });
-                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let connection = graceful.watch(connection);
+                    let Some(tls) = &tls else {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                        let connection = graceful.watch(connection);
+                        tokio::spawn(async move {
+                            if let Err(error) = connection.await {
+                                tracing::debug!("connection ended with an error: {error}");
+                            }
+                            drop(slot);
+                        });
+                        continue;
+                    };
+                    // The handshake has as long as a request head to finish.
+                    let (acceptor, builder, watcher) = (tls.acceptor(), builder.clone(), graceful.watcher());
                     tokio::spawn(async move {
-                        if let Err(error) = connection.await {
+                        let handshake = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await;
+                        let stream = match handshake {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(error)) => {
+                                tracing::debug!("TLS handshake failed: {error}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!("TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                        if let Err(error) = watcher.watch(connection).await {
                             tracing::debug!("connection ended with an error: {error}");
                         }
                         drop(slot);

@@ -9,7 +9,8 @@
 //! - `peers`: forwarding cart calls to their owner over gRPC; `wire`: cart
 //!   errors carried across that hop.
 //! - `admin`: the admin API.
-//! - `listener`: accepting connections (HTTP/1.1 and h2c) until shutdown.
+//! - `listener`: accepting connections (HTTP/1.1 and HTTP/2, in clear or
+//!   over TLS) until shutdown; `tls`: the certificate, reloaded on change.
 
 pub(crate) mod admin;
 pub mod carts;
@@ -19,5 +20,6 @@ pub mod grpc;
 pub(crate) mod listener;
 pub(crate) mod peers;
 pub mod respond;
+pub mod tls;
 pub(crate) mod views;
 pub(crate) mod wire;

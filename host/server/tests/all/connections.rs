@@ -166,3 +166,64 @@ async fn shutdown_turns_readiness_off_and_serves_on_through_the_drain_delay() {
     stopping.await.unwrap();
     assert!(TcpStream::connect(public).await.is_err(), "closed after the drain delay");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_lagging_past_ready_max_lag_turns_readiness_off_until_it_is_gone() {
+    // Version 2 of the count projection halts before an `orders.legacy` event.
+    let plugins = plugins_dir(&[("count", corral_fixtures::PROJECTION_COUNT_V2)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start_with(plugins.path(), data.path(), |c| c.ready_max_lag = Some(3));
+    let admin = host.admin;
+    let ready = get(admin, "/readyz").await;
+    assert_eq!((ready.status, ready.json()["lagging"].clone()), (200, serde_json::json!([])), "{}", ready.text());
+    for topic in ["orders.legacy", "orders.created", "orders.created", "orders.created", "orders.created"] {
+        assert_eq!(crate::post(admin, &format!("/events/{topic}"), b"{}").await.status, 200);
+    }
+    let lagging = crate::eventually(Duration::from_secs(30), "readiness off while the projection lags", || {
+        let ready = crate::cluster::futures_block(get(admin, "/readyz"));
+        (ready.status == 503).then(|| ready.json())
+    })
+    .await;
+    assert_eq!(lagging["lagging"][0]["projection"], "count", "{lagging}");
+    assert!(lagging["lagging"][0]["lag"].as_u64().unwrap() > 3, "{lagging}");
+    assert_eq!(lagging["draining"], false, "{lagging}");
+    // The halted projection removed, nothing lags: ready again.
+    std::fs::remove_file(plugins.path().join("count.wasm")).unwrap();
+    crate::eventually(Duration::from_secs(30), "ready again", || {
+        (crate::cluster::futures_block(get(admin, "/readyz")).status == 200).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_storage_map_turns_readiness_off_and_is_counted_until_writes_succeed() {
+    let plugins = plugins_dir(&[("hello", ROUTE_HELLO)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start_with(plugins.path(), data.path(), |c| c.storage_map_size = 1 << 20);
+    let admin = host.admin;
+    assert_eq!(get(admin, "/readyz").await.status, 200);
+    let payload = format!("\"{}\"", "x".repeat(60_000)).into_bytes();
+    let mut refused = None;
+    for _ in 0..100 {
+        let reply = crate::post(admin, "/events/bulk.fill", &payload).await;
+        if reply.status != 200 {
+            refused = Some(reply);
+            break;
+        }
+    }
+    let refused = refused.expect("100 events of 60 kB never filled a 1 MiB map");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    let ready = get(admin, "/readyz").await;
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    let storage = ready.json()["storage"].as_str().unwrap().to_string();
+    assert!(storage.contains("not writable (map_full)"), "{storage}");
+    let metrics = get(admin, "/metrics").await.text();
+    let counted = metrics.lines().find(|l| l.starts_with("corral_storage_write_failures_total{kind=\"map_full\"}"));
+    assert!(counted.is_some_and(|l| !l.ends_with(" 0")), "{counted:?}");
+    // The operator grows the map: the host is ready and takes writes again.
+    tokio::task::spawn_blocking(move || host.stop()).await.unwrap();
+    let host = Host::start_with(plugins.path(), data.path(), |c| c.storage_map_size = 64 << 20);
+    assert_eq!(get(host.admin, "/readyz").await.status, 200);
+    assert_eq!(crate::post(host.admin, "/events/bulk.fill", &payload).await.status, 200);
+    assert_eq!(get(host.admin, "/readyz").await.status, 200);
+}

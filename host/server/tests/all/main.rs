@@ -19,6 +19,7 @@ mod polyglot;
 mod projections;
 mod serve;
 mod tenants;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -44,6 +44,8 @@ pub(crate) struct Admin {
     pub(crate) node: Option<Arc<Node>>,
     /// Its plugins across the cluster: deploys go through it.
     pub(crate) fleet: Option<Arc<Fleet>>,
+    /// Not ready while a consumer lags more than this many events.
+    pub(crate) ready_max_lag: Option<u64>,
     /// Shutdown has begun: not ready any more.
     pub(crate) draining: Arc<std::sync::atomic::AtomicBool>,
     /// BLAKE3 of the bearer token requests must carry, if one is set
@@ -64,6 +66,9 @@ impl Admin {
             (&Method::GET, "/readyz") => self.ready().await,
             (&Method::GET, "/metrics") => {
                 status::update_lags(&self.dispatch, stream, &self.metrics).await;
+                for (kind, count) in self.storage.health().failures() {
+                    self.metrics.set_storage_failures(kind.label(), count);
+                }
                 status::projections(&self.projections, stream, storage, &self.metrics).await;
                 text(StatusCode::OK, self.metrics.render(), "text/plain; version=0.0.4")
             }
@@ -166,13 +171,20 @@ impl Admin {
     }
 
     /// `GET /readyz`: 200 while the log answers (and, in a cluster, NATS
-    /// is reachable) and the host is not shutting down, 503 otherwise.
+    /// is reachable), the last write to LMDB did not fail for the
+    /// environment's sake (the map or the disk full), the host is not
+    /// shutting down and (with
+    /// `--ready-max-lag`) no consumer lags more than allowed; 503 otherwise.
     async fn ready(&self) -> Response<Body> {
         let catalog = self.registry.catalog();
         let cut_off = self.node.as_ref().is_some_and(|node| !node.connected());
-        let storage = match cut_off {
-            true => Err(crate::events::StreamError::Unavailable("cut off from NATS".into())),
-            false => self.stream.head().await,
+        let storage = match (cut_off, self.storage.health().failing()) {
+            (true, _) => Err(crate::events::StreamError::Unavailable("cut off from NATS".into())),
+            (false, Some((kind, cause))) => Err(crate::events::StreamError::Unavailable(format!(
+                "not writable ({}): {cause}; the last write failed and none has succeeded since",
+                kind.label()
+            ))),
+            (false, None) => self.stream.head().await,
         };
         let projections: serde_json::Map<String, serde_json::Value> = self
             .projections
@@ -189,11 +201,20 @@ impl Admin {
             })
             .collect();
         let draining = self.draining.load(std::sync::atomic::Ordering::Acquire);
-        let ready = storage.is_ok() && !draining;
+        let lagging = match (&storage, self.ready_max_lag) {
+            (Ok(head), Some(max)) => {
+                status::lagging(&self.dispatch, self.stream.as_ref(), &self.projections, &self.storage, *head, max)
+                    .await
+            }
+            _ => Vec::new(),
+        };
+        let ready = storage.is_ok() && !draining && lagging.is_empty();
         let body = serde_json::json!({
             "projections": projections,
             "ready": ready,
             "draining": draining,
+            "lagging": lagging,
+            "ready_max_lag": self.ready_max_lag,
             "storage": match &storage { Ok(_) => "open".to_string(), Err(e) => e.to_string() },
             "plugins_loaded": catalog.slots.len(),
             "plugins_failed": catalog.failures.len(),

@@ -101,6 +101,31 @@ pub(super) async fn projections(
     json(StatusCode::OK, &serde_json::Value::Array(list))
 }
 
+/// The subscribers and active projections more than `max` events behind
+/// `head`, each with its lag (what `--ready-max-lag` holds readiness on).
+pub(super) async fn lagging(
+    dispatch: &Dispatch,
+    stream: &dyn EventStream,
+    projections: &Projections,
+    storage: &Storage,
+    head: u64,
+    max: u64,
+) -> Vec<serde_json::Value> {
+    let mut behind = Vec::new();
+    for (subscription, (_, lag)) in dispatch.subscriptions().iter().zip(lags(dispatch, stream, head).await) {
+        if lag > max {
+            behind.push(serde_json::json!({"subscriber": subscription.handler.name(), "consumer": subscription.consumer, "lag": lag}));
+        }
+    }
+    for status in projections.statuses().await.iter().filter(|s| s.active) {
+        let lag = head.saturating_sub(storage.checkpoint(&status.projector.consumer).unwrap_or(0));
+        if lag > max {
+            behind.push(serde_json::json!({"projection": status.projector.name(), "consumer": status.projector.consumer, "lag": lag}));
+        }
+    }
+    behind
+}
+
 /// Each subscription's checkpoint and lag behind the head.
 async fn lags(dispatch: &Dispatch, stream: &dyn EventStream, head: u64) -> Vec<(u64, u64)> {
     let mut lags = Vec::new();
