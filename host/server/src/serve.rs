@@ -97,7 +97,14 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     let fleet = match &backend.cluster {
         Some(joined) => {
             let fleet = Arc::new(Fleet::new(joined.cluster.clone(), registry.clone(), &config.data_dir)?);
-            fleet.seed(&config.plugins).await.context("publishing the plugins folder to the cluster")?;
+            if let Err(error) = fleet.seed(&config.plugins).await {
+                // Not fatal: the node follows whatever the cluster's desired state becomes.
+                tracing::error!(
+                    folder = %config.plugins.display(),
+                    "publishing the plugins folder to the cluster failed: {error:#}; this node follows the cluster's \
+                     desired state (deploy with `host deploy`)"
+                );
+            }
             if let Err(error) = fleet.reconcile_all().await {
                 tracing::warn!("reading the cluster's desired state failed (tried again in the background): {error}");
             }
