@@ -66,7 +66,7 @@ async fn drain(name: &str, handler: Arc<dyn Handler>, stream: Arc<dyn EventStrea
         vec!["orders.>".into()],
         1,
         Duration::from_millis(1),
-        metrics.delivery(name),
+        metrics.delivery(name, &["orders.>".to_string()]),
     ));
     let consumer = subscription.consumer().to_string();
     let (stop, stopped) = tokio::sync::watch::channel(false);

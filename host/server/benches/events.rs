@@ -64,7 +64,7 @@ async fn drain(handler: Arc<dyn Handler>, stream: Arc<stream::Embedded>, metrics
         vec!["orders.>".into()],
         1,
         Duration::from_millis(1),
-        metrics.delivery(handler.name()),
+        metrics.delivery(handler.name(), &["orders.>".to_string()]),
     ));
     let consumer = subscription.consumer().to_string();
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -158,19 +158,28 @@ impl Metrics {
         )?;
         let delivered = registered(
             &registry,
-            IntCounterVec::new(Opts::new("events_delivered_total", "Events handled successfully"), &["plugin"])?,
+            IntCounterVec::new(
+                Opts::new("events_delivered_total", "Events handled successfully, by plugin and its topic patterns"),
+                &["plugin", "topics"],
+            )?,
         )?;
         let retried = registered(
             &registry,
-            IntCounterVec::new(Opts::new("events_retried_total", "Handler retries"), &["plugin"])?,
+            IntCounterVec::new(Opts::new("events_retried_total", "Handler retries"), &["plugin", "topics"])?,
         )?;
         let dead_lettered = registered(
             &registry,
-            IntCounterVec::new(Opts::new("events_dead_lettered_total", "Events sent to dlq.PLUGIN"), &["plugin"])?,
+            IntCounterVec::new(
+                Opts::new("events_dead_lettered_total", "Events sent to dlq.PLUGIN"),
+                &["plugin", "topics"],
+            )?,
         )?;
         let lag = registered(
             &registry,
-            IntGaugeVec::new(Opts::new("subscription_lag", "Head sequence minus checkpoint"), &["plugin"])?,
+            IntGaugeVec::new(
+                Opts::new("subscription_lag", "Head sequence minus the subscription's checkpoint"),
+                &["plugin", "topics"],
+            )?,
         )?;
         let swaps = registered(
             &registry,
@@ -227,12 +236,19 @@ impl Metrics {
                 &["kind"],
             )?,
         )?;
+        // Every kind shows from the start (at 0), so alerts can use `increase`.
+        for kind in ["map_full", "disk", "lmdb"] {
+            storage_failures.with_label_values(&[kind]);
+        }
         let carts = CartMetrics {
             mutations: registered(
                 &registry,
                 IntCounterVec::new(
-                    Opts::new("cart_mutations_total", "Cart mutations by plugin and outcome"),
-                    &["plugin", "outcome"],
+                    Opts::new(
+                        "cart_mutations_total",
+                        "Cart mutations by plugin, transport (http, grpc, import, forwarded) and outcome",
+                    ),
+                    &["plugin", "transport", "outcome"],
                 )?,
             )?,
             latency: registered(
@@ -337,18 +353,21 @@ impl Metrics {
         }
     }
 
-    /// The delivery counters of one subscription.
-    pub fn delivery(&self, plugin: &str) -> DeliveryMetrics {
+    /// The delivery counters of one subscription, labelled with its
+    /// plugin and its topic patterns (comma-separated).
+    pub fn delivery(&self, plugin: &str, topics: &[String]) -> DeliveryMetrics {
+        let labels = [plugin, &topics.join(",")];
         DeliveryMetrics {
-            delivered: self.delivered.with_label_values(&[plugin]),
-            retried: self.retried.with_label_values(&[plugin]),
-            dead_lettered: self.dead_lettered.with_label_values(&[plugin]),
+            delivered: self.delivered.with_label_values(&labels),
+            retried: self.retried.with_label_values(&labels),
+            dead_lettered: self.dead_lettered.with_label_values(&labels),
         }
     }
 
     /// Sets a subscription's lag (computed when metrics are read).
-    pub(crate) fn set_lag(&self, plugin: &str, lag: u64) {
-        self.lag.with_label_values(&[plugin]).set(i64::try_from(lag).unwrap_or(i64::MAX));
+    pub(crate) fn set_lag(&self, plugin: &str, topics: &[String], lag: u64) {
+        let labels = [plugin, &topics.join(",")];
+        self.lag.with_label_values(&labels).set(i64::try_from(lag).unwrap_or(i64::MAX));
     }
 
     /// The commit metrics of a projection: applied events, batch sizes,

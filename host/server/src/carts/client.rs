@@ -12,7 +12,7 @@ use corral_runtime::{CartApplied, CartClient, CartMutation, CartState, CartsErro
 use corral_storage::carts::CartKey;
 
 use crate::carts::mailboxes::Carts;
-use crate::carts::request::{CartError, MutateRequest};
+use crate::carts::request::{CartError, MutateRequest, Transport};
 
 /// The `carts` import's backend: the host's [`Carts`].
 pub struct CartsClient {
@@ -42,6 +42,7 @@ impl CartClient for CartsClient {
             client_id: mutation.idempotency_key,
             traceparent: mutation.traceparent,
             forwarded: false,
+            transport: Transport::Import,
         };
         let reply = self.carts.mutate(key, request).await.map_err(to_import)?;
         Ok(CartApplied { version: reply.version, state: reply.state.unwrap_or_default(), events: reply.events })

@@ -24,7 +24,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::carts::machine::{MachineError, Machines};
 use crate::carts::owners::{Claim, Owners};
-use crate::carts::request::{CartError, CartReply, MutateRequest};
+use crate::carts::request::{CartError, CartReply, MutateRequest, Transport};
 use crate::carts::step::{apply, mutation_of, to_applied};
 use crate::carts::store::{Admit, Budget, CartStore, StoreError};
 use crate::metrics::CartMetrics;
@@ -78,11 +78,19 @@ type Reply = oneshot::Sender<Result<CartReply, CartError>>;
 
 /// How a command of the round is answered, once the round is committed.
 enum Answer {
-    /// Known already (a read, an error, a recorded result).
-    Ready(Reply, Result<CartReply, CartError>, Option<Instant>),
+    /// Known already (a read, an error, a recorded result); a mutation's
+    /// arrival (none for a read).
+    Ready(Reply, Result<CartReply, CartError>, Option<Arrival>),
     /// The `n`th mutation applied in this round (`true`: a repeat of its
     /// client id within the round).
-    Applied(Reply, usize, Instant, bool),
+    Applied(Reply, usize, Arrival, bool),
+}
+
+/// When a mutation arrived, and how (for its latency and its count).
+#[derive(Clone, Copy)]
+struct Arrival {
+    at: Instant,
+    transport: Transport,
 }
 
 /// How a round ended.
@@ -318,9 +326,10 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
             }
             Command::Mutate { request, arrived, reply } => (request, arrived, reply),
         };
+        let arrival = Arrival { at: arrived, transport: request.transport };
         if let Some(id) = &request.client_id {
             if let Some(&index) = pending.get(id) {
-                answers.push(Answer::Applied(reply, index, arrived, true));
+                answers.push(Answer::Applied(reply, index, arrival, true));
                 continue;
             }
             let found = match records.remove(id) {
@@ -335,12 +344,12 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
                         events: recorded.events,
                         repeated: true,
                     };
-                    answers.push(Answer::Ready(reply, Ok(reply_value), Some(arrived)));
+                    answers.push(Answer::Ready(reply, Ok(reply_value), Some(arrival)));
                     continue;
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    answers.push(Answer::Ready(reply, Err(CartError::Storage(error.to_string())), Some(arrived)));
+                    answers.push(Answer::Ready(reply, Err(CartError::Storage(error.to_string())), Some(arrival)));
                     continue;
                 }
             }
@@ -359,13 +368,13 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
                         let message = "the mutation does not fit in a commit".to_string();
                         let rejected =
                             CartError::Rejected { plugin: key.plugin.clone(), code: "too-large".into(), message };
-                        answers.push(Answer::Ready(reply, Err(rejected), Some(arrived)));
+                        answers.push(Answer::Ready(reply, Err(rejected), Some(arrival)));
                         continue;
                     }
                     Admit::Never(message) => {
                         let rejected =
                             CartError::Rejected { plugin: key.plugin.clone(), code: "too-large".into(), message };
-                        answers.push(Answer::Ready(reply, Err(rejected), Some(arrived)));
+                        answers.push(Answer::Ready(reply, Err(rejected), Some(arrival)));
                         continue;
                     }
                 }
@@ -374,11 +383,11 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
                 if let Some(id) = &request.client_id {
                     pending.insert(id.clone(), applied.len());
                 }
-                answers.push(Answer::Applied(reply, applied.len(), arrived, false));
+                answers.push(Answer::Applied(reply, applied.len(), arrival, false));
                 applied.push(done);
                 state = Some(outcome.state);
             }
-            Err(error) => answers.push(Answer::Ready(reply, Err(error), Some(arrived))),
+            Err(error) => answers.push(Answer::Ready(reply, Err(error), Some(arrival))),
         }
     }
     if applied.is_empty() {
@@ -423,13 +432,17 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
         }
     };
     for answer in answers {
-        let (reply, result) = match answer {
-            Answer::Ready(reply, Ok(_), _) | Answer::Applied(reply, ..) => (reply, Err(failed.clone())),
-            Answer::Ready(reply, result, _) => (reply, result),
+        let (reply, result, arrival) = match answer {
+            Answer::Ready(reply, Ok(_), arrival) => (reply, Err(failed.clone()), arrival),
+            Answer::Applied(reply, _, arrival, _) => (reply, Err(failed.clone()), Some(arrival)),
+            Answer::Ready(reply, result, arrival) => (reply, result, arrival),
         };
+        if let Some(arrival) = arrival {
+            let labels = [key.plugin.as_str(), arrival.transport.label(), "failed"];
+            shared.metrics.mutations.with_label_values(&labels).inc();
+        }
         let _ = reply.send(result);
     }
-    shared.metrics.mutations.with_label_values(&[key.plugin.as_str(), "failed"]).inc();
     round
 }
 
@@ -481,8 +494,8 @@ fn finish(shared: &Shared, key: &CartKey, answers: Vec<Answer>, applied: &[Appli
             }
         };
         if let Some(arrived) = arrived {
-            latency.observe(arrived.elapsed().as_secs_f64());
-            shared.metrics.mutations.with_label_values(&[plugin, outcome]).inc();
+            latency.observe(arrived.at.elapsed().as_secs_f64());
+            shared.metrics.mutations.with_label_values(&[plugin, arrived.transport.label(), outcome]).inc();
         }
         let _ = reply.send(result);
     }

@@ -42,5 +42,5 @@ pub use machine::{Machine, MachineError, Machines};
 pub use mailboxes::{CartCluster, Carts};
 pub use owners::Owners;
 pub use peers::{PeerError, Peers};
-pub use request::{CartError, CartReply, MutateRequest};
+pub use request::{CartError, CartReply, MutateRequest, Transport};
 pub use verify::{Divergence, Verification};

@@ -18,6 +18,35 @@ pub struct MutateRequest {
     /// Another node of the cluster sent this call here (it is served here,
     /// never forwarded again).
     pub forwarded: bool,
+    /// How the call reached this node.
+    pub transport: Transport,
+}
+
+/// How a cart call reached the node that serves it (the `transport` label
+/// of `corral_cart_mutations_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// `POST /carts/PLUGIN/ID`.
+    #[default]
+    Http,
+    /// `corral.cart.v1.CartActor/Mutate`.
+    Grpc,
+    /// A plugin's `carts` import.
+    Import,
+    /// Forwarded by another node of the cluster to this cart's owner.
+    Forwarded,
+}
+
+impl Transport {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Grpc => "grpc",
+            Transport::Import => "import",
+            Transport::Forwarded => "forwarded",
+        }
+    }
 }
 
 /// A cart's state as returned to callers.

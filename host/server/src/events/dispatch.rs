@@ -103,8 +103,11 @@ impl Dispatch {
             if running.contains_key(&name) {
                 continue;
             }
-            let subscription =
-                Arc::new(Subscription::for_plugin(mounted.clone(), self.control.clone(), metrics.delivery(&name)));
+            let subscription = Arc::new(Subscription::for_plugin(
+                mounted.clone(),
+                self.control.clone(),
+                metrics.delivery(&name, &mounted.topics),
+            ));
             let (stop, stopped) = watch::channel(false);
             let work = {
                 let (subscription, stream, schedules) =

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
-use crate::carts::{CartError, CartReply, Carts, MutateRequest};
+use crate::carts::{CartError, CartReply, Carts, MutateRequest, Transport};
 use crate::http::respond::{Body, as_json, full, problem, tenant, too_large};
 
 /// The body of `POST /carts/PLUGIN/ID`.
@@ -82,6 +82,7 @@ pub(crate) async fn handle(
                 client_id: mutate.id.or(idempotency_key),
                 traceparent,
                 forwarded: false,
+                transport: Transport::Http,
             };
             carts.mutate(key.clone(), request).await
         }

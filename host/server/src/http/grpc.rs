@@ -8,7 +8,7 @@ use corral_runtime::InvokeErrorKind;
 use corral_storage::carts::CartKey;
 use tonic::{Request, Response, Status};
 
-use crate::carts::{CartError, CartReply, Carts, MutateRequest};
+use crate::carts::{CartError, CartReply, Carts, MutateRequest, Transport};
 
 /// Code generated from `proto/corral/cart/v1/cart.proto` at build time.
 #[allow(
@@ -52,6 +52,7 @@ impl CartActor for CartService {
             client_id: Some(message.client_id).filter(|id| !id.is_empty()),
             traceparent,
             forwarded,
+            transport: if forwarded { Transport::Forwarded } else { Transport::Grpc },
         };
         match self.carts.mutate(key.clone(), mutate).await {
             Ok(reply) => Ok(Response::new(state(&key, reply))),

@@ -197,8 +197,15 @@ async fn a_repeated_client_id_is_applied_once(backend: Backend) {
     let other = post(host.public, "/carts/counter/c", &mutation("add", 2.into(), Some("twice"))).await.json();
     assert_eq!((other["version"].clone(), other["state"].clone()), (2.into(), 7.into()));
     let metrics = get(host.admin, "/metrics").await.text();
-    assert!(metrics.contains("corral_cart_mutations_total{outcome=\"repeated\",plugin=\"counter\"} 2"), "{metrics}");
-    assert!(metrics.contains("corral_cart_mutations_total{outcome=\"applied\",plugin=\"counter\"} 2"), "{metrics}");
+    let counted = |outcome: &str, transport: &str, n: u32| {
+        let line = format!(
+            "corral_cart_mutations_total{{outcome=\"{outcome}\",plugin=\"counter\",transport=\"{transport}\"}} {n}"
+        );
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    };
+    counted("repeated", "http", 1);
+    counted("repeated", "grpc", 1);
+    counted("applied", "http", 2);
 }
 
 on_both_backends!(an_evicted_cart_reloads_from_snapshot_and_journal_to_the_same_state);

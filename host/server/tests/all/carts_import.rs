@@ -73,9 +73,12 @@ async fn a_route_mutates_and_reads_a_cart_through_the_same_mailbox_as_the_cart_a
     let never = call(public, "GET", "/cart-client/counter/never", "", &[("x-corral-tenant", "acme")]).await;
     assert_eq!((never.status, never.text().as_str()), (404, "no such cart"));
 
-    // The cart metrics count the import's mutations like the API's.
+    // The cart metrics count the import's mutations like the API's, each
+    // by the way it came.
     let metrics = crate::get(host.admin, "/metrics").await.text();
-    assert!(metrics.contains("corral_cart_mutations_total{outcome=\"applied\",plugin=\"counter\"} 3"), "{metrics}");
+    let applied = "corral_cart_mutations_total{outcome=\"applied\",plugin=\"counter\"";
+    assert!(metrics.contains(&format!("{applied},transport=\"import\"}} 2")), "{metrics}");
+    assert!(metrics.contains(&format!("{applied},transport=\"http\"}} 1")), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +96,8 @@ async fn an_idempotency_key_applies_once_and_carts_stay_within_the_callers_tenan
     let seen = cart_api(public, "acme", "/carts/counter/c1").await;
     assert_eq!((seen["version"].as_u64(), seen["state"].as_u64()), (Some(2), Some(10)));
     let metrics = crate::get(host.admin, "/metrics").await.text();
-    assert!(metrics.contains("corral_cart_mutations_total{outcome=\"repeated\",plugin=\"counter\"} 1"), "{metrics}");
+    let repeated = "corral_cart_mutations_total{outcome=\"repeated\",plugin=\"counter\",transport=\"import\"} 1";
+    assert!(metrics.contains(repeated), "{metrics}");
 
     // Tenant globex's route calls neither see nor touch acme's cart c1.
     let read = call(public, "GET", "/cart-client/counter/c1", "", &[("x-corral-tenant", "globex")]).await;
@@ -177,7 +181,8 @@ async fn an_event_handler_mutates_a_cart_once_per_event_even_when_the_event_is_r
     };
     assert_eq!((cart["version"].as_u64(), cart["state"].as_u64()), (Some(2), Some(6)), "{cart}");
     let metrics = crate::get(host.admin, "/metrics").await.text();
-    assert!(metrics.contains("corral_cart_mutations_total{outcome=\"repeated\",plugin=\"counter\"} 1"), "{metrics}");
+    let repeated = "corral_cart_mutations_total{outcome=\"repeated\",plugin=\"counter\",transport=\"import\"} 1";
+    assert!(metrics.contains(repeated), "{metrics}");
     // The event's tenant, not the default one.
     assert_eq!(cart_api(host.public, "", "/carts/counter/c1").await["version"], 0);
 }

@@ -110,7 +110,11 @@ async fn a_poison_event_is_dead_lettered_and_later_events_still_arrive() {
     assert_eq!(subscription["dead_lettered"], 1);
     assert_eq!(subscription["retried"], 2);
     let metrics = get(host.admin, "/metrics").await.text();
-    assert!(metrics.contains("corral_events_dead_lettered_total{plugin=\"kv-recorder\"} 1"), "{metrics}");
+    let dead_lettered = "corral_events_dead_lettered_total{plugin=\"kv-recorder\",topics=\"orders.>\"} 1";
+    assert!(metrics.contains(dead_lettered), "{metrics}");
+    let lag =
+        metrics.lines().find(|l| l.starts_with("corral_subscription_lag{plugin=\"kv-recorder\",topics=\"orders.>\"}"));
+    assert!(lag.is_some(), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

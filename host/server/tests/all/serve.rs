@@ -236,3 +236,65 @@ async fn conflicting_routes_name_both_plugins() {
         "{errors:?}"
     );
 }
+
+/// Metric names in a PromQL expression (histograms by their base name).
+fn queried_metrics(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(start) = rest.find("corral_") {
+        let tail = &rest[start..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        let name = &tail[..end];
+        let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+        names.push(base.to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sample_grafana_dashboard_queries_only_metrics_the_host_exports() {
+    let dashboard = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/grafana/corral.json");
+    let dashboard: serde_json::Value = serde_json::from_slice(&std::fs::read(&dashboard).unwrap()).unwrap();
+    let plugins = plugins_dir(
+        &[
+            ("hello", ROUTE_HELLO),
+            ("panic", ROUTE_PANIC),
+            ("emitter", ROUTE_EMITTER),
+            ("recorder", EVENT_KV_RECORDER),
+            ("count", PROJECTION_COUNT),
+            ("counter", CART_COUNTER),
+        ],
+        &[],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path());
+    // Traffic that touches every area: a route, a failing route, an
+    // emitted event delivered and folded, a cart mutation, a deploy.
+    assert_eq!(get(host.public, "/hello").await.status, 200);
+    assert_eq!(get(host.public, "/panic").await.status, 500);
+    assert_eq!(post(host.public, "/emit/orders.created", b"{}").await.status, 200);
+    let mutation = serde_json::json!({"kind": "add", "payload": 1}).to_string();
+    assert_eq!(post(host.public, "/carts/counter/c1", mutation.as_bytes()).await.status, 200);
+    let upload = std::fs::read(ROUTE_HELLO).unwrap();
+    assert_eq!(send(host.admin, request("PUT", host.admin, "/plugins/hello-again", &upload)).await.status, 422);
+    let admin = host.admin;
+    crate::eventually(Duration::from_secs(30), "the event delivered and folded", || {
+        let metrics = crate::cluster::futures_block(get(admin, "/metrics")).text();
+        let done = |prefix: &str| metrics.lines().any(|l| l.starts_with(prefix) && !l.ends_with(" 0"));
+        (done("corral_events_delivered_total{") && done("corral_projection_events_applied_total{")).then_some(())
+    })
+    .await;
+    let metrics = get(admin, "/metrics").await.text();
+    let exported: std::collections::BTreeSet<&str> =
+        metrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).collect();
+    let mut queried = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            queried.extend(queried_metrics(target["expr"].as_str().unwrap()));
+        }
+    }
+    assert!(queried.len() >= 20, "the dashboard queries {queried:?}");
+    let missing: Vec<&String> = queried.iter().filter(|name| !exported.contains(name.as_str())).collect();
+    assert!(missing.is_empty(), "the dashboard queries metrics /metrics does not export: {missing:?}\n{metrics}");
+}

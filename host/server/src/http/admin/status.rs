@@ -140,7 +140,7 @@ async fn lags(dispatch: &Dispatch, stream: &dyn EventStream, head: u64) -> Vec<(
 pub(super) async fn update_lags(dispatch: &Dispatch, stream: &dyn EventStream, metrics: &Metrics) {
     let head = stream.head().await.unwrap_or(0);
     for (subscription, (_, lag)) in dispatch.subscriptions().iter().zip(lags(dispatch, stream, head).await) {
-        metrics.set_lag(subscription.handler.name(), lag);
+        metrics.set_lag(subscription.handler.name(), &subscription.filters, lag);
     }
 }
 
