@@ -88,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionCommand,
     },
+    /// An event handler's dead letters: list them, deliver one again, or skip one.
+    DeadLetter {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
     /// Operates a running host's carts through its admin listener.
     Cart {
         #[command(subcommand)]
@@ -195,9 +200,36 @@ pub(crate) fn main() -> ExitCode {
                 };
                 client::rollout(admin, cli.admin_token.as_deref(), action, name).await
             }
-            Command::Projection { command: ProjectionCommand::Rebuild { name, admin } } => {
+            Command::Projection { command } => {
                 init_logging("warn", args::LogFormat::Pretty);
-                client::rebuild(&admin, cli.admin_token.as_deref(), &name).await
+                let token = cli.admin_token.as_deref();
+                match command {
+                    ProjectionCommand::Rebuild { name, admin } => client::rebuild(&admin, token, &name).await,
+                    ProjectionCommand::Quarantine { name, admin } => {
+                        client::quarantine(&admin, token, &name, None).await
+                    }
+                    ProjectionCommand::Retry { name, sequence, admin } => {
+                        client::quarantine(&admin, token, &name, Some((sequence, "retry"))).await
+                    }
+                    ProjectionCommand::Skip { name, sequence, admin } => {
+                        client::quarantine(&admin, token, &name, Some((sequence, "skip"))).await
+                    }
+                }
+            }
+            Command::DeadLetter { command } => {
+                init_logging("warn", args::LogFormat::Pretty);
+                let token = cli.admin_token.as_deref();
+                match command {
+                    DeadLetterCommand::List { plugin, admin } => {
+                        client::dead_letters(&admin, token, &plugin, None).await
+                    }
+                    DeadLetterCommand::Retry { plugin, sequence, admin } => {
+                        client::dead_letters(&admin, token, &plugin, Some((sequence, "retry"))).await
+                    }
+                    DeadLetterCommand::Skip { plugin, sequence, admin } => {
+                        client::dead_letters(&admin, token, &plugin, Some((sequence, "skip"))).await
+                    }
+                }
             }
             Command::Cart { command: CartCommand::Verify { plugin, cart, tenant, admin } } => {
                 init_logging("warn", args::LogFormat::Pretty);
@@ -238,6 +270,35 @@ enum ProjectionCommand {
         #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
         admin: String,
     },
+    /// Lists a projection's quarantined events (kept across restarts).
+    Quarantine {
+        /// The projection's name.
+        name: String,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+    /// Folds the event a halted projection stopped before again (after a
+    /// fix is deployed, or when it failed on a limit).
+    Retry {
+        /// The projection's name.
+        name: String,
+        /// The event's sequence.
+        sequence: u64,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+    /// Skips the event a halted projection stopped before, and folds on.
+    Skip {
+        /// The projection's name.
+        name: String,
+        /// The event's sequence.
+        sequence: u64,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
 }
 
 /// `host rollout ...`.
@@ -265,6 +326,39 @@ enum RolloutCommand {
         /// The plugin.
         name: String,
         /// The admin listener of any node of the cluster.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+}
+
+/// `host dead-letter ...`.
+#[derive(Debug, Subcommand)]
+enum DeadLetterCommand {
+    /// Lists the handler's dead letters with what was done about each.
+    List {
+        /// The event handler plugin.
+        plugin: String,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+    /// Delivers a dead letter's event to the handler again, now.
+    Retry {
+        /// The event handler plugin.
+        plugin: String,
+        /// The dead letter's sequence (as listed).
+        sequence: u64,
+        /// The admin listener of the running host.
+        #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+        admin: String,
+    },
+    /// Marks a dead letter as dealt with, without delivering it.
+    Skip {
+        /// The event handler plugin.
+        plugin: String,
+        /// The dead letter's sequence (as listed).
+        sequence: u64,
+        /// The admin listener of the running host.
         #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
         admin: String,
     },

@@ -103,6 +103,44 @@ pub(crate) async fn rebuild(admin: &str, token: Option<&str>, name: &str) -> any
     send(admin, token, http::Method::POST, &format!("/projections/{name}/rebuild"), Vec::new(), &[]).await
 }
 
+/// Lists a projection's quarantined events, or skips or retries the one
+/// a halted projection stopped before.
+pub(crate) async fn quarantine(
+    admin: &str,
+    token: Option<&str>,
+    name: &str,
+    action: Option<(u64, &str)>,
+) -> anyhow::Result<ExitCode> {
+    match action {
+        None => {
+            send(admin, token, http::Method::GET, &format!("/projections/{name}/quarantine"), Vec::new(), &[]).await
+        }
+        Some((sequence, verb)) => {
+            let path = format!("/projections/{name}/quarantine/{sequence}/{verb}");
+            send(admin, token, http::Method::POST, &path, Vec::new(), &[]).await
+        }
+    }
+}
+
+/// Lists an event handler's dead letters, or retries or skips one.
+pub(crate) async fn dead_letters(
+    admin: &str,
+    token: Option<&str>,
+    plugin: &str,
+    action: Option<(u64, &str)>,
+) -> anyhow::Result<ExitCode> {
+    match action {
+        None => {
+            send(admin, token, http::Method::GET, &format!("/subscriptions/{plugin}/dead-letters"), Vec::new(), &[])
+                .await
+        }
+        Some((sequence, verb)) => {
+            let path = format!("/subscriptions/{plugin}/dead-letters/{sequence}/{verb}");
+            send(admin, token, http::Method::POST, &path, Vec::new(), &[]).await
+        }
+    }
+}
+
 /// Asks the host to replay a cart's journal; fails when the replay does
 /// not reproduce the stored state.
 pub(crate) async fn verify_cart(

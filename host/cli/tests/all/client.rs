@@ -114,3 +114,42 @@ fn the_admin_api_is_not_served_off_loopback_without_a_token() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("not a loopback address") && stderr.contains("--admin-token"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quarantine_and_dead_letter_commands_list_skip_and_retry() {
+    use corral_fixtures::{EVENT_KV_RECORDER, PROJECTION_COUNT};
+    let plugins = plugins_dir(
+        &[("count", PROJECTION_COUNT), ("recorder", EVENT_KV_RECORDER)],
+        &[("recorder", "[delivery]\nmax_attempts = 1\n")],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let server = Host::start(plugins.path(), data.path(), &["--no-watch"]);
+    let admin = format!("http://{}", server.admin);
+    // A poison event: the projection halts before it, the handler dead-letters it.
+    assert!(host(&["emit", "orders.created", "--data", "poison"], &admin).status.success());
+    assert!(host(&["emit", "orders.created", "--data", "fail"], &admin).status.success());
+    let started = std::time::Instant::now();
+    let (quarantined, letters) = loop {
+        let quarantined: serde_json::Value =
+            serde_json::from_slice(&host(&["projection", "quarantine", "count"], &admin).stdout).unwrap_or_default();
+        let letters: serde_json::Value =
+            serde_json::from_slice(&host(&["dead-letter", "list", "kv-recorder"], &admin).stdout).unwrap_or_default();
+        if quarantined["state"] == "halted" && letters["dead_letters"].as_array().is_some_and(|l| !l.is_empty()) {
+            break (quarantined, letters);
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{quarantined} {letters}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let poison = quarantined["quarantined"][0]["sequence"].as_u64().unwrap().to_string();
+    let skipped = host(&["projection", "skip", "count", &poison], &admin);
+    assert!(skipped.status.success(), "{skipped:?}");
+    let retried = host(&["projection", "retry", "count", &poison], &admin);
+    assert!(!retried.status.success(), "nothing is halted any more: {retried:?}");
+    assert!(String::from_utf8_lossy(&retried.stderr).contains("409"), "{retried:?}");
+    let letter = letters["dead_letters"][0]["sequence"].as_u64().unwrap().to_string();
+    let failed = host(&["dead-letter", "retry", "kv-recorder", &letter], &admin);
+    assert!(!failed.status.success(), "the handler fails it again: {failed:?}");
+    let dropped = host(&["dead-letter", "skip", "kv-recorder", &letter], &admin);
+    assert!(dropped.status.success(), "{dropped:?}");
+    assert!(stdout(&dropped).contains("\"state\":\"skipped\""), "{dropped:?}");
+}

@@ -4,7 +4,8 @@
 //! - `stream`: the seam (JetStream's semantics); `embedded`: its LMDB
 //!   implementation; `jetstream`: the cluster's.
 //! - `delivery`: one subscription's loop — in order, at least once, retried
-//!   with backoff, then dead-lettered.
+//!   with backoff, then dead-lettered; `dead_letters`: listing them, and an
+//!   operator's retry or skip.
 //! - `dispatch`: one delivery loop (and its schedules) per event-handler
 //!   plugin in the catalog, restarted on a new version.
 //! - `schedule`: firing cron ticks as events.
@@ -12,6 +13,7 @@
 //! - `relay`: in a cluster, events an earlier version left in the node's
 //!   own log (carts' outbox) into the shared stream.
 
+pub mod dead_letters;
 pub mod delivery;
 pub mod dispatch;
 mod embedded;

@@ -27,6 +27,7 @@ use crate::events::stream::{EventStream, StreamError, to_event};
 use crate::metrics::FoldMetrics;
 use crate::plugins::mounted::Mounted;
 use crate::plugins::sidecar::PoisonPolicy;
+use crate::projections::quarantine::{self, Quarantined};
 use crate::shutdown::pause;
 
 /// Where a projection is.
@@ -41,15 +42,6 @@ pub(crate) enum State {
     Building,
     /// Stopped before a quarantined event (policy `halt`).
     Halted,
-}
-
-/// An event `apply` rejected.
-#[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct Quarantined {
-    pub(crate) sequence: u64,
-    pub(crate) event_id: String,
-    pub(crate) topic: String,
-    pub(crate) error: String,
 }
 
 /// A running projection and what the admin API shows of it.
@@ -76,6 +68,7 @@ impl Projector {
         state: State,
         metrics: FoldMetrics,
         caught_up: tokio::sync::mpsc::UnboundedSender<String>,
+        quarantined: Vec<Quarantined>,
     ) -> Projector {
         Projector {
             consumer: format!("projection.{scope}"),
@@ -85,7 +78,7 @@ impl Projector {
             failing: Mutex::new(None),
             mounted,
             state: Mutex::new(state),
-            quarantined: Mutex::new(Vec::new()),
+            quarantined: Mutex::new(quarantined),
             metrics,
         }
     }
@@ -327,9 +320,17 @@ async fn fold_batch(projector: &Projector, storage: &Storage, records: &[EventRe
                         event_id: record.id.clone(),
                         topic: record.topic.clone(),
                         error: error.kind.to_string(),
+                        at_ms: std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis() as u64),
+                        halted: policy == PoisonPolicy::Halt,
+                        skipped_by_operator: false,
                     };
                     tracing::error!(projection, sequence = record.sequence, "event quarantined: {}", error.kind);
-                    projector.quarantined.lock().unwrap_or_else(PoisonError::into_inner).push(quarantined);
+                    quarantine::keep(storage, projection, &quarantined);
+                    let mut list = projector.quarantined.lock().unwrap_or_else(PoisonError::into_inner);
+                    list.retain(|q| q.sequence != quarantined.sequence);
+                    list.push(quarantined);
                     if policy == PoisonPolicy::Halt {
                         return Folded::Halted(views.take_changes(), record.sequence - 1);
                     }

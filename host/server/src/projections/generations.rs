@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::plugins::mounted::Mounted;
 use crate::plugins::registry::Registry;
 use crate::projections::fold::{self, Projector, State};
+use crate::projections::quarantine;
 
 /// How often a held-back cutover asks its gate again.
 const GATE_RETRY: Duration = Duration::from_secs(1);
@@ -89,6 +90,17 @@ pub struct Projections {
     caught_up: mpsc::UnboundedSender<String>,
     caught_up_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
     gate: Option<Arc<dyn CutoverGate>>,
+}
+
+/// Why a quarantined event could not be skipped or retried.
+#[derive(Debug)]
+pub(crate) enum Unresolved {
+    /// No such projection (or no active generation).
+    NotFound(String),
+    /// It is not halted before that event.
+    Conflict(String),
+    /// Storage failed.
+    Storage(String),
 }
 
 /// A projection as the admin API shows it.
@@ -160,6 +172,64 @@ impl Projections {
         Ok(())
     }
 
+    /// Deals with the event the active generation of `name` halted
+    /// before: skips it (the checkpoint moves past it, its record stays,
+    /// marked) or folds it again (its record goes; failing again, it is
+    /// quarantined again), then folds on. Fails, saying why, unless the
+    /// projection is halted before exactly `sequence`.
+    pub(crate) async fn resolve(&self, name: &str, sequence: u64, skip: bool) -> Result<(), Unresolved> {
+        let mut generations = self.generations.lock().await;
+        let entry = generations
+            .get_mut(name)
+            .ok_or_else(|| Unresolved::NotFound(format!("no projection named {name:?} is loaded")))?;
+        let active = entry
+            .active
+            .as_ref()
+            .ok_or_else(|| Unresolved::NotFound(format!("projection {name} has no active generation")))?;
+        let projector = active.projector.clone();
+        let (scope, consumer) = (projector.scope.clone(), projector.consumer.clone());
+        let state = projector.state();
+        if state != State::Halted {
+            return Err(Unresolved::Conflict(format!(
+                "projection {name} is not halted (it is {state:?}); only the event a halted projection stopped before can be skipped or retried (an event skipped by `on_error = \"skip\"` is folded again only by a rebuild)"
+            )));
+        }
+        let checkpoint = self.storage.checkpoint(&consumer).map_err(|e| Unresolved::Storage(e.to_string()))?;
+        let halted_before = {
+            let list = projector.quarantined.lock().unwrap_or_else(PoisonError::into_inner);
+            list.iter()
+                .filter(|q| q.halted && !q.skipped_by_operator && q.sequence > checkpoint)
+                .map(|q| q.sequence)
+                .min()
+        };
+        if halted_before != Some(sequence) {
+            let before = halted_before.map_or_else(|| format!("after {checkpoint}"), |s| s.to_string());
+            return Err(Unresolved::Conflict(format!(
+                "projection {name} halted before event {before}, not {sequence}"
+            )));
+        }
+        if skip {
+            self.storage
+                .commit_views(&scope, &consumer, sequence, &[])
+                .map_err(|e| Unresolved::Storage(e.to_string()))?;
+            let mut list = projector.quarantined.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(record) = list.iter_mut().find(|q| q.sequence == sequence) {
+                record.skipped_by_operator = true;
+                quarantine::keep(&self.storage, &scope, record);
+            }
+            tracing::warn!(projection = name, sequence, "an operator skipped the quarantined event");
+        } else {
+            quarantine::remove(&self.storage, &scope, sequence).map_err(Unresolved::Storage)?;
+            tracing::info!(projection = name, sequence, "an operator asked to fold the quarantined event again");
+        }
+        let mounted = projector.mounted.clone();
+        if let Some(halted) = entry.active.take() {
+            stop(halted).await;
+        }
+        entry.active = Some(self.start(mounted, State::Running, false).await);
+        Ok(())
+    }
+
     /// Follows the registry (and cutovers) until `stop_all`.
     pub(crate) async fn supervise(self: Arc<Self>, registry: Arc<Registry>, mut stop_all: watch::Receiver<bool>) {
         let mut changes = registry.changes();
@@ -195,12 +265,17 @@ impl Projections {
     async fn start(&self, mounted: Arc<Mounted>, state: State, reset: bool) -> Folding {
         let name = mounted.plugin.name().to_string();
         let scope = scope(&name, mounted.plugin.content_hash());
+        if reset {
+            quarantine::clear(&self.storage, &scope);
+        }
+        let quarantined = quarantine::load(&self.storage, &scope);
         let projector = Arc::new(Projector::new(
             mounted.clone(),
             scope.clone(),
             state,
             self.metrics.folding(&name),
             self.caught_up.clone(),
+            quarantined,
         ));
         if reset {
             let storage = self.storage.clone();

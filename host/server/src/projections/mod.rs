@@ -4,9 +4,12 @@
 //!   the plugin, views and checkpoint committed together, quarantine.
 //! - `generations`: every projection's generations — a version builds its
 //!   views beside the active one and queries cut over once it caught up
-//!   (and its [`CutoverGate`] allows).
+//!   (and its [`CutoverGate`] allows); an operator's skip or retry of the
+//!   event a projection halted before.
+//! - `quarantine`: quarantined events, kept in storage.
 
 pub mod fold;
 pub mod generations;
+pub(crate) mod quarantine;
 
 pub use generations::{CutoverGate, Projections, active_scope};

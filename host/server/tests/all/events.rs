@@ -231,3 +231,58 @@ pub(crate) async fn settled_subscription(host: &Host) -> serde_json::Value {
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_lists_dead_letters_delivers_one_again_and_skips_another_across_a_restart() {
+    let plugins = plugins_dir(
+        &[("recorder", EVENT_KV_RECORDER)],
+        &[("recorder", "[delivery]\nmax_attempts = 2\nbackoff_ms = 10\n")],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path());
+    // `fail` always fails; `flaky` fails its first two deliveries, so it is
+    // dead-lettered after two attempts and succeeds on a third.
+    publish(&host, "orders.created", "fail").await;
+    let flaky = publish(&host, "orders.created", "flaky").await;
+    let admin = host.admin;
+    let letters = eventually(Duration::from_secs(20), "two dead letters", || {
+        let listed = crate::cluster::futures_block(get(admin, "/subscriptions/kv-recorder/dead-letters")).json();
+        let letters = listed["dead_letters"].as_array().cloned().unwrap_or_default();
+        (letters.len() == 2).then_some(letters)
+    })
+    .await;
+    assert!(letters.iter().all(|l| l["state"] == "pending"), "{letters:?}");
+    let sequence_of = |payload: &str| {
+        letters.iter().find(|l| l["letter"]["event"]["payload"] == payload).unwrap()["sequence"].as_u64().unwrap()
+    };
+    let (poison, flaky_letter) = (sequence_of("fail"), sequence_of("flaky"));
+
+    let again = crate::post(admin, &format!("/subscriptions/kv-recorder/dead-letters/{poison}/retry"), b"").await;
+    assert_eq!(again.status, 409, "{}", again.text());
+    assert!(again.json()["message"].as_str().unwrap().contains("asked to fail"), "{}", again.text());
+    let delivered =
+        crate::post(admin, &format!("/subscriptions/kv-recorder/dead-letters/{flaky_letter}/retry"), b"").await;
+    assert_eq!(delivered.status, 200, "{}", delivered.text());
+    assert!(
+        handled(&host.storage(), "kv-recorder").contains(&(flaky, "flaky".to_string())),
+        "the retried event was handled"
+    );
+    let skipped = crate::post(admin, &format!("/subscriptions/kv-recorder/dead-letters/{poison}/skip"), b"").await;
+    assert_eq!(skipped.status, 200, "{}", skipped.text());
+    let missing = crate::post(admin, "/subscriptions/kv-recorder/dead-letters/9999/skip", b"").await;
+    assert_eq!(missing.status, 404, "{}", missing.text());
+
+    // What the operator did is kept across a restart.
+    tokio::task::spawn_blocking(move || host.stop()).await.unwrap();
+    let host = Host::start(plugins.path(), data.path());
+    let listed = get(host.admin, "/subscriptions/kv-recorder/dead-letters").await.json();
+    let states: Vec<(u64, String)> = listed["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["sequence"].as_u64().unwrap(), l["state"].as_str().unwrap().to_string()))
+        .collect();
+    let mut expected = vec![(poison, "skipped".to_string()), (flaky_letter, "retried".to_string())];
+    expected.sort();
+    assert_eq!(states, expected);
+}

@@ -336,3 +336,50 @@ async fn a_view_id_too_long_to_store_quarantines_its_event_and_the_projection_go
     let ada = view(&host, "acme", "/views/orders/customer/ada").await.json();
     assert_eq!(ada["orders"][0]["order_id"], "o-2", "the next event folded: {ada}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quarantined_events_survive_a_restart_and_an_operator_retries_or_skips_the_one_halted_before() {
+    let plugins = plugins_dir(&[("count", PROJECTION_COUNT)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path());
+    for payload in ["{}", "poison", "{}"] {
+        publish(&host, "acme", "orders.created", payload).await;
+    }
+    settled(&host, "count", "halted").await;
+    let listed = get(host.admin, "/projections/count/quarantine").await.json();
+    assert_eq!(
+        (listed["quarantined"][0]["sequence"].as_u64(), listed["quarantined"][0]["halted"].as_bool()),
+        (Some(2), Some(true)),
+        "{listed}"
+    );
+
+    // Kept across a restart (where the projection halts before it again).
+    tokio::task::spawn_blocking(move || host.stop()).await.unwrap();
+    let host = Host::start(plugins.path(), data.path());
+    settled(&host, "count", "halted").await;
+    let listed = get(host.admin, "/projections/count/quarantine").await.json();
+    assert_eq!(listed["quarantined"].as_array().unwrap().len(), 1, "{listed}");
+    let admin = host.admin;
+
+    // Only the event it halted before can be dealt with.
+    let wrong = crate::post(admin, "/projections/count/quarantine/3/skip", b"").await;
+    assert_eq!(wrong.status, 409, "{}", wrong.text());
+    assert!(wrong.json()["message"].as_str().unwrap().contains("halted before event 2"), "{}", wrong.text());
+
+    // Retried, it fails the same way and halts again.
+    let retried = crate::post(admin, "/projections/count/quarantine/2/retry", b"").await;
+    assert_eq!(retried.status, 200, "{}", retried.text());
+    let halted = settled(&host, "count", "halted").await;
+    assert_eq!(halted["checkpoint"], 1, "{halted}");
+
+    // Skipped, the projection folds on past it; the record stays, marked.
+    let skipped = crate::post(admin, "/projections/count/quarantine/2/skip", b"").await;
+    assert_eq!(skipped.status, 200, "{}", skipped.text());
+    let running = settled(&host, "count", "running").await;
+    assert_eq!(running["checkpoint"], 3, "{running}");
+    assert_eq!(view(&host, "acme", "/views/count/orders.created").await.text(), "2");
+    let listed = get(admin, "/projections/count/quarantine").await.json();
+    assert_eq!(listed["quarantined"][0]["skipped_by_operator"], true, "{listed}");
+    let again = crate::post(admin, "/projections/count/quarantine/2/skip", b"").await;
+    assert_eq!(again.status, 409, "nothing is halted now: {}", again.text());
+}

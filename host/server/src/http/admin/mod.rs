@@ -73,11 +73,18 @@ impl Admin {
                 text(StatusCode::OK, self.metrics.render(), "text/plain; version=0.0.4")
             }
             (&Method::GET, "/plugins") => status::plugins(&self.registry.catalog()),
+            (method, path) if path.starts_with("/subscriptions/") && path.contains("/dead-letters") => {
+                let rest = &path["/subscriptions/".len()..];
+                operate::dead_letters(&self.dispatch, stream, storage, method, rest).await
+            }
             (&Method::GET, "/subscriptions") => {
                 status::subscriptions(&self.dispatch, stream, &self.registry.catalog()).await
             }
             (&Method::GET, "/projections") => {
                 status::projections(&self.projections, stream, storage, &self.metrics).await
+            }
+            (method, path) if path.starts_with("/projections/") && path.contains("/quarantine") => {
+                operate::quarantine(&self.projections, method, &path["/projections/".len()..]).await
             }
             (&Method::POST, path) if path.starts_with("/projections/") && path.ends_with("/rebuild") => {
                 let name = path.trim_start_matches("/projections/").trim_end_matches("/rebuild");
