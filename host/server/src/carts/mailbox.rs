@@ -22,9 +22,10 @@ use corral_storage::carts::{Applied, CartCommit, CartKey, Recorded, Snapshot};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 
+use crate::carts::answers::{self, Answer, Arrival};
 use crate::carts::machine::{MachineError, Machines};
 use crate::carts::owners::{Claim, Owners};
-use crate::carts::request::{CartError, CartReply, MutateRequest, Transport};
+use crate::carts::request::{CartError, CartReply, MutateRequest};
 use crate::carts::step::{apply, mutation_of, to_applied};
 use crate::carts::store::{Admit, Budget, CartStore, StoreError};
 use crate::metrics::CartMetrics;
@@ -72,25 +73,6 @@ struct Loaded {
     /// In a cluster, the node that wrote the journal's last message (as
     /// loaded; not kept up to date).
     writer: Option<String>,
-}
-
-type Reply = oneshot::Sender<Result<CartReply, CartError>>;
-
-/// How a command of the round is answered, once the round is committed.
-enum Answer {
-    /// Known already (a read, an error, a recorded result); a mutation's
-    /// arrival (none for a read).
-    Ready(Reply, Result<CartReply, CartError>, Option<Arrival>),
-    /// The `n`th mutation applied in this round (`true`: a repeat of its
-    /// client id within the round).
-    Applied(Reply, usize, Arrival, bool),
-}
-
-/// When a mutation arrived, and how (for its latency and its count).
-#[derive(Clone, Copy)]
-struct Arrival {
-    at: Instant,
-    transport: Transport,
 }
 
 /// How a round ended.
@@ -391,7 +373,7 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
         }
     }
     if applied.is_empty() {
-        finish(shared, key, answers, &[]);
+        answers::finish(&shared.metrics, key, answers, &[]);
         return Round::Done(loaded);
     }
     let snapshot = match version - loaded.snapshot_version >= snapshot_every {
@@ -405,7 +387,7 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
     shared.metrics.commit_seconds.with_label_values(&[shared.store.name()]).observe(started.elapsed().as_secs_f64());
     let error = match result {
         Ok((committed, position)) => {
-            finish(shared, key, answers, &committed.applied);
+            answers::finish(&shared.metrics, key, answers, &committed.applied);
             // Answered first: a snapshot outside the commit (the cluster's)
             // only shortens the next load.
             if let Some(snapshot) = committed.snapshot
@@ -431,18 +413,7 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
             (CartError::Storage(detail), Round::Reload)
         }
     };
-    for answer in answers {
-        let (reply, result, arrival) = match answer {
-            Answer::Ready(reply, Ok(_), arrival) => (reply, Err(failed.clone()), arrival),
-            Answer::Applied(reply, _, arrival, _) => (reply, Err(failed.clone()), Some(arrival)),
-            Answer::Ready(reply, result, arrival) => (reply, result, arrival),
-        };
-        if let Some(arrival) = arrival {
-            let labels = [key.plugin.as_str(), arrival.transport.label(), "failed"];
-            shared.metrics.mutations.with_label_values(&labels).inc();
-        }
-        let _ = reply.send(result);
-    }
+    answers::fail(&shared.metrics, key, answers, &failed);
     round
 }
 
@@ -463,40 +434,4 @@ async fn recorded(
     ids.dedup();
     let found = futures_util::future::join_all(ids.iter().map(|id| shared.store.recorded(key, id))).await;
     ids.into_iter().map(str::to_string).zip(found).collect()
-}
-
-/// Answers every caller of a committed round and records the metrics.
-fn finish(shared: &Shared, key: &CartKey, answers: Vec<Answer>, applied: &[Applied]) {
-    let plugin = key.plugin.as_str();
-    let latency = shared.metrics.latency.with_label_values(&[plugin]);
-    for answer in answers {
-        let (reply, result, arrived, outcome) = match answer {
-            Answer::Applied(reply, index, arrived, repeated) => {
-                let Some(done) = applied.get(index) else { continue };
-                let value = CartReply {
-                    version: done.entry.version,
-                    state: Some(done.state.clone()),
-                    events: done.entry.events.clone(),
-                    repeated,
-                };
-                (reply, Ok(value), Some(arrived), if repeated { "repeated" } else { "applied" })
-            }
-            Answer::Ready(reply, result, arrived) => {
-                let outcome = match &result {
-                    Ok(value) if value.repeated => "repeated",
-                    Ok(_) => "read",
-                    Err(CartError::Rejected { .. } | CartError::UnknownKind { .. } | CartError::Invalid(_)) => {
-                        "rejected"
-                    }
-                    Err(_) => "failed",
-                };
-                (reply, result, arrived, outcome)
-            }
-        };
-        if let Some(arrived) = arrived {
-            latency.observe(arrived.at.elapsed().as_secs_f64());
-            shared.metrics.mutations.with_label_values(&[plugin, arrived.transport.label(), outcome]).inc();
-        }
-        let _ = reply.send(result);
-    }
 }

@@ -15,7 +15,8 @@
 //! - `request`: what callers send and get back, and [`CartError`].
 //! - `machine`: what applies mutations ([`Machine`]: a plugin or native code).
 //! - `mailboxes`: [`Carts`], routing calls to mailboxes, eviction.
-//! - `mailbox`: the per-cart task; `step`: applying one mutation.
+//! - `mailbox`: the per-cart task; `step`: applying one mutation;
+//!   `answers`: answering a round's callers, counted.
 //! - `store`: where journals live ([`store::CartStore`]: LMDB, or the
 //!   cluster's stream).
 //! - `owners`: in a cluster, which node owns a cart (leases, placement);
@@ -26,6 +27,7 @@
 //!
 //! The HTTP and gRPC APIs in front of [`Carts`] are in [`crate::http`].
 
+mod answers;
 mod client;
 pub mod machine;
 mod mailbox;
