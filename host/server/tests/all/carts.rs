@@ -485,22 +485,26 @@ async fn a_plugins_own_queue_bound_refuses_over_http_and_grpc(backend: Backend) 
     let host = backend.start(plugins.path(), data.path(), |c| c.carts.max_queued = 100_000);
     let message = overloads_a_queue(host.public).await;
     assert!(message.contains("2 commands queued") && message.contains("max_queue"), "{message}");
+    // One HTTP/2 connection, 300 calls at once.
+    let client = grpc(host.public).await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..300 {
-        let public = host.public;
-        tasks.spawn(async move { grpc(public).await.mutate(grpc_add("hot-grpc", 1, "")).await });
+        let mut client = client.clone();
+        tasks.spawn(async move { client.mutate(grpc_add("hot-grpc", 1, "")).await });
     }
-    let mut exhausted = 0;
+    let mut exhausted = Vec::new();
     while let Some(done) = tasks.join_next().await {
         match done.unwrap() {
             Ok(_) => {}
-            Err(status) => {
-                assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
-                exhausted += 1;
-            }
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => exhausted.push(status),
+            // A commit that failed under a loaded machine (the cluster's
+            // stream): retryable, and not what this test is about.
+            Err(status) if status.code() == tonic::Code::Unavailable => {}
+            Err(status) => panic!("{status:?}"),
         }
     }
-    assert!(exhausted > 0, "300 gRPC calls at once never filled a queue of 2");
+    assert!(!exhausted.is_empty(), "300 gRPC calls at once never filled a queue of 2");
+    assert!(exhausted[0].message().contains("max_queue"), "{:?}", exhausted[0]);
 }
 
 /// Sends 300 mutations to one cart at once: some are refused (503,
