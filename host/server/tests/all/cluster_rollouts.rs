@@ -85,7 +85,7 @@ async fn client(addr: SocketAddr, stop: Arc<AtomicBool>, counter: Arc<AtomicU64>
         if status == 0 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     answers
 }
