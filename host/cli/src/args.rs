@@ -75,6 +75,9 @@ pub(crate) struct RunArgs {
     /// Keep at most this many events (never trimming past a subscriber's checkpoint).
     #[arg(long, env = "CORRAL_RETENTION_MAX_EVENTS")]
     retention_max_events: Option<u64>,
+    /// How long a removed plugin's subscriber or projection keeps pinning retention at its checkpoint: `7d`, `12h` [default: 7d].
+    #[arg(long, env = "CORRAL_FORGET_AFTER")]
+    forget_after: Option<String>,
     /// Evict a cart from memory after this many seconds without mutations [default: 60].
     #[arg(long, env = "CORRAL_CART_IDLE_S")]
     cart_idle_s: Option<u64>,
@@ -146,6 +149,7 @@ struct FileConfig {
     drain_delay_ms: Option<u64>,
     retention_max_age_s: Option<u64>,
     retention_max_events: Option<u64>,
+    forget_after: Option<String>,
     cart_idle_s: Option<u64>,
     cart_max_active: Option<usize>,
     cart_max_queued: Option<usize>,
@@ -224,6 +228,10 @@ impl RunArgs {
             max_events: self.retention_max_events.or(file.retention_max_events),
             ..Retention::default()
         };
+        if let Some(text) = self.forget_after.or(file.forget_after) {
+            server.forget_after = corral_server::plugins::sidecar::parse_duration(&text)
+                .map_err(|reason| anyhow::anyhow!("--forget-after: {reason}"))?;
+        }
         let carts = CartSettings::default();
         server.carts = CartSettings {
             idle: self.cart_idle_s.or(file.cart_idle_s).map(Duration::from_secs).unwrap_or(carts.idle),

@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     /// How much of the event log to keep.
     pub retention: Retention,
+    /// How long a removed plugin's subscriber or projection keeps pinning
+    /// retention at its checkpoint.
+    pub forget_after: Duration,
     /// How many carts stay in memory, and for how long.
     pub carts: CartSettings,
     /// Sync changes of the plugins folder while running.
@@ -109,6 +112,7 @@ impl ServerConfig {
             drain_delay: Duration::ZERO,
             admin_token: None,
             retention: Retention::default(),
+            forget_after: Duration::from_secs(7 * 24 * 3600),
             carts: CartSettings::default(),
             watch: true,
             cluster: None,

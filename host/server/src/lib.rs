@@ -32,6 +32,7 @@
 //!   cluster as it sees it.
 //! - [`http`]: the listeners — the public gateway (routes, views, the cart
 //!   API over HTTP and gRPC) and the admin API.
+//! - `floors`: what retention never trims past, gathered from all of the above.
 //! - [`serve`]: wiring it all: the backend (`backend`: LMDB, and NATS
 //!   JetStream in a cluster), plugins, background work, listeners, graceful
 //!   shutdown. [`config`]: its resolved settings.
@@ -43,6 +44,7 @@ pub mod control;
 pub mod coordination;
 pub mod events;
 pub mod fleet;
+mod floors;
 pub mod http;
 pub mod metrics;
 pub mod node;

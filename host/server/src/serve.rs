@@ -24,8 +24,8 @@ use crate::carts::store::jetstream::StreamCarts;
 use crate::carts::{CartCluster, Carts, CartsClient, Machines, Owners};
 use crate::config::ServerConfig;
 use crate::control::StreamSink;
+use crate::events::consumers::Consumers;
 use crate::events::dispatch::Dispatch;
-use crate::events::stream::{EventStream, StreamError};
 use crate::events::{relay, retention};
 use crate::fleet::Fleet;
 use crate::http::admin::Admin;
@@ -186,7 +186,8 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     if let Some(joined) = &backend.cluster {
         background.spawn(relay::run(backend.log.clone(), joined.stream.clone(), stopped.clone()));
     }
-    let floors = floors(&dispatch, &projections, &stream, &storage, node.clone());
+    let consumers = Arc::new(Consumers::new(storage.clone(), config.forget_after));
+    let floors = crate::floors::floors(&dispatch, &projections, &stream, &storage, &consumers, node.clone());
     // Retention runs under a lease only when it is configured: otherwise a
     // cluster's nodes would take and give up the lease forever.
     if config.retention.max_age.is_some() || config.retention.max_events.is_some() {
@@ -229,6 +230,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         node,
         fleet,
         ready_max_lag: config.ready_max_lag,
+        consumers,
     });
     let (public, admin_addr) = (listeners.public.local_addr()?, listeners.admin.local_addr()?);
     let (limits, timeout) = (config.http, config.shutdown_timeout);
@@ -327,38 +329,6 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// The checkpoints of every live consumer, which retention never trims
-/// past: this node's subscribers (shared in a cluster) and projections,
-/// and in a cluster every node's projections as they report them.
-fn floors(
-    dispatch: &Arc<Dispatch>,
-    projections: &Arc<Projections>,
-    stream: &Arc<dyn EventStream>,
-    storage: &Storage,
-    node: Option<Arc<Node>>,
-) -> retention::Floors {
-    let (dispatch, projections, stream, storage) =
-        (dispatch.clone(), projections.clone(), stream.clone(), storage.clone());
-    Arc::new(move || {
-        let (dispatch, projections, stream, storage, node) =
-            (dispatch.clone(), projections.clone(), stream.clone(), storage.clone(), node.clone());
-        Box::pin(async move {
-            let mut floors = Vec::new();
-            for consumer in dispatch.consumers() {
-                floors.push(stream.checkpoint(&consumer).await?.sequence);
-            }
-            for consumer in projections.consumers() {
-                let floor = storage.checkpoint(&consumer);
-                floors.push(floor.map_err(|e| StreamError::Unavailable(e.to_string()))?);
-            }
-            if let Some(node) = node {
-                floors.extend(node.reported_floors().await.map_err(|e| StreamError::Unavailable(e.to_string()))?);
-            }
-            Ok(floors)
-        })
-    })
 }
 
 /// A server on a thread of its own, with its own async runtime (as the

@@ -9,10 +9,13 @@
 //! - `dispatch`: one delivery loop (and its schedules) per event-handler
 //!   plugin in the catalog, restarted on a new version.
 //! - `schedule`: firing cron ticks as events.
-//! - `retention`: trimming the log, never past a consumer's checkpoint.
+//! - `retention`: trimming the log, never past a consumer's checkpoint;
+//!   `consumers`: the consumers seen, so a removed plugin's checkpoint
+//!   keeps its place until it is forgotten (`--forget-after`).
 //! - `relay`: in a cluster, events an earlier version left in the node's
 //!   own log (carts' outbox) into the shared stream.
 
+pub mod consumers;
 pub mod dead_letters;
 pub mod delivery;
 pub mod dispatch;

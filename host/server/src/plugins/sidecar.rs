@@ -146,17 +146,20 @@ impl CanaryPolicy {
     }
 }
 
-/// `"250ms"`, `"60s"`, `"5m"`.
+/// `"250ms"`, `"60s"`, `"5m"`, `"12h"`, `"7d"`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    let invalid = || format!("invalid duration {text:?}; use e.g. \"500ms\", \"60s\", \"5m\", \"12h\", \"7d\"");
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 =
-        number.parse().map_err(|_| format!("invalid duration {text:?}; use e.g. \"500ms\", \"60s\", \"5m\""))?;
+    let n: u64 = number.parse().map_err(|_| invalid())?;
+    let seconds = |per: u64| n.checked_mul(per).map(Duration::from_secs).ok_or_else(invalid);
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("invalid duration {text:?}; use e.g. \"500ms\", \"60s\", \"5m\"")),
+        "m" => seconds(60),
+        "h" => seconds(3600),
+        "d" => seconds(86_400),
+        _ => Err(invalid()),
     }
 }
 

@@ -286,3 +286,46 @@ async fn an_operator_lists_dead_letters_delivers_one_again_and_skips_another_acr
     expected.sort();
     assert_eq!(states, expected);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_subscribers_checkpoint_pins_retention_until_it_is_forgotten() {
+    let plugins = plugins_dir(&[("recorder", EVENT_KV_RECORDER)], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start_with(plugins.path(), data.path(), |c| {
+        c.retention.max_events = Some(2);
+        c.forget_after = Duration::from_secs(4);
+    });
+    for payload in ["one", "two"] {
+        publish(&host, "orders.created", payload).await;
+    }
+    let storage = host.storage();
+    eventually(Duration::from_secs(20), "both handled", || (handled(&storage, "kv-recorder").len() == 2).then_some(()))
+        .await;
+    settled_subscription(&host).await;
+
+    // The plugin goes: its checkpoint (2) still holds retention back.
+    std::fs::remove_file(plugins.path().join("recorder.wasm")).unwrap();
+    let admin = host.admin;
+    let orphan = |listed: &serde_json::Value| {
+        listed.as_array().unwrap().iter().find(|s| s["consumer"] == "handler.kv-recorder").cloned()
+    };
+    let pinned = eventually(Duration::from_secs(20), "the orphaned subscriber listed", || {
+        let listed = crate::cluster::futures_block(get(admin, "/subscriptions")).json();
+        orphan(&listed).filter(|o| o["orphaned"] == true)
+    })
+    .await;
+    assert_eq!((pinned["checkpoint"].as_u64(), pinned["pins_retention"].as_bool()), (Some(2), Some(true)), "{pinned}");
+    for payload in ["3", "4", "5", "6", "7"] {
+        publish(&host, "orders.created", payload).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(storage.first().unwrap(), Some(3), "retention keeps what the removed subscriber has not handled");
+
+    // Past --forget-after it no longer pins: retention keeps the last 2.
+    eventually(Duration::from_secs(30), "the orphan forgotten and the log trimmed", || {
+        let listed = crate::cluster::futures_block(get(admin, "/subscriptions")).json();
+        let forgotten = orphan(&listed).is_some_and(|o| o["forgotten"] == true && o["pins_retention"] == false);
+        (forgotten && storage.first().unwrap() == Some(6)).then_some(())
+    })
+    .await;
+}

@@ -21,6 +21,7 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::carts::Carts;
+use crate::events::consumers::Consumers;
 use crate::events::dispatch::Dispatch;
 use crate::events::stream::EventStream;
 use crate::fleet::Fleet;
@@ -46,6 +47,8 @@ pub(crate) struct Admin {
     pub(crate) fleet: Option<Arc<Fleet>>,
     /// Not ready while a consumer lags more than this many events.
     pub(crate) ready_max_lag: Option<u64>,
+    /// The consumers seen (removed plugins' ones are orphans).
+    pub(crate) consumers: Arc<Consumers>,
     /// Shutdown has begun: not ready any more.
     pub(crate) draining: Arc<std::sync::atomic::AtomicBool>,
     /// BLAKE3 of the bearer token requests must carry, if one is set
@@ -78,7 +81,8 @@ impl Admin {
                 operate::dead_letters(&self.dispatch, stream, storage, method, rest).await
             }
             (&Method::GET, "/subscriptions") => {
-                status::subscriptions(&self.dispatch, stream, &self.registry.catalog()).await
+                let (catalog, live) = (self.registry.catalog(), self.projections.consumers());
+                status::subscriptions(&self.dispatch, stream, storage, &catalog, &self.consumers, live).await
             }
             (&Method::GET, "/projections") => {
                 status::projections(&self.projections, stream, storage, &self.metrics).await

@@ -4,6 +4,7 @@
 use corral_storage::Storage;
 use http::{Response, StatusCode};
 
+use crate::events::consumers::Consumers;
 use crate::events::dispatch::Dispatch;
 use crate::events::stream::EventStream;
 use crate::http::respond::{Body, json};
@@ -144,10 +145,37 @@ pub(super) async fn update_lags(dispatch: &Dispatch, stream: &dyn EventStream, m
     }
 }
 
-/// `GET /subscriptions`: every event handler's subscription and its counters.
-pub(super) async fn subscriptions(dispatch: &Dispatch, stream: &dyn EventStream, catalog: &Catalog) -> Response<Body> {
+/// `GET /subscriptions`: every event handler's subscription and its
+/// counters, then the consumers of removed plugins (`orphaned`), which pin
+/// retention at their checkpoint until they are `forgotten`.
+pub(super) async fn subscriptions(
+    dispatch: &Dispatch,
+    stream: &dyn EventStream,
+    storage: &Storage,
+    catalog: &Catalog,
+    consumers: &Consumers,
+    mut live: Vec<String>,
+) -> Response<Body> {
     let head = stream.head().await.unwrap_or(0);
-    let list: Vec<serde_json::Value> = dispatch
+    live.extend(dispatch.consumers());
+    let mut orphans = Vec::new();
+    for orphan in consumers.observe(&live) {
+        let checkpoint = match orphan.consumer.starts_with("handler.") {
+            true => stream.checkpoint(&orphan.consumer).await.map_or(0, |c| c.sequence),
+            false => storage.checkpoint(&orphan.consumer).unwrap_or(0),
+        };
+        orphans.push(serde_json::json!({
+            "consumer": orphan.consumer,
+            "orphaned": true,
+            "orphaned_since_ms": orphan.orphaned_since_ms,
+            "forgotten": orphan.forgotten,
+            "pins_retention": !orphan.forgotten && checkpoint > 0,
+            "checkpoint": checkpoint,
+            "head": head,
+            "forget_after_s": consumers.forget_after().as_secs(),
+        }));
+    }
+    let mut list: Vec<serde_json::Value> = dispatch
         .subscriptions()
         .iter()
         .zip(lags(dispatch, stream, head).await)
@@ -171,6 +199,7 @@ pub(super) async fn subscriptions(dispatch: &Dispatch, stream: &dyn EventStream,
             })
         })
         .collect();
+    list.extend(orphans);
     json(StatusCode::OK, &serde_json::Value::Array(list))
 }
 
