@@ -67,6 +67,12 @@ impl CallContext {
         }
     }
 
+    /// The W3C trace id of the call's `traceparent` (32 hex digits), if it
+    /// has a well-formed one.
+    pub fn trace_id(&self) -> Option<&str> {
+        trace_id(self.traceparent.as_deref()?)
+    }
+
     /// The context of handling or folding `event`.
     pub fn for_event(event: &Event) -> Self {
         CallContext {
@@ -104,4 +110,11 @@ impl CallContext {
             seed: mutation.id.clone(),
         }
     }
+}
+
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`).
+pub fn trace_id(traceparent: &str) -> Option<&str> {
+    let mut parts = traceparent.split('-');
+    let (_version, trace) = (parts.next()?, parts.next()?);
+    (trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit())).then_some(trace)
 }

@@ -65,7 +65,7 @@ pub mod world;
 
 pub use batch::{BatchFolded, PendingViews, ViewSource};
 pub use cache::CacheOutcome;
-pub use call::CallContext;
+pub use call::{CallContext, trace_id};
 pub use carts::{CartApplied, CartClient, CartMutation, CartState, CartsError};
 pub use control::{ControlPlane, Unavailable};
 pub use emit::{EmitError, EventSink, NewEvent};

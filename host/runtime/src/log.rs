@@ -1,5 +1,6 @@
 //! `corral:plugin/log`: guest log lines into the host's `tracing`, tagged with
-//! the plugin, its version and the request or event id.
+//! the plugin, its version, the request or event id, the tenant, the
+//! correlation id and the trace id.
 
 use std::fmt;
 
@@ -46,10 +47,22 @@ impl Host for LogHost<'_> {
         let fields = Fields(&fields);
         let plugin = &self.plugin.name;
         let version = &self.plugin.version;
-        let request_id = &self.call.request_id;
+        let call = self.call;
+        let (request_id, tenant, correlation_id) = (&call.request_id, &call.tenant, &call.correlation_id);
+        let trace_id = call.trace_id().unwrap_or_default();
         macro_rules! line {
             ($macro:ident) => {
-                tracing::$macro!(target: "corral::guest", plugin = %plugin, version = %version, request_id = %request_id, fields = %fields, "{message}")
+                tracing::$macro!(
+                    target: "corral::guest",
+                    plugin = %plugin,
+                    version = %version,
+                    request_id = %request_id,
+                    tenant = %tenant,
+                    correlation_id = %correlation_id,
+                    trace_id = %trace_id,
+                    fields = %fields,
+                    "{message}"
+                )
             };
         }
         match level {

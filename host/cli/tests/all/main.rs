@@ -11,6 +11,7 @@ mod cluster_carts;
 mod cluster_rollouts;
 mod dev;
 mod inspect;
+mod logs;
 mod process;
 mod scaffold;
 mod testkit;

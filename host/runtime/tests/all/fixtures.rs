@@ -576,6 +576,16 @@ async fn route_version_broken() {
 }
 
 #[tokio::test]
+async fn route_logger() {
+    let harness = Harness::new();
+    let logger = harness.load(ROUTE_LOGGER).await;
+    assert_eq!((logger.name(), logger.version()), ("logger", "1.2.3"));
+    let request = crate::request("GET", "/log/x", &[("what", "x")], b"");
+    let response = call(&harness, &logger, &request).await;
+    assert_eq!((response.status, text(&response).as_str()), (200, "logged"));
+}
+
+#[tokio::test]
 async fn route_version_flaky() {
     let harness = Harness::new();
     let flaky = harness.load(ROUTE_VERSION_FLAKY).await;

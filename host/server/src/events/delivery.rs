@@ -15,6 +15,7 @@ use std::time::Duration;
 use corral_runtime::{CallContext, ControlPlane, InvokeError};
 use corral_storage::log::{EventRecord, NewRecord};
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use crate::events::stream::{Checkpoint, EventStream, StreamError, to_event};
 use crate::metrics::DeliveryMetrics;
@@ -210,16 +211,28 @@ pub async fn run(subscription: Arc<Subscription>, stream: Arc<dyn EventStream>, 
                 continue;
             }
             for event in events {
+                // Every line logged while delivering it carries these.
+                let span = tracing::info_span!(
+                    "event",
+                    plugin = subscription.handler.name(),
+                    request_id = %event.id,
+                    topic = %event.topic,
+                    sequence = event.sequence,
+                    tenant = %event.tenant,
+                    correlation_id = %event.correlation_id,
+                    trace_id = event.traceparent.as_deref().and_then(corral_runtime::trace_id).unwrap_or_default(),
+                );
                 // A plugin's own dead letters are never fed back to it.
                 let outcome = if event.topic == subscription.dead_letter_topic {
                     Delivery::Done
                 } else {
-                    deliver(&subscription, &event, &mut stop).await
+                    deliver(&subscription, &event, &mut stop).instrument(span.clone()).await
                 };
                 let settled = match outcome {
                     Delivery::Done => stream.ack(&mut checkpoint, event.sequence).await,
                     Delivery::GaveUp(error) => {
-                        dead_letter(&subscription, stream.as_ref(), &mut checkpoint, &event, &error).await
+                        let dead = dead_letter(&subscription, stream.as_ref(), &mut checkpoint, &event, &error);
+                        dead.instrument(span).await
                     }
                     Delivery::Stopped => return,
                 };

@@ -45,7 +45,19 @@ impl Gateway {
         let request_id = request_id(&request);
         // `connection` is an HTTP/1 header (HTTP/2 forbids it).
         let http1 = request.version() < http::Version::HTTP_2;
-        let span = tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path());
+        // Every line logged while serving it carries these; the plugin's
+        // and the call's are filled in once the route is known.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %request.method(),
+            path = %request.uri().path(),
+            plugin = tracing::field::Empty,
+            version = tracing::field::Empty,
+            tenant = tracing::field::Empty,
+            correlation_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+        );
         let mut response = self.route(request, &request_id).instrument(span).await;
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", value);
@@ -103,6 +115,14 @@ impl Gateway {
                     Err(refused) => return *refused,
                 };
                 let call = call_context(&request, request_id, tenant);
+                let span = tracing::Span::current();
+                span.record("plugin", mounted.plugin.name());
+                span.record("version", mounted.plugin.version());
+                span.record("tenant", call.tenant.as_str());
+                span.record("correlation_id", call.correlation_id.as_str());
+                if let Some(trace_id) = call.trace_id() {
+                    span.record("trace_id", trace_id);
+                }
                 let response = match mounted.plugin.world() {
                     World::WasiHttp => self.serve_wasi_http(mounted, call, request).await,
                     _ => self.call_route(mounted, call, request, params).await,
