@@ -90,3 +90,49 @@ mod tests {
         assert!(!matches("cart.checked_out", "cart.created"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn topic() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec("[A-Za-z0-9_-]{1,8}", 1..6)
+    }
+
+    proptest! {
+        #[test]
+        fn no_input_makes_the_grammar_panic(text in "\\PC{0,300}", other in "\\PC{0,40}") {
+            let valid = validate_topic(&text).is_ok();
+            let _ = check_subscription(&text);
+            let _ = matches(&text, &other);
+            let _ = matches(&other, &text);
+            // A topic is also a subscription to exactly itself.
+            if valid {
+                prop_assert!(check_subscription(&text).is_ok());
+                prop_assert!(matches(&text, &text));
+            }
+        }
+
+        #[test]
+        fn wildcards_match_what_they_stand_for(segments in topic(), starred in any::<prop::sample::Index>(), extra in topic()) {
+            let topic = segments.join(".");
+            prop_assert!(validate_topic(&topic).is_ok());
+            // `*` for any one segment.
+            let mut pattern = segments.clone();
+            let star = starred.index(pattern.len());
+            pattern[star] = "*".into();
+            let pattern = pattern.join(".");
+            prop_assert!(check_subscription(&pattern).is_ok());
+            prop_assert!(matches(&pattern, &topic), "{} ~ {}", pattern, topic);
+            // `>` for one or more segments after a prefix, never for none.
+            let deeper = format!("{topic}.{}", extra.join("."));
+            let under = format!("{topic}.>");
+            prop_assert!(matches(&under, &deeper));
+            prop_assert!(!matches(&under, &topic));
+            // A longer topic is not matched by a pattern without `>`.
+            prop_assert!(!matches(&topic, &deeper));
+        }
+    }
+}

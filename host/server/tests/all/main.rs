@@ -17,6 +17,7 @@ mod events;
 mod hotswap;
 mod polyglot;
 mod projections;
+mod properties;
 mod serve;
 mod tenants;
 mod tls;
