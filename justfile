@@ -49,6 +49,10 @@ bench-swap:
     cargo bench -p corral-server --bench swap
     cargo bench -p corral-server --bench cluster_swap
 
+# Isolation: a neighbour route's p50/p99 alone and while adversarial plugins (loop, memory, oversized response, log flood) are hammered.
+bench-isolation:
+    cargo bench -p corral-server --bench isolation
+
 # Projection folds: wasm vs a native fold of the same logic, same batching, into LMDB.
 bench-projections:
     cargo bench -p corral-server --bench projections

@@ -7,6 +7,12 @@
 //! call's future and its store are dropped at the deadline, which frees its
 //! concurrency slot.
 //!
+//! CPU is shared fairly: a guest yields to the executor at every epoch
+//! tick, and a call that has run past [`LONG_CALL`] must hold one of the
+//! runtime's long-call permits (one fewer than the cores) to go on, so
+//! looping or heavy guests queue among themselves while short calls —
+//! almost every request — always find a core.
+//!
 //! Nothing here builds an error value on the success path: with
 //! `RUST_BACKTRACE=1` every error captures a backtrace.
 
@@ -22,6 +28,10 @@ use crate::error::{InvokeError, InvokeErrorKind};
 use crate::plugin::{Plugin, Pre};
 use crate::store::HostState;
 use crate::types::{Descriptor, Event, Failure, HttpRequest, HttpResponse, Mutation, Outcome};
+
+/// How long a call runs before it counts as long (and needs a long-call
+/// permit to go on).
+pub const LONG_CALL: Duration = Duration::from_millis(4);
 
 /// A successful call's value and what it cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,7 +152,12 @@ impl Plugin {
         // call never holds a worker thread; past the deadline it traps. The
         // deadline lives in the store: a batched fold restarts it per segment.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut store| {
+        // A call past LONG_CALL waits for one of the runtime's long-call
+        // permits before it goes on, and holds it until the call (and its
+        // store) ends: long calls never take every core from short ones.
+        let (long_calls, started) = (self.long_calls.clone(), Instant::now());
+        let held: Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>> = Arc::default();
+        store.epoch_deadline_callback(move |mut store| {
             let state = store.data_mut();
             if state.batch.as_mut().is_some_and(|walk| walk.began_since_tick()) {
                 // Another segment of a batch began since the last tick: its
@@ -151,6 +166,18 @@ impl Plugin {
             }
             if Instant::now() >= state.deadline {
                 return Err(Trap::Interrupt.into());
+            }
+            let holding = held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some();
+            if !holding && started.elapsed() >= LONG_CALL {
+                let (long_calls, held) = (long_calls.clone(), held.clone());
+                return Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(async move {
+                        if let Ok(permit) = long_calls.acquire_owned().await {
+                            *held.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(permit);
+                        }
+                    }),
+                ));
             }
             Ok(UpdateDeadline::Yield(1))
         });

@@ -84,6 +84,7 @@ impl Runtime {
             engine: self.engine.clone(),
             metering: self.config.metering,
             in_flight: Arc::new(Semaphore::new(settings.limits.max_concurrency as usize)),
+            long_calls: self.long_calls.clone(),
             stride: AtomicUsize::new(usize::MAX),
             descriptor: Descriptor {
                 name: stem,

@@ -38,6 +38,8 @@ pub struct Plugin {
     pub(crate) engine: wasmtime::Engine,
     pub(crate) metering: bool,
     pub(crate) in_flight: Arc<Semaphore>,
+    /// The runtime's permits for long-running calls.
+    pub(crate) long_calls: Arc<Semaphore>,
     /// Events one segment of a batched fold stands for (see `batch`):
     /// lowered when a segment runs out of fuel or time, 1 once the guest
     /// reads an input its segment shares.

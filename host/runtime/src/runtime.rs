@@ -2,6 +2,7 @@
 //! per call, and the linkers every world is linked against (built once).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -50,6 +51,10 @@ pub struct Runtime {
     pub(crate) deterministic_linker: Linker<HostState>,
     pub(crate) cache: Option<ArtifactCache>,
     pub(crate) config: RuntimeConfig,
+    /// Calls that have run past [`LONG_CALL`](crate::invoke::LONG_CALL)
+    /// share these permits (one fewer than the cores, at least one), so
+    /// long-running guests never take every core from short calls.
+    pub(crate) long_calls: Arc<tokio::sync::Semaphore>,
 }
 
 impl Runtime {
@@ -68,7 +73,9 @@ impl Runtime {
         };
         start_epoch_ticker(&engine, config.epoch_tick)
             .map_err(|e| anyhow::anyhow!("starting the epoch ticker: {e}"))?;
-        Ok(Runtime { engine, linker, deterministic_linker, cache, config })
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let long_calls = Arc::new(tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)));
+        Ok(Runtime { engine, linker, deterministic_linker, cache, config, long_calls })
     }
 
     /// The settings this runtime was built with.
