@@ -111,15 +111,7 @@ pub(crate) async fn quarantine(
     name: &str,
     action: Option<(u64, &str)>,
 ) -> anyhow::Result<ExitCode> {
-    match action {
-        None => {
-            send(admin, token, http::Method::GET, &format!("/projections/{name}/quarantine"), Vec::new(), &[]).await
-        }
-        Some((sequence, verb)) => {
-            let path = format!("/projections/{name}/quarantine/{sequence}/{verb}");
-            send(admin, token, http::Method::POST, &path, Vec::new(), &[]).await
-        }
-    }
+    list_or_act(admin, token, &format!("/projections/{name}/quarantine"), action).await
 }
 
 /// Lists an event handler's dead letters, or retries or skips one.
@@ -129,14 +121,20 @@ pub(crate) async fn dead_letters(
     plugin: &str,
     action: Option<(u64, &str)>,
 ) -> anyhow::Result<ExitCode> {
+    list_or_act(admin, token, &format!("/subscriptions/{plugin}/dead-letters"), action).await
+}
+
+/// `GET list`, or `POST list/SEQUENCE/VERB`.
+async fn list_or_act(
+    admin: &str,
+    token: Option<&str>,
+    list: &str,
+    action: Option<(u64, &str)>,
+) -> anyhow::Result<ExitCode> {
     match action {
-        None => {
-            send(admin, token, http::Method::GET, &format!("/subscriptions/{plugin}/dead-letters"), Vec::new(), &[])
-                .await
-        }
+        None => send(admin, token, http::Method::GET, list, Vec::new(), &[]).await,
         Some((sequence, verb)) => {
-            let path = format!("/subscriptions/{plugin}/dead-letters/{sequence}/{verb}");
-            send(admin, token, http::Method::POST, &path, Vec::new(), &[]).await
+            send(admin, token, http::Method::POST, &format!("{list}/{sequence}/{verb}"), Vec::new(), &[]).await
         }
     }
 }
