@@ -8,10 +8,12 @@
 //! concurrency slot.
 //!
 //! CPU is shared fairly: a guest yields to the executor at every epoch
-//! tick, and a call that has run past [`LONG_CALL`] must hold one of the
-//! runtime's long-call permits (one fewer than the cores) to go on, so
-//! looping or heavy guests queue among themselves while short calls —
-//! almost every request — always find a core.
+//! tick, and a call that has run past [`LONG_CALL`] runs only while it
+//! holds one of the runtime's long-call permits (one fewer than the
+//! cores), in slices of `LONG_SLICE`, so looping or heavy guests take turns
+//! among themselves while short calls — almost every request — always find
+//! a core. A long call waits at most `LONG_WAIT` for a permit, so one
+//! whose holder is suspended on I/O is slowed, never stalled.
 //!
 //! Nothing here builds an error value on the success path: with
 //! `RUST_BACKTRACE=1` every error captures a backtrace.
@@ -32,6 +34,10 @@ use crate::types::{Descriptor, Event, Failure, HttpRequest, HttpResponse, Mutati
 /// How long a call runs before it counts as long (and needs a long-call
 /// permit to go on).
 pub const LONG_CALL: Duration = Duration::from_millis(4);
+/// How long a long call runs on one permit before it queues again.
+const LONG_SLICE: Duration = Duration::from_millis(20);
+/// The longest a long call waits for a permit before it runs a tick anyway.
+const LONG_WAIT: Duration = Duration::from_millis(20);
 
 /// A successful call's value and what it cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,11 +158,14 @@ impl Plugin {
         // call never holds a worker thread; past the deadline it traps. The
         // deadline lives in the store: a batched fold restarts it per segment.
         store.set_epoch_deadline(1);
-        // A call past LONG_CALL waits for one of the runtime's long-call
-        // permits before it goes on, and holds it until the call (and its
-        // store) ends: long calls never take every core from short ones.
+        // A call past LONG_CALL runs only while holding one of the
+        // runtime's long-call permits. It gives the permit back after
+        // LONG_SLICE (joining the queue again, which is fair), and waits
+        // for one at most LONG_WAIT before running a tick anyway: a holder
+        // suspended on I/O (a stream to a slow client) never stalls the
+        // others for longer than that.
         let (long_calls, started) = (self.long_calls.clone(), Instant::now());
-        let held: Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>> = Arc::default();
+        let held: Arc<std::sync::Mutex<Option<(OwnedSemaphorePermit, Instant)>>> = Arc::default();
         store.epoch_deadline_callback(move |mut store| {
             let state = store.data_mut();
             if state.batch.as_mut().is_some_and(|walk| walk.began_since_tick()) {
@@ -167,19 +176,26 @@ impl Plugin {
             if Instant::now() >= state.deadline {
                 return Err(Trap::Interrupt.into());
             }
-            let holding = held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some();
-            if !holding && started.elapsed() >= LONG_CALL {
-                let (long_calls, held) = (long_calls.clone(), held.clone());
-                return Ok(UpdateDeadline::YieldCustom(
-                    1,
-                    Box::pin(async move {
-                        if let Ok(permit) = long_calls.acquire_owned().await {
-                            *held.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(permit);
-                        }
-                    }),
-                ));
+            if started.elapsed() < LONG_CALL {
+                return Ok(UpdateDeadline::Yield(1));
             }
-            Ok(UpdateDeadline::Yield(1))
+            let mut slot = held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if slot.as_ref().is_some_and(|(_, since)| since.elapsed() < LONG_SLICE) {
+                return Ok(UpdateDeadline::Yield(1));
+            }
+            // No permit, or its slice is over: give it back and queue again.
+            *slot = None;
+            drop(slot);
+            let (long_calls, held) = (long_calls.clone(), held.clone());
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    if let Ok(Ok(permit)) = tokio::time::timeout(LONG_WAIT, long_calls.acquire_owned()).await {
+                        *held.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some((permit, Instant::now()));
+                    }
+                }),
+            ))
         });
         Ok(Session { store, started: Instant::now(), metering: self.metering, _permit: permit })
     }
