@@ -12,13 +12,14 @@
 //! holds one of the runtime's long-call permits (one fewer than the
 //! cores), in slices of `LONG_SLICE`, so looping or heavy guests take turns
 //! among themselves while short calls — almost every request — always find
-//! a core. A long call waits at most `LONG_WAIT` for a permit, so one
-//! whose holder is suspended on I/O is slowed, never stalled.
+//! a core. When every permit holder is suspended on I/O (none has run for
+//! `LONG_WAIT`), a waiting long call runs anyway: slowed, never stalled.
 //!
 //! Nothing here builds an error value on the success path: with
 //! `RUST_BACKTRACE=1` every error captures a backtrace.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
@@ -36,8 +37,15 @@ use crate::types::{Descriptor, Event, Failure, HttpRequest, HttpResponse, Mutati
 pub const LONG_CALL: Duration = Duration::from_millis(4);
 /// How long a long call runs on one permit before it queues again.
 const LONG_SLICE: Duration = Duration::from_millis(20);
-/// The longest a long call waits for a permit before it runs a tick anyway.
-const LONG_WAIT: Duration = Duration::from_millis(20);
+/// How long no permit holder must have run before a waiting long call
+/// runs a tick without a permit.
+const LONG_WAIT: Duration = Duration::from_millis(100);
+const LONG_WAIT_MS: u64 = 100;
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
 
 /// A successful call's value and what it cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,12 +167,12 @@ impl Plugin {
         // deadline lives in the store: a batched fold restarts it per segment.
         store.set_epoch_deadline(1);
         // A call past LONG_CALL runs only while holding one of the
-        // runtime's long-call permits. It gives the permit back after
-        // LONG_SLICE (joining the queue again, which is fair), and waits
-        // for one at most LONG_WAIT before running a tick anyway: a holder
-        // suspended on I/O (a stream to a slow client) never stalls the
-        // others for longer than that.
-        let (long_calls, started) = (self.long_calls.clone(), Instant::now());
+        // runtime's long-call permits, in slices of LONG_SLICE (then it
+        // queues again; the queue is fair). Holders mark the time of each
+        // tick they run; a waiter that sees no holder run for LONG_WAIT (all
+        // suspended on I/O, e.g. streaming to a slow client) runs a tick
+        // without a permit rather than stall behind them.
+        let (long_calls, ticked, started) = (self.long_calls.clone(), self.long_ticked.clone(), Instant::now());
         let held: Arc<std::sync::Mutex<Option<(OwnedSemaphorePermit, Instant)>>> = Arc::default();
         store.epoch_deadline_callback(move |mut store| {
             let state = store.data_mut();
@@ -181,18 +189,28 @@ impl Plugin {
             }
             let mut slot = held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if slot.as_ref().is_some_and(|(_, since)| since.elapsed() < LONG_SLICE) {
+                ticked.store(now_ms(), Ordering::Relaxed);
                 return Ok(UpdateDeadline::Yield(1));
             }
             // No permit, or its slice is over: give it back and queue again.
             *slot = None;
             drop(slot);
-            let (long_calls, held) = (long_calls.clone(), held.clone());
+            let (long_calls, held, ticked) = (long_calls.clone(), held.clone(), ticked.clone());
             Ok(UpdateDeadline::YieldCustom(
                 1,
                 Box::pin(async move {
-                    if let Ok(Ok(permit)) = tokio::time::timeout(LONG_WAIT, long_calls.acquire_owned()).await {
-                        *held.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                            Some((permit, Instant::now()));
+                    loop {
+                        match tokio::time::timeout(LONG_WAIT, long_calls.clone().acquire_owned()).await {
+                            Ok(Ok(permit)) => {
+                                let mut slot = held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                                *slot = Some((permit, Instant::now()));
+                                return;
+                            }
+                            Ok(Err(_closed)) => return,
+                            // Holders idle: run a tick anyway.
+                            Err(_) if now_ms().saturating_sub(ticked.load(Ordering::Relaxed)) >= LONG_WAIT_MS => return,
+                            Err(_) => {}
+                        }
                     }
                 }),
             ))

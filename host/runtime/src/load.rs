@@ -85,6 +85,7 @@ impl Runtime {
             metering: self.config.metering,
             in_flight: Arc::new(Semaphore::new(settings.limits.max_concurrency as usize)),
             long_calls: self.long_calls.clone(),
+            long_ticked: self.long_ticked.clone(),
             stride: AtomicUsize::new(usize::MAX),
             descriptor: Descriptor {
                 name: stem,

@@ -40,6 +40,8 @@ pub struct Plugin {
     pub(crate) in_flight: Arc<Semaphore>,
     /// The runtime's permits for long-running calls.
     pub(crate) long_calls: Arc<Semaphore>,
+    /// When a holder of one last ran (ms since the Unix epoch).
+    pub(crate) long_ticked: Arc<std::sync::atomic::AtomicU64>,
     /// Events one segment of a batched fold stands for (see `batch`):
     /// lowered when a segment runs out of fuel or time, 1 once the guest
     /// reads an input its segment shares.

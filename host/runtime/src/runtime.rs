@@ -55,6 +55,8 @@ pub struct Runtime {
     /// share these permits (one fewer than the cores, at least one), so
     /// long-running guests never take every core from short calls.
     pub(crate) long_calls: Arc<tokio::sync::Semaphore>,
+    /// When a permit holder last ran a tick (ms since the Unix epoch).
+    pub(crate) long_ticked: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Runtime {
@@ -75,7 +77,8 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("starting the epoch ticker: {e}"))?;
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let long_calls = Arc::new(tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)));
-        Ok(Runtime { engine, linker, deterministic_linker, cache, config, long_calls })
+        let long_ticked = Arc::default();
+        Ok(Runtime { engine, linker, deterministic_linker, cache, config, long_calls, long_ticked })
     }
 
     /// The settings this runtime was built with.
