@@ -102,6 +102,13 @@ pub(crate) struct RunArgs {
     /// The TLS private key (PEM; reloaded on change).
     #[arg(long, env = "CORRAL_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Export traces (OpenTelemetry, OTLP over gRPC) to this collector,
+    /// e.g. `http://127.0.0.1:4317`. Without it, traces are exported only
+    /// when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set;
+    /// `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER` and the other standard
+    /// variables apply either way.
+    #[arg(long, env = "CORRAL_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     /// Join a cluster on NATS JetStream: server URLs, comma-separated
     /// (`nats://a:4222,nats://b:4222`). Without it the host runs on its own
     /// on the embedded log and kv.
@@ -158,6 +165,7 @@ struct FileConfig {
     ready_max_lag: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    otlp_endpoint: Option<String>,
     cluster: Option<String>,
     cluster_name: Option<String>,
     node_id: Option<String>,
@@ -176,6 +184,8 @@ pub(crate) struct RunConfig {
     pub(crate) admin_listen: SocketAddr,
     pub(crate) log_format: LogFormat,
     pub(crate) log_level: String,
+    /// Where traces go, if `--otlp-endpoint` names a collector.
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 impl RunArgs {
@@ -282,6 +292,7 @@ impl RunArgs {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9090))),
             log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Pretty),
             log_level: self.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),
+            otlp_endpoint: self.otlp_endpoint.or(file.otlp_endpoint).filter(|e| !e.is_empty()),
         })
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{args, client, dev, inspect, run, scaffold, testing};
+use crate::{args, client, dev, inspect, observe, run, scaffold, testing};
 
 /// Corral: a WebAssembly component host where every handler is a sandboxed plugin.
 #[derive(Debug, Parser)]
@@ -162,8 +162,13 @@ pub(crate) fn main() -> ExitCode {
             Command::Run(args) => {
                 let mut config = args.resolve(cli.data_dir)?;
                 config.server.admin_token = cli.admin_token;
-                init_logging(&config.log_level, config.log_format);
-                run::serve(config).await.map(|()| ExitCode::SUCCESS)
+                let traces =
+                    observe::init_with_traces(&config.log_level, config.log_format, config.otlp_endpoint.as_deref())?;
+                let served = run::serve(config).await;
+                if let Some(traces) = traces {
+                    traces.shutdown().await;
+                }
+                served.map(|()| ExitCode::SUCCESS)
             }
             Command::Dev { source, run } => {
                 let plugins = source.join("target").join("corral-plugins");
@@ -175,24 +180,29 @@ pub(crate) fn main() -> ExitCode {
                     );
                 }
                 config.server.admin_token = cli.admin_token;
-                init_logging(&config.log_level, config.log_format);
-                dev::dev(&source, config).await.map(|()| ExitCode::SUCCESS)
+                let traces =
+                    observe::init_with_traces(&config.log_level, config.log_format, config.otlp_endpoint.as_deref())?;
+                let served = dev::dev(&source, config).await;
+                if let Some(traces) = traces {
+                    traces.shutdown().await;
+                }
+                served.map(|()| ExitCode::SUCCESS)
             }
             Command::Build { source, out } => {
-                init_logging("warn", args::LogFormat::Pretty);
+                observe::init_logging("warn", args::LogFormat::Pretty);
                 let out = out.unwrap_or_else(|| source.join("target").join("corral-plugins"));
                 dev::build(&source, &out).await.map(|()| ExitCode::SUCCESS)
             }
             Command::Check { paths } => {
-                init_logging("warn", args::LogFormat::Pretty);
+                observe::init_logging("warn", args::LogFormat::Pretty);
                 inspect::check(&data_dir(cli.data_dir), &paths).await
             }
             Command::Deploy { file, name, rollout, admin } => {
-                init_logging("warn", args::LogFormat::Pretty);
+                observe::init_logging("warn", args::LogFormat::Pretty);
                 client::deploy(&admin, cli.admin_token.as_deref(), &file, name.as_deref(), &rollout).await
             }
             Command::Rollout { command } => {
-                init_logging("warn", args::LogFormat::Pretty);
+                observe::init_logging("warn", args::LogFormat::Pretty);
                 let (action, name, admin) = match &command {
                     RolloutCommand::Status { name, admin } => ("status", name, admin),
                     RolloutCommand::Abort { name, admin } => ("abort", name, admin),
@@ -201,7 +211,7 @@ pub(crate) fn main() -> ExitCode {
                 client::rollout(admin, cli.admin_token.as_deref(), action, name).await
             }
             Command::Projection { command } => {
-                init_logging("warn", args::LogFormat::Pretty);
+                observe::init_logging("warn", args::LogFormat::Pretty);
                 let token = cli.admin_token.as_deref();
                 match command {
                     ProjectionCommand::Rebuild { name, admin } => client::rebuild(&admin, token, &name).await,
@@ -217,7 +227,7 @@ pub(crate) fn main() -> ExitCode {
                 }
             }
             Command::DeadLetter { command } => {
-                init_logging("warn", args::LogFormat::Pretty);
+                observe::init_logging("warn", args::LogFormat::Pretty);
                 let token = cli.admin_token.as_deref();
                 match command {
                     DeadLetterCommand::List { plugin, admin } => {
@@ -232,20 +242,20 @@ pub(crate) fn main() -> ExitCode {
                 }
             }
             Command::Cart { command: CartCommand::Verify { plugin, cart, tenant, admin } } => {
-                init_logging("warn", args::LogFormat::Pretty);
+                observe::init_logging("warn", args::LogFormat::Pretty);
                 client::verify_cart(&admin, cli.admin_token.as_deref(), &plugin, &cart, &tenant).await
             }
             Command::Emit { topic, data, tenant, admin } => {
-                init_logging("warn", args::LogFormat::Pretty);
+                observe::init_logging("warn", args::LogFormat::Pretty);
                 client::emit(&admin, cli.admin_token.as_deref(), &topic, data.into_bytes(), &tenant).await
             }
             Command::Test { paths } => {
-                init_logging("warn", args::LogFormat::Pretty);
+                observe::init_logging("warn", args::LogFormat::Pretty);
                 testing::test(&data_dir(cli.data_dir), &paths).await
             }
             Command::New { kind, name, lang, sdk } => scaffold::new(Path::new(""), kind, &name, lang, sdk.as_deref()),
             Command::Inspect { file, json } => {
-                init_logging("warn", args::LogFormat::Pretty);
+                observe::init_logging("warn", args::LogFormat::Pretty);
                 inspect::inspect(&data_dir(cli.data_dir), &file, json).await
             }
         }
@@ -385,17 +395,4 @@ enum CartCommand {
 
 fn data_dir(flag: Option<PathBuf>) -> PathBuf {
     flag.unwrap_or_else(|| PathBuf::from(".corral"))
-}
-
-/// Logs go to stderr; stdout carries only what commands print.
-fn init_logging(level: &str, format: args::LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|error| {
-        eprintln!("warning: invalid log level {level:?} ({error}); using info");
-        tracing_subscriber::EnvFilter::new("info")
-    });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        args::LogFormat::Pretty => builder.init(),
-        args::LogFormat::Json => builder.json().init(),
-    }
 }

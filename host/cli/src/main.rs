@@ -6,6 +6,8 @@
 //!
 //! - `cli`: the commands (clap) and their dispatch.
 //! - `run`: `host run` itself — bind, serve, stop on a signal.
+//! - `observe`: log lines, and OpenTelemetry traces when a collector is
+//!   configured.
 //! - `args`: `host run`'s flags, environment and config file, resolved into
 //!   the server's settings.
 //! - `dev`: `host dev`, rebuild-and-swap while editing guests.
@@ -21,6 +23,7 @@ mod cli;
 mod client;
 mod dev;
 mod inspect;
+mod observe;
 mod run;
 mod scaffold;
 mod testing;

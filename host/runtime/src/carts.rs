@@ -124,6 +124,7 @@ impl CartsHost<'_> {
 }
 
 impl Host for CartsHost<'_> {
+    #[tracing::instrument(level = "trace", name = "carts.mutate", skip_all, fields(plugin = %plugin, kind = %kind))]
     async fn mutate(
         &mut self,
         plugin: String,
@@ -144,6 +145,7 @@ impl Host for CartsHost<'_> {
         Ok(Applied { version: applied.version, state: applied.state, events: applied.events })
     }
 
+    #[tracing::instrument(level = "trace", name = "carts.get", skip_all, fields(plugin = %plugin))]
     async fn get(&mut self, plugin: String, id: String) -> Result<Option<WitCartState>, WitCartError> {
         self.cart_granted(&plugin)?;
         let state = self.client.get(&self.call.tenant, &plugin, &id).await?;

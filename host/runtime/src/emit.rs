@@ -57,6 +57,7 @@ pub(crate) struct EmitHost<'a> {
 crate::bindings::link_view!(emit, EmitHost);
 
 impl Host for EmitHost<'_> {
+    #[tracing::instrument(level = "trace", name = "emit.publish", skip_all, fields(topic = %topic))]
     async fn publish(&mut self, topic: String, payload: Vec<u8>) -> Result<u64, WitEmitError> {
         if let Err(reason) = validate_topic(&topic) {
             return Err(WitEmitError::InvalidTopic(reason));

@@ -23,6 +23,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument as _;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::call::{CallContext, Identity};
@@ -82,25 +83,35 @@ pub(crate) struct Session {
     pub(crate) store: Store<HostState>,
     started: Instant,
     metering: bool,
+    /// The call's span (plugin, version, world; fuel used and outcome when
+    /// it ends): disabled unless traces are collected.
+    span: tracing::Span,
     _permit: OwnedSemaphorePermit,
+}
+
+/// When a call's time is up, and the span its guest code runs in.
+pub(crate) struct Bound {
+    at: tokio::time::Instant,
+    pub(crate) span: tracing::Span,
 }
 
 impl Session {
     /// Runs `call` (a future over this session's store) until the call's
     /// deadline; past it, the call ends as an interrupt (a timeout).
     pub(crate) async fn bounded<T>(
-        deadline: tokio::time::Instant,
+        bound: &Bound,
         call: impl Future<Output = wasmtime::Result<T>>,
     ) -> wasmtime::Result<T> {
-        match tokio::time::timeout_at(deadline, call).await {
+        match tokio::time::timeout_at(bound.at, call).instrument(bound.span.clone()).await {
             Ok(result) => result,
             Err(_) => Err(Trap::Interrupt.into()),
         }
     }
 
-    /// When this call's time is up.
-    pub(crate) fn deadline(&self) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(self.started) + self.store.data().plugin.limits.timeout
+    /// When this call's time is up, and the span it runs in.
+    pub(crate) fn deadline(&self) -> Bound {
+        let at = tokio::time::Instant::from_std(self.started) + self.store.data().plugin.limits.timeout;
+        Bound { at, span: self.span.clone() }
     }
 
     /// Ends the call: measures it and classifies a failure.
@@ -113,9 +124,18 @@ impl Session {
             true => identity.limits.fuel.saturating_sub(self.store.get_fuel().unwrap_or(0)),
             false => 0,
         };
+        self.span.record("fuel_used", fuel_used);
         match result {
-            Ok(value) => Ok(Called { value, fuel_used, elapsed }),
-            Err(error) => Err(identity.error(self.classify(&error))),
+            Ok(value) => {
+                self.span.record("outcome", "ok");
+                Ok(Called { value, fuel_used, elapsed })
+            }
+            Err(error) => {
+                let kind = self.classify(&error);
+                self.span.record("outcome", kind.label());
+                self.span.record("otel.status_code", "error");
+                Err(identity.error(kind))
+            }
         }
     }
 
@@ -215,7 +235,16 @@ impl Plugin {
                 }),
             ))
         });
-        Ok(Session { store, started: Instant::now(), metering: self.metering, _permit: permit })
+        let span = tracing::trace_span!(
+            "call",
+            plugin = %self.identity.name,
+            version = %self.identity.version,
+            world = %self.identity.world,
+            fuel_used = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            "otel.status_code" = tracing::field::Empty,
+        );
+        Ok(Session { store, started: Instant::now(), metering: self.metering, span, _permit: permit })
     }
 
     pub(crate) fn wrong_world(&self, wanted: &str) -> InvokeError {
@@ -230,7 +259,7 @@ impl Plugin {
         let mut session = self.session(&ControlPlane::detached(), call)?;
         let deadline = session.deadline();
         let store = &mut session.store;
-        let result = Session::bounded(deadline, async {
+        let result = Session::bounded(&deadline, async {
             match &self.pre {
                 Pre::Route(pre) => pre.instantiate_async(&mut *store).await?.call_describe(&mut *store).await,
                 Pre::EventHandler(pre) => pre.instantiate_async(&mut *store).await?.call_describe(&mut *store).await,
@@ -259,7 +288,7 @@ impl Plugin {
         let mut session = self.session(control, call)?;
         let deadline = session.deadline();
         let store = &mut session.store;
-        let result = Session::bounded(deadline, async {
+        let result = Session::bounded(&deadline, async {
             let instance = pre.instantiate_async(&mut *store).await?;
             instance.corral_plugin_http_handler().call_handle(&mut *store, request).await
         })
@@ -280,7 +309,7 @@ impl Plugin {
         let mut session = self.session(control, call)?;
         let deadline = session.deadline();
         let store = &mut session.store;
-        let result = Session::bounded(deadline, async {
+        let result = Session::bounded(&deadline, async {
             let instance = pre.instantiate_async(&mut *store).await?;
             instance.corral_plugin_event_consumer().call_handle(&mut *store, event).await
         })
@@ -307,12 +336,12 @@ impl Plugin {
             ($pre:expr, $interface:ident) => {{
                 let deadline = session.deadline();
                 let store = &mut session.store;
-                let instance = match Session::bounded(deadline, $pre.instantiate_async(&mut *store)).await {
+                let instance = match Session::bounded(&deadline, $pre.instantiate_async(&mut *store)).await {
                     Ok(instance) => instance,
                     Err(e) => return session.finish(Err(e)),
                 };
                 let projector = instance.$interface();
-                let id = match Session::bounded(deadline, projector.call_key(&mut *store, event)).await {
+                let id = match Session::bounded(&deadline, projector.call_key(&mut *store, event)).await {
                     Ok(Some(id)) => id,
                     Ok(None) => return session.finish(Ok(FoldStep::Skip)),
                     Err(e) => return session.finish(Err(e)),
@@ -328,7 +357,7 @@ impl Plugin {
                         return Err(self.error(InvokeErrorKind::Host(format!("reading view {id:?}: {reason}"))));
                     }
                 };
-                (id, Session::bounded(deadline, projector.call_apply(&mut *store, current.as_deref(), event)).await)
+                (id, Session::bounded(&deadline, projector.call_apply(&mut *store, current.as_deref(), event)).await)
             }};
         }
         let (id, result) = match &self.pre {
@@ -361,7 +390,7 @@ impl Plugin {
         let mut session = self.session(&ControlPlane::detached(), CallContext::for_mutation(mutation, tenant))?;
         let deadline = session.deadline();
         let store = &mut session.store;
-        let result = Session::bounded(deadline, async {
+        let result = Session::bounded(&deadline, async {
             let instance = pre.instantiate_async(&mut *store).await?;
             instance.corral_plugin_state_machine().call_apply(&mut *store, state, mutation).await
         })

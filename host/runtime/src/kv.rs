@@ -139,12 +139,14 @@ impl From<KvError> for WitKvError {
 }
 
 impl Host for KvHost<'_> {
+    #[tracing::instrument(level = "trace", name = "kv.get", skip_all, fields(bucket = %bucket))]
     async fn get(&mut self, bucket: String, key: String) -> Result<Option<Vec<u8>>, WitKvError> {
         let bucket = self.bucket(&bucket)?;
         check_key(&key)?;
         Ok(self.backend.get(&bucket, &key).await?)
     }
 
+    #[tracing::instrument(level = "trace", name = "kv.set", skip_all, fields(bucket = %bucket))]
     async fn set(&mut self, bucket: String, key: String, value: Vec<u8>) -> Result<(), WitKvError> {
         let bucket = self.bucket(&bucket)?;
         check_key(&key)?;
@@ -152,12 +154,14 @@ impl Host for KvHost<'_> {
         Ok(self.backend.set(&bucket, &key, value).await?)
     }
 
+    #[tracing::instrument(level = "trace", name = "kv.delete", skip_all, fields(bucket = %bucket))]
     async fn delete(&mut self, bucket: String, key: String) -> Result<bool, WitKvError> {
         let bucket = self.bucket(&bucket)?;
         check_key(&key)?;
         Ok(self.backend.delete(&bucket, &key).await?)
     }
 
+    #[tracing::instrument(level = "trace", name = "kv.list", skip_all, fields(bucket = %bucket))]
     async fn list(
         &mut self,
         bucket: String,
@@ -174,12 +178,14 @@ impl Host for KvHost<'_> {
         })
     }
 
+    #[tracing::instrument(level = "trace", name = "kv.increment", skip_all, fields(bucket = %bucket))]
     async fn increment(&mut self, bucket: String, key: String, delta: i64) -> Result<i64, WitKvError> {
         let bucket = self.bucket(&bucket)?;
         check_key(&key)?;
         Ok(self.backend.increment(&bucket, &key, delta).await?)
     }
 
+    #[tracing::instrument(level = "trace", name = "kv.compare_and_swap", skip_all, fields(bucket = %bucket))]
     async fn compare_and_swap(
         &mut self,
         bucket: String,

@@ -80,10 +80,12 @@ pub(crate) struct ViewsHost<'a> {
 crate::bindings::link_view!(views, ViewsHost);
 
 impl Host for ViewsHost<'_> {
+    #[tracing::instrument(level = "trace", name = "views.get", skip_all, fields(projection = %projection))]
     async fn get(&mut self, projection: String, id: String) -> Result<Option<Vec<u8>>, WitViewsError> {
         Ok(self.reader.get(&self.call.tenant, &projection, &id).await?)
     }
 
+    #[tracing::instrument(level = "trace", name = "views.list", skip_all, fields(projection = %projection))]
     async fn list(
         &mut self,
         projection: String,

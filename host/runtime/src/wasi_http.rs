@@ -62,7 +62,7 @@ impl Plugin {
         let task = tokio::spawn(async move {
             let deadline = session.deadline();
             let store = &mut session.store;
-            let result = Session::bounded(deadline, async {
+            let result = Session::bounded(&deadline, async {
                 let proxy = pre.instantiate_async(&mut *store).await?;
                 proxy.wasi_http_incoming_handler().call_handle(&mut *store, req, out).await
             })

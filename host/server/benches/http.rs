@@ -6,7 +6,10 @@
 //! - the hello route plugin through `host run` (a fresh instance per request);
 //! - the same for the standard wasi:http hello component;
 //! - the hello route written in JavaScript and in Python (built by
-//!   `cargo xtask guests-polyglot`; `just bench-http` runs it first).
+//!   `cargo xtask guests-polyglot`; `just bench-http` runs it first);
+//! - the hello route again with traces exported (OpenTelemetry over OTLP/gRPC
+//!   to a collector in this process, every request sampled): the first
+//!   route figure is with traces off, which must cost nothing.
 //!
 //! Run with `just bench-http` (needs `wrk`: `apt-get install wrk`).
 //! `BENCH_SECONDS` and `BENCH_CONNECTIONS` tune the load.
@@ -158,7 +161,29 @@ fn main() {
     if let Some(load) = &reference {
         print("wasmtime serve, same component", load);
     }
+    // Last, as installing the exporter cannot be undone in this process.
+    let collector = corral_test_support::otlp::Collector::counting();
+    let exporter = tokio.block_on(async {
+        corral_server::traces::Exporter::start(Some(&collector.endpoint())).expect("starting the trace exporter")
+    });
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        tracing_subscriber::registry().with(exporter.layer()).init();
+    }
+    corral_server::traces::enable();
+    let traced = wrk(&format!("http://{public}/hello"));
+    print("hello route plugin, traces exported", &traced);
+    tokio.block_on(exporter.shutdown());
+    let native_again = wrk(&format!("http://{native}/hello"));
+    print("native hyper hello, again", &native_again);
+    println!("spans the collector received: {}", collector.count());
     println!();
+    println!(
+        "traced route / native: {:.2}x   traced / untraced route: {:.2}x",
+        traced.requests_per_second / baseline.requests_per_second,
+        traced.requests_per_second / route.requests_per_second
+    );
     println!(
         "route plugin / native: {:.2}x   (target >= 0.3x, stretch 0.5x)",
         route.requests_per_second / baseline.requests_per_second

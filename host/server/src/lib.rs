@@ -11,8 +11,9 @@
 //! Areas, each a folder, whose dependencies flow one way (a later one may
 //! use an earlier one, never the reverse):
 //!
-//! - [`metrics`], [`shutdown`]: leaves — Prometheus metrics, and pausing
-//!   background work until told to stop. [`coordination`]: which node does
+//! - [`metrics`], [`shutdown`], [`traces`]: leaves — Prometheus metrics,
+//!   pausing background work until told to stop, and joining spans into W3C
+//!   traces. [`coordination`]: which node does
 //!   which work (leases).
 //! - [`plugins`]: a component and its sidecar become a mounted plugin; the
 //!   [`Catalog`](plugins::Catalog) of what is served; the
@@ -52,3 +53,4 @@ pub mod plugins;
 pub mod projections;
 pub mod serve;
 pub mod shutdown;
+pub mod traces;

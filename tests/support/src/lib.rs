@@ -20,6 +20,8 @@
 //! - [`nats::NatsCluster`]: one or more JetStream servers with their own
 //!   store dirs, killed and restarted on demand, stopped on drop (and by a
 //!   watchdog when the test process ends without dropping them).
+//! - [`otlp::Collector`]: an OpenTelemetry collector (OTLP/gRPC traces)
+//!   keeping the spans a host exports.
 //! - [`proxy::TcpProxy`]: a loopback TCP forwarder with `cut` and `restore`.
 //! - [`http`]: one request per connection, read whole ([`http::Reply`]).
 //! - [`plugins`]: a temporary plugins folder of components and sidecars.
@@ -27,6 +29,7 @@
 
 pub mod http;
 pub mod nats;
+pub mod otlp;
 pub mod plugins;
 pub mod proxy;
 pub mod wait;

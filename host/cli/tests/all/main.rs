@@ -15,6 +15,7 @@ mod logs;
 mod process;
 mod scaffold;
 mod testkit;
+mod traces;
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use tracing::Instrument as _;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, WasmStr};
 
@@ -235,11 +236,14 @@ impl Plugin {
             return broken(self.error(InvokeErrorKind::Host("an event too large to hand over".into())));
         };
         session.store.data_mut().batch = Some(Walk::new(events.clone(), calls, views.clone(), stride, granted));
+        let span = session.deadline().span;
         let store = &mut session.store;
-        let result = match pre.instantiate_async(&mut *store).await {
-            Ok(instance) => instance.corral_plugin_batch_projector().call_fold(&mut *store, &text, &encoded).await,
-            Err(e) => Err(e),
-        };
+        let result = async {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance.corral_plugin_batch_projector().call_fold(&mut *store, &text, &encoded).await
+        }
+        .instrument(span)
+        .await;
         let mut walk = session.store.data_mut().batch.take().unwrap_or_default();
         if walk.metering {
             walk.book_fuel(session.store.get_fuel().unwrap_or(0));

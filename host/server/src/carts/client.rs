@@ -40,7 +40,8 @@ impl CartClient for CartsClient {
             kind: mutation.kind,
             payload: mutation.payload,
             client_id: mutation.idempotency_key,
-            traceparent: mutation.traceparent,
+            // A child of the `carts` import's span when traces are exported.
+            traceparent: crate::traces::current_or(mutation.traceparent),
             forwarded: false,
             transport: Transport::Import,
         };

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use corral_runtime::types::{Mutation, Outcome};
 use corral_storage::carts::{Applied, CartKey, JournalEntry};
 use corral_storage::log::NewRecord;
+use tracing::Instrument as _;
 
 use crate::carts::machine::{Machine, MachineError};
 use crate::carts::request::{CartError, MutateRequest};
@@ -22,8 +23,33 @@ pub(crate) fn mutation_of(key: &CartKey, entry: &JournalEntry) -> Mutation {
     }
 }
 
-/// Applies one request to `state` with the round's version of the plugin.
+/// Applies one request to `state` with the round's version of the plugin,
+/// in a span joined to the trace of whoever sent the mutation.
 pub(super) async fn apply(
+    machine: Option<&dyn Machine>,
+    key: &CartKey,
+    state: Option<&[u8]>,
+    request: &MutateRequest,
+) -> Result<(Mutation, Outcome, String, u64), CartError> {
+    let span = tracing::trace_span!(
+        "cart.mutation",
+        plugin = %key.plugin,
+        cart = %key.cart,
+        kind = %request.kind,
+        transport = request.transport.label(),
+        outcome = tracing::field::Empty,
+        "otel.status_code" = tracing::field::Empty,
+    );
+    crate::traces::adopt(&span, request.traceparent.as_deref());
+    let result = apply_unobserved(machine, key, state, request).instrument(span.clone()).await;
+    match &result {
+        Ok(_) => span.record("outcome", "applied"),
+        Err(error) => span.record("outcome", error.label()).record("otel.status_code", "error"),
+    };
+    result
+}
+
+async fn apply_unobserved(
     machine: Option<&dyn Machine>,
     key: &CartKey,
     state: Option<&[u8]>,

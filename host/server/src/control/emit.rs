@@ -31,7 +31,8 @@ impl EventSink for StreamSink {
             topic: event.topic,
             tenant: event.tenant,
             correlation_id: event.correlation_id,
-            traceparent: event.traceparent,
+            // A child of the `emit` import's span when traces are exported.
+            traceparent: crate::traces::current_or(event.traceparent),
             source: event.source,
             payload: event.payload,
         };

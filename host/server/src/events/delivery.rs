@@ -64,8 +64,11 @@ impl Handler for PluginHandler {
     async fn handle(&self, record: &EventRecord) -> Result<(), HandlerError> {
         let mounted = &self.mounted;
         let event = to_event(record);
+        let mut call = CallContext::for_event(&event);
+        // What the handler emits or mutates continues this delivery's trace.
+        call.traceparent = crate::traces::current_or(call.traceparent);
         mounted.metrics.in_flight.inc();
-        let result = mounted.plugin.handle_event(&self.control, CallContext::for_event(&event), &event).await;
+        let result = mounted.plugin.handle_event(&self.control, call, &event).await;
         mounted.metrics.in_flight.dec();
         match result {
             Ok(called) => {
@@ -222,6 +225,7 @@ pub async fn run(subscription: Arc<Subscription>, stream: Arc<dyn EventStream>, 
                     correlation_id = %event.correlation_id,
                     trace_id = event.traceparent.as_deref().and_then(corral_runtime::trace_id).unwrap_or_default(),
                 );
+                crate::traces::adopt(&span, event.traceparent.as_deref());
                 // A plugin's own dead letters are never fed back to it.
                 let outcome = if event.topic == subscription.dead_letter_topic {
                     Delivery::Done
@@ -273,7 +277,8 @@ async fn deliver(subscription: &Subscription, record: &EventRecord, stop: &mut w
     let mut backoff = Duration::from_millis(policy.backoff_ms);
     let mut attempt = 1;
     loop {
-        match subscription.handler.handle(record).await {
+        let span = tracing::trace_span!("delivery", plugin = subscription.plugin(), topic = %record.topic, attempt);
+        match subscription.handler.handle(record).instrument(span).await {
             Ok(()) => {
                 subscription.counters.delivered.inc();
                 return Delivery::Done;

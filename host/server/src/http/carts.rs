@@ -52,7 +52,7 @@ pub(crate) async fn handle(
     let result = match *request.method() {
         Method::GET => carts.state(key.clone()).await,
         Method::POST => {
-            let traceparent = header("traceparent");
+            let traceparent = crate::traces::current_or(header("traceparent"));
             let idempotency_key = header("idempotency-key");
             let body = match Limited::new(request.into_body(), max_bytes).collect().await {
                 Ok(collected) => collected.to_bytes(),

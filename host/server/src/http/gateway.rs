@@ -57,8 +57,11 @@ impl Gateway {
             tenant = tracing::field::Empty,
             correlation_id = tracing::field::Empty,
             trace_id = tracing::field::Empty,
+            status = tracing::field::Empty,
         );
-        let mut response = self.route(request, &request_id).instrument(span).await;
+        crate::traces::adopt(&span, request.headers().get("traceparent").and_then(|v| v.to_str().ok()));
+        let mut response = self.route(request, &request_id).instrument(span.clone()).await;
+        span.record("status", response.status().as_u16());
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", value);
         }
@@ -323,7 +326,7 @@ fn call_context(request: &Request<Incoming>, request_id: &str, tenant: String) -
         request_id: request_id.to_string(),
         tenant,
         correlation_id: header("x-correlation-id").unwrap_or_else(|| request_id.to_string()),
-        traceparent: header("traceparent"),
+        traceparent: crate::traces::current_or(header("traceparent")),
         ..CallContext::default()
     }
 }

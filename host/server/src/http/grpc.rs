@@ -41,7 +41,7 @@ pub(crate) fn service(carts: Arc<Carts>) -> CartActorServer<CartService> {
 #[tonic::async_trait]
 impl CartActor for CartService {
     async fn mutate(&self, request: Request<proto::MutateRequest>) -> Result<Response<proto::CartState>, Status> {
-        let traceparent = metadata(&request, "traceparent");
+        let traceparent = crate::traces::current_or(metadata(&request, "traceparent"));
         let forwarded = request.metadata().contains_key(FORWARDED_BY);
         let tenant = tenant_metadata(&request);
         let message = request.into_inner();

@@ -22,6 +22,7 @@ use corral_runtime::{FoldStep, InvokeErrorKind, PendingViews, ViewSource};
 use corral_storage::Storage;
 use corral_storage::log::EventRecord;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use crate::events::stream::{EventStream, StreamError, to_event};
 use crate::metrics::FoldMetrics;
@@ -211,9 +212,20 @@ pub(crate) async fn run(
                 }
             }
             let scanned = reader.scanned_to().await.max(events.last().map_or(floor, |e| e.sequence));
-            match fold_batch(&projector, &storage, &events, settings.on_error).await {
+            let span = tracing::trace_span!(
+                "projection.batch",
+                projection = projector.mounted.plugin.name(),
+                generation = projection,
+                events = events.len(),
+                first = events.first().map_or(0, |e| e.sequence),
+                last = events.last().map_or(0, |e| e.sequence),
+            );
+            for event in &events {
+                crate::traces::link(&span, event.traceparent.as_deref());
+            }
+            match fold_batch(&projector, &storage, &events, settings.on_error).instrument(span.clone()).await {
                 Folded::All(changes) => {
-                    if !commit(&projector, &storage, scanned, &changes, events.len()) {
+                    if !span.in_scope(|| commit(&projector, &storage, scanned, &changes, events.len())) {
                         continue 'resume;
                     }
                     floor = scanned;
