@@ -19,7 +19,6 @@
 //! `RUST_BACKTRACE=1` every error captures a backtrace.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
@@ -29,24 +28,12 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use crate::call::{CallContext, Identity};
 use crate::control::ControlPlane;
 use crate::error::{InvokeError, InvokeErrorKind};
+use crate::fair::Turn;
 use crate::plugin::{Plugin, Pre};
 use crate::store::HostState;
 use crate::types::{Descriptor, Event, Failure, HttpRequest, HttpResponse, Mutation, Outcome};
 
-/// How long a call runs before it counts as long (and needs a long-call
-/// permit to go on).
-pub const LONG_CALL: Duration = Duration::from_millis(4);
-/// How long a long call runs on one permit before it queues again.
-const LONG_SLICE: Duration = Duration::from_millis(20);
-/// How long no permit holder must have run before a waiting long call
-/// runs a tick without a permit.
-const LONG_WAIT: Duration = Duration::from_millis(100);
-const LONG_WAIT_MS: u64 = 100;
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::fair::LONG_CALL;
 
 /// A successful call's value and what it cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +164,7 @@ impl Plugin {
         };
         let state = HostState::new(self.identity.clone(), control.clone(), call);
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limiter);
+        store.limiter_async(|state| &mut state.limiter);
         if self.metering {
             // Only fails when metering is off, which the branch excludes.
             let _ = store.set_fuel(limits.fuel);
@@ -186,14 +173,10 @@ impl Plugin {
         // call never holds a worker thread; past the deadline it traps. The
         // deadline lives in the store: a batched fold restarts it per segment.
         store.set_epoch_deadline(1);
-        // A call past LONG_CALL runs only while holding one of the
-        // runtime's long-call permits, in slices of LONG_SLICE (then it
-        // queues again; the queue is fair). Holders mark the time of each
-        // tick they run; a waiter that sees no holder run for LONG_WAIT (all
-        // suspended on I/O, e.g. streaming to a slow client) runs a tick
-        // without a permit rather than stall behind them.
-        let (long_calls, ticked, started) = (self.long_calls.clone(), self.long_ticked.clone(), Instant::now());
-        let held: Arc<std::sync::Mutex<Option<(OwnedSemaphorePermit, Instant)>>> = Arc::default();
+        // A call past LONG_CALL (or past BIG_GROWTH of memory, see the
+        // limiter) runs only while holding a long-call permit (`fair`).
+        let (turn, started) = (Turn::new(self.long_calls.clone(), self.long_ticked.clone()), Instant::now());
+        store.data_mut().limiter.turn = Some(turn.clone());
         store.epoch_deadline_callback(move |mut store| {
             let state = store.data_mut();
             if state.batch.as_mut().is_some_and(|walk| walk.began_since_tick()) {
@@ -204,36 +187,10 @@ impl Plugin {
             if Instant::now() >= state.deadline {
                 return Err(Trap::Interrupt.into());
             }
-            if started.elapsed() < LONG_CALL {
+            if started.elapsed() < LONG_CALL || turn.running() {
                 return Ok(UpdateDeadline::Yield(1));
             }
-            let mut slot = held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if slot.as_ref().is_some_and(|(_, since)| since.elapsed() < LONG_SLICE) {
-                ticked.store(now_ms(), Ordering::Relaxed);
-                return Ok(UpdateDeadline::Yield(1));
-            }
-            // No permit, or its slice is over: give it back and queue again.
-            *slot = None;
-            drop(slot);
-            let (long_calls, held, ticked) = (long_calls.clone(), held.clone(), ticked.clone());
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(async move {
-                    loop {
-                        match tokio::time::timeout(LONG_WAIT, long_calls.clone().acquire_owned()).await {
-                            Ok(Ok(permit)) => {
-                                let mut slot = held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                                *slot = Some((permit, Instant::now()));
-                                return;
-                            }
-                            Ok(Err(_closed)) => return,
-                            // Holders idle: run a tick anyway.
-                            Err(_) if now_ms().saturating_sub(ticked.load(Ordering::Relaxed)) >= LONG_WAIT_MS => return,
-                            Err(_) => {}
-                        }
-                    }
-                }),
-            ))
+            Ok(UpdateDeadline::YieldCustom(1, Box::pin(turn.clone().wait())))
         });
         let span = tracing::trace_span!(
             "call",

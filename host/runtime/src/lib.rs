@@ -22,6 +22,7 @@
 //! - `call`: [`CallContext`] and the identity every store is stamped with
 //!   (a leaf: the import modules read it, it reads nothing of theirs).
 //! - [`invoke`]: one call = one store; classifies failures into [`InvokeError`].
+//!   `fair`: the long-call permits that share the cores between heavy calls.
 //! - `store`: the per-call store data, composing the per-interface contexts.
 //! - [`control`]: the [`ControlPlane`] a call's imports reach.
 //! - [`log`], [`emit`], [`kv`], [`views`], [`carts`]: one module per imported
@@ -45,6 +46,7 @@ pub mod control;
 mod deterministic;
 pub mod emit;
 mod error;
+mod fair;
 pub mod invoke;
 pub mod kv;
 mod load;

@@ -17,6 +17,7 @@ use crate::carts::CartsHost;
 use crate::control::ControlPlane;
 use crate::deterministic::{Inputs, StoppedTimersView};
 use crate::emit::EmitHost;
+use crate::fair::Turn;
 use crate::kv::KvHost;
 use crate::log::LogHost;
 use crate::stdio::OutputTail;
@@ -165,6 +166,11 @@ pub(crate) struct Limiter {
     memory_bytes: usize,
     table_elements: usize,
     pub(crate) exceeded: bool,
+    /// Bytes of memory grown since instantiation (the first size of each
+    /// memory is not growth).
+    grown: usize,
+    /// The call's share of the long-call permits, taken once it grows big.
+    pub(crate) turn: Option<Turn>,
 }
 
 impl Limiter {
@@ -173,18 +179,37 @@ impl Limiter {
             memory_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
             table_elements: table_elements as usize,
             exceeded: false,
+            grown: 0,
+            turn: None,
         }
     }
 }
 
-impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+#[async_trait::async_trait]
+impl wasmtime::ResourceLimiterAsync for Limiter {
+    async fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let allowed = desired <= self.memory_bytes;
         self.exceeded |= !allowed;
+        if allowed && current > 0 {
+            self.grown = self.grown.saturating_add(desired - current);
+            if let Some(turn) = &self.turn {
+                turn.before_growing(self.grown).await;
+            }
+        }
         Ok(allowed)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    async fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let allowed = desired <= self.table_elements;
         self.exceeded |= !allowed;
         Ok(allowed)

@@ -7,7 +7,7 @@
 //! 2-core machine).
 //!
 //! Run with `just bench-isolation`. `BENCH_REQUESTS` sets the neighbour's
-//! sequential requests per case; `BENCH_ATTACKERS` the attacking
+//! sequential requests per case; `BENCH_CASES` (e.g. `huge,log`) picks cases by path; `BENCH_ATTACKERS` the attacking
 //! connections.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark binary")]
@@ -100,6 +100,9 @@ fn main() {
             ("response over the cap", "/huge"),
             ("log flood", "/log/flood"),
         ] {
+            if std::env::var("BENCH_CASES").is_ok_and(|cases| !cases.split(',').any(|case| path.contains(case))) {
+                continue;
+            }
             let stop = Arc::new(AtomicBool::new(false));
             let tasks = attack(public, path, attackers, stop.clone());
             tokio::time::sleep(Duration::from_millis(200)).await;
