@@ -2,7 +2,9 @@
 //! the cores), which a call must hold to run on once it is *long* — past
 //! [`LONG_CALL`] of wall time, or past [`BIG_GROWTH`] of memory grown during
 //! the call — so heavy guests take turns among themselves and short calls
-//! always find a core.
+//! always find a core. A plugin whose last call ran long needs a permit
+//! from its next call's first tick: a plugin whose calls are all heavy does
+//! not get each one's first milliseconds beside the short calls for free.
 //!
 //! Memory counts because a guest can hold a thread without ever reaching an
 //! epoch check: one `memory.fill` or `memory.copy` over tens of MiB is a

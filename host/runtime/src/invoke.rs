@@ -19,6 +19,7 @@
 //! `RUST_BACKTRACE=1` every error captures a backtrace.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
@@ -73,6 +74,7 @@ pub(crate) struct Session {
     /// The call's span (plugin, version, world; fuel used and outcome when
     /// it ends): disabled unless traces are collected.
     span: tracing::Span,
+    ran_long: Arc<AtomicBool>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -104,6 +106,7 @@ impl Session {
     /// Ends the call: measures it and classifies a failure.
     pub(crate) fn finish<T>(self, result: wasmtime::Result<T>) -> Result<Called<T>, InvokeError> {
         let elapsed = self.started.elapsed();
+        self.ran_long.store(elapsed >= LONG_CALL, Ordering::Relaxed);
         let identity = &self.store.data().plugin;
         // `get_fuel` errs when metering is off: ask only when it is on, so
         // no error value is built on the success path.
@@ -176,6 +179,7 @@ impl Plugin {
         // A call past LONG_CALL (or past BIG_GROWTH of memory, see the
         // limiter) runs only while holding a long-call permit (`fair`).
         let (turn, started) = (Turn::new(self.long_calls.clone(), self.long_ticked.clone()), Instant::now());
+        let long_from_start = self.ran_long.load(Ordering::Relaxed);
         store.data_mut().limiter.turn = Some(turn.clone());
         store.epoch_deadline_callback(move |mut store| {
             let state = store.data_mut();
@@ -187,7 +191,7 @@ impl Plugin {
             if Instant::now() >= state.deadline {
                 return Err(Trap::Interrupt.into());
             }
-            if started.elapsed() < LONG_CALL || turn.running() {
+            if (!long_from_start && started.elapsed() < LONG_CALL) || turn.running() {
                 return Ok(UpdateDeadline::Yield(1));
             }
             Ok(UpdateDeadline::YieldCustom(1, Box::pin(turn.clone().wait())))
@@ -201,7 +205,8 @@ impl Plugin {
             outcome = tracing::field::Empty,
             "otel.status_code" = tracing::field::Empty,
         );
-        Ok(Session { store, started: Instant::now(), metering: self.metering, span, _permit: permit })
+        let ran_long = self.ran_long.clone();
+        Ok(Session { store, started: Instant::now(), metering: self.metering, span, ran_long, _permit: permit })
     }
 
     pub(crate) fn wrong_world(&self, wanted: &str) -> InvokeError {

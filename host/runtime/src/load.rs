@@ -86,6 +86,7 @@ impl Runtime {
             in_flight: Arc::new(Semaphore::new(settings.limits.max_concurrency as usize)),
             long_calls: self.long_calls.clone(),
             long_ticked: self.long_ticked.clone(),
+            ran_long: Arc::default(),
             stride: AtomicUsize::new(usize::MAX),
             descriptor: Descriptor {
                 name: stem,

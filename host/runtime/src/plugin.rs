@@ -42,6 +42,10 @@ pub struct Plugin {
     pub(crate) long_calls: Arc<Semaphore>,
     /// When a holder of one last ran (ms since the Unix epoch).
     pub(crate) long_ticked: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether its last call ran past `LONG_CALL`: then the next one needs
+    /// a long-call permit from its first tick, so a plugin whose calls are
+    /// all heavy does not get each one's first milliseconds for free.
+    pub(crate) ran_long: Arc<std::sync::atomic::AtomicBool>,
     /// Events one segment of a batched fold stands for (see `batch`):
     /// lowered when a segment runs out of fuel or time, 1 once the guest
     /// reads an input its segment shares.
@@ -75,6 +79,11 @@ impl Plugin {
     /// Plugin version.
     pub fn version(&self) -> &str {
         &self.identity.version
+    }
+    /// Whether its last call ran past [`LONG_CALL`](crate::invoke::LONG_CALL),
+    /// so the next one needs a long-call permit from its first tick.
+    pub fn last_call_ran_long(&self) -> bool {
+        self.ran_long.load(std::sync::atomic::Ordering::Relaxed)
     }
     /// The world the component targets.
     pub fn world(&self) -> World {

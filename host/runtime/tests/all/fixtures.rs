@@ -155,10 +155,12 @@ async fn route_endless_loop() {
             }),
         )
         .await;
+    assert!(!plugin.last_call_ran_long());
     let started = std::time::Instant::now();
     let error = plugin.handle_http(&harness.control, CallContext::internal("t"), &get("/loop")).await.unwrap_err();
     assert!(matches!(error.kind, InvokeErrorKind::Timeout(t) if t == SHORT), "{error}");
     assert!(started.elapsed() < SHORT * 10, "the deadline stopped it: {:?}", started.elapsed());
+    assert!(plugin.last_call_ran_long(), "its next call queues for a long-call permit from the start");
     still_serves(&harness).await;
 }
 
