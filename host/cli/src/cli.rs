@@ -162,8 +162,12 @@ pub(crate) fn main() -> ExitCode {
             Command::Run(args) => {
                 let mut config = args.resolve(cli.data_dir)?;
                 config.server.admin_token = cli.admin_token;
-                let traces =
-                    observe::init_with_traces(&config.log_level, config.log_format, config.otlp_endpoint.as_deref())?;
+                let traces = observe::init_with_traces(
+                    &config.log_level,
+                    config.log_format,
+                    config.otlp_endpoint.as_deref(),
+                    config.server.cluster.as_ref().map(|cluster| cluster.node_id.as_str()),
+                )?;
                 let served = run::serve(config).await;
                 if let Some(traces) = traces {
                     traces.shutdown().await;
@@ -180,8 +184,12 @@ pub(crate) fn main() -> ExitCode {
                     );
                 }
                 config.server.admin_token = cli.admin_token;
-                let traces =
-                    observe::init_with_traces(&config.log_level, config.log_format, config.otlp_endpoint.as_deref())?;
+                let traces = observe::init_with_traces(
+                    &config.log_level,
+                    config.log_format,
+                    config.otlp_endpoint.as_deref(),
+                    config.server.cluster.as_ref().map(|cluster| cluster.node_id.as_str()),
+                )?;
                 let served = dev::dev(&source, config).await;
                 if let Some(traces) = traces {
                     traces.shutdown().await;

@@ -22,15 +22,17 @@ pub(crate) fn init_logging(level: &str, format: LogFormat) {
 }
 
 /// Logs, and traces when a collector is named (`endpoint`, or the standard
-/// `OTEL_*` variables). Runs inside the async runtime (the exporter's
-/// connection lives there); flush the exporter it returns before exiting.
+/// `OTEL_*` variables), as the service instance `instance` (the node id in
+/// a cluster). Runs inside the async runtime (the exporter's connection
+/// lives there); flush the exporter it returns before exiting.
 pub(crate) fn init_with_traces(
     level: &str,
     format: LogFormat,
     endpoint: Option<&str>,
+    instance: Option<&str>,
 ) -> anyhow::Result<Option<Exporter>> {
     let exporter = match Exporter::wanted(endpoint) {
-        true => Some(Exporter::start(endpoint)?),
+        true => Some(Exporter::start(endpoint, instance)?),
         false => None,
     };
     init(level, format, exporter.as_ref())?;

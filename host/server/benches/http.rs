@@ -164,7 +164,7 @@ fn main() {
     // Last, as installing the exporter cannot be undone in this process.
     let collector = corral_test_support::otlp::Collector::counting();
     let exporter = tokio.block_on(async {
-        corral_server::traces::Exporter::start(Some(&collector.endpoint())).expect("starting the trace exporter")
+        corral_server::traces::Exporter::start(Some(&collector.endpoint()), None).expect("starting the trace exporter")
     });
     {
         use tracing_subscriber::layer::SubscriberExt as _;

@@ -20,6 +20,8 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 pub struct Received {
     /// `service.name` of the span's resource.
     pub service: String,
+    /// `service.instance.id` of the span's resource (empty if none).
+    pub instance: String,
     /// The span as sent.
     pub span: Span,
 }
@@ -160,13 +162,16 @@ impl TraceService for Sink {
         }
         let mut received = self.received.lock().unwrap_or_else(PoisonError::into_inner);
         for resource_spans in request.resource_spans {
-            let service = resource_spans
-                .resource
-                .as_ref()
-                .and_then(|resource| attribute(&resource.attributes, "service.name"))
-                .unwrap_or_default();
+            let resource = |key: &str| {
+                resource_spans.resource.as_ref().and_then(|r| attribute(&r.attributes, key)).unwrap_or_default()
+            };
+            let (service, instance) = (resource("service.name"), resource("service.instance.id"));
             for scope in resource_spans.scope_spans {
-                received.extend(scope.spans.into_iter().map(|span| Received { service: service.clone(), span }));
+                received.extend(scope.spans.into_iter().map(|span| Received {
+                    service: service.clone(),
+                    instance: instance.clone(),
+                    span,
+                }));
             }
         }
         Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))

@@ -165,3 +165,69 @@ async fn one_request_is_one_connected_trace_from_the_route_through_the_handler_t
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Two `host run --cluster` nodes exporting to one collector: a mutation
+/// sent to one node for a cart the other owns is one trace across both —
+/// the first node's request, the owner's forwarded request under it, and
+/// the mutation under that — each span naming its node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forwarded_cart_mutation_is_one_trace_across_the_nodes() {
+    let nats = tokio::task::spawn_blocking(crate::nats).await.unwrap();
+    let collector = Collector::start();
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
+    let data: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let urls = nats.urls().join(",");
+    let hosts: Vec<Host> = (0..2)
+        .map(|i| {
+            let node = format!("node-{i}");
+            let flags = ["--cluster", &urls, "--cluster-name", "traces", "--node-id", &node];
+            let endpoint = collector.endpoint();
+            Host::start(plugins.path(), data[i].path(), &[&flags[..], &["--otlp-endpoint", &endpoint]].concat())
+        })
+        .collect();
+    // Both nodes are members before carts are placed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = corral_test_support::http::get(hosts[0].admin, "/cluster").await.json();
+        if view["members"].as_array().is_some_and(|members| members.len() == 2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the nodes did not see each other: {view}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Through node-0 only: the carts node-1 owns are forwarded to it.
+    for cart in 0..16 {
+        let body = serde_json::json!({"kind": "add", "payload": 1}).to_string();
+        let reply = call(hosts[0].public, "POST", &format!("/carts/counter/t{cart}"), body.as_bytes(), None).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let forwarded = |spans: &[Received]| {
+        spans.iter().any(|s| {
+            s.span.name == "cart.mutation"
+                && s.instance == "node-1"
+                && s.attribute("transport").as_deref() == Some("forwarded")
+        })
+    };
+    let spans = collector.wait_for(Duration::from_secs(30), forwarded);
+    for host in hosts {
+        assert!(host.terminate().success());
+    }
+    let mutation = spans
+        .iter()
+        .find(|s| {
+            s.span.name == "cart.mutation"
+                && s.instance == "node-1"
+                && s.attribute("transport").as_deref() == Some("forwarded")
+        })
+        .unwrap_or_else(|| panic!("no mutation forwarded to node-1 among {} spans", spans.len()));
+    let trace: Vec<&Received> = spans.iter().filter(|s| s.trace_id() == mutation.trace_id()).collect();
+    let parent = |span: &Received| trace.iter().copied().find(|s| s.span_id() == span.parent_id());
+    let owner_request = parent(mutation).unwrap_or_else(|| panic!("{:#?}", summary(&trace)));
+    assert_eq!((owner_request.span.name.as_str(), owner_request.instance.as_str()), ("request", "node-1"));
+    let first_request = parent(owner_request).unwrap_or_else(|| panic!("{:#?}", summary(&trace)));
+    assert_eq!((first_request.span.name.as_str(), first_request.instance.as_str()), ("request", "node-0"));
+    assert!(first_request.attribute("path").is_some_and(|p| p.starts_with("/carts/counter/t")), "{first_request:?}");
+    assert_eq!(first_request.parent_id(), "", "the client's request started the trace");
+    let call = trace.iter().find(|s| s.span.name == "call" && s.parent_id() == mutation.span_id());
+    assert!(call.is_some_and(|c| c.instance == "node-1"), "the cart plugin ran on its owner: {:#?}", summary(&trace));
+}

@@ -55,10 +55,12 @@ impl Exporter {
     }
 
     /// Starts a batching exporter to `endpoint` (else where the standard
-    /// variables say). Call it inside the Tokio runtime: the connection to
-    /// the collector lives there. Nothing is sent until spans end; an
-    /// unreachable collector costs dropped batches, never requests.
-    pub fn start(endpoint: Option<&str>) -> Result<Exporter, ExportError> {
+    /// variables say), its spans marked `service.instance.id = instance`
+    /// (the node id in a cluster) when given. Call it inside the Tokio
+    /// runtime: the connection to the collector lives there. Nothing is sent
+    /// until spans end; an unreachable collector costs dropped batches,
+    /// never requests.
+    pub fn start(endpoint: Option<&str>, instance: Option<&str>) -> Result<Exporter, ExportError> {
         let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
         if let Some(endpoint) = endpoint {
             exporter = exporter.with_endpoint(endpoint);
@@ -70,6 +72,10 @@ impl Exporter {
         let mut resource = opentelemetry_sdk::Resource::builder();
         if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
             resource = resource.with_service_name(SERVICE_NAME);
+        }
+        if let Some(instance) = instance {
+            resource =
+                resource.with_attribute(opentelemetry::KeyValue::new("service.instance.id", instance.to_string()));
         }
         let provider =
             SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource.build()).build();
