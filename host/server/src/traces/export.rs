@@ -88,9 +88,17 @@ impl Exporter {
     where
         S: tracing::Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
     {
-        tracing_opentelemetry::layer().with_tracer(self.provider.tracer("corral")).with_filter(
-            tracing_subscriber::filter::filter_fn(|meta| meta.is_span() && meta.target().starts_with("corral_")),
-        )
+        tracing_opentelemetry::layer()
+            .with_tracer(self.provider.tracer("corral"))
+            // No clock reads on every poll (busy/idle time) and no source
+            // location or thread attributes: each span costs less, and its
+            // name and attributes already say what it is.
+            .with_tracked_inactivity(false)
+            .with_location(false)
+            .with_threads(false)
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                meta.is_span() && meta.target().starts_with("corral_")
+            }))
     }
 
     /// Sends what is still buffered and stops exporting.
