@@ -196,7 +196,7 @@ impl wasmtime::ResourceLimiterAsync for Limiter {
         let allowed = desired <= self.memory_bytes;
         self.exceeded |= !allowed;
         if allowed && current > 0 {
-            self.grown = self.grown.saturating_add(desired - current);
+            self.grown = self.grown.saturating_add(desired.saturating_sub(current));
             if let Some(turn) = &self.turn {
                 turn.before_growing(self.grown).await;
             }

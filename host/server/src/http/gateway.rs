@@ -61,7 +61,9 @@ impl Gateway {
         );
         crate::traces::adopt(&span, request.headers().get("traceparent").and_then(|v| v.to_str().ok()));
         let mut response = self.route(request, &request_id).instrument(span.clone()).await;
-        span.record("status", response.status().as_u16());
+        if crate::traces::enabled() {
+            span.record("status", response.status().as_u16());
+        }
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", value);
         }

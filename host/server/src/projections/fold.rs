@@ -220,8 +220,10 @@ pub(crate) async fn run(
                 first = events.first().map_or(0, |e| e.sequence),
                 last = events.last().map_or(0, |e| e.sequence),
             );
-            for event in &events {
-                crate::traces::link(&span, event.traceparent.as_deref());
+            if crate::traces::enabled() {
+                for event in &events {
+                    crate::traces::link(&span, event.traceparent.as_deref());
+                }
             }
             match fold_batch(&projector, &storage, &events, settings.on_error).instrument(span.clone()).await {
                 Folded::All(changes) => {
