@@ -162,16 +162,9 @@ pub(crate) fn main() -> ExitCode {
             Command::Run(args) => {
                 let mut config = args.resolve(cli.data_dir)?;
                 config.server.admin_token = cli.admin_token;
-                let traces = observe::init_with_traces(
-                    &config.log_level,
-                    config.log_format,
-                    config.otlp_endpoint.as_deref(),
-                    config.server.cluster.as_ref().map(|cluster| cluster.node_id.as_str()),
-                )?;
+                let traces = observe::init_serving(&config)?;
                 let served = run::serve(config).await;
-                if let Some(traces) = traces {
-                    traces.shutdown().await;
-                }
+                observe::flush(traces).await;
                 served.map(|()| ExitCode::SUCCESS)
             }
             Command::Dev { source, run } => {
@@ -184,16 +177,9 @@ pub(crate) fn main() -> ExitCode {
                     );
                 }
                 config.server.admin_token = cli.admin_token;
-                let traces = observe::init_with_traces(
-                    &config.log_level,
-                    config.log_format,
-                    config.otlp_endpoint.as_deref(),
-                    config.server.cluster.as_ref().map(|cluster| cluster.node_id.as_str()),
-                )?;
+                let traces = observe::init_serving(&config)?;
                 let served = dev::dev(&source, config).await;
-                if let Some(traces) = traces {
-                    traces.shutdown().await;
-                }
+                observe::flush(traces).await;
                 served.map(|()| ExitCode::SUCCESS)
             }
             Command::Build { source, out } => {

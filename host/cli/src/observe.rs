@@ -12,7 +12,7 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-use crate::args::LogFormat;
+use crate::args::{LogFormat, RunConfig};
 
 /// Logs only (every command but `run` and `dev`).
 pub(crate) fn init_logging(level: &str, format: LogFormat) {
@@ -21,25 +21,29 @@ pub(crate) fn init_logging(level: &str, format: LogFormat) {
     }
 }
 
-/// Logs, and traces when a collector is named (`endpoint`, or the standard
-/// `OTEL_*` variables), as the service instance `instance` (the node id in
-/// a cluster). Runs inside the async runtime (the exporter's connection
-/// lives there); flush the exporter it returns before exiting.
-pub(crate) fn init_with_traces(
-    level: &str,
-    format: LogFormat,
-    endpoint: Option<&str>,
-    instance: Option<&str>,
-) -> anyhow::Result<Option<Exporter>> {
+/// Logs, and traces when a collector is named (`--otlp-endpoint`, or the
+/// standard `OTEL_*` variables), as the service instance of the node id in
+/// a cluster. Runs inside the async runtime (the exporter's connection
+/// lives there); give what it returns to [`flush`] before exiting.
+pub(crate) fn init_serving(config: &RunConfig) -> anyhow::Result<Option<Exporter>> {
+    let endpoint = config.otlp_endpoint.as_deref();
+    let instance = config.server.cluster.as_ref().map(|cluster| cluster.node_id.as_str());
     let exporter = match Exporter::wanted(endpoint) {
         true => Some(Exporter::start(endpoint, instance)?),
         false => None,
     };
-    init(level, format, exporter.as_ref())?;
+    init(&config.log_level, config.log_format, exporter.as_ref())?;
     if exporter.is_some() {
         corral_server::traces::enable();
     }
     Ok(exporter)
+}
+
+/// Sends the spans still buffered, if traces are exported.
+pub(crate) async fn flush(traces: Option<Exporter>) {
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
 }
 
 fn init(level: &str, format: LogFormat, exporter: Option<&Exporter>) -> anyhow::Result<()> {
