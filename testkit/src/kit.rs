@@ -255,6 +255,11 @@ impl TestKit {
                     .capture
                     .run(self.plugin.handle_event(&self.scene.control, CallContext::for_event(&wit), &wit))
                     .await;
+                // What it queued is published as the host would: on success only.
+                let result = match result {
+                    Ok(called) => self.plugin.publish_queued(&self.scene.control, called.value).await,
+                    Err(error) => Err(error),
+                };
                 if let Err(error) = result {
                     run.failures.push(failure(index, input, &error));
                 }

@@ -1,12 +1,13 @@
 // Fixture: an event handler in JavaScript that uses kv and emit. For each
 // `orders.created` event with a JSON payload `{"order": ID, "amount": N}` it
 // counts the order (`orders.count`), keeps the order under `order.ID`, adds
-// the amount to `orders.total` and publishes `orders.counted` with the new
-// count. A payload without an order id is refused with an `invalid-order`
-// failure, which the host retries and then dead-letters.
+// the amount to `orders.total` and queues `orders.counted` with the new
+// count (published with the event's acknowledgement, if it succeeds). A
+// payload without an order id is refused with an `invalid-order` failure,
+// which the host retries and then dead-letters.
 
 import { increment, set } from 'corral:plugin/kv@0.1.0';
-import { publish } from 'corral:plugin/emit@0.1.0';
+import { publishOnSuccess } from 'corral:plugin/emit@0.1.0';
 
 // The plugin's own bucket is the empty string.
 const OWN = '';
@@ -40,6 +41,6 @@ export const eventConsumer = {
     increment(OWN, 'orders.total', BigInt(Math.trunc(order.amount ?? 0)));
     set(OWN, `order.${order.order}`, event.payload);
     const body = JSON.stringify({ order: order.order, count: Number(count), after: Number(event.sequence) });
-    publish('orders.counted', new TextEncoder().encode(body));
+    publishOnSuccess('orders.counted', new TextEncoder().encode(body));
   },
 };

@@ -3,8 +3,9 @@ behaviour as guests/js/event-kv-emit.
 
 For each `orders.created` event with a JSON payload
 `{"order": ID, "amount": N}` it counts the order (`orders.count`), keeps the
-order under `order.ID`, adds the amount to `orders.total` and publishes
-`orders.counted` with the new count. A payload without an order id is
+order under `order.ID`, adds the amount to `orders.total` and queues
+`orders.counted` with the new count (published with the event's
+acknowledgement, if it succeeds). A payload without an order id is
 refused with an `invalid-order` failure, which the host retries and then
 dead-letters.
 """
@@ -46,4 +47,4 @@ class EventConsumer(EventConsumerExport):
         kv.increment(OWN, "orders.total", int(order.get("amount", 0)))
         kv.set(OWN, f"order.{order['order']}", event.payload)
         body = json.dumps({"order": order["order"], "count": count, "after": event.sequence}, separators=(",", ":"))
-        emit.publish("orders.counted", body.encode())
+        emit.publish_on_success("orders.counted", body.encode())

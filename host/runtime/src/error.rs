@@ -157,6 +157,11 @@ pub enum InvokeErrorKind {
     /// The host could not run the call (e.g. the instance pool is exhausted).
     #[error("could not be run: {0}")]
     Host(String),
+    /// The call succeeded but the events it queued with
+    /// `publish-on-success` could not be appended; none is assumed
+    /// published, so the caller retries the call.
+    #[error("succeeded, but the events it queued could not be published (retry the call): {0}")]
+    Unpublished(String),
 }
 
 impl InvokeErrorKind {
@@ -169,6 +174,7 @@ impl InvokeErrorKind {
             InvokeErrorKind::MemoryLimit { .. } => "memory_limit",
             InvokeErrorKind::Busy { .. } => "busy",
             InvokeErrorKind::Guest { .. } => "guest_error",
+            InvokeErrorKind::Unpublished(_) => "unpublished",
             InvokeErrorKind::Host(_) => "host",
         }
     }

@@ -28,6 +28,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::call::{CallContext, Identity};
 use crate::control::ControlPlane;
+use crate::emit::Queued;
 use crate::error::{InvokeError, InvokeErrorKind};
 use crate::fair::Turn;
 use crate::plugin::{Plugin, Pre};
@@ -103,6 +104,12 @@ impl Session {
         Bound { at, span: self.span.clone() }
     }
 
+    /// The events the call queued with `publish-on-success`, taken out of
+    /// its store: published if it succeeds.
+    pub(crate) fn take_queued(&mut self) -> Queued {
+        std::mem::take(&mut self.store.data_mut().queued)
+    }
+
     /// Ends the call: measures it and classifies a failure.
     pub(crate) fn finish<T>(self, result: wasmtime::Result<T>) -> Result<Called<T>, InvokeError> {
         let elapsed = self.started.elapsed();
@@ -151,6 +158,19 @@ impl Session {
 impl Identity {
     pub(crate) fn error(&self, kind: InvokeErrorKind) -> InvokeError {
         InvokeError { plugin: self.name.clone(), version: self.version.clone(), kind }
+    }
+
+    /// Publishes what a successful call of this plugin queued, in one
+    /// append where the log can; the call fails as `Unpublished` if the
+    /// log cannot take them.
+    pub(crate) async fn publish_queued(&self, control: &ControlPlane, queued: Queued) -> Result<(), InvokeError> {
+        if queued.is_empty() {
+            return Ok(());
+        }
+        match control.events.publish_all(queued.into_events()).await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(self.error(InvokeErrorKind::Unpublished(error.to_string()))),
+        }
     }
 }
 
@@ -237,13 +257,30 @@ impl Plugin {
         session.finish(result)
     }
 
-    /// Handles an HTTP request with a `route` plugin; its imports reach `control`.
+    /// Handles an HTTP request with a `route` plugin; its imports reach
+    /// `control`. What the guest queued with `publish-on-success` is
+    /// published before this returns.
     pub async fn handle_http(
         &self,
         control: &Arc<ControlPlane>,
         call: CallContext,
         request: &HttpRequest,
     ) -> Result<Called<HttpResponse>, InvokeError> {
+        let Called { value: (response, queued), fuel_used, elapsed } =
+            self.handle_http_queued(control, call, request).await?;
+        self.publish_queued(control, queued).await?;
+        Ok(Called { value: response, fuel_used, elapsed })
+    }
+
+    /// As [`Plugin::handle_http`], but leaves what the guest queued to the
+    /// caller, who publishes it with [`Plugin::publish_queued`] once it
+    /// accepts the response (and drops it if it refuses the response).
+    pub async fn handle_http_queued(
+        &self,
+        control: &Arc<ControlPlane>,
+        call: CallContext,
+        request: &HttpRequest,
+    ) -> Result<Called<(HttpResponse, Queued)>, InvokeError> {
         let Pre::Route(pre) = &self.pre else {
             return Err(self.wrong_world("route"));
         };
@@ -255,16 +292,28 @@ impl Plugin {
             instance.corral_plugin_http_handler().call_handle(&mut *store, request).await
         })
         .await;
-        session.finish(result)
+        let queued = session.take_queued();
+        let Called { value, fuel_used, elapsed } = session.finish(result)?;
+        Ok(Called { value: (value, queued), fuel_used, elapsed })
     }
 
-    /// Handles an event with an `event-handler` plugin; its imports reach `control`.
+    /// Publishes what a successful call queued, in one append where the
+    /// log can; fails as [`InvokeErrorKind::Unpublished`] if the log
+    /// cannot take them (then none is assumed published).
+    pub async fn publish_queued(&self, control: &ControlPlane, queued: Queued) -> Result<(), InvokeError> {
+        self.identity.publish_queued(control, queued).await
+    }
+
+    /// Handles an event with an `event-handler` plugin; its imports reach
+    /// `control`. Returns the events the handler queued with
+    /// `publish-on-success`, for the caller to publish with the event's
+    /// acknowledgement (a failed call's are dropped).
     pub async fn handle_event(
         &self,
         control: &Arc<ControlPlane>,
         call: CallContext,
         event: &Event,
-    ) -> Result<Called<()>, InvokeError> {
+    ) -> Result<Called<Queued>, InvokeError> {
         let Pre::EventHandler(pre) = &self.pre else {
             return Err(self.wrong_world("event-handler"));
         };
@@ -276,8 +325,10 @@ impl Plugin {
             instance.corral_plugin_event_consumer().call_handle(&mut *store, event).await
         })
         .await;
+        let queued = session.take_queued();
         let called = session.finish(result)?;
-        self.guest_result(called)
+        let Called { value: (), fuel_used, elapsed } = self.guest_result(called)?;
+        Ok(Called { value: queued, fuel_used, elapsed })
     }
 
     /// Folds one event with a `projection` plugin: `key()`, then the current

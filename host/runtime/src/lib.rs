@@ -70,7 +70,7 @@ pub use cache::CacheOutcome;
 pub use call::{CallContext, trace_id};
 pub use carts::{CartApplied, CartClient, CartMutation, CartState, CartsError};
 pub use control::{ControlPlane, Unavailable};
-pub use emit::{EmitError, EventSink, NewEvent};
+pub use emit::{EmitError, EventSink, NewEvent, Queued};
 pub use error::{InvokeError, InvokeErrorKind, LoadError};
 pub use invoke::{Called, FoldStep};
 pub use kv::{Bucket, KvBackend, KvError, KvPage};

@@ -16,7 +16,7 @@ use crate::call::{CallContext, Identity};
 use crate::carts::CartsHost;
 use crate::control::ControlPlane;
 use crate::deterministic::{Inputs, StoppedTimersView};
-use crate::emit::EmitHost;
+use crate::emit::{EmitHost, Queued};
 use crate::fair::Turn;
 use crate::kv::KvHost;
 use crate::log::LogHost;
@@ -36,6 +36,8 @@ pub(crate) struct HostState {
     pub(crate) output: OutputTail,
     /// Log lines written so far in this call (capped per call).
     log_lines: u32,
+    /// Events queued with `publish-on-success`, for when the call succeeds.
+    pub(crate) queued: Queued,
     /// What the deterministic clocks and randomness return right now.
     pub(crate) inputs: Inputs,
     /// When the running call (or segment of a batched fold) times out.
@@ -73,6 +75,7 @@ impl HostState {
             control,
             output,
             log_lines: 0,
+            queued: Queued::default(),
             inputs,
             deadline,
             batch: None,
@@ -91,7 +94,7 @@ impl HostState {
 
     /// The `emit` import's view.
     pub(crate) fn emit(&mut self) -> EmitHost<'_> {
-        EmitHost { sink: &*self.control.events, plugin: &self.plugin, call: &self.call }
+        EmitHost { sink: &*self.control.events, queued: &mut self.queued, plugin: &self.plugin, call: &self.call }
     }
 
     /// The `views` import's view.

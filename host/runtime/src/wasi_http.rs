@@ -56,9 +56,10 @@ impl Plugin {
                 return Err(self.identity.error(InvokeErrorKind::Host(format!("cannot pass the request: {error:#}"))));
             }
         };
-        let pre = pre.clone();
+        let (pre, control, identity) = (pre.clone(), control.clone(), self.identity.clone());
         // The guest may stream the body after answering, so the instance
-        // lives in its own task until it returns.
+        // lives in its own task until it returns; what it queued is
+        // published then, before the body ends.
         let task = tokio::spawn(async move {
             let deadline = session.deadline();
             let store = &mut session.store;
@@ -67,7 +68,10 @@ impl Plugin {
                 proxy.wasi_http_incoming_handler().call_handle(&mut *store, req, out).await
             })
             .await;
-            session.finish(result)
+            let queued = session.take_queued();
+            let called = session.finish(result)?;
+            identity.publish_queued(&control, queued).await?;
+            Ok(called)
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response.map(|body: HyperOutgoingBody| {

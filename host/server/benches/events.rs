@@ -37,12 +37,12 @@ impl Handler for Native {
         "native"
     }
 
-    async fn handle(&self, record: &EventRecord) -> Result<(), HandlerError> {
+    async fn handle(&self, record: &EventRecord) -> Result<Vec<NewRecord>, HandlerError> {
         let bucket = Bucket::Plugin("native".into());
         self.0
             .increment(&bucket, &format!("seen.{}", record.topic), 1)
             .await
-            .map(drop)
+            .map(|_| Vec::new())
             .map_err(|e| HandlerError { cause: "kv", message: e.to_string() })
     }
 }

@@ -74,6 +74,8 @@ pub struct DeliveryMetrics {
     pub(crate) delivered: IntCounter,
     pub(crate) retried: IntCounter,
     pub(crate) dead_lettered: IntCounter,
+    /// Events the handler queued, published with its acknowledgements.
+    pub(crate) emitted: IntCounter,
 }
 
 /// The metrics of one plugin, already labelled (cheap to clone: handles).
@@ -361,6 +363,7 @@ impl Metrics {
             delivered: self.delivered.with_label_values(&labels),
             retried: self.retried.with_label_values(&labels),
             dead_lettered: self.dead_lettered.with_label_values(&labels),
+            emitted: self.emitted.with_label_values(&[plugin]),
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use corral_runtime::{CallContext, ControlPlane, Plugin};
 use corral_server::events::{self, Handler, HandlerError};
-use corral_storage::log::EventRecord;
+use corral_storage::log::{EventRecord, NewRecord};
 
 pub(crate) struct Wasm(pub(crate) Plugin, pub(crate) Arc<ControlPlane>);
 
@@ -15,12 +15,12 @@ impl Handler for Wasm {
         "wasm"
     }
 
-    async fn handle(&self, record: &EventRecord) -> Result<(), HandlerError> {
+    async fn handle(&self, record: &EventRecord) -> Result<Vec<NewRecord>, HandlerError> {
         let event = events::to_event(record);
         self.0
             .handle_event(&self.1, CallContext::for_event(&event), &event)
             .await
-            .map(drop)
+            .map(|called| events::queued_records(called.value))
             .map_err(|e| HandlerError { cause: e.kind.label(), message: e.kind.to_string() })
     }
 }

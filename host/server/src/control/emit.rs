@@ -5,9 +5,8 @@
 use std::sync::Arc;
 
 use corral_runtime::{EmitError, EventSink, NewEvent};
-use corral_storage::log::NewRecord;
 
-use crate::events::stream::EventStream;
+use crate::events::stream::{EventStream, record_of};
 use crate::metrics::Metrics;
 
 /// The runtime's `EventSink` over an [`EventStream`].
@@ -27,17 +26,19 @@ impl StreamSink {
 impl EventSink for StreamSink {
     async fn publish(&self, event: NewEvent) -> Result<u64, EmitError> {
         let source = event.source.clone();
-        let record = NewRecord {
-            topic: event.topic,
-            tenant: event.tenant,
-            correlation_id: event.correlation_id,
-            // A child of the `emit` import's span when traces are exported.
-            traceparent: crate::traces::current_or(event.traceparent),
-            source: event.source,
-            payload: event.payload,
-        };
-        let sequences = self.stream.publish(vec![record]).await.map_err(|e| EmitError::Unavailable(e.to_string()))?;
+        let sequences =
+            self.stream.publish(vec![record_of(event)]).await.map_err(|e| EmitError::Unavailable(e.to_string()))?;
         self.metrics.emitted(&source, 1);
         sequences.first().copied().ok_or_else(|| EmitError::Unavailable("the log assigned no sequence".into()))
+    }
+
+    /// One append for all of them: one commit in the embedded log.
+    async fn publish_all(&self, events: Vec<NewEvent>) -> Result<Vec<u64>, EmitError> {
+        let Some(source) = events.first().map(|e| e.source.clone()) else { return Ok(Vec::new()) };
+        let count = events.len() as u64;
+        let records = events.into_iter().map(record_of).collect();
+        let sequences = self.stream.publish(records).await.map_err(|e| EmitError::Unavailable(e.to_string()))?;
+        self.metrics.emitted(&source, count);
+        Ok(sequences)
     }
 }

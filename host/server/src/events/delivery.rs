@@ -1,6 +1,9 @@
 //! Delivering events to event-handler plugins: one durable consumer per
 //! plugin, in sequence order, acknowledged only after the handler returns
-//! ok. Failures are retried with exponential backoff; after the last attempt
+//! ok — together with the events the handler queued until it succeeded
+//! (`emit.publish-on-success`), so a failed attempt publishes none of them
+//! and a retried one publishes them once. Failures are retried with
+//! exponential backoff; after the last attempt
 //! the event goes to `dlq.PLUGIN` (atomically with the acknowledgement) and
 //! the consumer moves on, so a poison event never stalls the stream.
 //!
@@ -12,12 +15,12 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use corral_runtime::{CallContext, ControlPlane, InvokeError};
+use corral_runtime::{CallContext, ControlPlane, InvokeError, Queued};
 use corral_storage::log::{EventRecord, NewRecord};
 use tokio::sync::watch;
 use tracing::Instrument as _;
 
-use crate::events::stream::{Checkpoint, EventStream, StreamError, to_event};
+use crate::events::stream::{Checkpoint, EventStream, StreamError, record_of, to_event};
 use crate::metrics::DeliveryMetrics;
 use crate::plugins::mounted::Mounted;
 use crate::plugins::sidecar::DeliverySection;
@@ -45,8 +48,15 @@ pub trait Handler: Send + Sync + 'static {
     /// The handler's name: its consumer is `handler.NAME`, its dead-letter
     /// topic `dlq.NAME`.
     fn name(&self) -> &str;
-    /// Handles one event.
-    async fn handle(&self, event: &EventRecord) -> Result<(), HandlerError>;
+    /// Handles one event; returns the events to publish with its
+    /// acknowledgement (none are published if it fails).
+    async fn handle(&self, event: &EventRecord) -> Result<Vec<NewRecord>, HandlerError>;
+}
+
+/// The log's records of what a handler queued, children of the current
+/// span (the delivery's) when traces are exported.
+pub fn queued_records(queued: Queued) -> Vec<NewRecord> {
+    queued.into_events().into_iter().map(record_of).collect()
 }
 
 /// An event-handler plugin as a [`Handler`], its imports reaching `control`.
@@ -61,7 +71,7 @@ impl Handler for PluginHandler {
         self.mounted.plugin.name()
     }
 
-    async fn handle(&self, record: &EventRecord) -> Result<(), HandlerError> {
+    async fn handle(&self, record: &EventRecord) -> Result<Vec<NewRecord>, HandlerError> {
         let mounted = &self.mounted;
         let event = to_event(record);
         let mut call = CallContext::for_event(&event);
@@ -73,7 +83,7 @@ impl Handler for PluginHandler {
         match result {
             Ok(called) => {
                 mounted.metrics.observe(called.elapsed.as_secs_f64(), called.fuel_used);
-                Ok(())
+                Ok(queued_records(called.value))
             }
             Err(error) => {
                 mounted.metrics.failed(error.kind.label());
@@ -228,12 +238,20 @@ pub async fn run(subscription: Arc<Subscription>, stream: Arc<dyn EventStream>, 
                 crate::traces::adopt(&span, event.traceparent.as_deref());
                 // A plugin's own dead letters are never fed back to it.
                 let outcome = if event.topic == subscription.dead_letter_topic {
-                    Delivery::Done
+                    Delivery::Done(Vec::new())
                 } else {
                     deliver(&subscription, &event, &mut stop).instrument(span.clone()).await
                 };
                 let settled = match outcome {
-                    Delivery::Done => stream.ack(&mut checkpoint, event.sequence).await,
+                    Delivery::Done(records) if records.is_empty() => stream.ack(&mut checkpoint, event.sequence).await,
+                    Delivery::Done(records) => {
+                        let count = records.len() as u64;
+                        let acked = stream.ack_with(&mut checkpoint, event.sequence, records).instrument(span).await;
+                        if acked.is_ok() {
+                            subscription.counters.emitted.inc_by(count);
+                        }
+                        acked
+                    }
                     Delivery::GaveUp(error) => {
                         let dead = dead_letter(&subscription, stream.as_ref(), &mut checkpoint, &event, &error);
                         dead.instrument(span).await
@@ -267,7 +285,8 @@ fn stopped_by(consumer: &str, error: &StreamError) -> bool {
 }
 
 enum Delivery {
-    Done,
+    /// Handled: acknowledge it, publishing these with it.
+    Done(Vec<NewRecord>),
     GaveUp(HandlerError),
     Stopped,
 }
@@ -279,9 +298,9 @@ async fn deliver(subscription: &Subscription, record: &EventRecord, stop: &mut w
     loop {
         let span = tracing::trace_span!("delivery", plugin = subscription.plugin(), topic = %record.topic, attempt);
         match subscription.handler.handle(record).instrument(span).await {
-            Ok(()) => {
+            Ok(records) => {
                 subscription.counters.delivered.inc();
-                return Delivery::Done;
+                return Delivery::Done(records);
             }
             Err(error) => {
                 subscription.record_error(&error);

@@ -50,6 +50,21 @@ impl EventStream for stream::Embedded {
         Ok(())
     }
 
+    async fn ack_with(
+        &self,
+        checkpoint: &mut Checkpoint,
+        sequence: u64,
+        records: Vec<NewRecord>,
+    ) -> Result<(), StreamError> {
+        let consumer = checkpoint.consumer.clone();
+        let appended = self.blocking(move |s| s.ack(&consumer, sequence, &records)).await.map_err(unavailable)?;
+        checkpoint.sequence = checkpoint.sequence.max(sequence);
+        if let Some(last) = appended.last() {
+            self.announce(*last);
+        }
+        Ok(())
+    }
+
     async fn dead_letter(
         &self,
         checkpoint: &mut Checkpoint,

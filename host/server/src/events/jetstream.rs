@@ -4,6 +4,9 @@
 //! ticks in the fenced checkpoints bucket.
 //!
 //! Differences from the embedded log, each a property of the cluster: a
+//! handler's queued events and its checkpoint are two writes (their ids
+//! come from the consumer and the event, so handling the event again after
+//! a crash between them stores them once within the duplicate window); a
 //! dead letter and its checkpoint are two writes (the dead letter carries a
 //! fresh id, so a retry after a crash between them dead-letters the event
 //! again rather than losing it); a tick's event and its record likewise
@@ -143,6 +146,21 @@ impl EventStream for ClusterStream {
             }
             Err(error) => Err(unavailable(error)),
         }
+    }
+
+    async fn ack_with(
+        &self,
+        checkpoint: &mut Checkpoint,
+        sequence: u64,
+        records: Vec<NewRecord>,
+    ) -> Result<(), StreamError> {
+        if !records.is_empty() {
+            // The same event handled again publishes the same ids: stored
+            // once within the stream's duplicate window.
+            let consumer = checkpoint.consumer.clone();
+            self.publish_with(records, |i| format!("{consumer}-{sequence}-{i}")).await?;
+        }
+        self.ack(checkpoint, sequence).await
     }
 
     async fn dead_letter(

@@ -26,5 +26,5 @@ pub mod retention;
 pub mod schedule;
 pub mod stream;
 
-pub use delivery::{Handler, HandlerError, Subscription};
+pub use delivery::{Handler, HandlerError, Subscription, queued_records};
 pub use stream::{Checkpoint, EventReader, EventStream, StreamError, to_event};

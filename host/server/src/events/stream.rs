@@ -9,6 +9,7 @@
 //! | `head` | stream info `last_seq` |
 //! | [`EventReader`] after a position, with filters | an ordered pull consumer with `filter_subjects` |
 //! | [`Checkpoint`] of a durable consumer, `ack` | a kv entry updated with its expected revision (fenced) |
+//! | `ack_with` (a handler's queued events) | publishes with ids from the consumer and event, then the fenced ack |
 //! | `dead_letter` | a publish to `dlq.PLUGIN`, then the fenced ack |
 //! | `fire_tick` | a publish with the tick as its message id (one per cluster) |
 //! | `trim` | purging the events below a sequence |
@@ -16,6 +17,7 @@
 
 use std::time::Duration;
 
+use corral_runtime::NewEvent;
 use corral_runtime::types::Event;
 use corral_storage::log::{EventRecord, NewRecord};
 
@@ -74,6 +76,17 @@ pub trait EventStream: Send + Sync + 'static {
     /// Moves the checkpoint to `sequence` (never backwards); fails
     /// [`StreamError::Fenced`] if it moved since it was read.
     async fn ack(&self, checkpoint: &mut Checkpoint, sequence: u64) -> Result<(), StreamError>;
+    /// Moves the checkpoint to `sequence` and publishes `records` (what the
+    /// handler of that event queued until it succeeded): in one commit in
+    /// the embedded log; in a cluster, published first with ids made from
+    /// the consumer, the event and their position, so publishing them
+    /// again (after a crash before the acknowledgement) stores them once.
+    async fn ack_with(
+        &self,
+        checkpoint: &mut Checkpoint,
+        sequence: u64,
+        records: Vec<NewRecord>,
+    ) -> Result<(), StreamError>;
     /// Gives up on event `sequence`: publishes `record` (its dead letter)
     /// and moves the checkpoint past it.
     async fn dead_letter(
@@ -111,5 +124,19 @@ pub fn to_event(record: &EventRecord) -> Event {
         correlation_id: record.correlation_id.clone(),
         traceparent: record.traceparent.clone(),
         payload: record.payload.clone(),
+    }
+}
+
+/// The log's record of an event a plugin emitted: a child of the current
+/// span (the `emit` import's, the call's for events queued until it
+/// succeeded, or the delivery's) when traces are exported.
+pub fn record_of(event: NewEvent) -> NewRecord {
+    NewRecord {
+        topic: event.topic,
+        tenant: event.tenant,
+        correlation_id: event.correlation_id,
+        traceparent: crate::traces::current_or(event.traceparent),
+        source: event.source,
+        payload: event.payload,
     }
 }

@@ -222,12 +222,27 @@ impl Gateway {
             body: body.to_vec(),
         };
         mounted.metrics.in_flight.inc();
-        let result = mounted.plugin.handle_http(&self.control, call.clone(), &request).await;
+        let result = mounted.plugin.handle_http_queued(&self.control, call.clone(), &request).await;
+        // Events queued until the call succeeded go out with an accepted
+        // response only, before it is sent.
+        let result = match result {
+            Ok(called) => {
+                let (response, queued) = called.value;
+                match respond(mounted, response, self.limits.max_response_bytes, &call.request_id) {
+                    Checked::Accepted(response) => match mounted.plugin.publish_queued(&self.control, queued).await {
+                        Ok(()) => Ok((response, called.fuel_used, called.elapsed)),
+                        Err(error) => Err(error),
+                    },
+                    Checked::Refused(refused) => Ok((refused, called.fuel_used, called.elapsed)),
+                }
+            }
+            Err(error) => Err(error),
+        };
         mounted.metrics.in_flight.dec();
         match result {
-            Ok(called) => {
-                mounted.metrics.observe(called.elapsed.as_secs_f64(), called.fuel_used);
-                respond(mounted, called.value, self.limits.max_response_bytes, &call.request_id)
+            Ok((response, fuel_used, elapsed)) => {
+                mounted.metrics.observe(elapsed.as_secs_f64(), fuel_used);
+                response
             }
             Err(error) => {
                 mounted.metrics.failed(error.kind.label());
@@ -337,22 +352,31 @@ fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-/// Turns a guest's response record into an HTTP response.
-fn respond(mounted: &Mounted, response: HttpResponse, max_bytes: usize, request_id: &str) -> Response<Body> {
+/// A guest's response, accepted or refused by the host.
+enum Checked {
+    /// The guest's response, as HTTP.
+    Accepted(Response<Body>),
+    /// The 500 that answers a response the host refused.
+    Refused(Response<Body>),
+}
+
+/// Turns a guest's response record into an HTTP response, or refuses it
+/// (over the size limit, an invalid status) with the 500 to answer.
+fn respond(mounted: &Mounted, response: HttpResponse, max_bytes: usize, request_id: &str) -> Checked {
     let plugin = &mounted.plugin;
     if response.body.len() > max_bytes {
-        return problem(
+        return Checked::Refused(problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             serde_json::json!({"error": "response_too_large", "plugin": plugin.name(), "version": plugin.version(),
                 "message": format!("the response body of {} bytes exceeds the limit of {max_bytes}", response.body.len()), "request_id": request_id}),
-        );
+        ));
     }
     let Some(status) = StatusCode::from_u16(response.status).ok().filter(|s| (100..=599).contains(&s.as_u16())) else {
-        return problem(
+        return Checked::Refused(problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             serde_json::json!({"error": "invalid_response", "plugin": plugin.name(), "version": plugin.version(),
                 "message": format!("invalid status code {}", response.status), "request_id": request_id}),
-        );
+        ));
     };
     let mut out = Response::new(full(response.body));
     *out.status_mut() = status;
@@ -366,7 +390,7 @@ fn respond(mounted: &Mounted, response: HttpResponse, max_bytes: usize, request_
         }
         out.headers_mut().append(name, value);
     }
-    out
+    Checked::Accepted(out)
 }
 
 /// Headers the host owns: framing and connection management.
@@ -377,14 +401,15 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-/// 503 busy, 504 deadline, 500 for everything else the plugin caused.
+/// 503 busy or events unpublished, 504 deadline, 500 for everything else
+/// the plugin caused.
 fn failure(error: &InvokeError, request_id: &str) -> Response<Body> {
     let status = match error.kind {
-        InvokeErrorKind::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        InvokeErrorKind::Busy { .. } | InvokeErrorKind::Unpublished(_) => StatusCode::SERVICE_UNAVAILABLE,
         InvokeErrorKind::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    if status == StatusCode::INTERNAL_SERVER_ERROR {
+    if status == StatusCode::INTERNAL_SERVER_ERROR || matches!(error.kind, InvokeErrorKind::Unpublished(_)) {
         tracing::warn!(plugin = %error.plugin, version = %error.version, cause = error.kind.label(), "call failed: {}", error.kind);
     }
     problem(

@@ -18,6 +18,7 @@ mod hotswap;
 mod polyglot;
 mod projections;
 mod properties;
+mod queued;
 mod serve;
 mod tenants;
 mod tls;

@@ -3,7 +3,7 @@
 
 import { write } from 'corral:plugin/log@0.1.0';
 import { increment } from 'corral:plugin/kv@0.1.0';
-import { publish } from 'corral:plugin/emit@0.1.0';
+import { publishOnSuccess } from 'corral:plugin/emit@0.1.0';
 
 export function describe() {
   return {
@@ -27,6 +27,8 @@ export const eventConsumer = {
     }
     const seen = increment('', 'seen', 1n);
     write('info', 'handled', [['topic', event.topic], ['seen', String(seen)]]);
-    publish('my.topic.handled', event.payload);
+    // Published with the event's acknowledgement, only if this returns ok
+    // (`publish` would append at once and stay even if a later step failed).
+    publishOnSuccess('my.topic.handled', event.payload);
   },
 };

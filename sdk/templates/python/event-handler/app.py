@@ -32,4 +32,6 @@ class EventConsumer(EventConsumerExport):
             raise Err(Failure(code="empty", message=f"event {event.id} has no payload"))
         seen = kv.increment("", "seen", 1)
         log.write(log.Level.INFO, "handled", [("topic", event.topic), ("seen", str(seen))])
-        emit.publish("my.topic.handled", event.payload)
+        # Published with the event's acknowledgement, only if this returns
+        # (`publish` would append at once and stay even if a later step failed).
+        emit.publish_on_success("my.topic.handled", event.payload)

@@ -21,7 +21,10 @@ impl EventHandler for Plugin {
         }
         let seen = kv::increment("seen", 1).map_err(|e| Failure::new("kv", format!("{e:?}")))?;
         log::write(log::Level::Info, "handled", &[("topic", &event.topic), ("seen", &seen.to_string())]);
-        emit::publish("my.topic.handled", &event.payload).map_err(|e| Failure::new("emit", format!("{e:?}")))?;
+        // Published with the event's acknowledgement, only if this returns ok
+        // (`emit::publish` appends at once and stays even if a later step fails).
+        emit::publish_on_success("my.topic.handled", &event.payload)
+            .map_err(|e| Failure::new("emit", format!("{e:?}")))?;
         Ok(())
     }
 }
