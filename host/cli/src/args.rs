@@ -133,6 +133,10 @@ pub(crate) struct RunArgs {
     /// Connect only to the `--cluster` URLs, never to servers NATS announces (behind proxies or NAT).
     #[arg(long, env = "CORRAL_CLUSTER_ONLY_LISTED")]
     cluster_only_listed: bool,
+    /// PEM certificates (a private CA) trusted for the other nodes' TLS certificates instead of the
+    /// system's roots: nodes serving TLS (`--tls-cert`) call each other over TLS.
+    #[arg(long, env = "CORRAL_CLUSTER_PEER_CA")]
+    cluster_peer_ca: Option<PathBuf>,
 }
 
 /// The same settings in a config file.
@@ -173,6 +177,7 @@ struct FileConfig {
     lease_ttl_s: Option<u64>,
     cluster_replicas: Option<usize>,
     cluster_only_listed: Option<bool>,
+    cluster_peer_ca: Option<PathBuf>,
 }
 
 /// Resolved settings of `host run`.
@@ -281,6 +286,7 @@ impl RunArgs {
                 cluster.replicas = replicas.max(1);
             }
             cluster.only_listed_servers = self.cluster_only_listed || file.cluster_only_listed.unwrap_or(false);
+            cluster.peer_ca = self.cluster_peer_ca.or(file.cluster_peer_ca);
             server.cluster = Some(cluster);
         }
         Ok(RunConfig {

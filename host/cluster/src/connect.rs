@@ -21,8 +21,8 @@ impl Cluster {
     /// Connects, checks that the server supports what is used here, and
     /// creates (or updates to these options) the stream `CORRAL_<name>`
     /// with subjects `<name>.ev.>`, `<name>.cj.>`, `<name>.ci.>` and the
-    /// checkpoints, leases, members, snapshots and deploys buckets and the
-    /// artifacts object store.
+    /// checkpoints, leases, members, snapshots, deploys and secrets buckets
+    /// and the artifacts object store.
     ///
     /// Retries until NATS answers or [`ClusterOptions::connect_timeout`]
     /// passes; after that the client reconnects forever on its own.
@@ -76,6 +76,7 @@ impl Cluster {
         let snapshots = open_bucket(&context, &options, &names::bucket(&options.name, "snapshots"), None, 1).await?;
         let deploys =
             open_bucket(&context, &options, &names::bucket(&options.name, "deploys"), None, DEPLOY_HISTORY).await?;
+        let secrets = open_bucket(&context, &options, &names::bucket(&options.name, "secrets"), None, 1).await?;
         let artifacts = open_artifacts(&context, &options).await?;
         Ok(Cluster {
             inner: Arc::new(Inner {
@@ -90,6 +91,7 @@ impl Cluster {
                 members,
                 snapshots,
                 deploys,
+                secrets,
                 artifacts,
                 buckets: Mutex::new(HashMap::new()),
             }),

@@ -28,6 +28,8 @@
 //!   written expecting a revision, watched by every node).
 //! - [`checkpoints`], [`leases`], [`members`]: fenced checkpoints, leases
 //!   whose revision is the holder's epoch, and heartbeated membership.
+//! - `secret.rs`: the peer secret nodes sign their calls to each other
+//!   with ([`Cluster::peer_secret`]).
 //! - [`names`]: how names become subjects, keys and bucket names.
 //! - [`error`]: [`ClusterError`] and [`BatchError`], shaped by what callers do next.
 //!
@@ -73,6 +75,7 @@ pub mod leases;
 pub mod members;
 pub mod names;
 pub mod reader;
+mod secret;
 mod store;
 
 use std::collections::HashMap;
@@ -163,6 +166,8 @@ struct Inner {
     members: store::Bucket,
     snapshots: store::Bucket,
     deploys: store::Bucket,
+    /// The peer secret (`secret.rs`).
+    secrets: store::Bucket,
     artifacts: async_nats::jetstream::object_store::ObjectStore,
     /// Plugin buckets opened so far, by plugin bucket name.
     buckets: Mutex<HashMap<String, store::Bucket>>,

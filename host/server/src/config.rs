@@ -80,6 +80,10 @@ pub struct ClusterConfig {
     /// Connect only to `urls`, never to the servers NATS announces (for a
     /// node that reaches NATS through proxies or NAT).
     pub only_listed_servers: bool,
+    /// PEM certificates (a private CA, or the nodes' own) trusted for the
+    /// peers' certificates instead of the system's roots. When the public
+    /// listener serves TLS, this node calls its peers over TLS too.
+    pub peer_ca: Option<PathBuf>,
 }
 
 impl ClusterConfig {
@@ -94,6 +98,7 @@ impl ClusterConfig {
             lease_ttl: Duration::from_secs(15),
             replicas: 1,
             only_listed_servers: false,
+            peer_ca: None,
         }
     }
 }

@@ -31,7 +31,8 @@ use crate::fleet::Fleet;
 use crate::http::admin::Admin;
 use crate::http::gateway::Gateway;
 use crate::http::listener::accept;
-use crate::http::peers::GrpcPeers;
+use crate::http::peer_auth::PeerKey;
+use crate::http::peers::{GrpcPeers, PeerTls};
 use crate::http::tls::Tls;
 use crate::metrics::Metrics;
 use crate::node::{EveryNodeCaughtUp, Node};
@@ -112,6 +113,25 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         }
         None => None,
     };
+    // In a cluster, the key nodes sign their calls to each other with.
+    let peer_key = match &backend.cluster {
+        Some(joined) => {
+            let secret =
+                joined.cluster.peer_secret(rand::random()).await.context("reading the cluster's peer secret")?;
+            Some(Arc::new(PeerKey::new(secret, &joined.cluster.options().node_id)))
+        }
+        None => None,
+    };
+    // Peers serve TLS when this node does (every node of a cluster alike).
+    let peer_ca = config.cluster.as_ref().and_then(|c| c.peer_ca.as_deref());
+    let peer_tls = match (&config.tls, peer_ca) {
+        (Some(_), ca) => Some(PeerTls::load(ca)?),
+        (None, Some(ca)) => anyhow::bail!(
+            "--cluster-peer-ca {} is for nodes serving TLS (--tls-cert, --tls-key): without TLS, peers are called in clear",
+            ca.display()
+        ),
+        (None, None) => None,
+    };
     let carts = {
         let machines: Arc<dyn Machines> = registry.clone();
         match &backend.cluster {
@@ -124,6 +144,8 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
                     peers: Arc::new(GrpcPeers::new(
                         &joined.cluster.options().node_id,
                         joined.cluster.options().lease_ttl,
+                        peer_key.clone().context("a cluster node has a peer key")?,
+                        peer_tls.clone(),
                     )),
                 };
                 Carts::new(machines, store, Some(cluster), metrics.carts(), config.carts)
@@ -200,9 +222,9 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     }
     background.spawn(carts.clone().sweep(stopped.clone()));
 
-    let mut grpc = tonic::service::Routes::new(crate::http::grpc::service(carts.clone()));
-    if let Some(node) = &node {
-        grpc = grpc.add_service(crate::http::cluster::service(node.clone(), carts.clone()));
+    let mut grpc = tonic::service::Routes::new(crate::http::grpc::service(carts.clone(), peer_key.clone()));
+    if let Some((node, key)) = node.as_ref().zip(peer_key) {
+        grpc = grpc.add_service(crate::http::cluster::service(node.clone(), carts.clone(), key));
     }
     let draining = Arc::new(AtomicBool::new(false));
     let gateway = Arc::new(Gateway {

@@ -1,16 +1,19 @@
 //! The cluster's control plane over gRPC (`corral.cluster.v1.ControlPlane`,
 //! `proto/`), served on the public listener beside the cart service: peers
 //! ping each other, compare their views of the members, ask which carts a
-//! node owns, and tell each other when they leave.
+//! node owns, and tell each other when they leave. Every call must carry a
+//! peer's signature (`peer_auth`): anyone else is `UNAUTHENTICATED`.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tonic::codegen::InterceptedService;
 use tonic::{Request, Response, Status};
 
 use corral_storage::carts::CartKey;
 
 use crate::carts::Carts;
+use crate::http::peer_auth::PeerKey;
 use crate::node::Node;
 
 /// Code generated from `proto/corral/cluster/v1/cluster.proto` at build time.
@@ -36,9 +39,14 @@ pub(crate) struct ControlPlaneService {
     carts: Arc<Carts>,
 }
 
-/// The service, ready to be routed HTTP/2 requests.
-pub(crate) fn service(node: Arc<Node>, carts: Arc<Carts>) -> ControlPlaneServer<ControlPlaneService> {
-    ControlPlaneServer::new(ControlPlaneService { node, carts })
+/// The service, ready to be routed HTTP/2 requests, for peers signing with `key` only.
+pub(crate) fn service(
+    node: Arc<Node>,
+    carts: Arc<Carts>,
+    key: Arc<PeerKey>,
+) -> InterceptedService<ControlPlaneServer<ControlPlaneService>, impl tonic::service::Interceptor + Clone> {
+    let only_peers = move |request: Request<()>| key.verify(request.metadata()).map(|_| request);
+    ControlPlaneServer::with_interceptor(ControlPlaneService { node, carts }, only_peers)
 }
 
 fn cart_ref(key: CartKey, epoch: u64) -> proto::CartRef {

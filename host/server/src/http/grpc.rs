@@ -1,6 +1,8 @@
 //! The carts' gRPC API (`corral.cart.v1.CartActor`, `proto/`), served on the
 //! public listener beside HTTP: requests with `content-type:
-//! application/grpc` come here. Same mailboxes, same guarantees.
+//! application/grpc` come here. Same mailboxes, same guarantees. A call
+//! marked forwarded by a peer (`x-corral-forwarded-by`) is taken as such
+//! only with that peer's signature (`peer_auth`); a client's is refused.
 
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use corral_storage::carts::CartKey;
 use tonic::{Request, Response, Status};
 
 use crate::carts::{CartError, CartReply, Carts, MutateRequest, Transport};
+use crate::http::peer_auth::PeerKey;
 
 /// Code generated from `proto/corral/cart/v1/cart.proto` at build time.
 #[allow(
@@ -31,18 +34,38 @@ pub(crate) const FORWARDED_BY: &str = "x-corral-forwarded-by";
 /// The `CartActor` service over [`Carts`].
 pub(crate) struct CartService {
     carts: Arc<Carts>,
+    /// Checks that a forwarded call comes from a peer (none: no cluster,
+    /// no peers).
+    peers: Option<Arc<PeerKey>>,
 }
 
 /// The service, ready to be called with HTTP/2 requests.
-pub(crate) fn service(carts: Arc<Carts>) -> CartActorServer<CartService> {
-    CartActorServer::new(CartService { carts })
+pub(crate) fn service(carts: Arc<Carts>, peers: Option<Arc<PeerKey>>) -> CartActorServer<CartService> {
+    CartActorServer::new(CartService { carts, peers })
+}
+
+impl CartService {
+    /// Whether the call was forwarded by a peer: marked so, and signed by
+    /// one. A mark without a valid signature is refused, not ignored, so a
+    /// misconfigured peer is seen at once.
+    fn forwarded<T>(&self, request: &Request<T>) -> Result<bool, Status> {
+        if !request.metadata().contains_key(FORWARDED_BY) {
+            return Ok(false);
+        }
+        match &self.peers {
+            Some(key) => key.verify(request.metadata()).map(|_| true),
+            None => Err(Status::unauthenticated(format!(
+                "{FORWARDED_BY} is for cluster peers; this node is not in a cluster"
+            ))),
+        }
+    }
 }
 
 #[tonic::async_trait]
 impl CartActor for CartService {
     async fn mutate(&self, request: Request<proto::MutateRequest>) -> Result<Response<proto::CartState>, Status> {
         let traceparent = crate::traces::current_or(metadata(&request, "traceparent"));
-        let forwarded = request.metadata().contains_key(FORWARDED_BY);
+        let forwarded = self.forwarded(&request)?;
         let tenant = tenant_metadata(&request);
         let message = request.into_inner();
         let key = cart_key(message.tenant, tenant, message.plugin, message.cart_id)?;
@@ -61,7 +84,7 @@ impl CartActor for CartService {
     }
 
     async fn get_state(&self, request: Request<proto::GetStateRequest>) -> Result<Response<proto::CartState>, Status> {
-        let forwarded = request.metadata().contains_key(FORWARDED_BY);
+        let forwarded = self.forwarded(&request)?;
         let tenant = tenant_metadata(&request);
         let message = request.into_inner();
         let key = cart_key(message.tenant, tenant, message.plugin, message.cart_id)?;

@@ -7,7 +7,8 @@
 //! - `carts`, `grpc`: the cart API (`/carts/...`, `corral.cart.v1.CartActor`).
 //! - `cluster`: the cluster's control plane over gRPC (`corral.cluster.v1.ControlPlane`).
 //! - `peers`: forwarding cart calls to their owner over gRPC; `wire`: cart
-//!   errors carried across that hop.
+//!   errors carried across that hop; `peer_auth`: the signature that tells
+//!   a peer's call (control plane, forwarded cart call) from a client's.
 //! - `admin`: the admin API.
 //! - `listener`: accepting connections (HTTP/1.1 and HTTP/2, in clear or
 //!   over TLS) until shutdown; `tls`: the certificate, reloaded on change.
@@ -18,6 +19,7 @@ pub mod cluster;
 pub(crate) mod gateway;
 pub mod grpc;
 pub(crate) mod listener;
+pub mod peer_auth;
 pub(crate) mod peers;
 pub mod respond;
 pub mod tls;

@@ -1,14 +1,17 @@
 //! [`GrpcPeers`]: the carts' [`Peers`] over gRPC `CartActor`, one HTTP/2
 //! connection per peer, reused. A forwarded call names this node in the
 //! `x-corral-forwarded-by` metadata, so the owner serves it rather than
-//! forwarding it on.
+//! forwarding it on; every call carries this node's peer signature
+//! (`peer_auth`), without which the owner would not take it as forwarded.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use corral_storage::carts::CartKey;
-use tonic::transport::{Channel, Endpoint};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::carts::{CartError, CartReply, MutateRequest, PeerError, Peers};
 use crate::http::cluster::proto as control;
@@ -16,6 +19,7 @@ use crate::http::cluster::proto::control_plane_client::ControlPlaneClient;
 use crate::http::grpc::FORWARDED_BY;
 use crate::http::grpc::proto::cart_actor_client::CartActorClient;
 use crate::http::grpc::proto::{self};
+use crate::http::peer_auth::PeerKey;
 
 /// How long connecting to a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -27,14 +31,53 @@ pub(crate) struct GrpcPeers {
     /// does not answer for that long (frozen, cut off) has lost its carts
     /// or is about to; the caller is answered 503, outcome unknown.
     call_timeout: Duration,
+    /// Signs every call.
+    key: Arc<PeerKey>,
+    /// Set when peers serve TLS: how to trust them.
+    tls: Option<PeerTls>,
     channels: Mutex<HashMap<String, Channel>>,
+}
+
+/// How a node trusts its peers' certificates: the operator's CA file
+/// (`--cluster-peer-ca`) if given, else the system's roots. The name
+/// checked is the host of the peer's advertised address (a DNS name, or an
+/// IP address the certificate must list).
+#[derive(Clone)]
+pub(crate) struct PeerTls {
+    extra: Vec<Certificate>,
+}
+
+impl PeerTls {
+    /// Trusting the PEM certificates in `ca` if given, else the system's roots.
+    pub(crate) fn load(ca: Option<&std::path::Path>) -> anyhow::Result<PeerTls> {
+        let Some(path) = ca else { return Ok(PeerTls { extra: Vec::new() }) };
+        let pem =
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("reading the peers' CA file {}: {e}", path.display()))?;
+        // Checked here, so a bad file stops the host at start, naming it.
+        let parsed = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<CertificateDer<'static>>, _>>()
+            .map_err(|e| anyhow::anyhow!("the peers' CA file {} is not PEM certificates: {e}", path.display()))?;
+        if parsed.is_empty() {
+            anyhow::bail!("the peers' CA file {} holds no PEM certificate", path.display());
+        }
+        Ok(PeerTls { extra: vec![Certificate::from_pem(pem)] })
+    }
+
+    fn config(&self, address: &str) -> ClientTlsConfig {
+        let config = ClientTlsConfig::new().domain_name(host_of(address));
+        match self.extra.is_empty() {
+            true => config.with_native_roots(),
+            false => config.ca_certificates(self.extra.clone()),
+        }
+    }
 }
 
 impl GrpcPeers {
     /// Peers of the node `node` (named in forwarded calls), whose calls
-    /// wait at most `call_timeout`.
-    pub(crate) fn new(node: &str, call_timeout: Duration) -> GrpcPeers {
-        GrpcPeers { node: node.to_string(), call_timeout, channels: Mutex::default() }
+    /// wait at most `call_timeout`, are signed with `key`, and go over TLS
+    /// when `tls` is given.
+    pub(crate) fn new(node: &str, call_timeout: Duration, key: Arc<PeerKey>, tls: Option<PeerTls>) -> GrpcPeers {
+        GrpcPeers { node: node.to_string(), call_timeout, key, tls, channels: Mutex::default() }
     }
 
     async fn client(&self, address: &str) -> Result<CartActorClient<Channel>, PeerError> {
@@ -46,10 +89,16 @@ impl GrpcPeers {
         if let Some(channel) = cached {
             return Ok(channel);
         }
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))
             .map_err(|e| PeerError::Unreachable(format!("bad peer address {address:?}: {e}")))?
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(self.call_timeout);
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.config(address))
+                .map_err(|e| PeerError::Unreachable(format!("TLS to peer {address}: {}", chain(&e))))?;
+        }
         let channel = endpoint
             .connect()
             .await
@@ -63,6 +112,7 @@ impl GrpcPeers {
         if let Ok(node) = self.node.parse() {
             request.metadata_mut().insert(FORWARDED_BY, node);
         }
+        self.key.attach(request.metadata_mut());
         request
     }
 
@@ -144,7 +194,8 @@ impl Peers for GrpcPeers {
             })
             .collect();
         let mut client = ControlPlaneClient::new(self.channel(address).await?);
-        let request = control::ClosingRequest { from_node: self.node.clone(), carts };
+        let mut request = tonic::Request::new(control::ClosingRequest { from_node: self.node.clone(), carts });
+        self.key.attach(request.metadata_mut());
         let told = tokio::time::timeout(CONNECT_TIMEOUT, client.closing(request)).await;
         match told {
             Ok(Ok(_)) => Ok(()),
@@ -184,4 +235,10 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The host part of `host:port` (an IPv6 address without its brackets).
+fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
 }

@@ -9,14 +9,19 @@
 //! and nodes answer the gRPC control plane (Ping, Negotiate).
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use corral_cluster::{Cluster, ClusterOptions};
 use corral_fixtures::*;
 use corral_server::config::ClusterConfig;
+use corral_server::http::cluster::proto::control_plane_client::ControlPlaneClient;
+use corral_server::http::peer_auth::PeerKey;
 use corral_test_support::nats::NatsCluster;
 use corral_test_support::proxy::TcpProxy;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 
 use crate::{Host, eventually, get, plugins_dir, post};
 
@@ -70,6 +75,17 @@ impl Node {
 
 /// Starts `count` nodes of cluster `name` serving the plugins in `plugins`.
 pub(crate) fn nodes(name: &str, count: usize, plugins: &std::path::Path) -> Vec<Node> {
+    nodes_with(name, count, plugins, |_| {})
+}
+
+/// As [`nodes`], with each node's configuration changed by `configure`
+/// last (its `cluster` is set by then).
+pub(crate) fn nodes_with(
+    name: &str,
+    count: usize,
+    plugins: &std::path::Path,
+    configure: impl Fn(&mut corral_server::config::ServerConfig),
+) -> Vec<Node> {
     (0..count)
         .map(|i| {
             let proxies: Vec<TcpProxy> = (0..3).map(|s| TcpProxy::start(nats().client_addr(s))).collect();
@@ -78,7 +94,10 @@ pub(crate) fn nodes(name: &str, count: usize, plugins: &std::path::Path) -> Vec<
             let mut cluster = ClusterConfig::new(urls, name, &format!("node-{i}"));
             cluster.lease_ttl = Duration::from_secs(3);
             cluster.only_listed_servers = true;
-            let host = Host::start_with(plugins, data.path(), |c| c.cluster = Some(cluster.clone()));
+            let host = Host::start_with(plugins, data.path(), |c| {
+                c.cluster = Some(cluster.clone());
+                configure(c);
+            });
             Node { host, proxies, _data: data, plugins: plugins.to_path_buf(), cluster }
         })
         .collect()
@@ -116,9 +135,11 @@ async fn events_are_handled_once_per_subscriber_across_the_nodes() {
     .unwrap();
     let (nodes, _plugins) = nodes;
     let total = 30;
+    // Every tenth event makes the handler queue one (`publish-on-success`).
+    let payload = |i: usize| if i.is_multiple_of(10) { format!("e{i}+queue") } else { format!("e{i}") };
     for i in 0..total {
         let node = &nodes[i % 3];
-        let reply = post(node.host.public, "/emit/orders.created", format!("e{i}").as_bytes()).await;
+        let reply = post(node.host.public, "/emit/orders.created", payload(i).as_bytes()).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
     }
     let observer = observer("events-once").await;
@@ -131,6 +152,16 @@ async fn events_are_handled_once_per_subscriber_across_the_nodes() {
     assert_eq!(log.len(), total, "each event handled once across three nodes: {log:?}");
     assert_eq!(payloads.len(), total);
     assert!(log.windows(2).all(|w| w[0].0 < w[1].0), "in stream order: {log:?}");
+    // What the handler queued is in the stream once per event handled, with
+    // an id made of the consumer and the event (what makes a repeat after a
+    // crash before the acknowledgement stored once).
+    let mut reader = observer.events().reader(&["audit.queued".to_string()], 0).unwrap();
+    let queued = reader.next(10, Duration::from_secs(5)).await.unwrap();
+    let queued_payloads: Vec<String> = queued.iter().map(|e| String::from_utf8(e.payload.to_vec()).unwrap()).collect();
+    assert_eq!(queued_payloads, ["e0+queue", "e10+queue", "e20+queue"]);
+    for (event, (sequence, _)) in queued.iter().zip(log.iter().filter(|(_, p)| p.ends_with("+queue"))) {
+        assert_eq!(event.id, format!("handler.kv-recorder-{sequence}-0"));
+    }
 
     // One node holds the subscriber's lease; /cluster shows it (as of the
     // members' last heartbeats), and never two.
@@ -420,18 +451,54 @@ async fn a_killed_nats_server_stalls_writes_and_loses_nothing_acknowledged() {
     drop(host);
 }
 
+/// A control-plane client of the node at `address` that signs its calls as
+/// a peer of cluster `name` would (with the secret the nodes created).
+pub(crate) async fn peer_client(
+    name: &str,
+    address: std::net::SocketAddr,
+) -> ControlPlaneClient<InterceptedService<Channel, impl Interceptor + Clone>> {
+    let secret = observer(name).await.peer_secret([0; 32]).await.unwrap();
+    assert_ne!(secret, [0; 32], "the nodes created the secret");
+    let key = Arc::new(PeerKey::new(secret, "test"));
+    let channel = Channel::from_shared(format!("http://{address}")).unwrap().connect().await.unwrap();
+    ControlPlaneClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+        key.attach(request.metadata_mut());
+        Ok(request)
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn nodes_answer_ping_and_negotiate_over_the_control_plane() {
+async fn nodes_answer_ping_and_negotiate_over_the_control_plane_to_peers_only() {
     use corral_server::http::cluster::PROTOCOL_VERSION;
-    use corral_server::http::cluster::proto::control_plane_client::ControlPlaneClient;
-    use corral_server::http::cluster::proto::{NegotiateRequest, PingRequest};
+    use corral_server::http::cluster::proto::{GetCartIdsRequest, NegotiateRequest, PingRequest};
+    use corral_server::http::grpc::proto::GetStateRequest;
+    use corral_server::http::grpc::proto::cart_actor_client::CartActorClient;
 
     let plugins = plugins_dir(&[("emitter", ROUTE_EMITTER)], &[]);
     let (nodes, _plugins) =
         tokio::task::spawn_blocking(move || (nodes("control-plane", 3, plugins.path()), plugins)).await.unwrap();
     let ids: BTreeSet<String> = (0..3).map(|i| format!("node-{i}")).collect();
+
+    // A client without the cluster's secret is no peer: the control plane
+    // refuses it, and so does a cart call it marks as forwarded.
+    let public = format!("http://{}", nodes[0].host.public);
+    let mut stranger = ControlPlaneClient::connect(public.clone()).await.unwrap();
+    let refused = stranger.get_cart_ids(GetCartIdsRequest { from_node: "x".into() }).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let forged_key = PeerKey::new([9; 32], "node-1");
+    let mut forged = tonic::Request::new(PingRequest { from_node: "node-1".into() });
+    forged_key.attach(forged.metadata_mut());
+    assert_eq!(stranger.ping(forged).await.unwrap_err().code(), tonic::Code::Unauthenticated);
+    let mut carts = CartActorClient::connect(public).await.unwrap();
+    let mut marked =
+        tonic::Request::new(GetStateRequest { plugin: "p".into(), cart_id: "c".into(), tenant: String::new() });
+    marked.metadata_mut().insert("x-corral-forwarded-by", "node-1".parse().unwrap());
+    let refused = carts.get_state(marked).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert!(refused.message().contains("x-corral-peer"), "the refusal names what is missing: {refused:?}");
+
     for (i, node) in nodes.iter().enumerate() {
-        let mut client = ControlPlaneClient::connect(format!("http://{}", node.host.public)).await.unwrap();
+        let mut client = peer_client("control-plane", node.host.public).await;
         let ping = client.ping(PingRequest { from_node: "test".into() }).await.unwrap().into_inner();
         assert_eq!(ping.node_id, format!("node-{i}"));
         assert!(ping.incarnation > 0, "the incarnation is the node's start time: {ping:?}");

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use corral_fixtures::CART_COUNTER;
-use corral_server::http::cluster::proto::control_plane_client::ControlPlaneClient;
 use corral_server::http::cluster::proto::{CartRef, ConfirmOwnerRequest, GetCartIdsRequest};
 use corral_server::http::grpc::proto::MutateRequest;
 use corral_server::http::grpc::proto::cart_actor_client::CartActorClient;
@@ -154,7 +153,7 @@ async fn concurrent_clients_on_every_node_reach_one_writer_per_cart() {
     let mut owners: BTreeMap<String, (usize, u64)> = BTreeMap::new();
     let mut clients = Vec::new();
     for node in &nodes {
-        clients.push(ControlPlaneClient::connect(format!("http://{}", node.host.public)).await.unwrap());
+        clients.push(crate::cluster::peer_client("carts-one-writer", node.host.public).await);
     }
     for (i, client) in clients.iter_mut().enumerate() {
         let listed = client.get_cart_ids(GetCartIdsRequest { from_node: "test".into() }).await.unwrap().into_inner();

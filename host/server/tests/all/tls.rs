@@ -1,7 +1,8 @@
 //! TLS on the public listener: HTTPS over HTTP/1.1 and HTTP/2 (chosen by
 //! ALPN), gRPC over it, a plain-HTTP client getting no answer, a rotated
-//! certificate served to new connections without a restart, and a host
-//! given an unreadable pair refusing to start with the file named.
+//! certificate served to new connections without a restart, a host given
+//! an unreadable pair refusing to start with the file named, and nodes of a
+//! cluster serving TLS forwarding cart calls to each other over TLS.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -132,4 +133,72 @@ fn a_host_given_an_unreadable_pair_refuses_to_start_naming_the_file() {
     let error = corral_server::serve::Detached::start(config).err().expect("started without a key");
     let message = format!("{error:#}");
     assert!(message.contains(&missing.display().to_string()) && message.contains("--tls-key"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_serving_tls_forward_cart_calls_to_each_other_over_tls() {
+    use corral_server::http::grpc::proto::MutateRequest;
+    use corral_server::http::grpc::proto::cart_actor_client::CartActorClient;
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+
+    // One certificate for both nodes, valid for the address they advertise
+    // (127.0.0.1), trusted by each as the peers' CA.
+    let certs = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert, key) = (certs.path().join("node.crt"), certs.path().join("node.key"));
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    let files = TlsConfig { cert: cert.clone(), key };
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[]);
+    let (nodes, _plugins) = tokio::task::spawn_blocking(move || {
+        let nodes = crate::cluster::nodes_with("carts-tls", 2, plugins.path(), |config| {
+            config.tls = Some(files.clone());
+            config.cluster.as_mut().unwrap().peer_ca = Some(cert.clone());
+        });
+        (nodes, plugins)
+    })
+    .await
+    .unwrap();
+
+    // Every cart is called through both nodes: one of the two calls is
+    // forwarded to the owner, over TLS, and must succeed the first time.
+    let tls =
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(generated.cert.pem())).domain_name("localhost");
+    let mut clients = Vec::new();
+    for node in &nodes {
+        let channel = Channel::from_shared(format!("https://{}", node.host.public))
+            .unwrap()
+            .tls_config(tls.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        clients.push(CartActorClient::new(channel));
+    }
+    for cart in 0..6 {
+        for (i, client) in clients.iter_mut().enumerate() {
+            let request = MutateRequest {
+                plugin: "counter".into(),
+                cart_id: format!("cart-{cart}"),
+                kind: "add".into(),
+                payload: b"1".to_vec(),
+                client_id: format!("c{cart}-n{i}"),
+                tenant: String::new(),
+            };
+            let state = client.mutate(request).await.unwrap_or_else(|e| panic!("cart-{cart} via node {i}: {e:?}"));
+            assert_eq!(state.into_inner().version, i as u64 + 1);
+        }
+    }
+    let forwarded: f64 = nodes
+        .iter()
+        .map(|node| {
+            let metrics = crate::cluster::futures_block(crate::get(node.host.admin, "/metrics")).text();
+            metrics
+                .lines()
+                .filter(|line| line.starts_with("corral_cart_forwards_total"))
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        })
+        .sum();
+    assert!(forwarded >= 6.0, "each cart was reached once through a node that does not own it: {forwarded}");
 }
