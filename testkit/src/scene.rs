@@ -36,6 +36,7 @@ impl Scene {
             events: outbox.clone(),
             views: views.clone(),
             carts: carts.clone(),
+            http: Arc::new(corral_runtime::Unavailable("the test kit makes no outgoing HTTP requests")),
         });
         Scene { kv, views, outbox, carts, control }
     }

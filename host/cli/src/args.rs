@@ -102,6 +102,9 @@ pub(crate) struct RunArgs {
     /// The TLS private key (PEM; reloaded on change).
     #[arg(long, env = "CORRAL_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// PEM certificates (a private CA) trusted for plugins' outgoing HTTPS, besides the system's roots.
+    #[arg(long, env = "CORRAL_OUTBOUND_CA_FILE")]
+    outbound_ca_file: Option<PathBuf>,
     /// Export traces (OpenTelemetry, OTLP over gRPC) to this collector,
     /// e.g. `http://127.0.0.1:4317`. Without it, traces are exported only
     /// when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set;
@@ -169,6 +172,7 @@ struct FileConfig {
     ready_max_lag: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    outbound_ca_file: Option<PathBuf>,
     otlp_endpoint: Option<String>,
     cluster: Option<String>,
     cluster_name: Option<String>,
@@ -255,6 +259,7 @@ impl RunArgs {
         };
         server.watch = !(self.no_watch || file.no_watch.unwrap_or(false));
         server.ready_max_lag = self.ready_max_lag.or(file.ready_max_lag);
+        server.outbound_ca = self.outbound_ca_file.or(file.outbound_ca_file);
         if let Some(mb) = self.storage_map_size_mb.or(file.storage_map_size_mb) {
             server.storage_map_size = mb.max(1) << 20;
         }

@@ -112,6 +112,10 @@ fn report(plugin: &Plugin, sidecar: &Sidecar) -> serde_json::Value {
         },
         "kv_grants": sidecar.kv.buckets,
         "cart_grants": sidecar.carts.plugins,
+        "http_grants": {
+            "allowed_hosts": sidecar.http.allowed_hosts,
+            "plugins": sidecar.http.plugins,
+        },
         "config_keys": sidecar.config.keys().collect::<Vec<_>>(),
     })
 }
@@ -156,5 +160,14 @@ fn print_text(plugin: &Plugin, sidecar: &Sidecar) {
     println!("  max concurrency  {}", limits.max_concurrency);
     if !sidecar.kv.buckets.is_empty() {
         println!("kv grants  {}", sidecar.kv.buckets.join(", "));
+    }
+    if !sidecar.carts.plugins.is_empty() {
+        println!("carts      {}", sidecar.carts.plugins.join(", "));
+    }
+    if !sidecar.http.allowed_hosts.is_empty() {
+        println!("http hosts {}", sidecar.http.allowed_hosts.join(", "));
+    }
+    if !sidecar.http.plugins.is_empty() {
+        println!("calls      {} (in-process, http://NAME.plugin/)", sidecar.http.plugins.join(", "));
     }
 }

@@ -27,6 +27,7 @@ fn control() -> Arc<ControlPlane> {
         events: Arc::new(MemoryEvents::default()),
         views: Arc::new(MemoryViews::default()),
         carts: Arc::new(corral_runtime::Unavailable("no carts in this benchmark")),
+        http: Arc::new(corral_runtime::Unavailable("no outgoing HTTP in this benchmark")),
     })
 }
 

@@ -2,6 +2,7 @@
 //! stamped with, and the [`CallContext`] of one call. A leaf: the import
 //! modules read both, and nothing here knows of stores or imports.
 
+use crate::grants::HttpGrants;
 use crate::settings::{Limits, PluginSettings};
 use crate::types::{Event, Mutation};
 use crate::world::World;
@@ -16,6 +17,7 @@ pub(crate) struct Identity {
     pub(crate) limits: Limits,
     pub(crate) kv_grants: Vec<String>,
     pub(crate) cart_grants: Vec<String>,
+    pub(crate) http: HttpGrants,
     /// The file name of the sidecar beside the component (`NAME.toml`),
     /// where a grant error tells the operator to grant it.
     pub(crate) sidecar: String,
@@ -32,6 +34,7 @@ impl Identity {
             limits: settings.limits,
             kv_grants: settings.kv_grants,
             cart_grants: settings.cart_grants,
+            http: settings.http,
             sidecar,
             env: settings.env,
         }
@@ -54,6 +57,9 @@ pub struct CallContext {
     pub timestamp_ms: u64,
     /// What the deterministic worlds' randomness is derived from.
     pub seed: String,
+    /// How many plugin-to-plugin calls led to this one (0 for a public
+    /// request, an event, a mutation).
+    pub depth: u32,
 }
 
 impl CallContext {
@@ -82,6 +88,7 @@ impl CallContext {
             traceparent: event.traceparent.clone(),
             timestamp_ms: event.timestamp_ms,
             seed: event.id.clone(),
+            depth: 0,
         }
     }
 
@@ -96,6 +103,7 @@ impl CallContext {
             traceparent: None,
             timestamp_ms: 0,
             seed: String::new(),
+            depth: 0,
         }
     }
 
@@ -108,6 +116,7 @@ impl CallContext {
             traceparent: None,
             timestamp_ms: mutation.timestamp_ms,
             seed: mutation.id.clone(),
+            depth: 0,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The [`ControlPlane`]: the backends a call's imports reach (`kv`, `emit`,
-//! `views`, `carts`). The host picks them per call, when the call's store is
+//! `views`, `carts`, and outgoing `wasi:http`). The host picks them per call, when the call's store is
 //! prepared — embedded LMDB, a cluster, or the test kit's memory — so the
 //! runtime itself is never tied to one.
 
@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 
 use crate::carts::{CartApplied, CartClient, CartMutation, CartState, CartsError};
 use crate::emit::{EmitError, EventSink, NewEvent};
+use crate::grants::{Denied, Destination};
 use crate::kv::{Bucket, KvBackend, KvError, KvPage};
+use crate::outbound::{Caller, OutboundHttp};
 use crate::views::{ViewPage, ViewReader, ViewsError};
 
 /// The backends guests reach through their imports.
@@ -21,6 +23,8 @@ pub struct ControlPlane {
     pub views: Arc<dyn ViewReader>,
     /// Backs `corral:plugin/carts`.
     pub carts: Arc<dyn CartClient>,
+    /// Sends granted `wasi:http` requests (`outbound`).
+    pub http: Arc<dyn OutboundHttp>,
 }
 
 impl ControlPlane {
@@ -29,7 +33,13 @@ impl ControlPlane {
     /// check`, benchmarks of the sandbox alone).
     pub fn unavailable(reason: &'static str) -> ControlPlane {
         let backend = Arc::new(Unavailable(reason));
-        ControlPlane { kv: backend.clone(), events: backend.clone(), views: backend.clone(), carts: backend }
+        ControlPlane {
+            kv: backend.clone(),
+            events: backend.clone(),
+            views: backend.clone(),
+            carts: backend.clone(),
+            http: backend,
+        }
     }
 
     /// The plane of calls the host makes without one: `describe()` and the
@@ -104,5 +114,22 @@ impl CartClient for Unavailable {
     }
     async fn get(&self, _: &str, _: &str, _: &str) -> Result<Option<CartState>, CartsError> {
         Err(CartsError::Unavailable(self.reason()))
+    }
+}
+
+#[async_trait::async_trait]
+impl OutboundHttp for Unavailable {
+    async fn send(
+        &self,
+        _: Caller,
+        _: Destination,
+        _: http::Request<wasmtime_wasi_http::WasiBody>,
+        _: Option<wasmtime_wasi_http::RequestOptions>,
+    ) -> Result<http::Response<wasmtime_wasi_http::WasiBody>, wasmtime_wasi_http::Error> {
+        Err(wasmtime_wasi_http::Error::InternalError(Some(self.reason())))
+    }
+
+    fn denied(&self, caller: &Caller, denied: &Denied) {
+        tracing::warn!(plugin = %caller.plugin, "outgoing request to {} denied: {}", denied.target(), denied.fix(&caller.sidecar));
     }
 }

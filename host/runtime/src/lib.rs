@@ -32,6 +32,9 @@
 //!   [`tenants`]: the contract of tenant ids.
 //! - [`batch`]: `corral:plugin/batch`, a projection folding many events in
 //!   one instance, event by event under the host's eye ([`PendingViews`]).
+//! - [`grants`]: what a plugin's outgoing `wasi:http` may reach;
+//!   `http_hooks`: every outgoing request checked against them, then handed
+//!   to the host's [`OutboundHttp`] ([`outbound`]: the seam and its caller).
 //! - `wasi_http`: serving standard `wasi:http/proxy` components;
 //!   `streamed`: their response body, ended the way the call ends.
 //! - [`memory`]: in-memory backends of the control plane (tests, test kit).
@@ -47,11 +50,14 @@ mod deterministic;
 pub mod emit;
 mod error;
 mod fair;
+pub mod grants;
+mod http_hooks;
 pub mod invoke;
 pub mod kv;
 mod load;
 pub mod log;
 pub mod memory;
+pub mod outbound;
 pub mod plugin;
 pub mod runtime;
 pub mod settings;
@@ -72,9 +78,11 @@ pub use carts::{CartApplied, CartClient, CartMutation, CartState, CartsError};
 pub use control::{ControlPlane, Unavailable};
 pub use emit::{EmitError, EventSink, NewEvent, Queued};
 pub use error::{InvokeError, InvokeErrorKind, LoadError};
+pub use grants::{Denied, Destination, HostGrant, HttpGrants};
 pub use invoke::{Called, FoldStep};
 pub use kv::{Bucket, KvBackend, KvError, KvPage};
 pub use load::content_hash;
+pub use outbound::{Caller, OutboundHttp};
 pub use plugin::Plugin;
 pub use runtime::{Runtime, RuntimeConfig};
 pub use settings::{Limits, PluginSettings};

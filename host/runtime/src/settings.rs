@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::grants::HttpGrants;
+
 /// Per-call limits of one plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -46,4 +48,7 @@ pub struct PluginSettings {
     /// Configuration values, visible to non-deterministic guests as
     /// environment variables.
     pub env: Vec<(String, String)>,
+    /// Where its outgoing `wasi:http` requests may go (route and
+    /// event-handler plugins, wasi:http components).
+    pub http: HttpGrants,
 }

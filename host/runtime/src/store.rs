@@ -18,6 +18,7 @@ use crate::control::ControlPlane;
 use crate::deterministic::{Inputs, StoppedTimersView};
 use crate::emit::{EmitHost, Queued};
 use crate::fair::Turn;
+use crate::http_hooks::OutgoingHooks;
 use crate::kv::KvHost;
 use crate::log::LogHost;
 use crate::stdio::OutputTail;
@@ -27,7 +28,7 @@ use crate::views::ViewsHost;
 pub(crate) struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    hooks: DenyOutgoingHttp,
+    hooks: OutgoingHooks,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) plugin: Arc<Identity>,
@@ -64,10 +65,11 @@ impl HostState {
             }
         }
         let deadline = Instant::now() + plugin.limits.timeout;
+        let hooks = OutgoingHooks { plugin: plugin.clone(), call: call.clone(), control: control.clone(), deadline };
         HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            hooks: DenyOutgoingHttp,
+            hooks,
             table: ResourceTable::new(),
             limiter: Limiter::new(plugin.limits.memory_bytes, plugin.limits.table_elements),
             plugin,
@@ -135,31 +137,6 @@ impl WasiView for HostState {
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
-    }
-}
-
-/// Outgoing HTTP is the host's job: a plugin's `wasi:http/outgoing-handler`
-/// requests are refused.
-struct DenyOutgoingHttp;
-
-impl wasmtime_wasi_http::WasiHttpHooks for DenyOutgoingHttp {
-    fn send_request(
-        &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
     }
 }
 

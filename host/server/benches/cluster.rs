@@ -142,7 +142,13 @@ fn main() {
         let plane = || {
             let memory = Arc::new(MemoryKv::default());
             let none = Arc::new(corral_runtime::Unavailable("not used by this benchmark"));
-            Arc::new(ControlPlane { kv: memory, events: none.clone(), views: none.clone(), carts: none })
+            Arc::new(ControlPlane {
+                kv: memory,
+                events: none.clone(),
+                views: none.clone(),
+                carts: none.clone(),
+                http: none,
+            })
         };
         fill(shared.as_ref(), total).await;
         fill(embedded.as_ref(), total).await;

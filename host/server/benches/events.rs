@@ -114,6 +114,7 @@ fn main() {
             events: Arc::new(StreamSink::new(stream.clone(), metrics.clone())),
             views: control.clone(),
             carts: Arc::new(corral_runtime::Unavailable("no carts in this benchmark")),
+            http: Arc::new(corral_runtime::Unavailable("no outgoing HTTP in this benchmark")),
         });
         let plugin = runtime.load(Path::new(corral_fixtures::EVENT_COUNTER), Default::default()).await.unwrap();
         for _ in 0..total / 500 {

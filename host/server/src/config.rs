@@ -47,6 +47,11 @@ pub struct ServerConfig {
     /// `/readyz` fails while any subscriber or active projection is more
     /// than this many events behind the head of the log.
     pub ready_max_lag: Option<u64>,
+    /// PEM certificates trusted for plugins' outgoing HTTPS besides the
+    /// system's roots (a private CA).
+    pub outbound_ca: Option<PathBuf>,
+    /// Body caps of plugins' outgoing requests.
+    pub outbound: OutboundLimits,
 }
 
 /// The public listener's certificate and key (PEM files, reloaded on change).
@@ -124,6 +129,8 @@ impl ServerConfig {
             tls: None,
             storage_map_size: corral_storage::StorageOptions::default().map_size,
             ready_max_lag: None,
+            outbound_ca: None,
+            outbound: OutboundLimits::default(),
         }
     }
 }
@@ -193,5 +200,20 @@ pub struct CartSettings {
 impl Default for CartSettings {
     fn default() -> Self {
         CartSettings { idle: Duration::from_secs(60), max_active: 10_000, max_queued: 1024 }
+    }
+}
+
+/// Size caps of plugins' outgoing requests' bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundLimits {
+    /// Largest request body a plugin may send.
+    pub max_request_bytes: u64,
+    /// Largest response body a plugin may read.
+    pub max_response_bytes: u64,
+}
+
+impl Default for OutboundLimits {
+    fn default() -> Self {
+        OutboundLimits { max_request_bytes: 16 << 20, max_response_bytes: 16 << 20 }
     }
 }

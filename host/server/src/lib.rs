@@ -33,6 +33,9 @@
 //!   cluster as it sees it.
 //! - [`http`]: the listeners — the public gateway (routes, views, the cart
 //!   API over HTTP and gRPC) and the admin API.
+//! - [`outbound`]: plugins' outgoing HTTP — to the network through one
+//!   pooled client that keeps grants for names off private addresses, or
+//!   in-process to another plugin's routes through the gateway.
 //! - `floors`: what retention never trims past, gathered from all of the above.
 //! - [`serve`]: wiring it all: the backend (`backend`: LMDB, and NATS
 //!   JetStream in a cluster), plugins, background work, listeners, graceful
@@ -49,6 +52,7 @@ mod floors;
 pub mod http;
 pub mod metrics;
 pub mod node;
+pub mod outbound;
 pub mod plugins;
 pub mod projections;
 pub mod serve;

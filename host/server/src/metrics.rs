@@ -338,6 +338,11 @@ impl Metrics {
         })
     }
 
+    /// Adds a metric another module keeps (`outbound`).
+    pub(crate) fn register(&self, collector: Box<dyn prometheus::core::Collector>) -> prometheus::Result<()> {
+        self.registry.register(collector)
+    }
+
     /// The cart runtime's metrics.
     pub fn carts(&self) -> CartMetrics {
         self.carts.clone()

@@ -36,6 +36,7 @@ use crate::http::peers::{GrpcPeers, PeerTls};
 use crate::http::tls::Tls;
 use crate::metrics::Metrics;
 use crate::node::{EveryNodeCaughtUp, Node};
+use crate::outbound::Outbound;
 use crate::plugins::Registry;
 use crate::projections::{CutoverGate, Projections};
 
@@ -158,11 +159,16 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
             }
         }
     };
+    let outbound = Arc::new(
+        Outbound::new(config.outbound_ca.as_deref(), config.outbound, &metrics)
+            .context("preparing plugins' outgoing HTTP")?,
+    );
     let control = Arc::new(ControlPlane {
         kv: backend.kv.clone(),
         events: Arc::new(StreamSink::new(stream.clone(), metrics.clone())),
         views: backend.views.clone(),
         carts: Arc::new(CartsClient::new(carts.clone())),
+        http: outbound.clone(),
     });
 
     let (stop, stopped) = watch::channel(false);
@@ -238,6 +244,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
         node: node.clone(),
         control,
     });
+    outbound.attach(&gateway);
     let (leaving_carts, leaving_node) = (carts.clone(), node.clone());
     let admin = Arc::new(Admin {
         draining: draining.clone(),

@@ -25,6 +25,8 @@
 //! - [`proxy::TcpProxy`]: a loopback TCP forwarder with `cut` and `restore`.
 //! - [`http`]: one request per connection, read whole ([`http::Reply`]).
 //! - [`plugins`]: a temporary plugins folder of components and sidecars.
+//! - [`upstream::Upstream`]: an HTTP(S) server on loopback for plugins'
+//!   outgoing requests to reach, keeping the headers it got.
 //! - [`wait`]: [`wait::eventually`], polling until a condition holds.
 
 pub mod http;
@@ -32,4 +34,5 @@ pub mod nats;
 pub mod otlp;
 pub mod plugins;
 pub mod proxy;
+pub mod upstream;
 pub mod wait;

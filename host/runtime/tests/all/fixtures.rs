@@ -9,6 +9,8 @@ use crate::*;
 use crate::batch::{projection_batch_clock, projection_batch_log};
 // Tested with its fake carts client.
 use crate::carts::{event_cart_client, route_cart_client};
+// Tested with its recording sender.
+use crate::outbound::http_fetch;
 
 macro_rules! assert_test_exists {
     ($name:ident) => {

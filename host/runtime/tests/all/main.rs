@@ -7,6 +7,7 @@ mod batch;
 mod carts;
 mod fixtures;
 mod loading;
+mod outbound;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,8 +38,13 @@ impl Harness {
         let events = Arc::new(MemoryEvents::default());
         let views = Arc::new(MemoryViews::default());
         let carts = Arc::new(carts::FakeCarts::default());
-        let control =
-            ControlPlane { kv: kv.clone(), events: events.clone(), views: views.clone(), carts: carts.clone() };
+        let control = ControlPlane {
+            kv: kv.clone(),
+            events: events.clone(),
+            views: views.clone(),
+            carts: carts.clone(),
+            http: Arc::new(corral_runtime::Unavailable("the runtime's tests make no outgoing HTTP requests")),
+        };
         let runtime = Runtime::new(config).expect("runtime");
         Harness { runtime, control: Arc::new(control), kv, events, views, carts }
     }

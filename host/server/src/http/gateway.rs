@@ -20,7 +20,7 @@ use crate::config::HttpLimits;
 use crate::http::respond::{Body, BoxError, full, problem, too_large};
 use crate::metrics::Metrics;
 use crate::node::Node;
-use crate::plugins::{Mounted, Registry};
+use crate::plugins::{Mounted, Registry, Slot};
 
 /// Routes requests to plugins.
 pub(crate) struct Gateway {
@@ -113,31 +113,52 @@ impl Gateway {
                         serde_json::json!({"error": "host", "message": "the route table names no plugin", "request_id": request_id}),
                     );
                 };
-                let canary = slot.canary.as_ref().filter(|c| c.pick());
-                let mounted = canary.map_or(&slot.mounted, |c| &c.mounted);
                 let tenant = match crate::http::respond::tenant(request.headers(), request_id) {
                     Ok(tenant) => tenant,
                     Err(refused) => return *refused,
                 };
                 let call = call_context(&request, request_id, tenant);
-                let span = tracing::Span::current();
-                span.record("plugin", mounted.plugin.name());
-                span.record("version", mounted.plugin.version());
-                span.record("tenant", call.tenant.as_str());
-                span.record("correlation_id", call.correlation_id.as_str());
-                if let Some(trace_id) = call.trace_id() {
-                    span.record("trace_id", trace_id);
-                }
-                let response = match mounted.plugin.world() {
-                    World::WasiHttp => self.serve_wasi_http(mounted, call, request).await,
-                    _ => self.call_route(mounted, call, request, params).await,
+                let chosen = |mounted: &Mounted, call: &CallContext| {
+                    let span = tracing::Span::current();
+                    span.record("plugin", mounted.plugin.name());
+                    span.record("version", mounted.plugin.version());
+                    span.record("tenant", call.tenant.as_str());
+                    span.record("correlation_id", call.correlation_id.as_str());
+                    if let Some(trace_id) = call.trace_id() {
+                        span.record("trace_id", trace_id);
+                    }
                 };
-                if let Some(canary) = canary {
-                    canary.record(response.status().is_server_error());
-                }
-                response
+                self.serve_slot(slot, call, request, params, chosen).await
             }
         }
+    }
+
+    /// Serves `request` with `slot`'s plugin — or, for the canary's share
+    /// of calls, its canary, which counts the outcome. `chosen` is told
+    /// which version serves, before the call.
+    pub(super) async fn serve_slot<B>(
+        &self,
+        slot: &Slot,
+        call: CallContext,
+        request: Request<B>,
+        params: Vec<(String, String)>,
+        chosen: impl FnOnce(&Mounted, &CallContext),
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let canary = slot.canary.as_ref().filter(|c| c.pick());
+        let mounted = canary.map_or(&slot.mounted, |c| &c.mounted);
+        chosen(mounted, &call);
+        let response = match mounted.plugin.world() {
+            World::WasiHttp => self.serve_wasi_http(mounted, call, request).await,
+            _ => self.call_route(mounted, call, request, params).await,
+        };
+        if let Some(canary) = canary {
+            canary.record(response.status().is_server_error());
+        }
+        response
     }
 
     /// A node cut off from NATS refuses writes (anything but GET, HEAD and
@@ -184,13 +205,17 @@ impl Gateway {
         }
     }
 
-    async fn call_route(
+    async fn call_route<B>(
         &self,
         mounted: &Mounted,
         call: CallContext,
-        request: Request<Incoming>,
+        request: Request<B>,
         params: Vec<(String, String)>,
-    ) -> Response<Body> {
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = bytes::Bytes>,
+        B::Error: Into<BoxError>,
+    {
         let (parts, body) = request.into_parts();
         if declared_length(&parts.headers).is_some_and(|length| length > self.limits.max_request_bytes as u64) {
             return too_large(self.limits.max_request_bytes, &call.request_id);
@@ -251,12 +276,11 @@ impl Gateway {
         }
     }
 
-    async fn serve_wasi_http(
-        &self,
-        mounted: &Mounted,
-        call: CallContext,
-        request: Request<Incoming>,
-    ) -> Response<Body> {
+    async fn serve_wasi_http<B>(&self, mounted: &Mounted, call: CallContext, request: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         if declared_length(request.headers()).is_some_and(|length| length > self.limits.max_request_bytes as u64) {
             return too_large(self.limits.max_request_bytes, &call.request_id);
         }
@@ -264,7 +288,11 @@ impl Gateway {
         let request = request.map(|body| {
             Limited::new(body, limit).map_err(move |error| match error.downcast::<hyper::Error>() {
                 Ok(hyper) => wasmtime_wasi_http::Error::Hyper(*hyper),
-                Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit as u64)),
+                // An in-process caller's stream failed.
+                Err(error) => match error.downcast::<wasmtime_wasi_http::Error>() {
+                    Ok(error) => *error,
+                    Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit as u64)),
+                },
             })
         });
         let request_id = call.request_id.clone();

@@ -2,7 +2,8 @@
 //! cart API over HTTP and gRPC) and the admin one.
 //!
 //! - `respond`: the response body type and the JSON error bodies.
-//! - `gateway`: the public request path — route, call, respond.
+//! - `gateway`: the public request path — route, call, respond;
+//!   `internal`: the same for plugins calling plugins in-process.
 //! - `views`: `GET /views/...`.
 //! - `carts`, `grpc`: the cart API (`/carts/...`, `corral.cart.v1.CartActor`).
 //! - `cluster`: the cluster's control plane over gRPC (`corral.cluster.v1.ControlPlane`).
@@ -18,6 +19,7 @@ pub mod carts;
 pub mod cluster;
 pub(crate) mod gateway;
 pub mod grpc;
+pub(crate) mod internal;
 pub(crate) mod listener;
 pub mod peer_auth;
 pub(crate) mod peers;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use corral_runtime::{Limits, PluginSettings};
+use corral_runtime::{HttpGrants, Limits, PluginSettings};
 use serde::Deserialize;
 
 /// A parsed sidecar.
@@ -42,6 +42,10 @@ pub struct Sidecar {
     /// Cart plugins granted to the plugin (routes and event handlers).
     #[serde(default)]
     pub carts: CartsSection,
+    /// Where its outgoing HTTP may go (routes, event handlers, wasi:http
+    /// components).
+    #[serde(default)]
+    pub http: HttpSection,
     /// Roll new versions out as a canary (route plugins).
     pub canary: Option<CanarySection>,
     /// How a new version rolls out across a cluster's nodes.
@@ -227,6 +231,24 @@ pub struct CartsSection {
     pub plugins: Vec<String>,
 }
 
+/// `[http]`: where a plugin's outgoing `wasi:http` requests may go —
+/// `allowed_hosts` (`"https://api.example.com"`, `"http://10.0.0.5:8080"`,
+/// `"https://*.example.org"`) and `plugins` whose routes it may call at
+/// `http://NAME.plugin/…`. Granted by the operator only; nothing by default.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Origins the plugin may call.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Plugins whose routes it may call in-process.
+    #[serde(default)]
+    pub plugins: Vec<String>,
+    /// Both, checked when the sidecar is read.
+    #[serde(skip)]
+    pub grants: HttpGrants,
+}
+
 /// `[delivery]`: how an event handler's failures are retried.
 #[derive(Debug, Deserialize, PartialEq, Eq, Clone)]
 #[serde(deny_unknown_fields, default)]
@@ -318,6 +340,8 @@ impl Sidecar {
         if sidecar.carts.plugins.iter().any(String::is_empty) {
             anyhow::bail!("carts.plugins must name cart plugins, not empty strings");
         }
+        sidecar.http.grants = HttpGrants::parse(&sidecar.http.allowed_hosts, &sidecar.http.plugins)
+            .map_err(|reason| anyhow::anyhow!("[http] {reason}"))?;
         if sidecar.delivery.max_attempts == 0 {
             anyhow::bail!("delivery.max_attempts must be at least 1");
         }
@@ -339,6 +363,7 @@ impl Sidecar {
             },
             kv_grants: self.kv.buckets.clone(),
             cart_grants: self.carts.plugins.clone(),
+            http: self.http.grants.clone(),
             env: self
                 .config
                 .iter()
@@ -433,5 +458,16 @@ mod tests {
     fn no_sidecar_means_defaults() {
         let settings = Sidecar::default().settings();
         assert_eq!(settings, PluginSettings::default());
+    }
+
+    #[test]
+    fn http_grants_are_checked_when_the_sidecar_is_read() {
+        let sidecar = Sidecar::parse("[http]\nallowed_hosts = [\"https://api.example.com\"]\nplugins = [\"orders\"]\n");
+        let grants = sidecar.unwrap().settings().http;
+        assert_eq!(grants.plugins, ["orders"]);
+        assert_eq!(grants.hosts[0].text, "https://api.example.com");
+        let error = Sidecar::parse("[http]\nallowed_hosts = [\"api.example.com\"]\n").unwrap_err();
+        assert!(format!("{error:#}").contains("scheme://host[:port]"), "{error:#}");
+        assert!(Sidecar::parse("[http]\nhosts = []\n").is_err(), "an unknown key");
     }
 }

@@ -15,6 +15,7 @@ mod cluster_rollouts;
 mod connections;
 mod events;
 mod hotswap;
+mod outbound;
 mod polyglot;
 mod projections;
 mod properties;

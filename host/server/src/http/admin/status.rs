@@ -38,6 +38,10 @@ pub(super) fn plugins(catalog: &Catalog) -> Response<Body> {
                 },
                 "kv_grants": mounted.sidecar.kv.buckets,
                 "cart_grants": mounted.sidecar.carts.plugins,
+                "http_grants": {
+                    "allowed_hosts": mounted.sidecar.http.allowed_hosts,
+                    "plugins": mounted.sidecar.http.plugins,
+                },
                 "in_flight": plugin.in_flight(),
                 "load_ms": plugin.load_time().as_secs_f64() * 1000.0,
                 "cache": plugin.cache_outcome().name(),
