@@ -53,6 +53,10 @@ bench-swap:
 bench-isolation:
     cargo bench -p corral-server --bench isolation
 
+# Outgoing HTTP and in-process plugin calls, each beside its baseline (native hyper client, direct route).
+bench-outbound:
+    cargo bench -p corral-server --bench outbound
+
 # Projection folds: wasm vs a native fold of the same logic, same batching, into LMDB.
 bench-projections:
     cargo bench -p corral-server --bench projections

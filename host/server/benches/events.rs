@@ -5,7 +5,8 @@
 //!   event) vs a native Rust handler doing the same increment through the
 //!   same kv backend, on the same dispatcher (ack after each event);
 //! - durable `emit` throughput from concurrent publishers, with group commit
-//!   (one transaction for all queued appends) vs one transaction each.
+//!   (one transaction for all queued appends) vs one transaction each;
+//! - durable kv sets from concurrent writers, the same two ways.
 //!
 //! Run with `just bench-events` (`cargo bench -p corral-server --bench events`).
 //! `BENCH_EVENTS` sets N.
@@ -99,6 +100,37 @@ async fn emit_rate(dir: &Path, group_commit: bool, publishers: usize, each: usiz
     (publishers * each) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// kv sets per second from `writers` concurrent tasks, each durable when
+/// it returns: group-committed (`KvWrites`) or one transaction each.
+async fn kv_rate(dir: &Path, grouped: bool, writers: usize, each: usize) -> f64 {
+    let storage = Storage::open(dir, &StorageOptions::default()).unwrap();
+    let writes = Arc::new(corral_storage::kv_writes::KvWrites::new(storage.clone()).unwrap());
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let (storage, writes) = (storage.clone(), writes.clone());
+            tokio::spawn(async move {
+                for i in 0..each {
+                    let (key, value) = (format!("w{w}.{i}"), vec![b'v'; 64]);
+                    if grouped {
+                        writes.set("bench".into(), key, value).await.unwrap();
+                    } else {
+                        let storage = storage.clone();
+                        tokio::task::spawn_blocking(move || storage.kv_set("bench", &key, &value))
+                            .await
+                            .unwrap()
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (writers * each) as f64 / started.elapsed().as_secs_f64()
+}
+
 fn main() {
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     tokio.block_on(async {
@@ -107,7 +139,7 @@ fn main() {
         let storage = Storage::open(&dir.path().join("lmdb"), &StorageOptions::default()).unwrap();
         let stream = Arc::new(stream::Embedded::new(storage, true).unwrap());
         let metrics = Arc::new(Metrics::new().unwrap());
-        let control = Arc::new(Control::new(stream.storage().clone(), metrics.clone()));
+        let control = Arc::new(Control::new(stream.storage().clone(), metrics.clone()).unwrap());
         let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
         let plane = Arc::new(ControlPlane {
             kv: control.clone(),
@@ -135,6 +167,13 @@ fn main() {
         println!("durable emit, {publishers} concurrent publishers:");
         println!("  with group commit              {grouped:>10.0} events/s");
         println!("  one transaction per event      {single:>10.0} events/s");
+        println!("  ratio: {:.1}x", grouped / single);
+
+        let grouped = kv_rate(&dir.path().join("kv-grouped"), true, publishers, each).await;
+        let single = kv_rate(&dir.path().join("kv-single"), false, publishers, each).await;
+        println!("durable kv sets, {publishers} concurrent writers:");
+        println!("  with group commit              {grouped:>10.0} sets/s");
+        println!("  one transaction per set        {single:>10.0} sets/s");
         println!("  ratio: {:.1}x", grouped / single);
     });
 }

@@ -51,7 +51,7 @@ impl Backend {
         let storage = Storage::open(&lmdb, &StorageOptions { map_size: config.storage_map_size })
             .with_context(|| format!("opening storage in {}", lmdb.display()))?;
         let log = Arc::new(stream::Embedded::new(storage.clone(), true).context("starting the event log")?);
-        let views = Arc::new(Embedded::new(storage.clone(), metrics.clone()));
+        let views = Arc::new(Embedded::new(storage.clone(), metrics.clone()).context("starting the kv writer")?);
         let Some(settings) = &config.cluster else {
             return Ok(Backend {
                 stream: log.clone(),

@@ -44,7 +44,8 @@ impl FailureKind {
                 heed::MdbError::BadValSize | heed::MdbError::KeyExist | heed::MdbError::NotFound,
             )) => None,
             StorageError::Lmdb(_) => Some(FailureKind::Lmdb),
-            StorageError::Corrupt(_) | StorageError::InvalidName(_) => None,
+            // Recorded once, from the group's own error.
+            StorageError::Corrupt(_) | StorageError::InvalidName(_) | StorageError::GroupFailed(_) => None,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Buckets of keys. A stored key is `bucket NUL key`, so one bucket's keys
 //! are contiguous and a listing never crosses into another bucket.
 
+use heed::RwTxn;
+
 use crate::{Storage, StorageError, compose};
 
 /// A page of `(key, value)` pairs in key order, and where to continue.
@@ -13,20 +15,31 @@ impl Storage {
         Ok(self.kv.get(&txn, &compose(&[bucket, key])?)?.map(<[u8]>::to_vec))
     }
 
-    /// Writes a value, durably.
+    /// Writes a value, durably (one commit; [`crate::kv_writes`] groups them).
     pub fn kv_set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.write(|txn| {
-            self.kv.put(txn, &compose(&[bucket, key])?, value)?;
-            Ok(())
-        })
+        self.write(|txn| self.kv_set_in(txn, bucket, key, value))
+    }
+
+    /// Writes a value in `txn`.
+    pub(crate) fn kv_set_in(
+        &self,
+        txn: &mut RwTxn<'_>,
+        bucket: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), StorageError> {
+        self.kv.put(txn, &compose(&[bucket, key])?, value)?;
+        Ok(())
     }
 
     /// Deletes a key; true if it existed.
     pub fn kv_delete(&self, bucket: &str, key: &str) -> Result<bool, StorageError> {
-        self.write(|txn| {
-            let existed = self.kv.delete(txn, &compose(&[bucket, key])?)?;
-            Ok(existed)
-        })
+        self.write(|txn| self.kv_delete_in(txn, bucket, key))
+    }
+
+    /// Deletes a key in `txn`; true if it existed.
+    pub(crate) fn kv_delete_in(&self, txn: &mut RwTxn<'_>, bucket: &str, key: &str) -> Result<bool, StorageError> {
+        Ok(self.kv.delete(txn, &compose(&[bucket, key])?)?)
     }
 
     /// Reads, transforms and writes one key in a single write transaction:
@@ -39,24 +52,33 @@ impl Storage {
         key: &str,
         update: impl FnOnce(Option<&[u8]>) -> Result<(Option<Vec<u8>>, T), E>,
     ) -> Result<Result<T, E>, StorageError> {
+        self.write(|txn| self.kv_update_in(txn, bucket, key, update))
+    }
+
+    /// [`Storage::kv_update`] in `txn`.
+    pub(crate) fn kv_update_in<T, E>(
+        &self,
+        txn: &mut RwTxn<'_>,
+        bucket: &str,
+        key: &str,
+        update: impl FnOnce(Option<&[u8]>) -> Result<(Option<Vec<u8>>, T), E>,
+    ) -> Result<Result<T, E>, StorageError> {
         let stored = compose(&[bucket, key])?;
-        self.write(|txn| {
-            let current = self.kv.get(txn, &stored)?.map(<[u8]>::to_vec);
-            let (next, answer) = match update(current.as_deref()) {
-                Ok(done) => done,
-                Err(error) => return Ok(Err(error)),
-            };
-            if next == current {
-                return Ok(Ok(answer));
+        let current = self.kv.get(txn, &stored)?.map(<[u8]>::to_vec);
+        let (next, answer) = match update(current.as_deref()) {
+            Ok(done) => done,
+            Err(error) => return Ok(Err(error)),
+        };
+        if next == current {
+            return Ok(Ok(answer));
+        }
+        match next {
+            Some(value) => self.kv.put(txn, &stored, &value)?,
+            None => {
+                self.kv.delete(txn, &stored)?;
             }
-            match next {
-                Some(value) => self.kv.put(txn, &stored, &value)?,
-                None => {
-                    self.kv.delete(txn, &stored)?;
-                }
-            }
-            Ok(Ok(answer))
-        })
+        }
+        Ok(Ok(answer))
     }
 
     /// Keys of `bucket` starting with `prefix` and after `cursor`, at most

@@ -8,7 +8,9 @@
 //! # Layout
 //!
 //! - [`Storage`]: opening the environment, flushing.
-//! - [`kv`]: buckets of keys, with atomic read-modify-write.
+//! - [`kv`]: buckets of keys, with atomic read-modify-write;
+//!   [`kv_writes`]: the same writes group-committed, each undone alone if
+//!   it fails.
 //! - [`log`]: the append-only event log and its record format.
 //! - [`views`]: projection views keyed by tenant, projection and id.
 //! - [`consumers`]: durable consumer checkpoints and schedule ticks.
@@ -27,6 +29,7 @@ pub mod consumers;
 pub mod health;
 pub mod journal;
 pub mod kv;
+pub mod kv_writes;
 pub mod log;
 pub mod stream;
 pub mod views;
@@ -57,6 +60,11 @@ pub enum StorageError {
     /// A name contains a NUL byte, which separates key parts.
     #[error("invalid name {0:?}: NUL bytes are not allowed")]
     InvalidName(String),
+    /// The commit of a group of writes this one was part of failed (the
+    /// cause is recorded in the environment's health once); nothing of the
+    /// group was written. Retry.
+    #[error("the group commit failed, nothing was written: {0}")]
+    GroupFailed(String),
 }
 
 /// Options of the environment.

@@ -1,13 +1,14 @@
 //! kv and views on LMDB ([`Embedded`]): the runtime's `KvBackend` (embedded
 //! mode) and `ViewReader` (every mode: views are always a node's own, folded
-//! into its LMDB). Writes run on the blocking pool, since a commit waits for
-//! the disk.
+//! into its LMDB). kv writes are group-committed by `KvWrites`' thread
+//! (concurrent writes share one commit; each is undone alone if it fails).
 
 use std::sync::Arc;
 
 use corral_runtime::kv::add_to_counter;
 use corral_runtime::{Bucket, KvBackend, KvError, KvPage, ViewPage, ViewReader, ViewsError};
 use corral_storage::Storage;
+use corral_storage::kv_writes::KvWrites;
 
 use crate::metrics::Metrics;
 use crate::projections::active_scope;
@@ -16,26 +17,20 @@ use crate::projections::active_scope;
 #[derive(Clone)]
 pub struct Embedded {
     storage: Storage,
+    writes: Arc<KvWrites>,
     metrics: Arc<Metrics>,
 }
 
 impl Embedded {
-    /// kv and views over `storage`.
-    pub fn new(storage: Storage, metrics: Arc<Metrics>) -> Self {
-        Embedded { storage, metrics }
+    /// kv and views over `storage` (starts the kv writes' committing thread).
+    pub fn new(storage: Storage, metrics: Arc<Metrics>) -> Result<Self, corral_storage::StorageError> {
+        let writes = Arc::new(KvWrites::new(storage.clone())?);
+        Ok(Embedded { storage, writes, metrics })
     }
+}
 
-    /// Runs a storage write off the async executor.
-    async fn write<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Storage) -> Result<T, corral_storage::StorageError> + Send + 'static,
-    ) -> Result<T, String> {
-        let storage = self.storage.clone();
-        match tokio::task::spawn_blocking(move || work(&storage)).await {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(join) => Err(format!("storage task failed: {join}")),
-        }
-    }
+fn unavailable(error: corral_storage::StorageError) -> KvError {
+    KvError::Unavailable(error.to_string())
 }
 
 #[async_trait::async_trait]
@@ -47,14 +42,12 @@ impl KvBackend for Embedded {
 
     async fn set(&self, bucket: &Bucket, key: &str, value: Vec<u8>) -> Result<(), KvError> {
         self.metrics.kv_op("set");
-        let (bucket, key) = (bucket.to_string(), key.to_string());
-        self.write(move |s| s.kv_set(&bucket, &key, &value)).await.map_err(KvError::Unavailable)
+        self.writes.set(bucket.to_string(), key.to_string(), value).await.map_err(unavailable)
     }
 
     async fn delete(&self, bucket: &Bucket, key: &str) -> Result<bool, KvError> {
         self.metrics.kv_op("delete");
-        let (bucket, key) = (bucket.to_string(), key.to_string());
-        self.write(move |s| s.kv_delete(&bucket, &key)).await.map_err(KvError::Unavailable)
+        self.writes.delete(bucket.to_string(), key.to_string()).await.map_err(unavailable)
     }
 
     async fn list(&self, bucket: &Bucket, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KvPage, KvError> {
@@ -68,14 +61,9 @@ impl KvBackend for Embedded {
 
     async fn increment(&self, bucket: &Bucket, key: &str, delta: i64) -> Result<i64, KvError> {
         self.metrics.kv_op("increment");
-        let (bucket, key) = (bucket.to_string(), key.to_string());
-        self.write(move |s| {
-            s.kv_update(&bucket, &key, |current| {
-                add_to_counter(current, delta).map(|(next, bytes)| (Some(bytes), next))
-            })
-        })
-        .await
-        .map_err(KvError::Unavailable)?
+        let update =
+            move |current: Option<&[u8]>| add_to_counter(current, delta).map(|(next, bytes)| (Some(bytes), next));
+        self.writes.update(bucket.to_string(), key.to_string(), update).await.map_err(unavailable)?
     }
 
     async fn compare_and_swap(
@@ -86,18 +74,14 @@ impl KvBackend for Embedded {
         new: Option<Vec<u8>>,
     ) -> Result<bool, KvError> {
         self.metrics.kv_op("compare_and_swap");
-        let (bucket, key) = (bucket.to_string(), key.to_string());
         let expected = expected.map(<[u8]>::to_vec);
-        self.write(move |s| {
-            s.kv_update(&bucket, &key, |current| -> Result<_, KvError> {
-                if current != expected.as_deref() {
-                    return Ok((current.map(<[u8]>::to_vec), false));
-                }
-                Ok((new, true))
-            })
-        })
-        .await
-        .map_err(KvError::Unavailable)?
+        let swap = move |current: Option<&[u8]>| -> Result<_, KvError> {
+            if current != expected.as_deref() {
+                return Ok((current.map(<[u8]>::to_vec), false));
+            }
+            Ok((new, true))
+        };
+        self.writes.update(bucket.to_string(), key.to_string(), swap).await.map_err(unavailable)?
     }
 }
 
