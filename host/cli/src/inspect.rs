@@ -116,6 +116,12 @@ fn report(plugin: &Plugin, sidecar: &Sidecar) -> serde_json::Value {
             "allowed_hosts": sidecar.http.allowed_hosts,
             "plugins": sidecar.http.plugins,
         },
+        "instances": match sidecar.instances.reuse() {
+            Ok(Some(reuse)) if reusable(plugin) => serde_json::json!({"reuse": true, "max_calls": reuse.max_calls,
+                "max_idle_ms": reuse.max_idle.as_millis() as u64, "max_memory_bytes": reuse.max_memory_bytes,
+                "carries_over": corral_runtime::REUSE_CARRIES_OVER}),
+            _ => serde_json::json!({"reuse": false}),
+        },
         "config_keys": sidecar.config.keys().collect::<Vec<_>>(),
     })
 }
@@ -170,4 +176,18 @@ fn print_text(plugin: &Plugin, sidecar: &Sidecar) {
     if !sidecar.http.plugins.is_empty() {
         println!("calls      {} (in-process, http://NAME.plugin/)", sidecar.http.plugins.join(", "));
     }
+    if let (Ok(Some(reuse)), true) = (sidecar.instances.reuse(), reusable(plugin)) {
+        println!(
+            "instances  warm: up to {} calls each, idle {} s, {} MiB",
+            reuse.max_calls,
+            reuse.max_idle.as_secs(),
+            reuse.max_memory_bytes >> 20
+        );
+        println!("           kept between calls: {}", corral_runtime::REUSE_CARRIES_OVER);
+    }
+}
+
+/// Whether the plugin's world may reuse instances (route, event handler).
+fn reusable(plugin: &Plugin) -> bool {
+    matches!(plugin.world(), corral_runtime::World::Route | corral_runtime::World::EventHandler)
 }

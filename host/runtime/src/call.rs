@@ -3,7 +3,7 @@
 //! modules read both, and nothing here knows of stores or imports.
 
 use crate::grants::HttpGrants;
-use crate::settings::{Limits, PluginSettings};
+use crate::settings::{Limits, PluginSettings, Reuse};
 use crate::types::{Event, Mutation};
 use crate::world::World;
 
@@ -18,6 +18,8 @@ pub(crate) struct Identity {
     pub(crate) kv_grants: Vec<String>,
     pub(crate) cart_grants: Vec<String>,
     pub(crate) http: HttpGrants,
+    /// Whether calls may share warm instances (route and event-handler worlds).
+    pub(crate) reuse: Option<Reuse>,
     /// The file name of the sidecar beside the component (`NAME.toml`),
     /// where a grant error tells the operator to grant it.
     pub(crate) sidecar: String,
@@ -35,6 +37,7 @@ impl Identity {
             kv_grants: settings.kv_grants,
             cart_grants: settings.cart_grants,
             http: settings.http,
+            reuse: settings.reuse.filter(|_| matches!(world, World::Route | World::EventHandler)),
             sidecar,
             env: settings.env,
         }

@@ -34,6 +34,7 @@ use crate::fair::Turn;
 use crate::plugin::{Plugin, Pre};
 use crate::store::HostState;
 use crate::types::{Descriptor, Event, Failure, HttpRequest, HttpResponse, Mutation, Outcome};
+use crate::warm::Pool;
 
 pub use crate::fair::LONG_CALL;
 
@@ -112,6 +113,19 @@ impl Session {
 
     /// Ends the call: measures it and classifies a failure.
     pub(crate) fn finish<T>(self, result: wasmtime::Result<T>) -> Result<Called<T>, InvokeError> {
+        self.finish_keeping_store(result).0
+    }
+
+    /// [`Session::finish`], giving the store back (for a warm instance).
+    pub(crate) fn finish_keeping_store<T>(
+        self,
+        result: wasmtime::Result<T>,
+    ) -> (Result<Called<T>, InvokeError>, Store<HostState>) {
+        let outcome = self.outcome(result);
+        (outcome, self.store)
+    }
+
+    fn outcome<T>(&self, result: wasmtime::Result<T>) -> Result<Called<T>, InvokeError> {
         let elapsed = self.started.elapsed();
         self.ran_long.store(elapsed >= LONG_CALL, Ordering::Relaxed);
         let identity = &self.store.data().plugin;
@@ -181,13 +195,50 @@ impl Plugin {
 
     /// A store for one call, its imports reaching `control`.
     pub(crate) fn session(&self, control: &Arc<ControlPlane>, call: CallContext) -> Result<Session, InvokeError> {
-        let limits = &self.identity.limits;
-        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            return Err(self.error(InvokeErrorKind::Busy { max: limits.max_concurrency }));
-        };
+        let permit = self.permit()?;
+        Ok(self.arm(self.fresh_store(control, call), permit))
+    }
+
+    /// One of the plugin's concurrency slots, or `Busy`.
+    pub(crate) fn permit(&self) -> Result<OwnedSemaphorePermit, InvokeError> {
+        match self.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => Ok(permit),
+            Err(_) => Err(self.error(InvokeErrorKind::Busy { max: self.identity.limits.max_concurrency })),
+        }
+    }
+
+    /// A new store, its imports reaching `control`.
+    pub(crate) fn fresh_store(&self, control: &Arc<ControlPlane>, call: CallContext) -> Store<HostState> {
         let state = HostState::new(self.identity.clone(), control.clone(), call);
         let mut store = Store::new(&self.engine, state);
         store.limiter_async(|state| &mut state.limiter);
+        store
+    }
+
+    /// A session on one of `pool`'s warm instances when the plugin reuses
+    /// them and one waits (its store set up for `call`), else on a fresh
+    /// store; with that instance and the calls it served.
+    fn session_from<I>(
+        &self,
+        pool: &Pool<I>,
+        control: &Arc<ControlPlane>,
+        call: CallContext,
+    ) -> Result<(Session, Option<I>, u32), InvokeError> {
+        let permit = self.permit()?;
+        match self.identity.reuse.as_ref().and_then(|reuse| pool.take(reuse)) {
+            Some(mut warm) => {
+                warm.store.data_mut().begin_call(control.clone(), call);
+                Ok((self.arm(warm.store, permit), Some(warm.instance), warm.calls))
+            }
+            None => Ok((self.arm(self.fresh_store(control, call), permit), None, 0)),
+        }
+    }
+
+    /// Arms `store` for one call: fuel, the epoch callback (deadline,
+    /// yields, long-call permits), the call's span; `permit` is held until
+    /// the session ends.
+    pub(crate) fn arm(&self, mut store: Store<HostState>, permit: OwnedSemaphorePermit) -> Session {
+        let limits = &self.identity.limits;
         if self.metering {
             // Only fails when metering is off, which the branch excludes.
             let _ = store.set_fuel(limits.fuel);
@@ -226,7 +277,7 @@ impl Plugin {
             "otel.status_code" = tracing::field::Empty,
         );
         let ran_long = self.ran_long.clone();
-        Ok(Session { store, started: Instant::now(), metering: self.metering, span, ran_long, _permit: permit })
+        Session { store, started: Instant::now(), metering: self.metering, span, ran_long, _permit: permit }
     }
 
     pub(crate) fn wrong_world(&self, wanted: &str) -> InvokeError {
@@ -284,17 +335,26 @@ impl Plugin {
         let Pre::Route(pre) = &self.pre else {
             return Err(self.wrong_world("route"));
         };
-        let mut session = self.session(control, call)?;
+        let reuse = self.identity.reuse.as_ref();
+        let (mut session, instance, calls) = self.session_from(&self.warm_routes, control, call)?;
         let deadline = session.deadline();
         let store = &mut session.store;
         let result = Session::bounded(&deadline, async {
-            let instance = pre.instantiate_async(&mut *store).await?;
-            instance.corral_plugin_http_handler().call_handle(&mut *store, request).await
+            let instance = match instance {
+                Some(instance) => instance,
+                None => pre.instantiate_async(&mut *store).await?,
+            };
+            let response = instance.corral_plugin_http_handler().call_handle(&mut *store, request).await?;
+            Ok((response, instance))
         })
         .await;
         let queued = session.take_queued();
-        let Called { value, fuel_used, elapsed } = session.finish(result)?;
-        Ok(Called { value: (value, queued), fuel_used, elapsed })
+        let (outcome, store) = session.finish_keeping_store(result);
+        let Called { value: (response, instance), fuel_used, elapsed } = outcome?;
+        if let Some(reuse) = reuse {
+            self.warm_routes.give_back(reuse, store, instance, calls + 1);
+        }
+        Ok(Called { value: (response, queued), fuel_used, elapsed })
     }
 
     /// Publishes what a successful call queued, in one append where the
@@ -317,17 +377,28 @@ impl Plugin {
         let Pre::EventHandler(pre) = &self.pre else {
             return Err(self.wrong_world("event-handler"));
         };
-        let mut session = self.session(control, call)?;
+        let reuse = self.identity.reuse.as_ref();
+        let (mut session, instance, calls) = self.session_from(&self.warm_handlers, control, call)?;
         let deadline = session.deadline();
         let store = &mut session.store;
         let result = Session::bounded(&deadline, async {
-            let instance = pre.instantiate_async(&mut *store).await?;
-            instance.corral_plugin_event_consumer().call_handle(&mut *store, event).await
+            let instance = match instance {
+                Some(instance) => instance,
+                None => pre.instantiate_async(&mut *store).await?,
+            };
+            let handled = instance.corral_plugin_event_consumer().call_handle(&mut *store, event).await?;
+            Ok((handled, instance))
         })
         .await;
         let queued = session.take_queued();
-        let called = session.finish(result)?;
-        let Called { value: (), fuel_used, elapsed } = self.guest_result(called)?;
+        let (outcome, store) = session.finish_keeping_store(result);
+        let Called { value: (handled, instance), fuel_used, elapsed } = outcome?;
+        // A guest's own error recycles its instance too.
+        if let (Some(reuse), Ok(())) = (reuse, &handled) {
+            self.warm_handlers.give_back(reuse, store, instance, calls + 1);
+        }
+        let Called { value: (), fuel_used, elapsed } =
+            self.guest_result(Called { value: handled, fuel_used, elapsed })?;
         Ok(Called { value: queued, fuel_used, elapsed })
     }
 

@@ -37,6 +37,7 @@
 //!   to the host's [`OutboundHttp`] ([`outbound`]: the seam and its caller).
 //! - `wasi_http`: serving standard `wasi:http/proxy` components;
 //!   `streamed`: their response body, ended the way the call ends.
+//! - `warm`: warm instances, when a plugin opts in ([`Reuse`]).
 //! - [`memory`]: in-memory backends of the control plane (tests, test kit).
 //! - `bindings`: the generated WIT bindings, re-exported through [`types`].
 
@@ -68,6 +69,7 @@ pub mod tenants;
 pub mod topics;
 pub mod types;
 pub mod views;
+mod warm;
 mod wasi_http;
 pub mod world;
 
@@ -85,8 +87,9 @@ pub use load::content_hash;
 pub use outbound::{Caller, OutboundHttp};
 pub use plugin::Plugin;
 pub use runtime::{Runtime, RuntimeConfig};
-pub use settings::{Limits, PluginSettings};
+pub use settings::{Limits, PluginSettings, Reuse};
 pub use streamed::{Outcome as StreamedOutcome, StreamedBody};
 pub use views::{ViewPage, ViewReader, ViewsError};
+pub use warm::REUSE_CARRIES_OVER;
 pub use wasi_http::WasiHttpResponse;
 pub use world::World;

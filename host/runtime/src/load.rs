@@ -102,6 +102,8 @@ impl Runtime {
             load_time: Duration::ZERO,
             imports,
             exports,
+            warm_routes: Default::default(),
+            warm_handlers: Default::default(),
         };
         if world != World::WasiHttp {
             let descriptor = plugin

@@ -11,12 +11,15 @@ use tokio::sync::Semaphore;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::bindings::batched_projection::BatchedProjectionPre;
+use crate::bindings::event_handler::EventHandler;
+use crate::bindings::route::Route;
 use crate::bindings::{cart::CartPre, event_handler::EventHandlerPre, projection::ProjectionPre, route::RoutePre};
 use crate::cache::CacheOutcome;
 use crate::call::Identity;
 use crate::settings::Limits;
 use crate::store::HostState;
 use crate::types::Descriptor;
+use crate::warm::Pool;
 use crate::world::World;
 
 /// A component linked for its world and ready for calls.
@@ -57,6 +60,9 @@ pub struct Plugin {
     pub(crate) load_time: Duration,
     pub(crate) imports: Vec<String>,
     pub(crate) exports: Vec<String>,
+    /// Idle warm instances, when the plugin reuses them.
+    pub(crate) warm_routes: Pool<Route>,
+    pub(crate) warm_handlers: Pool<EventHandler>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -120,6 +126,10 @@ impl Plugin {
     /// Names of the component's exports.
     pub fn exports(&self) -> &[String] {
         &self.exports
+    }
+    /// Warm instances waiting for a call (0 unless the plugin reuses them).
+    pub fn warm_instances(&self) -> usize {
+        self.warm_routes.idle() + self.warm_handlers.idle()
     }
     /// Calls running right now.
     pub fn in_flight(&self) -> u32 {

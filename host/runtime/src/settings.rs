@@ -51,4 +51,28 @@ pub struct PluginSettings {
     /// Where its outgoing `wasi:http` requests may go (route and
     /// event-handler plugins, wasi:http components).
     pub http: HttpGrants,
+    /// Serve many calls from one instance (route and event-handler
+    /// plugins; ignored for the other worlds). None: a fresh instance per
+    /// call.
+    pub reuse: Option<Reuse>,
+}
+
+/// When a warm instance is recycled: it serves one call at a time, and is
+/// dropped after `max_calls` calls, after any failed call (trap, fuel,
+/// memory, timeout, or the guest's own error), once its memory passes
+/// `max_memory_bytes`, and when it has been idle for `max_idle`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reuse {
+    /// Calls one instance serves before it is dropped.
+    pub max_calls: u32,
+    /// How long an idle instance may wait for its next call.
+    pub max_idle: Duration,
+    /// Linear memory past which an instance is not reused.
+    pub max_memory_bytes: u64,
+}
+
+impl Default for Reuse {
+    fn default() -> Self {
+        Reuse { max_calls: 10_000, max_idle: Duration::from_secs(60), max_memory_bytes: 64 << 20 }
+    }
 }

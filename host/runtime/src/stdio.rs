@@ -30,6 +30,11 @@ impl OutputTail {
         buffer.extend(bytes);
     }
 
+    /// Forgets what was written (a warm instance's next call).
+    pub(crate) fn clear(&self) {
+        self.buffer.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
     /// The last non-empty lines written, joined with ` | `, for error messages.
     pub(crate) fn last_lines(&self) -> Option<String> {
         let buffer = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);

@@ -84,6 +84,23 @@ impl HostState {
         }
     }
 
+    /// A warm instance's store begins another call: everything of the
+    /// host's is the new call's (context, control plane, outgoing HTTP,
+    /// queued events, log count, deadline, memory-growth count, output
+    /// tail); only the guest's own memory carries over.
+    pub(crate) fn begin_call(&mut self, control: Arc<ControlPlane>, call: CallContext) {
+        let deadline = Instant::now() + self.plugin.limits.timeout;
+        self.hooks =
+            OutgoingHooks { plugin: self.plugin.clone(), call: call.clone(), control: control.clone(), deadline };
+        self.call = call;
+        self.control = control;
+        self.queued = Queued::default();
+        self.log_lines = 0;
+        self.deadline = deadline;
+        self.output.clear();
+        self.limiter.begin_call();
+    }
+
     /// A new segment of a batched fold begins: its log lines are counted afresh.
     pub(crate) fn restart_log(&mut self) {
         self.log_lines = 0;
@@ -146,9 +163,11 @@ pub(crate) struct Limiter {
     memory_bytes: usize,
     table_elements: usize,
     pub(crate) exceeded: bool,
-    /// Bytes of memory grown since instantiation (the first size of each
+    /// Bytes of memory grown during this call (the first size of each
     /// memory is not growth).
     grown: usize,
+    /// Linear memory now, all memories together.
+    size: usize,
     /// The call's share of the long-call permits, taken once it grows big.
     pub(crate) turn: Option<Turn>,
 }
@@ -160,8 +179,21 @@ impl Limiter {
             table_elements: table_elements as usize,
             exceeded: false,
             grown: 0,
+            size: 0,
             turn: None,
         }
+    }
+
+    /// Linear memory now, in bytes.
+    pub(crate) fn memory_bytes(&self) -> u64 {
+        self.size as u64
+    }
+
+    /// A warm instance's next call: growth is counted afresh.
+    fn begin_call(&mut self) {
+        self.exceeded = false;
+        self.grown = 0;
+        self.turn = None;
     }
 }
 
@@ -175,6 +207,9 @@ impl wasmtime::ResourceLimiterAsync for Limiter {
     ) -> wasmtime::Result<bool> {
         let allowed = desired <= self.memory_bytes;
         self.exceeded |= !allowed;
+        if allowed {
+            self.size = self.size.saturating_add(desired.saturating_sub(current));
+        }
         if allowed && current > 0 {
             self.grown = self.grown.saturating_add(desired.saturating_sub(current));
             if let Some(turn) = &self.turn {

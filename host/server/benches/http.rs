@@ -7,6 +7,8 @@
 //! - the same for the standard wasi:http hello component;
 //! - the hello route written in JavaScript and in Python (built by
 //!   `cargo xtask guests-polyglot`; `just bench-http` runs it first);
+//! - the Rust, JavaScript and Python routes again on a second host whose
+//!   sidecars turn warm instances on (`[instances] reuse = true`);
 //! - the hello route again with traces exported (OpenTelemetry over OTLP/gRPC
 //!   to a collector in this process, every request sampled): the first
 //!   route figure is with traces off, which must cost nothing.
@@ -137,6 +139,21 @@ fn main() {
     let config = corral_server::config::ServerConfig::new(plugins.path().to_path_buf(), data.path().to_path_buf());
     let host = corral_server::serve::Detached::start(config).unwrap();
     let public = host.public_addr();
+    // The same routes on a host that reuses warm instances.
+    let warm_plugins = tempfile::tempdir().unwrap();
+    for (name, file) in [
+        ("hello", corral_fixtures::ROUTE_HELLO.to_string()),
+        ("js-hello", corral_fixtures::JS_ROUTE_HELLO.path().to_string()),
+        ("python-hello", corral_fixtures::PYTHON_ROUTE_HELLO.path().to_string()),
+    ] {
+        std::fs::copy(file, warm_plugins.path().join(format!("{name}.wasm"))).unwrap();
+        std::fs::write(warm_plugins.path().join(format!("{name}.toml")), "[instances]\nreuse = true\n").unwrap();
+    }
+    let warm_data = tempfile::tempdir().unwrap();
+    let warm_config =
+        corral_server::config::ServerConfig::new(warm_plugins.path().to_path_buf(), warm_data.path().to_path_buf());
+    let warm_host = corral_server::serve::Detached::start(warm_config).unwrap();
+    let warm = warm_host.public_addr();
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let native = tokio.block_on(native_hello());
@@ -152,6 +169,13 @@ fn main() {
     print("hello route in JavaScript", &js);
     let python = wrk(&format!("http://{public}/py/hello/bench"));
     print("hello route in Python", &python);
+    let route_warm = wrk(&format!("http://{warm}/hello"));
+    print("hello route plugin (warm instances)", &route_warm);
+    let js_warm = wrk(&format!("http://{warm}/js/hello/bench"));
+    print("hello route in JavaScript (warm instances)", &js_warm);
+    let python_warm = wrk(&format!("http://{warm}/py/hello/bench"));
+    print("hello route in Python (warm instances)", &python_warm);
+    drop(warm_host);
     let reference = wasmtime_serve(corral_fixtures::HTTP_HELLO).map(|(mut server, addr)| {
         let load = wrk(&format!("http://{addr}/greeter/hello"));
         let _ = server.kill();
@@ -193,6 +217,12 @@ fn main() {
         "JavaScript / native:   {:.3}x   Python / native: {:.3}x",
         js.requests_per_second / baseline.requests_per_second,
         python.requests_per_second / baseline.requests_per_second
+    );
+    println!(
+        "warm / fresh instances: Rust {:.2}x   JavaScript {:.1}x   Python {:.1}x",
+        route_warm.requests_per_second / route.requests_per_second,
+        js_warm.requests_per_second / js.requests_per_second,
+        python_warm.requests_per_second / python.requests_per_second
     );
     match &reference {
         Some(load) => println!(

@@ -11,6 +11,8 @@ use crate::batch::{projection_batch_clock, projection_batch_log};
 use crate::carts::{event_cart_client, route_cart_client};
 // Tested with its recording sender.
 use crate::outbound::http_fetch;
+// Tested with the other warm-instance tests.
+use crate::warm::route_warm;
 
 macro_rules! assert_test_exists {
     ($name:ident) => {

@@ -8,6 +8,7 @@ mod carts;
 mod fixtures;
 mod loading;
 mod outbound;
+mod warm;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,7 +2,8 @@
 //! serves, and how it changes while the host runs.
 //!
 //! - `sidecar`: `NAME.toml`, what the operator sets (limits, grants,
-//!   overrides, canary policy), parsed strictly.
+//!   overrides, canary policy), parsed strictly; `instances`: its
+//!   `[instances]` section (warm instances).
 //! - `cron`: a plugin's parsed cron schedules.
 //! - `mounted`: a component (read and hashed once) and its sidecar become a
 //!   [`Mounted`] plugin.
@@ -21,6 +22,7 @@ pub mod catalog;
 pub mod cron;
 pub mod deploy;
 pub mod install;
+pub mod instances;
 pub mod mounted;
 pub mod registry;
 pub mod sidecar;

@@ -56,6 +56,9 @@ pub struct Sidecar {
     /// How a cart's state is snapshotted.
     #[serde(default)]
     pub cart: CartSection,
+    /// Warm instances (route and event-handler plugins).
+    #[serde(default)]
+    pub instances: crate::plugins::instances::InstancesSection,
 }
 
 /// One `[config]` value.
@@ -342,6 +345,7 @@ impl Sidecar {
         }
         sidecar.http.grants = HttpGrants::parse(&sidecar.http.allowed_hosts, &sidecar.http.plugins)
             .map_err(|reason| anyhow::anyhow!("[http] {reason}"))?;
+        sidecar.instances.reuse()?;
         if sidecar.delivery.max_attempts == 0 {
             anyhow::bail!("delivery.max_attempts must be at least 1");
         }
@@ -364,6 +368,8 @@ impl Sidecar {
             kv_grants: self.kv.buckets.clone(),
             cart_grants: self.carts.plugins.clone(),
             http: self.http.grants.clone(),
+            // Checked when the sidecar was read.
+            reuse: self.instances.reuse().unwrap_or_default(),
             env: self
                 .config
                 .iter()

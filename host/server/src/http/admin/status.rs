@@ -42,6 +42,7 @@ pub(super) fn plugins(catalog: &Catalog) -> Response<Body> {
                     "allowed_hosts": mounted.sidecar.http.allowed_hosts,
                     "plugins": mounted.sidecar.http.plugins,
                 },
+                "instances": instances(mounted),
                 "in_flight": plugin.in_flight(),
                 "load_ms": plugin.load_time().as_secs_f64() * 1000.0,
                 "cache": plugin.cache_outcome().name(),
@@ -65,6 +66,22 @@ pub(super) fn plugins(catalog: &Catalog) -> Response<Body> {
         })
     }));
     json(StatusCode::OK, &serde_json::Value::Array(list))
+}
+
+/// Whether a plugin reuses warm instances, how, and how many wait idle.
+fn instances(mounted: &crate::plugins::Mounted) -> serde_json::Value {
+    let reusable = matches!(mounted.plugin.world(), corral_runtime::World::Route | corral_runtime::World::EventHandler);
+    match mounted.sidecar.instances.reuse() {
+        Ok(Some(reuse)) if reusable => serde_json::json!({
+            "reuse": true,
+            "max_calls": reuse.max_calls,
+            "max_idle_ms": reuse.max_idle.as_millis() as u64,
+            "max_memory_bytes": reuse.max_memory_bytes,
+            "warm": mounted.plugin.warm_instances(),
+            "carries_over": corral_runtime::REUSE_CARRIES_OVER,
+        }),
+        _ => serde_json::json!({"reuse": false}),
+    }
 }
 
 /// `GET /projections` (and the projection gauges of `/metrics`).
