@@ -164,14 +164,14 @@ pub(super) async fn run(
                 }
                 Ok(Claim::Elsewhere(node)) => {
                     let elsewhere = CartError::Elsewhere { plugin: key.plugin.clone(), cart: key.cart.clone(), node };
-                    queued.drain(..).for_each(|command| command.answer(Err(elsewhere.clone())));
                     settle(before);
+                    queued.drain(..).for_each(|command| command.answer(Err(elsewhere.clone())));
                     break Some(elsewhere.to_string());
                 }
                 Err(error) => {
                     let failed = CartError::Storage(format!("finding the cart's owner failed: {error}"));
-                    queued.drain(..).for_each(|command| command.answer(Err(failed.clone())));
                     settle(before);
+                    queued.drain(..).for_each(|command| command.answer(Err(failed.clone())));
                     continue;
                 }
             }
@@ -189,7 +189,7 @@ pub(super) async fn run(
         }
         let epoch = tenure.as_ref().map_or(0, |lease| lease.epoch);
         let lost = match loaded {
-            Ok(loaded) => match handle(&shared, &key, loaded, &mut queued, epoch).await {
+            Ok(loaded) => match handle(&shared, &key, loaded, &mut queued, epoch, &settle).await {
                 Round::Done(next) => {
                     cart = Some(next);
                     false
@@ -198,11 +198,11 @@ pub(super) async fn run(
                 Round::Lost => true,
             },
             Err(error) => {
+                settle(queued.len());
                 queued.drain(..).for_each(|command| command.answer(Err(error.clone())));
                 false
             }
         };
-        settle(before - queued.len());
         if lost {
             break Some("the journal moved on without this node".to_string());
         }
@@ -212,13 +212,12 @@ pub(super) async fn run(
     let orderly = ending.is_none();
     if let Some(detail) = ending {
         let moved = CartError::Moved { plugin: key.plugin.clone(), cart: key.cart.clone(), detail };
-        let mut rest = queued.len();
-        queued.drain(..).for_each(|command| command.answer(Err(moved.clone())));
+        let mut rest: Vec<Command> = queued.drain(..).collect();
         while let Ok(command) = commands.try_recv() {
-            command.answer(Err(moved.clone()));
-            rest += 1;
+            rest.push(command);
         }
-        settle(rest);
+        settle(rest.len());
+        rest.into_iter().for_each(|command| command.answer(Err(moved.clone())));
     }
     // Given up in good order (evicted, or the node is leaving): leave a
     // snapshot behind, so the next owner replays nothing.
@@ -284,7 +283,14 @@ async fn load(shared: &Shared, key: &CartKey) -> Result<Loaded, CartError> {
 /// Handles one round: takes commands from `queued` until it is empty or
 /// the round's commit would hold more messages than the store takes (the
 /// rest wait for the next round).
-async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut VecDeque<Command>, epoch: u64) -> Round {
+async fn handle(
+    shared: &Shared,
+    key: &CartKey,
+    loaded: Loaded,
+    queued: &mut VecDeque<Command>,
+    epoch: u64,
+    settle: &(dyn Fn(usize) + Sync),
+) -> Round {
     let mut version = loaded.version;
     let mut state = loaded.state.clone();
     let mut applied: Vec<Applied> = Vec::new();
@@ -373,6 +379,7 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
         }
     }
     if applied.is_empty() {
+        settle(answers.len());
         answers::finish(&shared.metrics, key, answers, &[]);
         return Round::Done(loaded);
     }
@@ -387,6 +394,7 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
     shared.metrics.commit_seconds.with_label_values(&[shared.store.name()]).observe(started.elapsed().as_secs_f64());
     let error = match result {
         Ok((committed, position)) => {
+            settle(answers.len());
             answers::finish(&shared.metrics, key, answers, &committed.applied);
             // Answered first: a snapshot outside the commit (the cluster's)
             // only shortens the next load.
@@ -413,6 +421,7 @@ async fn handle(shared: &Shared, key: &CartKey, loaded: Loaded, queued: &mut Vec
             (CartError::Storage(detail), Round::Reload)
         }
     };
+    settle(answers.len());
     answers::fail(&shared.metrics, key, answers, &failed);
     round
 }

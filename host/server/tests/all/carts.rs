@@ -477,6 +477,22 @@ async fn a_cart_with_its_most_commands_queued_refuses_more_and_applies_what_it_t
     overloads_a_queue(host.public).await;
 }
 
+on_both_backends!(a_sequential_client_is_never_refused_by_a_queue_of_one);
+async fn a_sequential_client_is_never_refused_by_a_queue_of_one(backend: Backend) {
+    // A command counts against the queue until its round settles it, which
+    // happens before it is answered: the client's next call, sent the
+    // moment it has its answer, never finds its own last one still counted.
+    let plugins = plugins_dir(&[("counter", CART_COUNTER)], &[("counter", "[cart]\nmax_queue = 1\n")]);
+    let data = tempfile::tempdir().unwrap();
+    let host = backend.start(plugins.path(), data.path(), |_| {});
+    for i in 0..100 {
+        let reply = post(host.public, "/carts/counter/solo", &mutation("add", 1.into(), None)).await;
+        assert_eq!(reply.status, 200, "call {i}: {}", reply.text());
+        let state = get(host.public, "/carts/counter/solo").await;
+        assert_eq!(state.status, 200, "read {i}: {}", state.text());
+    }
+}
+
 on_both_backends!(a_plugins_own_queue_bound_refuses_over_http_and_grpc);
 async fn a_plugins_own_queue_bound_refuses_over_http_and_grpc(backend: Backend) {
     // The host allows long queues; the plugin's sidecar does not.
