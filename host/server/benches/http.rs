@@ -8,7 +8,9 @@
 //! - the hello route written in JavaScript and in Python (built by
 //!   `cargo xtask guests-polyglot`; `just bench-http` runs it first);
 //! - the Rust, JavaScript and Python routes again on a second host whose
-//!   sidecars turn warm instances on (`[instances] reuse = true`);
+//!   sidecars turn warm instances on (`[instances] reuse = true`), beside
+//!   what their authors would run instead: Node.js's own `http` server and
+//!   a plain Python asyncio server answering the same hello;
 //! - the hello route again with traces exported (OpenTelemetry over OTLP/gRPC
 //!   to a collector in this process, every request sampled): the first
 //!   route figure is with traces off, which must cost nothing.
@@ -114,14 +116,69 @@ fn wasmtime_serve(component: &str) -> Option<(std::process::Child, SocketAddr)> 
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
+    listening(child, addr)
+}
+
+/// Node's own `http` server answering the same hello: what a JavaScript
+/// author would run instead.
+const NODE_HELLO: &str = "require('http').createServer((q, s) => { \
+    s.writeHead(200, {'content-type': 'text/plain; charset=utf-8'}); s.end('hello, world'); \
+}).listen(PORT, '127.0.0.1');";
+
+/// A plain asyncio server answering the same hello (keep-alive, no
+/// framework): what a Python author would run instead.
+const PYTHON_HELLO: &str = r#"
+import asyncio
+RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 12\r\n\r\nhello, world"
+class Hello(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buffer = transport, b""
+    def data_received(self, data):
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            _, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            self.transport.write(RESPONSE)
+async def main():
+    server = await asyncio.get_running_loop().create_server(Hello, "127.0.0.1", PORT)
+    await server.serve_forever()
+asyncio.run(main())
+"#;
+
+/// `program` running `source` (its `PORT` replaced by a free port), once
+/// it listens; none if the program is not installed.
+fn own_server(program: &str, flag: &str, source: &str) -> Option<(std::process::Child, SocketAddr)> {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+    let addr = free.local_addr().ok()?;
+    drop(free);
+    let child = Command::new(program)
+        .args([flag, &source.replace("PORT", &addr.port().to_string())])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    listening(child, addr)
+}
+
+/// `child` once `addr` accepts connections (at most a minute).
+fn listening(mut child: std::process::Child, addr: SocketAddr) -> Option<(std::process::Child, SocketAddr)> {
     let started = std::time::Instant::now();
     while std::net::TcpStream::connect(addr).is_err() {
         if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
             return None;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     Some((child, addr))
+}
+
+/// Load on `server` (then stopped), if it started.
+fn load_on(server: Option<(std::process::Child, SocketAddr)>, path: &str) -> Option<Load> {
+    let (mut child, addr) = server?;
+    let load = wrk(&format!("http://{addr}{path}"));
+    let _ = child.kill();
+    let _ = child.wait();
+    Some(load)
 }
 
 fn main() {
@@ -176,12 +233,15 @@ fn main() {
     let python_warm = wrk(&format!("http://{warm}/py/hello/bench"));
     print("hello route in Python (warm instances)", &python_warm);
     drop(warm_host);
-    let reference = wasmtime_serve(corral_fixtures::HTTP_HELLO).map(|(mut server, addr)| {
-        let load = wrk(&format!("http://{addr}/greeter/hello"));
-        let _ = server.kill();
-        let _ = server.wait();
-        load
-    });
+    let node = load_on(own_server("node", "-e", NODE_HELLO), "/hello");
+    let asyncio = load_on(own_server("python3", "-c", PYTHON_HELLO), "/hello");
+    for (what, load) in [("Node.js http server (what JS authors run)", &node), ("Python asyncio server", &asyncio)] {
+        match load {
+            Some(load) => print(what, load),
+            None => println!("{what}: not installed"),
+        }
+    }
+    let reference = load_on(wasmtime_serve(corral_fixtures::HTTP_HELLO), "/greeter/hello");
     if let Some(load) = &reference {
         print("wasmtime serve, same component", load);
     }
@@ -224,6 +284,13 @@ fn main() {
         js_warm.requests_per_second / js.requests_per_second,
         python_warm.requests_per_second / python.requests_per_second
     );
+    if let (Some(node), Some(asyncio)) = (&node, &asyncio) {
+        println!(
+            "warm JavaScript / Node.js: {:.2}x   warm Python / asyncio: {:.2}x   (goal >= 0.5x each)",
+            js_warm.requests_per_second / node.requests_per_second,
+            python_warm.requests_per_second / asyncio.requests_per_second
+        );
+    }
     match &reference {
         Some(load) => println!(
             "wasi:http on corral / on wasmtime serve: {:.2}x   (target > 1x)",

@@ -105,7 +105,8 @@ fn original(letter: &EventRecord) -> Option<EventRecord> {
 }
 
 /// Delivers dead letter `sequence`'s event to `subscription` again; on
-/// success it is marked `retried`.
+/// success the events its handler queued are published and the letter is
+/// marked `retried`.
 pub async fn retry(
     subscription: &Subscription,
     stream: &dyn EventStream,
@@ -116,7 +117,12 @@ pub async fn retry(
     let letter = find(stream, &plugin, sequence).await?;
     let event = original(&letter)
         .ok_or_else(|| Unhandled::NotFound(format!("dead letter {sequence} on dlq.{plugin} holds no event")))?;
-    subscription.handler.handle(&event).await.map_err(|error| Unhandled::Failed(error.message))?;
+    let queued = subscription.handler.handle(&event).await.map_err(|error| Unhandled::Failed(error.message))?;
+    // What the handler queued goes out now that it succeeded; if the log
+    // cannot take it, the letter stays pending and can be retried.
+    if !queued.is_empty() {
+        stream.publish(queued).await.map_err(|e| Unhandled::Unavailable(e.to_string()))?;
+    }
     tracing::info!(
         plugin,
         dead_letter = sequence,

@@ -240,10 +240,11 @@ async fn an_operator_lists_dead_letters_delivers_one_again_and_skips_another_acr
     );
     let data = tempfile::tempdir().unwrap();
     let host = Host::start(plugins.path(), data.path());
-    // `fail` always fails; `flaky` fails its first two deliveries, so it is
-    // dead-lettered after two attempts and succeeds on a third.
+    // `fail` always fails; `queue+flaky` queues an event and fails its
+    // first two deliveries, so it is dead-lettered after two attempts and
+    // succeeds on a third — which publishes what it queued.
     publish(&host, "orders.created", "fail").await;
-    let flaky = publish(&host, "orders.created", "flaky").await;
+    let flaky = publish(&host, "orders.created", "queue+flaky").await;
     let admin = host.admin;
     let letters = eventually(Duration::from_secs(20), "two dead letters", || {
         let listed = crate::cluster::futures_block(get(admin, "/subscriptions/kv-recorder/dead-letters")).json();
@@ -255,7 +256,7 @@ async fn an_operator_lists_dead_letters_delivers_one_again_and_skips_another_acr
     let sequence_of = |payload: &str| {
         letters.iter().find(|l| l["letter"]["event"]["payload"] == payload).unwrap()["sequence"].as_u64().unwrap()
     };
-    let (poison, flaky_letter) = (sequence_of("fail"), sequence_of("flaky"));
+    let (poison, flaky_letter) = (sequence_of("fail"), sequence_of("queue+flaky"));
 
     let again = crate::post(admin, &format!("/subscriptions/kv-recorder/dead-letters/{poison}/retry"), b"").await;
     assert_eq!(again.status, 409, "{}", again.text());
@@ -264,9 +265,12 @@ async fn an_operator_lists_dead_letters_delivers_one_again_and_skips_another_acr
         crate::post(admin, &format!("/subscriptions/kv-recorder/dead-letters/{flaky_letter}/retry"), b"").await;
     assert_eq!(delivered.status, 200, "{}", delivered.text());
     assert!(
-        handled(&host.storage(), "kv-recorder").contains(&(flaky, "flaky".to_string())),
+        handled(&host.storage(), "kv-recorder").contains(&(flaky, "queue+flaky".to_string())),
         "the retried event was handled"
     );
+    let queued: Vec<_> =
+        host.storage().read_after(0, 1000).unwrap().into_iter().filter(|e| e.topic == "audit.queued").collect();
+    assert_eq!(queued.len(), 1, "the retry published what the handler queued, and the failed attempts nothing");
     let skipped = crate::post(admin, &format!("/subscriptions/kv-recorder/dead-letters/{poison}/skip"), b"").await;
     assert_eq!(skipped.status, 200, "{}", skipped.text());
     let missing = crate::post(admin, "/subscriptions/kv-recorder/dead-letters/9999/skip", b"").await;
