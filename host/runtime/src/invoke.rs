@@ -200,7 +200,7 @@ impl Plugin {
     }
 
     /// One of the plugin's concurrency slots, or `Busy`.
-    pub(crate) fn permit(&self) -> Result<OwnedSemaphorePermit, InvokeError> {
+    fn permit(&self) -> Result<OwnedSemaphorePermit, InvokeError> {
         match self.in_flight.clone().try_acquire_owned() {
             Ok(permit) => Ok(permit),
             Err(_) => Err(self.error(InvokeErrorKind::Busy { max: self.identity.limits.max_concurrency })),
@@ -208,7 +208,7 @@ impl Plugin {
     }
 
     /// A new store, its imports reaching `control`.
-    pub(crate) fn fresh_store(&self, control: &Arc<ControlPlane>, call: CallContext) -> Store<HostState> {
+    fn fresh_store(&self, control: &Arc<ControlPlane>, call: CallContext) -> Store<HostState> {
         let state = HostState::new(self.identity.clone(), control.clone(), call);
         let mut store = Store::new(&self.engine, state);
         store.limiter_async(|state| &mut state.limiter);
@@ -237,7 +237,7 @@ impl Plugin {
     /// Arms `store` for one call: fuel, the epoch callback (deadline,
     /// yields, long-call permits), the call's span; `permit` is held until
     /// the session ends.
-    pub(crate) fn arm(&self, mut store: Store<HostState>, permit: OwnedSemaphorePermit) -> Session {
+    fn arm(&self, mut store: Store<HostState>, permit: OwnedSemaphorePermit) -> Session {
         let limits = &self.identity.limits;
         if self.metering {
             // Only fails when metering is off, which the branch excludes.
