@@ -80,6 +80,10 @@ async fn granted_calls_stream_and_carry_the_trace_while_the_rest_are_refused() {
     let slow = get_with(&host, &format!("/fetch/fetch?url={origin}/slow"), &[]).await;
     assert_eq!(slow.status, 504, "{}", slow.text());
 
+    // The operator sees what the plugin was granted.
+    let listed = get(host.admin, "/plugins").await.json();
+    assert_eq!(listed[0]["http_grants"]["allowed_hosts"][0], origin.as_str(), "{listed}");
+
     let ok = format!("corral_outbound_requests_total{{destination=\"{origin}\",outcome=\"ok\",plugin=\"fetch\"}}");
     assert_eq!(metric(&host, &ok).await, 3.0, "hello, stream, redirect");
 }
