@@ -78,8 +78,7 @@ fn inspect_shows_world_imports_describe_and_limits() {
     let dir = tempfile::tempdir().unwrap();
     let component = dir.path().join("kv.wasm");
     std::fs::copy(corral_fixtures::ROUTE_KV_COUNTER, &component).unwrap();
-    let sidecar =
-        "[limits]\nfuel = 12345\n[kv]\nbuckets = [\"team\"]\n[http]\nallowed_hosts = [\"https://api.example.com\"]\n";
+    let sidecar = "[limits]\nfuel = 12345\n[kv]\nbuckets = [\"team\"]\n[http]\nallowed_hosts = [\"https://api.example.com\"]\n[instances]\nreuse = true\nmax_calls = 50\n";
     std::fs::write(dir.path().join("kv.toml"), sidecar).unwrap();
     let output = host(&["inspect", component.to_str().unwrap(), "--json"], data.path());
     assert!(output.status.success(), "{output:?}");
@@ -89,6 +88,9 @@ fn inspect_shows_world_imports_describe_and_limits() {
     assert_eq!(report["limits"]["fuel"], 12345);
     assert_eq!(report["kv_grants"], serde_json::json!(["team"]));
     assert_eq!(report["http_grants"]["allowed_hosts"], serde_json::json!(["https://api.example.com"]));
+    assert_eq!(report["instances"]["reuse"], true);
+    assert_eq!(report["instances"]["max_calls"], 50);
+    assert!(report["instances"]["carries_over"].as_str().unwrap().contains("never the host's data"), "{report}");
     assert!(report["describe"]["routes"].as_array().unwrap().contains(&"GET /kv".into()));
     let imports = report["imports"].as_array().unwrap();
     assert!(imports.iter().any(|i| i.as_str().unwrap().starts_with("corral:plugin/kv@0.1.0")), "{imports:?}");
