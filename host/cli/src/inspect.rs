@@ -109,6 +109,7 @@ fn report(plugin: &Plugin, sidecar: &Sidecar) -> serde_json::Value {
             "memory_bytes": limits.memory_bytes,
             "table_elements": limits.table_elements,
             "max_concurrency": limits.max_concurrency,
+            "log_lines_per_second": limits.log_lines_per_second,
         },
         "kv_grants": sidecar.kv.buckets,
         "cart_grants": sidecar.carts.plugins,
@@ -164,6 +165,7 @@ fn print_text(plugin: &Plugin, sidecar: &Sidecar) {
     println!("  memory           {} MiB", limits.memory_bytes >> 20);
     println!("  table elements   {}", limits.table_elements);
     println!("  max concurrency  {}", limits.max_concurrency);
+    println!("  log lines a sec  {}", limits.log_lines_per_second);
     if !sidecar.kv.buckets.is_empty() {
         println!("kv grants  {}", sidecar.kv.buckets.join(", "));
     }

@@ -2,7 +2,10 @@
 //! stamped with, and the [`CallContext`] of one call. A leaf: the import
 //! modules read both, and nothing here knows of stores or imports.
 
+use std::sync::Arc;
+
 use crate::grants::HttpGrants;
+use crate::log_budget::LogBudget;
 use crate::settings::{Limits, PluginSettings, Reuse};
 use crate::types::{Event, Mutation};
 use crate::world::World;
@@ -24,11 +27,20 @@ pub(crate) struct Identity {
     /// where a grant error tells the operator to grant it.
     pub(crate) sidecar: String,
     pub(crate) env: Vec<(String, String)>,
+    /// The log lines a second all calls of the plugin name share.
+    pub(crate) log_budget: Arc<LogBudget>,
 }
 
 impl Identity {
     /// The identity of a plugin `name`@`version` of `world`, set up by `settings`.
-    pub(crate) fn new(name: String, version: String, world: World, sidecar: String, settings: PluginSettings) -> Self {
+    pub(crate) fn new(
+        name: String,
+        version: String,
+        world: World,
+        sidecar: String,
+        settings: PluginSettings,
+        log_budget: Arc<LogBudget>,
+    ) -> Self {
         Identity {
             name,
             version,
@@ -40,6 +52,7 @@ impl Identity {
             reuse: settings.reuse.filter(|_| matches!(world, World::Route | World::EventHandler)),
             sidecar,
             env: settings.env,
+            log_budget,
         }
     }
 }

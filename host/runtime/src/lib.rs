@@ -27,6 +27,7 @@
 //! - [`control`]: the [`ControlPlane`] a call's imports reach.
 //! - [`log`], [`emit`], [`kv`], [`views`], [`carts`]: one module per imported
 //!   WIT interface, each with its backend trait and its `Host` view.
+//!   `log_budget`: the log lines a second a plugin name may write (a leaf).
 //! - `deterministic`: the projection and cart worlds' clocks and randomness.
 //! - [`topics`]: the grammar of topics and subscriptions, and matching;
 //!   [`tenants`]: the contract of tenant ids.
@@ -57,6 +58,7 @@ pub mod invoke;
 pub mod kv;
 mod load;
 pub mod log;
+mod log_budget;
 pub mod memory;
 pub mod outbound;
 pub mod plugin;

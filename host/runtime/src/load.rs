@@ -79,7 +79,14 @@ impl Runtime {
         let sidecar =
             path.with_extension("toml").file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let mut plugin = Plugin {
-            identity: Arc::new(Identity::new(stem.clone(), "0.0.0".into(), world, sidecar.clone(), settings.clone())),
+            identity: Arc::new(Identity::new(
+                stem.clone(),
+                "0.0.0".into(),
+                world,
+                sidecar.clone(),
+                settings.clone(),
+                self.log_budget(&stem),
+            )),
             pre,
             engine: self.engine.clone(),
             metering: self.config.metering,
@@ -118,7 +125,8 @@ impl Runtime {
             validate(world, &descriptor)
                 .map_err(|reason| LoadError::Descriptor { path: path.to_path_buf(), reason })?;
             let (name, version) = (descriptor.name.clone(), descriptor.version.clone());
-            plugin.identity = Arc::new(Identity::new(name, version, world, sidecar, settings));
+            let log_budget = self.log_budget(&name);
+            plugin.identity = Arc::new(Identity::new(name, version, world, sidecar, settings, log_budget));
             plugin.descriptor = descriptor;
         }
         plugin.load_time = started.elapsed();

@@ -7,6 +7,7 @@ use std::fmt;
 use crate::bindings::log::{Host, Level};
 use crate::call::{CallContext, Identity};
 use crate::deterministic::Inputs;
+use crate::log_budget::Verdict;
 
 /// Lines one call may write; later lines are dropped (and counted once).
 const MAX_LINES_PER_CALL: u32 = 1000;
@@ -42,6 +43,21 @@ impl Host for LogHost<'_> {
                 );
             }
             return;
+        }
+        match self.plugin.log_budget.take(self.plugin.limits.log_lines_per_second) {
+            Verdict::Write => {}
+            Verdict::Drop { report: None } => return,
+            Verdict::Drop { report: Some(dropped) } => {
+                tracing::warn!(
+                    target: "corral::guest",
+                    plugin = %self.plugin.name,
+                    "log budget of {} lines a second spent; {dropped} lines dropped since the last report \
+                     (raise limits.log_lines_per_second in {})",
+                    self.plugin.limits.log_lines_per_second,
+                    self.plugin.sidecar,
+                );
+                return;
+            }
         }
         let message = cut(&message, MAX_MESSAGE_BYTES);
         let fields = Fields(&fields);

@@ -131,6 +131,11 @@ impl Plugin {
     pub fn warm_instances(&self) -> usize {
         self.warm_routes.idle() + self.warm_handlers.idle()
     }
+    /// Log lines dropped over the log budget, by every version of this
+    /// plugin name since the runtime first loaded it.
+    pub fn log_lines_dropped(&self) -> u64 {
+        self.identity.log_budget.dropped()
+    }
     /// Calls running right now.
     pub fn in_flight(&self) -> u32 {
         let free = u32::try_from(self.in_flight.available_permits()).unwrap_or(u32::MAX);

@@ -10,6 +10,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 use crate::cache::ArtifactCache;
 use crate::deterministic::{Seeded, StoppedTimers};
+use crate::log_budget::LogBudget;
 use crate::store::HostState;
 
 /// How the engine is set up. The defaults suit a server.
@@ -57,6 +58,8 @@ pub struct Runtime {
     pub(crate) long_calls: Arc<tokio::sync::Semaphore>,
     /// When a permit holder last ran a tick (ms since the Unix epoch).
     pub(crate) long_ticked: Arc<std::sync::atomic::AtomicU64>,
+    /// Each plugin name's log budget, kept across its versions.
+    log_budgets: std::sync::Mutex<std::collections::HashMap<String, Arc<LogBudget>>>,
 }
 
 impl Runtime {
@@ -78,7 +81,22 @@ impl Runtime {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let long_calls = Arc::new(tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)));
         let long_ticked = Arc::default();
-        Ok(Runtime { engine, linker, deterministic_linker, cache, config, long_calls, long_ticked })
+        Ok(Runtime {
+            engine,
+            linker,
+            deterministic_linker,
+            cache,
+            config,
+            long_calls,
+            long_ticked,
+            log_budgets: Default::default(),
+        })
+    }
+
+    /// The log budget of plugin `name`, the same for all its versions.
+    pub(crate) fn log_budget(&self, name: &str) -> Arc<LogBudget> {
+        let mut budgets = self.log_budgets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        budgets.entry(name.to_string()).or_default().clone()
     }
 
     /// The settings this runtime was built with.

@@ -18,6 +18,9 @@ pub struct Limits {
     pub table_elements: u32,
     /// Calls that may run at once; more are refused as busy.
     pub max_concurrency: u32,
+    /// Log lines a second that all calls of the plugin together may write
+    /// (bursts of up to a second's worth); more are dropped and counted.
+    pub log_lines_per_second: u32,
 }
 
 impl Default for Limits {
@@ -28,6 +31,7 @@ impl Default for Limits {
             memory_bytes: 128 << 20,
             table_elements: 100_000,
             max_concurrency: 64,
+            log_lines_per_second: 2000,
         }
     }
 }

@@ -28,6 +28,7 @@ pub struct Metrics {
     projection_lag: IntGaugeVec,
     quarantined: IntGaugeVec,
     storage_failures: IntCounterVec,
+    log_dropped: IntCounterVec,
     carts: CartMetrics,
 }
 
@@ -242,6 +243,13 @@ impl Metrics {
         for kind in ["map_full", "disk", "lmdb"] {
             storage_failures.with_label_values(&[kind]);
         }
+        let log_dropped = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("guest_log_lines_dropped_total", "Guest log lines dropped over the plugin's log budget"),
+                &["plugin"],
+            )?,
+        )?;
         let carts = CartMetrics {
             mutations: registered(
                 &registry,
@@ -335,6 +343,7 @@ impl Metrics {
             projection_lag,
             quarantined,
             storage_failures,
+            log_dropped,
         })
     }
 
@@ -399,6 +408,13 @@ impl Metrics {
     /// from storage when metrics are read).
     pub(crate) fn set_storage_failures(&self, kind: &str, counted: u64) {
         let counter = self.storage_failures.with_label_values(&[kind]);
+        counter.inc_by(counted.saturating_sub(counter.get()));
+    }
+
+    /// Brings a plugin's dropped log lines up to `counted` (the runtime's
+    /// count for the plugin name, which only grows; read when metrics are).
+    pub(crate) fn set_log_lines_dropped(&self, plugin: &str, counted: u64) {
+        let counter = self.log_dropped.with_label_values(&[plugin]);
         counter.inc_by(counted.saturating_sub(counter.get()));
     }
 

@@ -1,7 +1,8 @@
 //! JSON logs over the binary: every line on stderr is one JSON object, and
 //! the lines of a call — the guest's own, and the host's about it — carry
 //! the plugin, its version, the request id, the tenant, the correlation id
-//! and the trace id of the request's `traceparent`.
+//! and the trace id of the request's `traceparent`. A plugin that floods
+//! the log is cut to its budget of lines a second, and told so.
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::SocketAddr;
@@ -29,7 +30,10 @@ async fn get(public: SocketAddr, path: &str, request_id: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_log_lines_of_a_call_carry_the_plugin_request_tenant_correlation_and_trace() {
-    let plugins = plugins_dir(&[("logger", ROUTE_LOGGER), ("panic", ROUTE_PANIC)], &[]);
+    let plugins = plugins_dir(
+        &[("logger", ROUTE_LOGGER), ("panic", ROUTE_PANIC)],
+        &[("logger", "[limits]\nlog_lines_per_second = 20\n")],
+    );
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
         .args(["run", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"])
@@ -47,6 +51,7 @@ async fn json_log_lines_of_a_call_carry_the_plugin_request_tenant_correlation_an
 
     assert_eq!(get(public, "/log/hello", "req-1").await, 200);
     assert_eq!(get(public, "/panic", "req-2").await, 500);
+    assert_eq!(get(public, "/log/flood?lines=300", "req-3").await, 200);
     let stopped = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(stopped.success());
     let mut stderr = String::new();
@@ -79,4 +84,16 @@ async fn json_log_lines_of_a_call_carry_the_plugin_request_tenant_correlation_an
         "{failed}"
     );
     assert!(span["version"].is_string(), "{failed}");
+
+    // The flood: a second's worth of its budget (less the line above, plus
+    // what trickles back while the call runs) is written, the rest dropped.
+    let flood = lines.iter().filter(|l| l["fields"]["message"] == "logged flood").count();
+    assert!((15..=25).contains(&flood), "{flood} of 300 flood lines written over a budget of 20 a second");
+    let report = lines
+        .iter()
+        .find(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("log budget of 20 lines a second")))
+        .unwrap_or_else(|| panic!("no report of dropped lines in:\n{stderr}"));
+    assert_eq!(report["fields"]["plugin"], "logger", "{report}");
+    assert_eq!(report["level"], "WARN", "{report}");
+    assert!(report["fields"]["message"].as_str().unwrap().contains("logger.toml"), "{report}");
 }

@@ -589,6 +589,31 @@ async fn route_logger() {
     let request = crate::request("GET", "/log/x", &[("what", "x")], b"");
     let response = call(&harness, &logger, &request).await;
     assert_eq!((response.status, text(&response).as_str()), (200, "logged"));
+    assert_eq!(logger.log_lines_dropped(), 0, "one line is well within the default budget");
+}
+
+/// A plugin writing more lines a second than its budget has the rest
+/// dropped and counted; the budget and the count belong to the plugin name,
+/// so a new version neither resets them nor gets a budget of its own.
+#[tokio::test]
+async fn a_log_flood_is_cut_to_the_plugin_budget_across_versions() {
+    let harness = Harness::new();
+    let settings = crate::limits(|limits| limits.log_lines_per_second = 50);
+    let logger = harness.load_with(ROUTE_LOGGER, settings.clone()).await;
+    let flood = crate::request("GET", "/log/x?lines=500", &[("what", "x")], b"");
+    assert_eq!(call(&harness, &logger, &flood).await.status, 200, "dropping lines never fails the call");
+    let dropped = logger.log_lines_dropped();
+    // 50 lines of burst, and what trickles back while the call runs.
+    assert!((400..=450).contains(&dropped), "dropped {dropped} of 500 over a budget of 50");
+    let next = harness.load_with(ROUTE_LOGGER, settings).await;
+    assert_eq!(next.log_lines_dropped(), dropped, "the count is the plugin name's");
+    assert_eq!(call(&harness, &next, &flood).await.status, 200);
+    assert!(
+        next.log_lines_dropped() >= dropped + 400,
+        "the new version found the budget spent: {}",
+        next.log_lines_dropped()
+    );
+    assert_eq!(logger.log_lines_dropped(), next.log_lines_dropped(), "one budget, both versions");
 }
 
 #[tokio::test]

@@ -212,6 +212,8 @@ pub struct LimitsSection {
     pub memory_mib: Option<u64>,
     /// Concurrent calls; more are answered 503.
     pub max_concurrency: Option<u32>,
+    /// Log lines a second, all calls together; more are dropped (0: none).
+    pub log_lines_per_second: Option<u32>,
 }
 
 /// `[kv]`.
@@ -364,6 +366,7 @@ impl Sidecar {
                 memory_bytes: limits.memory_mib.map(|mib| mib << 20).unwrap_or(defaults.memory_bytes),
                 table_elements: defaults.table_elements,
                 max_concurrency: limits.max_concurrency.unwrap_or(defaults.max_concurrency),
+                log_lines_per_second: limits.log_lines_per_second.unwrap_or(defaults.log_lines_per_second),
             },
             kv_grants: self.kv.buckets.clone(),
             cart_grants: self.carts.plugins.clone(),

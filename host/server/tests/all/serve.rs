@@ -113,9 +113,11 @@ async fn every_status_code_from_its_cause() {
             ("panic", ROUTE_PANIC),
             ("hog", ROUTE_MEMORY_HOG),
             ("huge", ROUTE_HUGE_RESPONSE),
+            ("logger", ROUTE_LOGGER),
         ],
         &[
             ("loop", "[limits]\nfuel = 10_000_000\n"),
+            ("logger", "[limits]\nlog_lines_per_second = 10\n"),
             ("slow", "[limits]\ntimeout_ms = 300\nmax_concurrency = 1\n"),
             ("hog", "[limits]\nmemory_mib = 16\n"),
         ],
@@ -165,10 +167,24 @@ async fn every_status_code_from_its_cause() {
     let huge = get(addr, "/huge?mib=1").await;
     assert_eq!((huge.status, huge.json()["error"].as_str()), (500, Some("response_too_large")));
 
+    // A log flood is no error: the lines over the budget are dropped.
+    assert_eq!(get(addr, "/log/flood?lines=100").await.status, 200);
+
     // And through all of it, hello kept answering.
     assert_eq!(get(addr, "/hello").await.text(), "hello, world");
 
     let metrics = get(host.admin, "/metrics").await.text();
+    let dropped: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("corral_guest_log_lines_dropped_total{plugin=\"logger\"} "))
+        .unwrap_or_else(|| panic!("no dropped log lines counted in\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!((80.0..=90.0).contains(&dropped), "{dropped} of 100 lines dropped over a budget of 10");
+    let listed = get(host.admin, "/plugins").await.json();
+    let logger = listed.as_array().unwrap().iter().find(|p| p["name"] == "logger").unwrap();
+    assert_eq!(logger["limits"]["log_lines_per_second"], 10, "{logger}");
+    assert!(logger["log_lines_dropped"].as_u64().unwrap() >= 80, "{logger}");
     for line in [
         "corral_plugin_errors_total{cause=\"out_of_fuel\",plugin=\"endless-loop\"} 1",
         "corral_plugin_errors_total{cause=\"memory_limit\",plugin=\"memory-hog\"} 1",

@@ -72,6 +72,10 @@ impl Admin {
                 for (kind, count) in self.storage.health().failures() {
                     self.metrics.set_storage_failures(kind.label(), count);
                 }
+                for slot in &self.registry.catalog().slots {
+                    let plugin = &slot.mounted.plugin;
+                    self.metrics.set_log_lines_dropped(plugin.name(), plugin.log_lines_dropped());
+                }
                 status::projections(&self.projections, stream, storage, &self.metrics).await;
                 text(StatusCode::OK, self.metrics.render(), "text/plain; version=0.0.4")
             }

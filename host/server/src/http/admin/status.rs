@@ -35,7 +35,9 @@ pub(super) fn plugins(catalog: &Catalog) -> Response<Body> {
                     "timeout_ms": limits.timeout.as_millis() as u64,
                     "memory_bytes": limits.memory_bytes,
                     "max_concurrency": limits.max_concurrency,
+                    "log_lines_per_second": limits.log_lines_per_second,
                 },
+                "log_lines_dropped": plugin.log_lines_dropped(),
                 "kv_grants": mounted.sidecar.kv.buckets,
                 "cart_grants": mounted.sidecar.carts.plugins,
                 "http_grants": {
