@@ -3,11 +3,12 @@
 //! guest gets `HTTP-request-denied` and the host is told the fix); a
 //! granted one reaches it with the caller's plugin, tenant, request id and
 //! deadline. (The sender itself — the network, in-process calls — is
-//! tested against real servers in the server's tests.)
+//! tested against real servers in the server's tests.) A `route`-world
+//! plugin's requests go through the same check as a `wasi:http` component's.
 
 use std::sync::{Arc, Mutex};
 
-use corral_fixtures::HTTP_FETCH;
+use corral_fixtures::{HTTP_FETCH, ROUTE_FETCH};
 use corral_runtime::{
     CallContext, Caller, ControlPlane, Denied, Destination, HttpGrants, OutboundHttp, PluginSettings,
 };
@@ -101,4 +102,35 @@ pub(crate) async fn http_fetch() {
         assert!(recorded.fix(&sidecar).contains("http_fetch.toml"), "{}", recorded.fix(&sidecar));
     }
     assert_eq!(recording.sent.lock().unwrap().len(), 3, "nothing denied reached the sender");
+}
+
+/// The `route` world imports `wasi:http/outgoing-handler` as well: its
+/// requests meet the same grants and reach the same sender.
+#[tokio::test]
+pub(crate) async fn route_fetch() {
+    let harness = Harness::new();
+    let recording = Arc::new(Recording::default());
+    let control = Arc::new(ControlPlane { http: recording.clone(), ..ControlPlane::clone(&harness.control) });
+    let grants = HttpGrants::parse(&["http://127.0.0.1:9".into()], &[]).unwrap();
+    let plugin = harness.load_with(ROUTE_FETCH, PluginSettings { http: grants, ..PluginSettings::default() }).await;
+    assert_eq!(plugin.world(), corral_runtime::World::Route);
+    let relay = async |url: &str| {
+        let request = crate::request("GET", &format!("/relay?url={url}"), &[], b"");
+        let call = CallContext { tenant: "acme".into(), ..CallContext::internal("req-8") };
+        let response = plugin.handle_http(&control, call, &request).await.unwrap().value;
+        (response.status, String::from_utf8_lossy(&response.body).into_owned())
+    };
+    assert_eq!(relay("http://127.0.0.1:9/x").await, (200, "upstream".to_string()));
+    let denied = relay("http://127.0.0.1:10/x").await;
+    assert_eq!(denied, (502, "error: ErrorCode::HttpRequestDenied".to_string()));
+    let sent = recording.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1, "the denied request never reached the sender");
+    let (caller, _, uri) = &sent[0];
+    assert_eq!(
+        (caller.plugin.as_str(), caller.call.tenant.as_str(), uri.as_str()),
+        ("relay", "acme", "http://127.0.0.1:9/x")
+    );
+    let (sidecar, refused) = recording.denied.lock().unwrap().pop().unwrap();
+    assert_eq!(refused, Denied::Host("http://127.0.0.1:10".into()));
+    assert_eq!(sidecar, "route_fetch.toml");
 }

@@ -5,10 +5,11 @@
 //! stops there; HTTPS trusts the operator's CA; a chained call to another
 //! plugin carries tenant and request id and counts in both plugins'
 //! metrics; and two plugins calling each other stop at the depth limit.
+//! A `route`-world plugin calls out through the same grants.
 
 use std::time::Duration;
 
-use corral_fixtures::{HTTP_FETCH, ROUTE_ECHO};
+use corral_fixtures::{HTTP_FETCH, ROUTE_ECHO, ROUTE_FETCH};
 use corral_test_support::upstream::Upstream;
 
 use crate::{Host, get, plugins_dir, send};
@@ -153,4 +154,31 @@ async fn a_chained_call_keeps_tenant_and_request_id_and_a_loop_stops_at_the_dept
     let calls = metric(&host, "corral_plugin_calls_total{plugin=\"ping\"}").await
         + metric(&host, "corral_plugin_calls_total{plugin=\"pong\"}").await;
     assert_eq!(calls, 9.0, "the public call and eight nested ones");
+}
+
+/// Outbound calls are not only for `wasi:http` components: a plugin of the
+/// `route` world imports `wasi:http/outgoing-handler` too, and its requests
+/// pass the same grant check and are counted the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_route_world_plugin_calls_out_through_the_same_grants() {
+    let upstream = Upstream::start().await;
+    let origin = format!("http://127.0.0.1:{}", upstream.addr().port());
+    let sidecar = format!("[http]\nallowed_hosts = [\"{origin}\"]\n");
+    let plugins = plugins_dir(&[("relay", ROUTE_FETCH)], &[("relay", &sidecar)]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path());
+
+    let hello = get_with(&host, &format!("/relay?url={origin}/hello"), &[]).await;
+    assert_eq!((hello.status, hello.text().as_str()), (200, "hello from upstream"));
+    assert_eq!(upstream.seen().len(), 1);
+
+    let other = format!("http://127.0.0.2:{}", upstream.addr().port());
+    let denied = get_with(&host, &format!("/relay?url={other}/hello"), &[]).await;
+    assert_eq!((denied.status, denied.text().as_str()), (502, "error: ErrorCode::HttpRequestDenied"));
+    assert_eq!(upstream.seen().len(), 1, "nothing left for the ungranted destination");
+
+    let ok = format!("corral_outbound_requests_total{{destination=\"{origin}\",outcome=\"ok\",plugin=\"relay\"}}");
+    assert_eq!(metric(&host, &ok).await, 1.0);
+    let refused = "corral_outbound_requests_total{destination=\"(not granted)\",outcome=\"denied\",plugin=\"relay\"}";
+    assert_eq!(metric(&host, refused).await, 1.0);
 }
