@@ -1,6 +1,7 @@
 //! Property tests of what the host parses from untrusted hands: sidecars,
 //! durations, cron expressions and plugin names never make it panic, and
 //! no cart mutation or event body a client sends is answered with a 5xx.
+//! And the sidecars the README shows parse as written.
 
 use std::time::Duration;
 
@@ -107,4 +108,28 @@ fn no_cart_or_event_body_gets_a_server_error() {
             Ok(())
         })
         .unwrap();
+}
+
+/// Every sidecar the README shows parses as it is written (its
+/// `{ env = … }` value aside, which needs the host's environment): a user
+/// copies these.
+#[test]
+fn the_readmes_sidecars_parse() {
+    let readme = include_str!("../../../../README.md");
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
+        .filter(|block| !block.contains("[[case]]"))
+        .collect();
+    assert!(blocks.len() >= 3, "the README's sidecar examples: {blocks:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for block in blocks {
+        let text = block.replace("{ env = \"STRIPE_KEY\" }", "\"sk_test\"");
+        let path = dir.path().join("shop.toml");
+        std::fs::write(&path, &text).unwrap();
+        if let Err(error) = Sidecar::load(&path) {
+            panic!("a README sidecar does not parse: {error:#}\n{text}");
+        }
+    }
 }
