@@ -2,7 +2,8 @@
 //! adversarial plugins on the same host are hammered — a guest that loops
 //! until its fuel runs out, one that grows its memory to the limit, one
 //! that answers a response far over the cap, one that floods the log
-//! (1,000 lines a call, over its default budget of lines a second) —
+//! (1,000 lines a call, over its default budget of lines a second; and
+//! the same with the budget lifted, to show what the budget buys) —
 //! printing the neighbour's p50/p99 under each attack beside its figures
 //! alone, and the ratio (goal: p99 under attack at most 3× alone on a
 //! 2-core machine).
@@ -82,8 +83,13 @@ fn main() {
             ("hog", ROUTE_MEMORY_HOG),
             ("huge", ROUTE_HUGE_RESPONSE),
             ("logger", ROUTE_LOGGER),
+            ("unbudgeted", ROUTE_LOGGER),
         ],
-        &[],
+        &[(
+            "unbudgeted",
+            "name = \"logger-unbudgeted\"\nroutes = [{ method = \"GET\", pattern = \"/log-unbudgeted/:what\" }]\n\
+             [limits]\nlog_lines_per_second = 4000000000\n",
+        )],
     );
     let data = tempfile::tempdir().unwrap();
     let host = Detached::start(ServerConfig::new(plugins.path().to_path_buf(), data.path().to_path_buf())).unwrap();
@@ -94,12 +100,13 @@ fn main() {
         let alone = neighbour(public, requests).await;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!("neighbour GET /hello, {requests} sequential calls, {attackers} attacking connections per case:");
-        println!("  alone                      p50 {:>7.2} ms   p99 {:>7.2} ms", ms(alone.p50), ms(alone.p99));
+        println!("  alone                        p50 {:>7.2} ms   p99 {:>7.2} ms", ms(alone.p50), ms(alone.p99));
         for (what, path) in [
             ("fuel-exhausting loop", "/loop"),
             ("memory to the limit", "/hog"),
             ("response over the cap", "/huge"),
             ("log flood", "/log/flood?lines=1000"),
+            ("log flood, no budget", "/log-unbudgeted/flood?lines=1000"),
         ] {
             if std::env::var("BENCH_CASES").is_ok_and(|cases| !cases.split(',').any(|case| path.contains(case))) {
                 continue;
@@ -114,7 +121,7 @@ fn main() {
                 calls += task.await.unwrap();
             }
             println!(
-                "  under {what:<22} p50 {:>7.2} ms   p99 {:>7.2} ms   p99 {:>5.1}x alone   ({calls} attacking calls)",
+                "  under {what:<24} p50 {:>7.2} ms   p99 {:>7.2} ms   p99 {:>5.1}x alone   ({calls} attacking calls)",
                 ms(under.p50),
                 ms(under.p99),
                 under.p99.as_secs_f64() / alone.p99.as_secs_f64()
