@@ -13,6 +13,12 @@ use crate::log_budget::Verdict;
 const MAX_LINES_PER_CALL: u32 = 1000;
 /// Longest message kept, in bytes; longer ones are cut.
 const MAX_MESSAGE_BYTES: usize = 4096;
+/// Most bytes of a line's fields, rendered; fields past it are left out.
+const MAX_FIELDS_BYTES: usize = 4096;
+/// Longest field name kept, in bytes.
+const MAX_KEY_BYTES: usize = 128;
+/// Longest field value kept, in bytes; longer ones are cut.
+const MAX_VALUE_BYTES: usize = 1024;
 
 /// What a call's `log` import writes with: who logs for which request,
 /// the lines written so far, and the inputs of a batched fold's segment.
@@ -112,16 +118,26 @@ fn cut(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Renders guest fields as `key=value` pairs.
+/// Renders guest fields as `key=value` pairs, at most [`MAX_FIELDS_BYTES`]
+/// of them (names cut at [`MAX_KEY_BYTES`], values at [`MAX_VALUE_BYTES`]);
+/// the fields past that are left out and counted.
 struct Fields<'a>(&'a [(String, String)]);
 
 impl fmt::Display for Fields<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut written = 0;
         for (i, (key, value)) in self.0.iter().enumerate() {
+            let pair = format!("{}={:?}", cut(key, MAX_KEY_BYTES), cut(value, MAX_VALUE_BYTES));
+            let separator = usize::from(i > 0);
+            if written + separator + pair.len() > MAX_FIELDS_BYTES {
+                let space = if i > 0 { " " } else { "" };
+                return write!(f, "{space}({} more fields left out)", self.0.len() - i);
+            }
             if i > 0 {
                 f.write_str(" ")?;
             }
-            write!(f, "{key}={value:?}")?;
+            f.write_str(&pair)?;
+            written += separator + pair.len();
         }
         Ok(())
     }
@@ -130,6 +146,19 @@ impl fmt::Display for Fields<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_are_bounded_and_what_is_left_out_is_counted() {
+        let few = vec![("a".to_string(), "1".to_string()), ("b".to_string(), "x y".to_string())];
+        assert_eq!(Fields(&few).to_string(), "a=\"1\" b=\"x y\"");
+        let many: Vec<(String, String)> = (0..10_000).map(|i| (format!("k{i}"), "v".repeat(100))).collect();
+        let rendered = Fields(&many).to_string();
+        assert!(rendered.len() <= MAX_FIELDS_BYTES + 40, "{} bytes", rendered.len());
+        assert!(rendered.ends_with("more fields left out)"), "{}", &rendered[rendered.len() - 60..]);
+        let huge = vec![("k".repeat(100_000), "v".repeat(100_000))];
+        let cut_short = Fields(&huge).to_string();
+        assert_eq!(cut_short, format!("{}={:?}", "k".repeat(MAX_KEY_BYTES), "v".repeat(MAX_VALUE_BYTES)));
+    }
 
     #[test]
     fn cuts_on_char_boundaries() {
