@@ -6,6 +6,7 @@
 //! - `/hello`: `200 hello from upstream`.
 //! - `/stream?kib=N`: N KiB in 1 KiB chunks, each flushed on its own.
 //! - `/slow`: answers after 30 s.
+//! - `/stall`: answers at once with 1 KiB of body, then nothing for 30 s.
 //! - `/redirect?to=URL`: `302` to `URL`.
 //! - anything else: `404`.
 
@@ -123,6 +124,15 @@ async fn answer(request: Request<Incoming>, seen: Arc<Mutex<Vec<HeaderMap>>>) ->
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(30)).await;
             text(200, "slow")
+        }
+        "/stall" => {
+            let (sender, receiver) = tokio::sync::mpsc::channel(1);
+            tokio::spawn(async move {
+                let _ = sender.send(Bytes::from(vec![b'u'; 1024])).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                let _ = sender.send(Bytes::from(vec![b'u'; 1024])).await;
+            });
+            Response::new(Chunks(receiver).boxed())
         }
         "/redirect" => {
             let mut response = text(302, "");

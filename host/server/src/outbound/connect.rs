@@ -27,6 +27,22 @@ use crate::outbound::addresses::non_public;
 /// calling plugin's deadline bounds it further.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+tokio::task_local! {
+    /// The connect timeout the guest asked for, around a request it sends
+    /// (see [`within`]). The pool calls the connector from the request's
+    /// own task, so the connector reads it there.
+    static ASKED: Duration;
+}
+
+/// Runs `send` with connections it opens bounded by `timeout` (else
+/// [`CONNECT_TIMEOUT`]).
+pub(crate) async fn within<F: Future>(timeout: Option<Duration>, send: F) -> F::Output {
+    match timeout {
+        Some(timeout) => ASKED.scope(timeout, send).await,
+        None => send.await,
+    }
+}
+
 /// Why a connection was not opened: what the guest's error code and the
 /// log line are made of.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +79,7 @@ pub(crate) enum ConnectError {
         /// Why.
         cause: io::Error,
     },
-    /// Opening took longer than [`CONNECT_TIMEOUT`].
+    /// Opening took longer than the guest asked, or [`CONNECT_TIMEOUT`].
     #[error("connecting to {0} timed out")]
     Timeout(String),
     /// The URI names no host.
@@ -177,8 +193,9 @@ impl tower_service::Service<Uri> for Connector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let host = uri.host().unwrap_or_default().to_string();
         let open = self.clone().open(uri);
+        let timeout = ASKED.try_with(|asked| *asked).unwrap_or(CONNECT_TIMEOUT);
         Box::pin(async move {
-            match tokio::time::timeout(CONNECT_TIMEOUT, open).await {
+            match tokio::time::timeout(timeout, open).await {
                 Ok(opened) => opened,
                 Err(_) => Err(ConnectError::Timeout(host)),
             }

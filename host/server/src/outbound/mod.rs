@@ -16,9 +16,15 @@
 //!
 //! - `addresses`: which addresses are public.
 //! - `connect`: resolving, connecting, TLS.
+//! - `idle`: the guest's between-bytes timeout on a response body.
+//!
+//! The guest's own `request-options` apply within those bounds: its
+//! connect timeout to opening a connection (else 10 s), its first-byte
+//! timeout to the response head, its between-bytes timeout to the body.
 
 mod addresses;
 pub(crate) mod connect;
+mod idle;
 
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
@@ -92,22 +98,28 @@ impl Outbound {
         // The head must arrive by the first-byte timeout the guest asked
         // for, and by the calling plugin's deadline whatever it asked.
         let mut by = tokio::time::Instant::from_std(caller.deadline);
-        if let Some(first_byte) = options.and_then(|o| o.first_byte_timeout) {
+        let options = options.unwrap_or_default();
+        if let Some(first_byte) = options.first_byte_timeout {
             by = by.min(tokio::time::Instant::now() + first_byte);
         }
-        let response = match tokio::time::timeout_at(by, self.client.request(request)).await {
+        let sent = connect::within(options.connect_timeout, self.client.request(request));
+        let response = match tokio::time::timeout_at(by, sent).await {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => return Err(classify(&error, cap)),
             Err(_) => return Err(HttpError::HttpResponseTimeout),
         };
         let limit = self.limits.max_response_bytes;
         Ok(response.map(|body| {
-            Limited::new(body, limit as usize)
+            let capped = Limited::new(body, limit as usize)
                 .map_err(move |error| match error.downcast::<hyper::Error>() {
                     Ok(hyper) => HttpError::from(*hyper),
                     Err(_) => HttpError::HttpResponseBodySize(Some(limit)),
                 })
-                .boxed_unsync()
+                .boxed_unsync();
+            match options.between_bytes_timeout {
+                Some(idle) => idle::BetweenBytes::new(capped, idle).boxed_unsync(),
+                None => capped,
+            }
         }))
     }
 

@@ -182,3 +182,54 @@ async fn a_route_world_plugin_calls_out_through_the_same_grants() {
     let refused = "corral_outbound_requests_total{destination=\"(not granted)\",outcome=\"denied\",plugin=\"relay\"}";
     assert_eq!(metric(&host, refused).await, 1.0);
 }
+
+/// A listener whose accept queue is full: a new connection to it is never
+/// answered (the kernel drops its SYN), as with a host that has gone dark.
+/// Returns its address, and the listener and connections that fill it, to
+/// hold for the test's length.
+async fn unanswering() -> (std::net::SocketAddr, tokio::net::TcpListener, Vec<tokio::net::TcpStream>) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        match tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => held.push(stream),
+            Ok(Err(error)) => panic!("connecting to the filling listener: {error}"),
+            Err(_) => return (addr, listener, held),
+        }
+    }
+    panic!("the accept queue of a listen(1) socket never filled");
+}
+
+/// The guest's own request options apply within the host's bounds: its
+/// connect timeout ends a connection that is never answered, and its
+/// between-bytes timeout a body that goes quiet — each well before the
+/// plugin's deadline and the host's own 10 s connect bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_guests_connect_and_between_bytes_timeouts_apply() {
+    let upstream = Upstream::start().await;
+    let origin = format!("http://127.0.0.1:{}", upstream.addr().port());
+    let (dark, _listener, _held) = unanswering().await;
+    let dark = format!("http://{dark}");
+    let sidecar = format!("[limits]\ntimeout_ms = 20000\n[http]\nallowed_hosts = [\"{origin}\", \"{dark}\"]\n");
+    let plugins = plugins_dir(&[("relay", ROUTE_FETCH)], &[("relay", &sidecar)]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path());
+
+    let started = std::time::Instant::now();
+    let connect = get_with(&host, &format!("/relay?connect_ms=300&url={dark}/hello"), &[]).await;
+    assert_eq!((connect.status, connect.text().as_str()), (502, "error: ErrorCode::ConnectionTimeout"));
+    assert!(started.elapsed() < Duration::from_secs(5), "ended by the guest's 300 ms: {:?}", started.elapsed());
+
+    let started = std::time::Instant::now();
+    let quiet = get_with(&host, &format!("/relay?between_ms=300&url={origin}/stall"), &[]).await;
+    assert_eq!(quiet.status, 502, "{}", quiet.text());
+    assert!(quiet.text().contains("connection read timeout"), "{}", quiet.text());
+    assert!(started.elapsed() < Duration::from_secs(5), "ended by the guest's 300 ms: {:?}", started.elapsed());
+
+    // A generous between-bytes timeout leaves a body that keeps coming alone.
+    let patient = get_with(&host, &format!("/relay?between_ms=60000&url={origin}/hello"), &[]).await;
+    assert_eq!((patient.status, patient.text().as_str()), (200, "hello from upstream"));
+}
