@@ -70,6 +70,17 @@ impl Runtime {
             }
         };
         let batched = exports.iter().any(|e| world::is_batch_projector(e));
+        if world.is_deterministic()
+            && let Some(http) = imports.iter().find(|name| name.starts_with("wasi:http/"))
+        {
+            let reason = format!(
+                "it imports {http}, but the {} world is deterministic (a replay must give the same result) and \
+                 may not call out; outgoing HTTP is for route and event-handler plugins, granted in their \
+                 sidecar's [http]",
+                world.name()
+            );
+            return Err(LoadError::Link { path: path.to_path_buf(), world, reason });
+        }
         let pre = self.link(path, world, batched, &component)?;
 
         let stem = settings

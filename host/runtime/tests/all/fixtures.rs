@@ -10,7 +10,7 @@ use crate::batch::{projection_batch_clock, projection_batch_log};
 // Tested with its fake carts client.
 use crate::carts::{event_cart_client, route_cart_client};
 // Tested with its recording sender.
-use crate::outbound::{http_fetch, route_fetch};
+use crate::outbound::{http_fetch, projection_fetch, route_fetch};
 // Tested with the other warm-instance tests.
 use crate::warm::route_warm;
 

@@ -4,11 +4,12 @@
 //! granted one reaches it with the caller's plugin, tenant, request id and
 //! deadline. (The sender itself — the network, in-process calls — is
 //! tested against real servers in the server's tests.) A `route`-world
-//! plugin's requests go through the same check as a `wasi:http` component's.
+//! plugin's requests go through the same check as a `wasi:http` component's;
+//! a projection cannot make one at all.
 
 use std::sync::{Arc, Mutex};
 
-use corral_fixtures::{HTTP_FETCH, ROUTE_FETCH};
+use corral_fixtures::{HTTP_FETCH, PROJECTION_FETCH, ROUTE_FETCH};
 use corral_runtime::{
     CallContext, Caller, ControlPlane, Denied, Destination, HttpGrants, OutboundHttp, PluginSettings,
 };
@@ -133,4 +134,20 @@ pub(crate) async fn route_fetch() {
     let (sidecar, refused) = recording.denied.lock().unwrap().pop().unwrap();
     assert_eq!(refused, Denied::Host("http://127.0.0.1:10".into()));
     assert_eq!(sidecar, "route_fetch.toml");
+}
+
+/// The deterministic worlds are not offered `wasi:http/outgoing-handler`: a
+/// projection that imports it is refused at load, the import named.
+#[tokio::test]
+pub(crate) async fn projection_fetch() {
+    let harness = Harness::new();
+    let refused = harness.runtime.load(std::path::Path::new(PROJECTION_FETCH), PluginSettings::default()).await;
+    let Err(error) = refused else { panic!("a projection importing outgoing-handler must not load") };
+    let text = error.to_string();
+    assert!(
+        matches!(error, corral_runtime::LoadError::Link { world: corral_runtime::World::Projection, .. }),
+        "{text}"
+    );
+    assert!(text.contains("imports wasi:http/"), "the import is named: {text}");
+    assert!(text.contains("route and event-handler plugins"), "and where outgoing HTTP belongs: {text}");
 }
