@@ -407,15 +407,13 @@ impl Metrics {
     /// Brings the storage write failure counters up to `counted` (read
     /// from storage when metrics are read).
     pub(crate) fn set_storage_failures(&self, kind: &str, counted: u64) {
-        let counter = self.storage_failures.with_label_values(&[kind]);
-        counter.inc_by(counted.saturating_sub(counter.get()));
+        raise_to(&self.storage_failures.with_label_values(&[kind]), counted);
     }
 
     /// Brings a plugin's dropped log lines up to `counted` (the runtime's
     /// count for the plugin name, which only grows; read when metrics are).
     pub(crate) fn set_log_lines_dropped(&self, plugin: &str, counted: u64) {
-        let counter = self.log_dropped.with_label_values(&[plugin]);
-        counter.inc_by(counted.saturating_sub(counter.get()));
+        raise_to(&self.log_dropped.with_label_values(&[plugin]), counted);
     }
 
     /// Counts a plugin change (`swapped`, `rejected`, `canary_rolled_back`, ...).
@@ -443,4 +441,10 @@ impl Metrics {
         }
         String::from_utf8_lossy(&out).into_owned()
     }
+}
+
+/// Brings `counter` up to `counted`, a count kept elsewhere that only grows
+/// (a counter never goes down: a smaller count leaves it as it is).
+fn raise_to(counter: &IntCounter, counted: u64) {
+    counter.inc_by(counted.saturating_sub(counter.get()));
 }
