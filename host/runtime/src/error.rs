@@ -154,6 +154,15 @@ pub enum InvokeErrorKind {
         /// The guest's message.
         message: String,
     },
+    /// A route returned a body over the caller's cap; refused while it was
+    /// lifted, before the host copied it.
+    #[error("returned a response body of {bytes} bytes, over the limit of {limit}")]
+    ResponseTooLarge {
+        /// The body's length.
+        bytes: u64,
+        /// The cap.
+        limit: u64,
+    },
     /// The host could not run the call (e.g. the instance pool is exhausted).
     #[error("could not be run: {0}")]
     Host(String),
@@ -175,6 +184,7 @@ impl InvokeErrorKind {
             InvokeErrorKind::Busy { .. } => "busy",
             InvokeErrorKind::Guest { .. } => "guest_error",
             InvokeErrorKind::Unpublished(_) => "unpublished",
+            InvokeErrorKind::ResponseTooLarge { .. } => "response_too_large",
             InvokeErrorKind::Host(_) => "host",
         }
     }

@@ -27,6 +27,7 @@ use tracing::Instrument as _;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::call::{CallContext, Identity};
+use crate::capped::{BodyTooLarge, Handle};
 use crate::control::ControlPlane;
 use crate::emit::Queued;
 use crate::error::{InvokeError, InvokeErrorKind};
@@ -155,6 +156,9 @@ impl Session {
         let limits = &state.plugin.limits;
         if state.limiter.exceeded {
             return InvokeErrorKind::MemoryLimit { limit: limits.memory_bytes };
+        }
+        if let Some(BodyTooLarge { bytes, limit }) = error.downcast_ref::<BodyTooLarge>() {
+            return InvokeErrorKind::ResponseTooLarge { bytes: *bytes, limit: *limit };
         }
         let message = match error.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => return InvokeErrorKind::OutOfFuel { budget: limits.fuel },
@@ -294,7 +298,7 @@ impl Plugin {
         let store = &mut session.store;
         let result = Session::bounded(&deadline, async {
             match &self.pre {
-                Pre::Route(pre) => pre.instantiate_async(&mut *store).await?.call_describe(&mut *store).await,
+                Pre::Route(pre, _) => pre.instantiate_async(&mut *store).await?.call_describe(&mut *store).await,
                 Pre::EventHandler(pre) => pre.instantiate_async(&mut *store).await?.call_describe(&mut *store).await,
                 Pre::Projection(pre) => pre.instantiate_async(&mut *store).await?.call_describe(&mut *store).await,
                 Pre::BatchedProjection(pre) => {
@@ -308,9 +312,8 @@ impl Plugin {
         session.finish(result)
     }
 
-    /// Handles an HTTP request with a `route` plugin; its imports reach
-    /// `control`. What the guest queued with `publish-on-success` is
-    /// published before this returns.
+    /// Handles an HTTP request with a `route` plugin, its imports reaching
+    /// `control`, publishing what it queued; the body is not capped.
     pub async fn handle_http(
         &self,
         control: &Arc<ControlPlane>,
@@ -318,21 +321,24 @@ impl Plugin {
         request: &HttpRequest,
     ) -> Result<Called<HttpResponse>, InvokeError> {
         let Called { value: (response, queued), fuel_used, elapsed } =
-            self.handle_http_queued(control, call, request).await?;
+            self.handle_http_queued(control, call, request, u64::MAX).await?;
         self.publish_queued(control, queued).await?;
         Ok(Called { value: response, fuel_used, elapsed })
     }
 
     /// As [`Plugin::handle_http`], but leaves what the guest queued to the
     /// caller, who publishes it with [`Plugin::publish_queued`] once it
-    /// accepts the response (and drops it if it refuses the response).
+    /// accepts the response (and drops it if it refuses the response). A
+    /// body over `max_body` bytes fails the call as
+    /// [`InvokeErrorKind::ResponseTooLarge`] as it is lifted, uncopied.
     pub async fn handle_http_queued(
         &self,
         control: &Arc<ControlPlane>,
         call: CallContext,
         request: &HttpRequest,
+        max_body: u64,
     ) -> Result<Called<(HttpResponse, Queued)>, InvokeError> {
-        let Pre::Route(pre) = &self.pre else {
+        let Pre::Route(pre, index) = &self.pre else {
             return Err(self.wrong_world("route"));
         };
         let reuse = self.identity.reuse.as_ref();
@@ -340,12 +346,11 @@ impl Plugin {
         let deadline = session.deadline();
         let store = &mut session.store;
         let result = Session::bounded(&deadline, async {
-            let instance = match instance {
-                Some(instance) => instance,
-                None => pre.instantiate_async(&mut *store).await?,
+            let handle = match instance {
+                Some(handle) => handle,
+                None => Handle::instantiate(pre, *index, &mut *store).await?,
             };
-            let response = instance.corral_plugin_http_handler().call_handle(&mut *store, request).await?;
-            Ok((response, instance))
+            Ok((handle.call(&mut *store, request, max_body).await?, handle))
         })
         .await;
         let queued = session.take_queued();

@@ -22,6 +22,8 @@
 //! - `call`: [`CallContext`] and the identity every store is stamped with
 //!   (a leaf: the import modules read it, it reads nothing of theirs).
 //! - [`invoke`]: one call = one store; classifies failures into [`InvokeError`].
+//!   `capped`: a route's response, its body refused while it is lifted when
+//!   it is over the call's cap.
 //!   `fair`: the long-call permits that share the cores between heavy calls.
 //! - `store`: the per-call store data, composing the per-interface contexts.
 //! - [`control`]: the [`ControlPlane`] a call's imports reach.
@@ -46,6 +48,7 @@ pub mod batch;
 mod bindings;
 pub mod cache;
 mod call;
+mod capped;
 pub mod carts;
 pub mod control;
 mod deterministic;

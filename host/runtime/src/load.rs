@@ -16,6 +16,7 @@ use crate::bindings::batched_projection::BatchedProjectionPre;
 use crate::bindings::{cart::CartPre, event_handler::EventHandlerPre, projection::ProjectionPre, route::RoutePre};
 use crate::cache::CacheOutcome;
 use crate::call::{CallContext, Identity};
+use crate::capped::HandleIndex;
 use crate::error::LoadError;
 use crate::plugin::{Plugin, Pre};
 use crate::runtime::Runtime;
@@ -181,7 +182,11 @@ impl Runtime {
         let linker = if world.is_deterministic() { &self.deterministic_linker } else { &self.linker };
         let instance_pre = linker.instantiate_pre(component).map_err(link_error)?;
         Ok(match world {
-            World::Route => Pre::Route(RoutePre::new(instance_pre).map_err(link_error)?),
+            World::Route => {
+                let index = HandleIndex::of(component)
+                    .ok_or_else(|| link_error(wasmtime::Error::msg("no `handle` in its http-handler export")))?;
+                Pre::Route(RoutePre::new(instance_pre).map_err(link_error)?, index)
+            }
             World::EventHandler => Pre::EventHandler(EventHandlerPre::new(instance_pre).map_err(link_error)?),
             World::Projection if batched => {
                 Pre::BatchedProjection(BatchedProjectionPre::new(instance_pre).map_err(link_error)?)

@@ -12,10 +12,10 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::bindings::batched_projection::BatchedProjectionPre;
 use crate::bindings::event_handler::EventHandler;
-use crate::bindings::route::Route;
 use crate::bindings::{cart::CartPre, event_handler::EventHandlerPre, projection::ProjectionPre, route::RoutePre};
 use crate::cache::CacheOutcome;
 use crate::call::Identity;
+use crate::capped::{Handle, HandleIndex};
 use crate::settings::Limits;
 use crate::store::HostState;
 use crate::types::Descriptor;
@@ -24,7 +24,8 @@ use crate::world::World;
 
 /// A component linked for its world and ready for calls.
 pub(crate) enum Pre {
-    Route(RoutePre<HostState>),
+    /// A route, and where it exports `handle` (called through `capped`).
+    Route(RoutePre<HostState>, HandleIndex),
     EventHandler(EventHandlerPre<HostState>),
     Projection(ProjectionPre<HostState>),
     /// A projection of the `batched-projection` world.
@@ -61,7 +62,7 @@ pub struct Plugin {
     pub(crate) imports: Vec<String>,
     pub(crate) exports: Vec<String>,
     /// Idle warm instances, when the plugin reuses them.
-    pub(crate) warm_routes: Pool<Route>,
+    pub(crate) warm_routes: Pool<Handle>,
     pub(crate) warm_handlers: Pool<EventHandler>,
 }
 

@@ -258,6 +258,15 @@ async fn route_huge_response() {
     let error =
         plugin.handle_http(&harness.control, CallContext::internal("t"), &get("/huge?mib=64")).await.unwrap_err();
     assert!(matches!(error.kind, InvokeErrorKind::MemoryLimit { .. }), "{error}");
+    // A body over the caller's cap is refused as it is lifted out of the
+    // guest, naming its length; one at the cap passes whole.
+    let (four, one) = (get("/huge?mib=4"), get("/huge?mib=1"));
+    let capped = |request| plugin.handle_http_queued(&harness.control, CallContext::internal("t"), request, 1 << 20);
+    let error = capped(&four).await.unwrap_err();
+    let over = |kind: &InvokeErrorKind| matches!(kind, InvokeErrorKind::ResponseTooLarge { bytes, limit } if (*bytes, *limit) == (4 << 20, 1 << 20));
+    assert!(over(&error.kind), "{error}");
+    assert_eq!(error.kind.label(), "response_too_large");
+    assert_eq!(capped(&one).await.unwrap().value.0.body.len(), 1 << 20);
     still_serves(&harness).await;
 }
 

@@ -247,13 +247,14 @@ impl Gateway {
             body: body.to_vec(),
         };
         mounted.metrics.in_flight.inc();
-        let result = mounted.plugin.handle_http_queued(&self.control, call.clone(), &request).await;
+        let max_bytes = self.limits.max_response_bytes as u64;
+        let result = mounted.plugin.handle_http_queued(&self.control, call.clone(), &request, max_bytes).await;
         // Events queued until the call succeeded go out with an accepted
         // response only, before it is sent.
         let result = match result {
             Ok(called) => {
                 let (response, queued) = called.value;
-                match respond(mounted, response, self.limits.max_response_bytes, &call.request_id) {
+                match respond(mounted, response, &call.request_id) {
                     Checked::Accepted(response) => match mounted.plugin.publish_queued(&self.control, queued).await {
                         Ok(()) => Ok((response, called.fuel_used, called.elapsed)),
                         Err(error) => Err(error),
@@ -389,16 +390,10 @@ enum Checked {
 }
 
 /// Turns a guest's response record into an HTTP response, or refuses it
-/// (over the size limit, an invalid status) with the 500 to answer.
-fn respond(mounted: &Mounted, response: HttpResponse, max_bytes: usize, request_id: &str) -> Checked {
+/// (an invalid status) with the 500 to answer; a body over the cap was
+/// refused as it was lifted (`ResponseTooLarge`).
+fn respond(mounted: &Mounted, response: HttpResponse, request_id: &str) -> Checked {
     let plugin = &mounted.plugin;
-    if response.body.len() > max_bytes {
-        return Checked::Refused(problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            serde_json::json!({"error": "response_too_large", "plugin": plugin.name(), "version": plugin.version(),
-                "message": format!("the response body of {} bytes exceeds the limit of {max_bytes}", response.body.len()), "request_id": request_id}),
-        ));
-    }
     let Some(status) = StatusCode::from_u16(response.status).ok().filter(|s| (100..=599).contains(&s.as_u16())) else {
         return Checked::Refused(problem(
             StatusCode::INTERNAL_SERVER_ERROR,
