@@ -27,6 +27,7 @@ use anyhow::{Context as _, bail};
 mod cluster;
 mod layout;
 mod polyglot;
+mod typescript;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 

@@ -5,7 +5,9 @@
 //! (gitignored): an npm prefix with componentize-js and a virtual
 //! environment with componentize-py. Nothing is installed system-wide.
 //!
-//! Every guest is one folder with one source file (`app.js` or `app.py`):
+//! Every guest is one folder with one source file (`app.js`, `app.ts` or
+//! `app.py`; an `app.ts` is bundled with the SDK of `sdk/js` first, see
+//! `typescript`):
 //! the fixtures in `guests/{js,python}/KIND-BEHAVIOUR/` and the templates in
 //! `sdk/templates/{js,python}/WORLD/`, each built against `wit/` into
 //! `guests/target/polyglot/`; and the example shop's JavaScript and Python
@@ -21,6 +23,8 @@ use std::process::Command;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context as _, bail};
+
+use crate::typescript;
 
 /// The worlds of `wit/worlds.wit`, each with the kind that names its
 /// fixtures (`guests/LANG/KIND-BEHAVIOUR`).
@@ -45,11 +49,11 @@ impl Lang {
         }
     }
 
-    /// The guest's one source file.
-    fn source(self) -> &'static str {
+    /// The source files a guest may have, one of them.
+    fn sources(self) -> &'static [&'static str] {
         match self {
-            Lang::Js => "app.js",
-            Lang::Python => "app.py",
+            Lang::Js => &["app.js", "app.ts"],
+            Lang::Python => &["app.py"],
         }
     }
 
@@ -67,8 +71,17 @@ impl Lang {
 struct Guest {
     lang: Lang,
     dir: PathBuf,
+    /// Its source file (or its recipe's entry).
+    source: PathBuf,
     build: Build,
     output: PathBuf,
+}
+
+impl Guest {
+    /// Whether it is TypeScript on the SDK: type-checked and bundled first.
+    fn is_typescript(&self) -> bool {
+        self.source.extension().is_some_and(|e| e == "ts")
+    }
 }
 
 /// How a guest is built.
@@ -123,9 +136,11 @@ pub(crate) fn example_path(root: &Path) -> anyhow::Result<std::ffi::OsString> {
 }
 
 fn build_lang(root: &Path, lang: Lang, guests: &[Guest], wit_changed: SystemTime) -> anyhow::Result<()> {
+    let sdk_changed = newest(&root.join("sdk/js/src"))?;
     let mut stale = Vec::new();
     for guest in guests.iter().filter(|g| g.lang == lang) {
-        if is_stale(guest, &lang.pin(root), wit_changed)? {
+        let inputs = if guest.is_typescript() { wit_changed.max(sdk_changed) } else { wit_changed };
+        if is_stale(guest, &lang.pin(root), inputs)? {
             stale.push(guest);
         }
     }
@@ -133,6 +148,9 @@ fn build_lang(root: &Path, lang: Lang, guests: &[Guest], wit_changed: SystemTime
         return Ok(());
     }
     let tool = install(root, lang)?;
+    if stale.iter().any(|guest| guest.is_typescript()) {
+        typescript::check(root, tool.parent().context("a tool lives in a folder")?, wit_changed)?;
+    }
     stale.into_iter().try_for_each(|guest| componentize(root, &tool, guest))
 }
 
@@ -152,7 +170,8 @@ fn discover(root: &Path) -> anyhow::Result<Vec<Guest>> {
                 );
             };
             let output = out.join(lang.dir()).join(format!("{name}.wasm"));
-            guests.push(Guest { lang, dir, build: Build::World(world), output });
+            let source = source_of(lang, &dir)?;
+            guests.push(Guest { lang, dir, source, build: Build::World(world), output });
         }
         for dir in subfolders(&root.join("sdk/templates").join(lang.dir()))? {
             let name = file_name(&dir);
@@ -163,7 +182,8 @@ fn discover(root: &Path) -> anyhow::Result<Vec<Guest>> {
                 );
             };
             let output = out.join("templates").join(lang.dir()).join(format!("{name}.wasm"));
-            guests.push(Guest { lang, dir, build: Build::World(world), output });
+            let source = source_of(lang, &dir)?;
+            guests.push(Guest { lang, dir, source, build: Build::World(world), output });
         }
     }
     for dir in subfolders(&root.join("examples/shop/plugins"))? {
@@ -175,15 +195,20 @@ fn discover(root: &Path) -> anyhow::Result<Vec<Guest>> {
             continue;
         };
         let output = dir.join(format!("{}.wasm", file_name(&dir)));
-        guests.push(Guest { lang, dir, build: Build::Recipe, output });
-    }
-    for guest in &guests {
-        let source = guest.dir.join(guest.lang.source());
-        if !source.is_file() {
-            bail!("{}: missing {}", guest.dir.display(), guest.lang.source());
-        }
+        let source = source_of(lang, &dir)?;
+        guests.push(Guest { lang, dir, source, build: Build::Recipe, output });
     }
     Ok(guests)
+}
+
+/// The one source file of the guest in `dir`.
+fn source_of(lang: Lang, dir: &Path) -> anyhow::Result<PathBuf> {
+    let found: Vec<PathBuf> = lang.sources().iter().map(|name| dir.join(name)).filter(|p| p.is_file()).collect();
+    match found.as_slice() {
+        [source] => Ok(source.clone()),
+        [] => bail!("{}: missing {}", dir.display(), lang.sources().join(" or ")),
+        _ => bail!("{}: has both {}; keep one", dir.display(), lang.sources().join(" and ")),
+    }
 }
 
 fn subfolders(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -293,6 +318,17 @@ fn run_tool(mut command: Command, missing: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The module componentize-js takes for a JavaScript guest: its `app.js`,
+/// or its `app.ts` bundled with the SDK beside the partial output.
+fn entry(root: &Path, tool: &Path, guest: &Guest, partial: &Path) -> anyhow::Result<PathBuf> {
+    if !guest.is_typescript() {
+        return Ok(guest.source.clone());
+    }
+    let bundle = partial.with_extension("bundle.js");
+    typescript::bundle(root, tool.parent().context("a tool lives in a folder")?, &guest.source, &bundle)?;
+    Ok(bundle)
+}
+
 /// Builds one guest. A world build writes a temporary file renamed into
 /// place, so a failed build never leaves a component that looks up to date;
 /// a recipe writes its own output.
@@ -307,7 +343,7 @@ fn componentize(root: &Path, tool: &Path, guest: &Guest) -> anyhow::Result<()> {
         // which the deterministic worlds do not link; guests have no
         // network anyway.
         (Build::World(world), Lang::Js) => command
-            .arg(guest.dir.join(guest.lang.source()))
+            .arg(entry(root, tool, guest, &partial)?)
             .arg("--wit")
             .arg(&wit)
             .args(["--world-name", world, "--disable", "http", "fetch-event", "--out"])

@@ -1,0 +1,225 @@
+// Routes the way web handlers are written: a `Request` with `params`,
+// `query`, `headers` and `json()`, a `Response` built with `Response.json`,
+// and a `Router` whose table is both what `describe()` reports and what
+// dispatches each call.
+
+import type { HttpRequest, HttpResponse, Route } from 'corral:plugin/types@0.1.0';
+import { HttpError } from './errors.js';
+import { json, text, toBytes } from './codec.js';
+import { descriptor, type Named } from './describe.js';
+
+/** One incoming request. Every read is synchronous: the host hands the whole body over. */
+export class Request {
+  /** Upper-case method. */
+  readonly method: string;
+  /** The path, without the query. */
+  readonly path: string;
+  /** What the route's `:name` segments (and a trailing `*`, as `'*'`) captured. */
+  readonly params: Readonly<Record<string, string>>;
+  /** The query string, parsed. */
+  readonly query: URLSearchParams;
+  /** Headers by lower-case name; a repeated header's values joined with `, `. */
+  readonly headers: ReadonlyMap<string, string>;
+  /** The body's bytes. */
+  readonly body: Uint8Array;
+
+  constructor(raw: HttpRequest) {
+    this.method = raw.method;
+    this.path = raw.path;
+    this.params = Object.freeze(Object.fromEntries(raw.params));
+    this.query = new URLSearchParams(raw.query);
+    const headers = new Map<string, string>();
+    for (const [name, value] of raw.headers) {
+      const seen = headers.get(name);
+      headers.set(name, seen === undefined ? value : `${seen}, ${value}`);
+    }
+    this.headers = headers;
+    this.body = raw.body;
+  }
+
+  /** The body as UTF-8 text. */
+  text(): string {
+    return text(this.body);
+  }
+
+  /** The body parsed as JSON; a body that is not JSON answers 400. */
+  json<T = unknown>(): T {
+    try {
+      return json<T>(this.body);
+    } catch (error) {
+      throw new HttpError(400, 'invalid_json', `the request body is not JSON: ${(error as Error).message}`);
+    }
+  }
+}
+
+/** How a response starts: its status and headers. */
+export interface ResponseInit {
+  status?: number;
+  headers?: Record<string, string> | Array<[string, string]>;
+}
+
+/** One response. The body is bytes, text, or (with `Response.json`) a value. */
+export class Response {
+  readonly status: number;
+  readonly headers: Array<[string, string]>;
+  readonly body: Uint8Array;
+
+  constructor(body: Uint8Array | string = new Uint8Array(), init: ResponseInit = {}) {
+    this.status = init.status ?? 200;
+    this.headers = Array.isArray(init.headers) ? [...init.headers] : Object.entries(init.headers ?? {});
+    this.body = toBytes(body);
+    if (typeof body === 'string' && !this.has('content-type')) {
+      this.headers.push(['content-type', 'text/plain; charset=utf-8']);
+    }
+  }
+
+  /** `data` as JSON (`content-type: application/json`). */
+  static json(data: unknown, init: ResponseInit = {}): Response {
+    const response = new Response(toBytes(JSON.stringify(data)), init);
+    if (!response.has('content-type')) {
+      response.headers.push(['content-type', 'application/json']);
+    }
+    return response;
+  }
+
+  /** An empty response: 204 unless told otherwise. */
+  static empty(status = 204, init: ResponseInit = {}): Response {
+    return new Response(new Uint8Array(), { ...init, status });
+  }
+
+  /** Whether a header of that name (any case) is set. */
+  has(name: string): boolean {
+    const lower = name.toLowerCase();
+    return this.headers.some(([n]) => n.toLowerCase() === lower);
+  }
+
+  /** The record the host takes. */
+  toWit(): HttpResponse {
+    return { status: this.status, headers: this.headers, body: this.body };
+  }
+}
+
+/** A route handler. */
+export type Handler = (request: Request) => Response;
+
+interface Entry {
+  route: Route;
+  segments: string[];
+  handler: Handler;
+}
+
+/**
+ * The routes of one plugin. The host matches each request against the same
+ * table (`describe()`), so a call always has a route here; the router finds
+ * which by the host's rules — literal segments before `:params` before `*`.
+ */
+export class Router {
+  private readonly entries: Entry[] = [];
+
+  /** Serves `method` on `pattern` (`/orders/:id`, `/files/*`). */
+  on(method: string, pattern: string, handler: Handler): this {
+    this.entries.push({ route: { method: method.toUpperCase(), pattern }, segments: split(pattern), handler });
+    return this;
+  }
+
+  get(pattern: string, handler: Handler): this {
+    return this.on('GET', pattern, handler);
+  }
+
+  post(pattern: string, handler: Handler): this {
+    return this.on('POST', pattern, handler);
+  }
+
+  put(pattern: string, handler: Handler): this {
+    return this.on('PUT', pattern, handler);
+  }
+
+  patch(pattern: string, handler: Handler): this {
+    return this.on('PATCH', pattern, handler);
+  }
+
+  delete(pattern: string, handler: Handler): this {
+    return this.on('DELETE', pattern, handler);
+  }
+
+  /** The table, as `describe()` reports it. */
+  routes(): Route[] {
+    return this.entries.map((entry) => ({ ...entry.route }));
+  }
+
+  /**
+   * Answers one request: the best matching route's handler, an `HttpError`
+   * as its JSON answer, 404/405 when nothing here matches (a sidecar may
+   * have changed the host's table).
+   */
+  handle(raw: HttpRequest): HttpResponse {
+    const path = split(raw.path);
+    const matching = this.entries.filter((entry) => matches(entry.segments, path));
+    if (matching.length === 0) {
+      return Response.json({ error: 'not_found', message: `no route for ${raw.path}` }, { status: 404 }).toWit();
+    }
+    const entry = matching
+      .filter((e) => e.route.method === raw.method)
+      .sort((a, b) => moreSpecific(b.segments, a.segments))[0];
+    if (entry === undefined) {
+      return Response.json({ error: 'method_not_allowed', message: `${raw.method} ${raw.path}` }, { status: 405 }).toWit();
+    }
+    try {
+      return entry.handler(new Request(raw)).toWit();
+    } catch (error) {
+      if (error instanceof HttpError) {
+        return Response.json({ error: error.code, message: error.message }, { status: error.status }).toWit();
+      }
+      throw error;
+    }
+  }
+}
+
+function split(path: string): string[] {
+  return path.split('/').filter((segment) => segment !== '');
+}
+
+function matches(pattern: string[], path: string[]): boolean {
+  for (let i = 0; i < pattern.length; i++) {
+    const segment = pattern[i]!;
+    if (segment === '*') {
+      return true;
+    }
+    if (i >= path.length || (!segment.startsWith(':') && segment !== path[i])) {
+      return false;
+    }
+  }
+  return pattern.length === path.length;
+}
+
+/**
+ * Positive when `a` is more specific than `b` (two patterns matching one
+ * path), as the host decides: segment by segment, a literal beats a
+ * `:param`, which beats `*`; a pattern that has ended beats a `*` matching
+ * nothing.
+ */
+function moreSpecific(a: string[], b: string[]): number {
+  const score = (segment: string | undefined) =>
+    segment === undefined ? 3 : segment === '*' ? 0 : segment.startsWith(':') ? 1 : 2;
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const difference = score(a[i]) - score(b[i]);
+    if (difference !== 0 || a[i] === '*') {
+      return difference;
+    }
+  }
+  return 0;
+}
+
+/** What a route plugin says of itself. */
+export type RoutePlugin = Named;
+
+/**
+ * The exports of the `route` world for `router`:
+ * `export const { describe, httpHandler } = routes({ name, version }, router);`
+ */
+export function routes(plugin: RoutePlugin, router: Router) {
+  return {
+    describe: () => descriptor(plugin, { routes: router.routes() }),
+    httpHandler: { handle: (request: HttpRequest) => router.handle(request) },
+  };
+}

@@ -1,0 +1,25 @@
+// `corral:plugin/log`: structured lines, fields as an object (values
+// written as text, objects as JSON). The host adds the plugin, request id,
+// tenant and trace.
+
+import { write, type Level } from 'corral:plugin/log@0.1.0';
+
+/** A line's fields. */
+export type Fields = Record<string, unknown>;
+
+function line(level: Level, message: string, fields: Fields): void {
+  const pairs: Array<[string, string]> = Object.entries(fields).map(([name, value]) => [
+    name,
+    typeof value === 'string' ? value : JSON.stringify(value) ?? String(value),
+  ]);
+  write(level, message, pairs);
+}
+
+/** Writes structured log lines. */
+export const log = {
+  trace: (message: string, fields: Fields = {}) => line('trace', message, fields),
+  debug: (message: string, fields: Fields = {}) => line('debug', message, fields),
+  info: (message: string, fields: Fields = {}) => line('info', message, fields),
+  warn: (message: string, fields: Fields = {}) => line('warn', message, fields),
+  error: (message: string, fields: Fields = {}) => line('error', message, fields),
+};

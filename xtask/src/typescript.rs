@@ -1,0 +1,62 @@
+//! TypeScript guests and the JavaScript SDK (`sdk/js`): the SDK's types
+//! generated from `wit/` by jco, the SDK and every TypeScript guest
+//! type-checked by `tsc` against them, and a guest's `app.ts` bundled with
+//! the SDK by esbuild into the one module componentize-js takes. All three
+//! tools are pinned in `sdk/js/package.json` and installed with the rest of
+//! the JavaScript toolchain.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::SystemTime;
+
+use anyhow::{Context as _, bail};
+
+/// The worlds whose guest types the SDK carries (the batched projection
+/// world is for Rust guests).
+const WORLDS: [&str; 4] = ["route", "event-handler", "projection", "cart"];
+
+/// Regenerates `sdk/js/types` when `wit/` is newer, then type-checks the SDK
+/// and every TypeScript guest (`sdk/js/tsconfig.json` names them).
+pub(crate) fn check(root: &Path, tools: &Path, wit_changed: SystemTime) -> anyhow::Result<()> {
+    let types = root.join("sdk/js/types");
+    let generated = fs::metadata(types.join("route.d.ts")).and_then(|m| m.modified()).ok();
+    if generated.is_none_or(|generated| generated < wit_changed) {
+        for world in WORLDS {
+            // jco runs sandboxed: it reads `wit` relative to the root only.
+            let mut jco = Command::new(tools.join("jco"));
+            jco.args(["guest-types", "wit", "--world-name", world, "-o", "sdk/js/types"]).current_dir(root);
+            run(jco, &format!("generating the SDK's types for the {world} world"))?;
+        }
+        eprintln!("generated sdk/js/types from wit/");
+    }
+    let mut tsc = Command::new(tools.join("tsc"));
+    tsc.args(["-p", "sdk/js/tsconfig.json"]).current_dir(root);
+    run(tsc, "type-checking the JavaScript SDK and the TypeScript guests (tsc -p sdk/js)")
+}
+
+/// Bundles `entry` (an `app.ts`) with the SDK and any npm packages it
+/// imports into `out`, one ES module; the `corral:` imports stay imports.
+pub(crate) fn bundle(root: &Path, tools: &Path, entry: &Path, out: &Path) -> anyhow::Result<()> {
+    let mut esbuild = Command::new(tools.join("esbuild"));
+    esbuild
+        .arg(entry)
+        .args(["--bundle", "--format=esm", "--platform=neutral", "--target=es2022", "--main-fields=module,main"])
+        .arg(format!("--tsconfig={}", root.join("sdk/js/tsconfig.json").display()))
+        .args(["--external:corral:*", "--log-level=warning"])
+        .arg(format!("--outfile={}", out.display()));
+    run(esbuild, &format!("bundling {}", entry.display()))
+}
+
+fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
+    let output = command.output().with_context(|| format!("{what}: running {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{what} failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
