@@ -11,7 +11,7 @@ use corral_fixtures::*;
 
 use crate::events::{publish, settled_subscription};
 use crate::projections::settled;
-use crate::{Host, eventually, get, plugins_dir};
+use crate::{Host, eventually, get, plugins_dir, post};
 
 macro_rules! assert_test_exists {
     ($name:ident) => {
@@ -51,6 +51,110 @@ async fn python_route_hello() {
     serves_hello(PYTHON_ROUTE_HELLO, "py-hello", "/py/hello/bob", "hello, bob, from python").await;
 }
 
+/// The TypeScript SDK's router: several routes from one table, params,
+/// query, JSON in and out, `HttpError` answers, typed kv errors, events
+/// queued until the call succeeds, and a thrown `Error` still a trap.
+#[tokio::test(flavor = "multi_thread")]
+async fn js_route_sdk() {
+    let plugins = plugins_dir(&[("sdk", JS_ROUTE_SDK.path())], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path());
+    let hello = get(host.public, "/sdk/hello/ann?x=1").await;
+    assert_eq!((hello.status, hello.text().as_str()), (200, "hello, ann, from typescript"));
+    assert_eq!(hello.headers["x-query"], "1");
+    assert_eq!(hello.headers["content-type"], "text/plain; charset=utf-8");
+
+    let put = |id: &'static str, body: &'static str| async move {
+        crate::send(host.public, crate::request("PUT", host.public, &format!("/sdk/notes/{id}"), body.as_bytes())).await
+    };
+    let saved = put("n1", r#"{"text":"tea"}"#).await;
+    assert_eq!((saved.status, saved.json()), (201, serde_json::json!({"id": "n1", "count": 1})));
+    assert_eq!(put("n2", r#"{"text":"milk"}"#).await.json()["count"], 2);
+    let not_json = put("n3", "tea").await;
+    assert_eq!(
+        (not_json.status, not_json.json()["error"].as_str()),
+        (400, Some("invalid_json")),
+        "{}",
+        not_json.text()
+    );
+    let no_text = put("n3", r#"{"text":""}"#).await;
+    assert_eq!((no_text.status, no_text.json()["error"].as_str()), (422, Some("no_text")));
+    assert_eq!(get(host.public, "/sdk/notes/n1").await.json(), serde_json::json!({"text": "tea"}));
+    // The literal route wins over `:id`, as the host's table decides.
+    assert_eq!(get(host.public, "/sdk/notes/count").await.json(), serde_json::json!({"count": 2}));
+    let missing = get(host.public, "/sdk/notes/n9").await;
+    assert_eq!((missing.status, missing.json()["error"].as_str()), (404, Some("no_note")));
+    let caught = post(host.public, "/sdk/counter-of-words", b"").await;
+    assert_eq!(
+        (caught.status, caught.json()),
+        (409, serde_json::json!({"kind": "not-a-counter", "code": "kv.not-a-counter"}))
+    );
+    let boom = get(host.public, "/sdk/boom").await;
+    assert_eq!((boom.status, boom.json()["error"].as_str()), (500, Some("trap")), "{}", boom.text());
+
+    // Only the two notes saved were announced (a refused call queues nothing).
+    assert_eq!(
+        on_topic(&host, "notes.saved"),
+        [serde_json::json!({"id": "n1", "count": 1}), serde_json::json!({"id": "n2", "count": 2})]
+    );
+    // describe() reports the router's table.
+    let listed = get(host.admin, "/plugins").await.json();
+    assert_eq!(
+        listed[0]["routes"],
+        serde_json::json!([
+            "GET /sdk/hello/:name",
+            "PUT /sdk/notes/:id",
+            "GET /sdk/notes/count",
+            "GET /sdk/notes/:id",
+            "POST /sdk/counter-of-words",
+            "GET /sdk/boom"
+        ]),
+        "{listed}"
+    );
+}
+
+/// `event-kv-emit`'s behaviour, written on the TypeScript SDK.
+#[tokio::test(flavor = "multi_thread")]
+async fn js_event_sdk_orders() {
+    handles_orders(JS_EVENT_SDK_ORDERS, "js-sdk-orders").await;
+}
+
+/// `projection-totals`' fold, written on the TypeScript SDK: the same bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn js_projection_sdk_totals() {
+    folds_totals(JS_PROJECTION_SDK_TOTALS, "js-sdk-totals").await;
+}
+
+/// A cart on the TypeScript SDK: JSON state and payloads, its outbox, and
+/// a `Failure` refusing a mutation without changing the cart.
+#[tokio::test(flavor = "multi_thread")]
+async fn js_cart_sdk_counter() {
+    let plugins = plugins_dir(&[("js-sdk-counter", JS_CART_SDK_COUNTER.path())], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path());
+    let mutate = |kind: &'static str, payload: serde_json::Value| async move {
+        let body = serde_json::json!({"kind": kind, "payload": payload}).to_string();
+        post(host.public, "/carts/js-sdk-counter/c1", body.as_bytes()).await
+    };
+    let first = mutate("add", serde_json::json!({"by": 2})).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(
+        (first.json()["version"].clone(), first.json()["state"].clone()),
+        (1.into(), serde_json::json!({"count": 2, "adds": 1}))
+    );
+    assert_eq!(mutate("add", serde_json::json!({"by": 3})).await.json()["state"]["count"], 5);
+    let refused = mutate("add", serde_json::json!({"by": -1})).await;
+    assert_eq!((refused.status, refused.json()["code"].as_str()), (422, Some("not-positive")), "{}", refused.text());
+    let now = get(host.public, "/carts/js-sdk-counter/c1").await.json();
+    assert_eq!((now["version"].clone(), now["state"]["count"].clone()), (2.into(), 5.into()), "{now}");
+    let reset = mutate("reset", serde_json::Value::Null).await.json();
+    assert_eq!(reset["state"], serde_json::json!({"count": 0, "adds": 2}));
+    assert_eq!(
+        on_topic(&host, "counter.added"),
+        [serde_json::json!({"cart": "c1", "count": 2}), serde_json::json!({"cart": "c1", "count": 5})]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn js_event_kv_emit() {
     handles_orders(JS_EVENT_KV_EMIT, "js-orders").await;
@@ -59,6 +163,12 @@ async fn js_event_kv_emit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn python_event_kv_emit() {
     handles_orders(PYTHON_EVENT_KV_EMIT, "py-orders").await;
+}
+
+/// The JSON payloads of the first 100 events of the log on `topic`.
+fn on_topic(host: &Host, topic: &str) -> Vec<serde_json::Value> {
+    let log = host.storage().read_after(0, 100).unwrap();
+    log.iter().filter(|e| e.topic == topic).map(|e| serde_json::from_slice(&e.payload).unwrap()).collect()
 }
 
 /// Runs an `event-kv-emit` guest: kv effects, emitted events, and a
@@ -84,14 +194,8 @@ async fn handles_orders(guest: Polyglot, plugin: &str) {
     assert_eq!(kv("order.a3"), None, "payments.done is not subscribed");
     assert_eq!(subscription["plugin"], plugin);
     assert_eq!((subscription["delivered"].as_u64(), subscription["dead_lettered"].as_u64()), (Some(2), Some(1)));
-    let log = storage.read_after(0, 100).unwrap();
-    let counted: Vec<serde_json::Value> = log
-        .iter()
-        .filter(|e| e.topic == "orders.counted")
-        .map(|e| serde_json::from_slice(&e.payload).unwrap())
-        .collect();
     assert_eq!(
-        counted,
+        on_topic(&host, "orders.counted"),
         [
             serde_json::json!({"order": "a1", "count": 1, "after": first}),
             serde_json::json!({"order": "a2", "count": 2, "after": second}),
@@ -99,6 +203,7 @@ async fn handles_orders(guest: Polyglot, plugin: &str) {
     );
     // A thrown `{code, message}` (JS) or a raised `Err(Failure)` (Python)
     // is the guest's failure, not a trap.
+    let log = storage.read_after(0, 100).unwrap();
     let dead = log.iter().find(|e| e.topic == format!("dlq.{plugin}")).expect("a dead letter");
     let letter: serde_json::Value = serde_json::from_slice(&dead.payload).unwrap();
     assert_eq!(letter["event"]["sequence"], poison);
