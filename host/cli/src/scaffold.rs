@@ -66,7 +66,7 @@ impl Kind {
 pub(crate) enum Lang {
     /// Rust with corral-sdk (cargo, target wasm32-wasip2).
     Rust,
-    /// JavaScript with componentize-js (npm).
+    /// TypeScript on the Corral SDK, with componentize-js (npm).
     Js,
     /// Python with componentize-py (pip).
     Python,
@@ -84,7 +84,7 @@ impl Lang {
     fn title(self) -> &'static str {
         match self {
             Lang::Rust => "Rust",
-            Lang::Js => "JavaScript",
+            Lang::Js => "TypeScript",
             Lang::Python => "Python",
         }
     }
@@ -235,7 +235,8 @@ fn render(kind: Kind, name: &str, lang: Lang, sdk: Option<&Path>) -> anyhow::Res
             manifest.contents = manifest.contents.replace(SDK_DEPENDENCY, &format!("corral-sdk = {{ path = {path} }}"));
         }
         Lang::Js => {
-            files.push(File { path: "package.json".into(), contents: package_json(kind, name)?, executable: false })
+            files.push(File { path: "package.json".into(), contents: package_json(kind, name)?, executable: false });
+            files.extend(js_sdk());
         }
         Lang::Python => {
             files.push(File { path: "requirements.txt".into(), contents: requirements(), executable: false })
@@ -251,17 +252,40 @@ fn render(kind: Kind, name: &str, lang: Lang, sdk: Option<&Path>) -> anyhow::Res
     Ok(files)
 }
 
-/// A `package.json` whose `build` script runs the pinned componentize-js.
+/// The SDK a JavaScript scaffold is written on, copied into `corral/`
+/// (`tsconfig.json` maps `corral` there): its sources, the types of the
+/// WIT imports (`corral/types/`) and its guide.
+fn js_sdk() -> impl Iterator<Item = File> {
+    let sources = embedded::JS_SDK.iter().map(|(path, contents)| (format!("corral/{path}"), *contents));
+    let types = embedded::JS_TYPES.iter().map(|(path, contents)| (format!("corral/types/{path}"), *contents));
+    let guide = std::iter::once(("corral/README.md".to_string(), embedded::JS_GUIDE));
+    sources.chain(types).chain(guide).map(|(path, contents)| File {
+        path,
+        contents: contents.into(),
+        executable: false,
+    })
+}
+
+/// A `package.json` whose `build` script type-checks `app.ts` with the
+/// SDK, bundles them (and any npm packages it imports) with esbuild, and
+/// componentizes the bundle, all with the toolchain of `sdk/js` (less jco,
+/// which only the SDK's own types need).
 fn package_json(kind: Kind, name: &str) -> anyhow::Result<String> {
     let pins: serde_json::Value = serde_json::from_str(JS_PINS).context("parsing sdk/js/package.json")?;
     let pins = pins["devDependencies"].as_object().context("sdk/js/package.json has devDependencies")?;
-    let build = format!(
-        "componentize-js app.js --wit wit --world-name {} --disable http fetch-event --out {}",
+    let bundle = "esbuild app.ts --bundle --format=esm --platform=neutral --target=es2022 \
+                  --main-fields=module,main --external:corral:* --log-level=warning --outfile=dist/app.js";
+    let componentize = format!(
+        "componentize-js dist/app.js --wit wit --world-name {} --disable http fetch-event --out {}",
         kind.world(),
         component(name, Lang::Js)
     );
     let json = |value: &str| serde_json::Value::from(value).to_string();
-    let pins: Vec<String> = pins.iter().map(|(package, version)| format!("    {}: {version}", json(package))).collect();
+    let pins: Vec<String> = pins
+        .iter()
+        .filter(|(package, _)| package.as_str() != "@bytecodealliance/jco")
+        .map(|(package, version)| format!("    {}: {version}", json(package)))
+        .collect();
     Ok(format!(
         r#"{{
   "name": {name},
@@ -270,6 +294,8 @@ fn package_json(kind: Kind, name: &str) -> anyhow::Result<String> {
   "type": "module",
   "description": {description},
   "scripts": {{
+    "check": "tsc -p .",
+    "bundle": {bundle},
     "build": {build}
   }},
   "devDependencies": {{
@@ -278,8 +304,9 @@ fn package_json(kind: Kind, name: &str) -> anyhow::Result<String> {
 }}
 "#,
         name = json(name),
-        description = json(&format!("A Corral {} plugin.", kind.world())),
-        build = json(&build),
+        description = json(&format!("A Corral {} plugin in TypeScript.", kind.world())),
+        bundle = json(bundle),
+        build = json(&format!("npm run check && npm run bundle && {componentize}")),
         pins = pins.join(",\n")
     ))
 }
@@ -298,7 +325,7 @@ fn requirements() -> String {
 fn gitignore(lang: Lang) -> &'static str {
     match lang {
         Lang::Rust => "target/\n",
-        Lang::Js => "node_modules/\n*.wasm\n",
+        Lang::Js => "node_modules/\ndist/\n*.wasm\n",
         Lang::Python => ".venv/\n__pycache__/\n*.wasm\n",
     }
 }
@@ -351,12 +378,14 @@ mod tests {
                 let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
                 assert!(paths.contains(&"README.md") && paths.contains(&".gitignore"), "{paths:?}");
                 for file in &files {
-                    assert!(!file.contents.contains(kind.placeholder()), "{lang:?} {kind:?} {}", file.path);
+                    // The SDK's guide (`corral/`) is copied as it is.
+                    let copied = file.path.starts_with("corral/");
+                    assert!(copied || !file.contents.contains(kind.placeholder()), "{lang:?} {kind:?} {}", file.path);
                     assert!(!file.contents.contains("{{"), "{lang:?} {kind:?} {} keeps a placeholder", file.path);
                 }
                 let source = match lang {
                     Lang::Rust => "src/lib.rs",
-                    Lang::Js => "app.js",
+                    Lang::Js => "app.ts",
                     Lang::Python => "app.py",
                 };
                 let source = files.iter().find(|f| f.path == source).unwrap();
@@ -386,10 +415,26 @@ mod tests {
         let files = render(Kind::Projection, "totals", Lang::Js, None).unwrap();
         let package: serde_json::Value =
             serde_json::from_str(&files.iter().find(|f| f.path == "package.json").unwrap().contents).unwrap();
-        let pins: serde_json::Value = serde_json::from_str(JS_PINS).unwrap();
+        let mut pins: serde_json::Value = serde_json::from_str(JS_PINS).unwrap();
+        pins["devDependencies"].as_object_mut().unwrap().remove("@bytecodealliance/jco");
         assert_eq!(package["devDependencies"], pins["devDependencies"]);
+        assert!(
+            package["devDependencies"]["typescript"].is_string() && package["devDependencies"]["esbuild"].is_string()
+        );
         let build = package["scripts"]["build"].as_str().unwrap();
+        assert!(build.starts_with("npm run check && npm run bundle && componentize-js dist/app.js"), "{build}");
         assert!(build.contains("--world-name projection --disable http fetch-event --out totals.wasm"), "{build}");
+        // The SDK travels with the scaffold: sources, WIT types, guide.
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        for file in [
+            "tsconfig.json",
+            "corral/index.ts",
+            "corral/projection.ts",
+            "corral/types/projection.d.ts",
+            "corral/README.md",
+        ] {
+            assert!(paths.contains(&file), "{file} in {paths:?}");
+        }
     }
 
     #[test]
