@@ -148,7 +148,10 @@ fn build_lang(root: &Path, lang: Lang, guests: &[Guest], wit_changed: SystemTime
         return Ok(());
     }
     let tool = install(root, lang)?;
-    if stale.iter().any(|guest| guest.is_typescript()) {
+    let typescript: Vec<&Guest> = stale.iter().copied().filter(|guest| guest.is_typescript()).collect();
+    if !typescript.is_empty() {
+        // A guest's own npm packages first: the type check reads them too.
+        typescript.iter().try_for_each(|guest| typescript::install_packages(&guest.dir))?;
         typescript::check(root, tool.parent().context("a tool lives in a folder")?, wit_changed)?;
     }
     stale.into_iter().try_for_each(|guest| componentize(root, &tool, guest))

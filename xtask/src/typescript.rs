@@ -35,6 +35,25 @@ pub(crate) fn check(root: &Path, tools: &Path, wit_changed: SystemTime) -> anyho
     run(tsc, "type-checking the JavaScript SDK and the TypeScript guests (tsc -p sdk/js)")
 }
 
+/// Installs the npm packages a TypeScript guest's `package-lock.json` pins
+/// into its own `node_modules` (what `npm install` does in a scaffold), if
+/// it has one and they are not installed as pinned yet.
+pub(crate) fn install_packages(dir: &Path) -> anyhow::Result<()> {
+    let lock = dir.join("package-lock.json");
+    let Ok(wanted) = fs::read(&lock) else {
+        return Ok(());
+    };
+    // A copy of the lock, written once the install succeeded.
+    let stamp = dir.join("node_modules/.corral-installed.lock");
+    if fs::read(&stamp).is_ok_and(|installed| installed == wanted) {
+        return Ok(());
+    }
+    let mut npm = Command::new("npm");
+    npm.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(dir);
+    run(npm, &format!("installing the npm packages of {}", dir.display()))?;
+    fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))
+}
+
 /// Bundles `entry` (an `app.ts`) with the SDK and any npm packages it
 /// imports into `out`, one ES module; the `corral:` imports stay imports.
 pub(crate) fn bundle(root: &Path, tools: &Path, entry: &Path, out: &Path) -> anyhow::Result<()> {

@@ -113,6 +113,31 @@ async fn js_route_sdk() {
     );
 }
 
+/// A TypeScript route importing an npm package (zod), bundled into the
+/// component at build time: the package's validation runs in the guest.
+#[tokio::test(flavor = "multi_thread")]
+async fn js_route_sdk_npm() {
+    let plugins = plugins_dir(&[("npm", JS_ROUTE_SDK_NPM.path())], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let host = Host::start(plugins.path(), data.path());
+    let order =
+        |body: serde_json::Value| async move { post(host.public, "/npm/orders", body.to_string().as_bytes()).await };
+    let valid = order(serde_json::json!({"customer": "ada", "lines": [{"sku": "tea", "quantity": 2}]})).await;
+    assert_eq!(valid.status, 201, "{}", valid.text());
+    assert_eq!(
+        valid.json(),
+        serde_json::json!({"customer": "ada", "lines": [{"sku": "tea", "quantity": 2}], "currency": "EUR"}),
+        "zod filled in the default"
+    );
+    let invalid = order(serde_json::json!({"customer": "", "lines": [{"sku": "tea", "quantity": 0}]})).await;
+    assert_eq!((invalid.status, invalid.json()["error"].as_str()), (422, Some("invalid_order")), "{}", invalid.text());
+    let issues = invalid.json();
+    let paths: Vec<&str> = issues["issues"].as_array().unwrap().iter().map(|i| i["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["customer", "lines.0.quantity"], "{}", invalid.text());
+    let forbidden = order(serde_json::json!({"customer": "ada", "lines": [{"sku": "forbidden", "quantity": 1}]})).await;
+    assert_eq!((forbidden.status, forbidden.json()["error"].as_str()), (403, Some("forbidden_sku")));
+}
+
 /// `event-kv-emit`'s behaviour, written on the TypeScript SDK.
 #[tokio::test(flavor = "multi_thread")]
 async fn js_event_sdk_orders() {
