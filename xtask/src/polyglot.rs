@@ -248,7 +248,7 @@ fn newest(dir: &Path) -> anyhow::Result<SystemTime> {
         let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
         let path = entry.path();
         let modified = if path.is_dir() {
-            if matches!(file_name(&path).as_str(), "__pycache__" | "node_modules" | ".venv") {
+            if matches!(file_name(&path).as_str(), "__pycache__" | "node_modules" | ".venv" | "dist") {
                 continue;
             }
             newest(&path)?

@@ -101,7 +101,8 @@ impl ScriptBuild {
         let Ok(relative) = path.strip_prefix(&self.dir) else { return false };
         let inside_tooling = relative.components().any(|c| {
             let part = c.as_os_str().to_string_lossy();
-            part.starts_with('.') || matches!(part.as_ref(), "node_modules" | "__pycache__")
+            // `dist/`: a TypeScript plugin's bundle, written by its build.
+            part.starts_with('.') || matches!(part.as_ref(), "node_modules" | "__pycache__" | "dist")
         });
         let name = file_name(path);
         let generated = name == "package-lock.json" || name.ends_with(".wasm") || name.ends_with(".partial");
@@ -236,7 +237,9 @@ mod tests {
         let confirm = &found[0];
         assert!(confirm.owns(&js.join("app.js")));
         assert!(confirm.owns(&js.join("confirm.toml")));
-        for generated in ["confirm.wasm", "package-lock.json", "node_modules/x/index.js", ".cache/a.js"] {
+        assert!(confirm.owns(&js.join("app.ts")));
+        for generated in ["confirm.wasm", "package-lock.json", "node_modules/x/index.js", ".cache/a.js", "dist/app.js"]
+        {
             assert!(!confirm.owns(&js.join(generated)), "{generated}");
         }
         assert!(!confirm.owns(&py.join("app.py")));
