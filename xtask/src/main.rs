@@ -27,6 +27,8 @@ use anyhow::{Context as _, bail};
 mod cluster;
 mod layout;
 mod polyglot;
+mod python;
+mod tool;
 mod typescript;
 
 const WASM_TARGET: &str = "wasm32-wasip2";

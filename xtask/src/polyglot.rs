@@ -24,7 +24,7 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context as _, bail};
 
-use crate::typescript;
+use crate::{python, typescript};
 
 /// The worlds of `wit/worlds.wit`, each with the kind that names its
 /// fixtures (`guests/LANG/KIND-BEHAVIOUR`).
@@ -57,6 +57,14 @@ impl Lang {
         }
     }
 
+    /// The SDK's sources: a newer one rebuilds the guests written on it.
+    fn sdk(self, root: &Path) -> PathBuf {
+        match self {
+            Lang::Js => root.join("sdk/js/src"),
+            Lang::Python => root.join("sdk/python/corral"),
+        }
+    }
+
     /// The file that pins the toolchain; a newer pin rebuilds every guest.
     fn pin(self, root: &Path) -> PathBuf {
         match self {
@@ -78,9 +86,14 @@ struct Guest {
 }
 
 impl Guest {
-    /// Whether it is TypeScript on the SDK: type-checked and bundled first.
-    fn is_typescript(&self) -> bool {
-        self.source.extension().is_some_and(|e| e == "ts")
+    /// Whether it is written on its language's SDK: TypeScript (bundled
+    /// with the SDK), or Python importing `corral`; either is type-checked
+    /// first.
+    fn on_sdk(&self) -> bool {
+        match self.lang {
+            Lang::Js => self.source.extension().is_some_and(|e| e == "ts"),
+            Lang::Python => python::uses_sdk(&self.source),
+        }
     }
 }
 
@@ -136,10 +149,10 @@ pub(crate) fn example_path(root: &Path) -> anyhow::Result<std::ffi::OsString> {
 }
 
 fn build_lang(root: &Path, lang: Lang, guests: &[Guest], wit_changed: SystemTime) -> anyhow::Result<()> {
-    let sdk_changed = newest(&root.join("sdk/js/src"))?;
+    let sdk_changed = newest(&lang.sdk(root))?;
     let mut stale = Vec::new();
     for guest in guests.iter().filter(|g| g.lang == lang) {
-        let inputs = if guest.is_typescript() { wit_changed.max(sdk_changed) } else { wit_changed };
+        let inputs = if guest.on_sdk() { wit_changed.max(sdk_changed) } else { wit_changed };
         if is_stale(guest, &lang.pin(root), inputs)? {
             stale.push(guest);
         }
@@ -148,11 +161,23 @@ fn build_lang(root: &Path, lang: Lang, guests: &[Guest], wit_changed: SystemTime
         return Ok(());
     }
     let tool = install(root, lang)?;
-    let typescript: Vec<&Guest> = stale.iter().copied().filter(|guest| guest.is_typescript()).collect();
-    if !typescript.is_empty() {
-        // A guest's own npm packages first: the type check reads them too.
-        typescript.iter().try_for_each(|guest| typescript::install_packages(&guest.dir))?;
-        typescript::check(root, tool.parent().context("a tool lives in a folder")?, wit_changed)?;
+    let bin = tool.parent().context("a tool lives in a folder")?;
+    let on_sdk: Vec<&Guest> = stale.iter().copied().filter(|guest| guest.on_sdk()).collect();
+    if !on_sdk.is_empty() {
+        // A guest's own packages first: the type check reads them too.
+        match lang {
+            Lang::Js => {
+                on_sdk.iter().try_for_each(|guest| typescript::install_packages(&guest.dir))?;
+                typescript::check(root, bin, wit_changed)?;
+            }
+            Lang::Python => {
+                for guest in &on_sdk {
+                    python::install_requirements(bin, &guest.dir)?;
+                }
+                let sources: Vec<&Path> = on_sdk.iter().map(|guest| guest.source.as_path()).collect();
+                python::check(root, bin, &sources)?;
+            }
+        }
     }
     stale.into_iter().try_for_each(|guest| componentize(root, &tool, guest))
 }
@@ -248,7 +273,7 @@ fn newest(dir: &Path) -> anyhow::Result<SystemTime> {
         let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
         let path = entry.path();
         let modified = if path.is_dir() {
-            if matches!(file_name(&path).as_str(), "__pycache__" | "node_modules" | ".venv" | "dist") {
+            if matches!(file_name(&path).as_str(), "__pycache__" | "node_modules" | ".venv" | ".deps" | "dist") {
                 continue;
             }
             newest(&path)?
@@ -324,7 +349,7 @@ fn run_tool(mut command: Command, missing: &str) -> anyhow::Result<()> {
 /// The module componentize-js takes for a JavaScript guest: its `app.js`,
 /// or its `app.ts` bundled with the SDK beside the partial output.
 fn entry(root: &Path, tool: &Path, guest: &Guest, partial: &Path) -> anyhow::Result<PathBuf> {
-    if !guest.is_typescript() {
+    if !guest.on_sdk() {
         return Ok(guest.source.clone());
     }
     let bundle = partial.with_extension("bundle.js");
@@ -351,11 +376,19 @@ fn componentize(root: &Path, tool: &Path, guest: &Guest) -> anyhow::Result<()> {
             .arg(&wit)
             .args(["--world-name", world, "--disable", "http", "fetch-event", "--out"])
             .arg(&partial),
+        // The guest, the SDK, and the packages of its requirements.txt.
         (Build::World(world), Lang::Python) => command
             .arg("--wit-path")
             .arg(&wit)
             .args(["--world", world, "componentize", "--python-path"])
             .arg(&guest.dir)
+            .arg("--python-path")
+            .arg(root.join("sdk/python"))
+            .args(
+                python::install_requirements(tool.parent().context("a tool lives in a folder")?, &guest.dir)?
+                    .into_iter()
+                    .flat_map(|deps| [std::ffi::OsString::from("--python-path"), deps.into_os_string()]),
+            )
             .args(["app", "--output"])
             .arg(&partial),
         (Build::Recipe, lang) => {

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::SystemTime;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
+
+use crate::tool::run;
 
 /// The worlds whose guest types the SDK carries (the batched projection
 /// world is for Rust guests).
@@ -65,17 +67,4 @@ pub(crate) fn bundle(root: &Path, tools: &Path, entry: &Path, out: &Path) -> any
         .args(["--external:corral:*", "--log-level=warning"])
         .arg(format!("--outfile={}", out.display()));
     run(esbuild, &format!("bundling {}", entry.display()))
-}
-
-fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
-    let output = command.output().with_context(|| format!("{what}: running {command:?}"))?;
-    if !output.status.success() {
-        bail!(
-            "{what} failed ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
 }

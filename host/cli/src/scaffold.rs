@@ -68,7 +68,7 @@ pub(crate) enum Lang {
     Rust,
     /// TypeScript on the Corral SDK, with componentize-js (npm).
     Js,
-    /// Python with componentize-py (pip).
+    /// Python on the Corral SDK, with componentize-py (pip).
     Python,
 }
 
@@ -239,7 +239,8 @@ fn render(kind: Kind, name: &str, lang: Lang, sdk: Option<&Path>) -> anyhow::Res
             files.extend(js_sdk());
         }
         Lang::Python => {
-            files.push(File { path: "requirements.txt".into(), contents: requirements(), executable: false })
+            files.push(File { path: "requirements.txt".into(), contents: requirements(), executable: false });
+            files.extend(python_sdk());
         }
     }
     if lang != Lang::Rust {
@@ -264,6 +265,14 @@ fn js_sdk() -> impl Iterator<Item = File> {
         contents: contents.into(),
         executable: false,
     })
+}
+
+/// The SDK a Python scaffold is written on: the `corral` package, copied
+/// into `corral/` (componentize-py finds it beside `app.py`), with its guide.
+fn python_sdk() -> impl Iterator<Item = File> {
+    let package = embedded::PY_SDK.iter().map(|(path, contents)| (format!("corral/{path}"), *contents));
+    let guide = std::iter::once(("corral/README.md".to_string(), embedded::PY_GUIDE));
+    package.chain(guide).map(|(path, contents)| File { path, contents: contents.into(), executable: false })
 }
 
 /// A `package.json` whose `build` script type-checks `app.ts` with the
@@ -326,7 +335,7 @@ fn gitignore(lang: Lang) -> &'static str {
     match lang {
         Lang::Rust => "target/\n",
         Lang::Js => "node_modules/\ndist/\n*.wasm\n",
-        Lang::Python => ".venv/\n__pycache__/\n*.wasm\n",
+        Lang::Python => ".venv/\n.deps/\n__pycache__/\n*.wasm\n",
     }
 }
 
@@ -445,6 +454,12 @@ mod tests {
         let build = files.iter().find(|f| f.path == "build.sh").unwrap();
         assert!(build.executable);
         assert!(build.contents.contains("-w route componentize -p . app -o hello.wasm"), "{}", build.contents);
+        assert!(build.contents.contains("-p . -p .deps app"), "the plugin's own packages are built in");
+        // The SDK travels with the scaffold.
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        for file in ["corral/__init__.py", "corral/_http.py", "corral/_cart.py", "corral/README.md"] {
+            assert!(paths.contains(&file), "{file} in {paths:?}");
+        }
     }
 
     #[test]

@@ -1,47 +1,31 @@
 """A Corral cart (world `cart` of wit/worlds.wit): a deterministic state
-machine per entity.
+machine per entity, its state a JSON value, on the SDK in `corral/`.
+Build: `./build.sh`. Reference: corral/README.md and wit/.
 
-Build: see sdk/python/README.md. Reference: wit/ (corral:plugin@0.1.0).
-"""
+The cart world may import `log` alone: use `Cart` and `log` from `corral`,
+not kv, emit, views or carts."""
 
-import json
-from typing import Optional
+from typing import Any
 
-import wit_world
-from componentize_py_types import Err
-from wit_world.exports import StateMachine as StateMachineExport
-from wit_world.exports.state_machine import Outcome
-from wit_world.imports.types import Descriptor, Failure, Mutation, OutgoingEvent
+from corral import Applied, Cart, Failure, Mutation
+
+app = Cart("my-cart", "0.1.0", initial=lambda: {"items": 0})
 
 
-class WitWorld(wit_world.WitWorld):
-    def describe(self) -> Descriptor:
-        return Descriptor(
-            name="my-cart",
-            version="0.1.0",
-            routes=[],
-            topics=[],
-            schedules=[],
-            mutation_kinds=["add", "clear"],
-        )
+# Each returns the new state and the events to publish once it is
+# committed. Must be deterministic; a raised `Failure` is returned to the
+# caller and changes nothing.
+@app.kind("add")
+def add(cart: Any, mutation: Mutation) -> Applied:
+    quantity = mutation.payload.get("quantity") if isinstance(mutation.payload, dict) else None
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+        raise Failure("invalid-quantity", "quantity must be a positive integer")
+    return Applied({"items": cart["items"] + quantity}, [("my-cart.added", {"quantity": quantity})])
 
 
-class StateMachine(StateMachineExport):
-    # `state` is None for a new entity. Returns the new state and the events
-    # to publish once it is committed. Must be deterministic;
-    # `raise Err(Failure(..))` is returned to the caller and changes nothing.
-    def apply(self, state: Optional[bytes], mutation: Mutation) -> Outcome:
-        cart = json.loads(state) if state is not None else {"items": 0}
-        events = []
-        if mutation.kind == "add":
-            try:
-                quantity = json.loads(mutation.payload).get("quantity")
-            except (ValueError, AttributeError):
-                quantity = None
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
-                raise Err(Failure(code="invalid-quantity", message="quantity must be a positive integer"))
-            cart["items"] += quantity
-            events.append(OutgoingEvent(topic="my-cart.added", payload=mutation.payload))
-        else:
-            cart["items"] = 0
-        return Outcome(state=json.dumps(cart).encode(), events=events)
+@app.kind("clear")
+def clear(cart: Any, mutation: Mutation) -> Applied:
+    return Applied({"items": 0})
+
+
+WitWorld, StateMachine = app.exports()

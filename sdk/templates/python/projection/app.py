@@ -1,35 +1,28 @@
-"""A Corral projection (world `projection` of wit/worlds.wit): a deterministic
-fold of events into views.
+"""A Corral projection (world `projection` of wit/worlds.wit): a
+deterministic fold of events into JSON views, on the SDK in `corral/`.
+Build: `./build.sh`. Reference: corral/README.md and wit/.
 
-Build: see sdk/python/README.md. Reference: wit/ (corral:plugin@0.1.0).
-"""
+The projection world may import `log` alone: use `Projection` and `log`
+from `corral`, not kv, emit, views or carts."""
 
-from typing import Optional
+from typing import Any, Optional
 
-import wit_world
-from wit_world.exports import Projector as ProjectorExport
-from wit_world.imports.types import Descriptor, Event
+from corral import Event, Projection
 
-
-class WitWorld(wit_world.WitWorld):
-    def describe(self) -> Descriptor:
-        return Descriptor(
-            name="my-projection",
-            version="0.1.0",
-            routes=[],
-            topics=["my.>"],
-            schedules=[],
-            mutation_kinds=[],
-        )
+app = Projection("my-projection", "0.1.0", topics=["my.>"])
 
 
-class Projector(ProjectorExport):
-    # The id of the view this event updates; None skips the event.
-    def key(self, event: Event) -> Optional[str]:
-        return event.topic
+# The id of the view this event updates; None skips the event.
+@app.key
+def key(event: Event) -> Optional[str]:
+    return event.topic
 
-    # The new view, or None to delete it. Must be deterministic;
-    # `raise Err(Failure(..))` quarantines the event.
-    def apply(self, current: Optional[bytes], event: Event) -> Optional[bytes]:
-        count = int(current) if current is not None else 0
-        return str(count + 1).encode()
+
+# The new view, or None to delete it. Must be deterministic; a raised
+# `Failure` quarantines the event.
+@app.apply
+def apply(current: Any, event: Event) -> Any:
+    return {"events": (current or {}).get("events", 0) + 1}
+
+
+WitWorld, Projector = app.exports()

@@ -1,33 +1,19 @@
-"""A Corral route plugin (world `route` of wit/worlds.wit).
+"""A Corral route plugin (world `route` of wit/worlds.wit), on the SDK in
+`corral/`. Build: `./build.sh`. Reference: corral/README.md and wit/."""
 
-Build: see sdk/python/README.md. Reference: wit/ (corral:plugin@0.1.0).
-"""
+from corral import Request, Response, Routes, kv, log
 
-import json
-
-import wit_world
-from wit_world.exports import HttpHandler as HttpHandlerExport
-from wit_world.imports import kv, log
-from wit_world.imports.types import Descriptor, HttpRequest, HttpResponse, Route
+app = Routes("my-route", "0.1.0")
 
 
-class WitWorld(wit_world.WitWorld):
-    def describe(self) -> Descriptor:
-        return Descriptor(
-            name="my-route",
-            version="0.1.0",
-            routes=[Route(method="GET", pattern="/my-route/:name")],
-            topics=[],
-            schedules=[],
-            mutation_kinds=[],
-        )
+@app.get("/my-route/:name")
+def greet(request: Request) -> Response:
+    name = request.params["name"]
+    # `kv` is the plugin's own bucket; kv errors are raised as `KvError`.
+    visits = kv.increment(f"visits.{name}")
+    log.info("greeted", name=name, visits=visits)
+    return Response.json({"hello": name, "visits": visits})
 
 
-class HttpHandler(HttpHandlerExport):
-    def handle(self, request: HttpRequest) -> HttpResponse:
-        name = dict(request.params)["name"]
-        # "" is the plugin's own kv bucket; kv errors are raised as Err.
-        visits = kv.increment("", f"visits.{name}", 1)
-        log.write(log.Level.INFO, "greeted", [("name", name)])
-        body = json.dumps({"hello": name, "visits": visits})
-        return HttpResponse(status=200, headers=[("content-type", "application/json")], body=body.encode())
+# Add routes with @app.get, @app.post, ...: describe() reports the table.
+WitWorld, HttpHandler = app.exports()
