@@ -6,7 +6,9 @@
 //! - the hello route plugin through `host run` (a fresh instance per request);
 //! - the same for the standard wasi:http hello component;
 //! - the hello route written in JavaScript and in Python (built by
-//!   `cargo xtask guests-polyglot`; `just bench-http` runs it first);
+//!   `cargo xtask guests-polyglot`; `just bench-http` runs it first), and
+//!   the same hello in TypeScript on the SDK of `sdk/js` (`route-sdk`: the
+//!   SDK's cost per call over the raw bindings, fresh and warm);
 //! - the Rust, JavaScript and Python routes again on a second host whose
 //!   sidecars turn warm instances on (`[instances] reuse = true`), beside
 //!   what their authors would run instead: Node.js's own `http` server and
@@ -192,6 +194,7 @@ fn main() {
     // The same hello route in JavaScript and Python (built by `cargo xtask guests-polyglot`).
     std::fs::copy(corral_fixtures::JS_ROUTE_HELLO.path(), plugins.path().join("js-hello.wasm")).unwrap();
     std::fs::copy(corral_fixtures::PYTHON_ROUTE_HELLO.path(), plugins.path().join("python-hello.wasm")).unwrap();
+    std::fs::copy(corral_fixtures::JS_ROUTE_SDK.path(), plugins.path().join("js-sdk.wasm")).unwrap();
     let data = tempfile::tempdir().unwrap();
     let config = corral_server::config::ServerConfig::new(plugins.path().to_path_buf(), data.path().to_path_buf());
     let host = corral_server::serve::Detached::start(config).unwrap();
@@ -202,6 +205,7 @@ fn main() {
         ("hello", corral_fixtures::ROUTE_HELLO.to_string()),
         ("js-hello", corral_fixtures::JS_ROUTE_HELLO.path().to_string()),
         ("python-hello", corral_fixtures::PYTHON_ROUTE_HELLO.path().to_string()),
+        ("js-sdk", corral_fixtures::JS_ROUTE_SDK.path().to_string()),
     ] {
         std::fs::copy(file, warm_plugins.path().join(format!("{name}.wasm"))).unwrap();
         std::fs::write(warm_plugins.path().join(format!("{name}.toml")), "[instances]\nreuse = true\n").unwrap();
@@ -224,12 +228,16 @@ fn main() {
     print("wasi:http hello (fresh instance)", &wasi_http);
     let js = wrk(&format!("http://{public}/js/hello/bench"));
     print("hello route in JavaScript", &js);
+    let js_sdk = wrk(&format!("http://{public}/sdk/hello/bench"));
+    print("hello route in TypeScript on the SDK", &js_sdk);
     let python = wrk(&format!("http://{public}/py/hello/bench"));
     print("hello route in Python", &python);
     let route_warm = wrk(&format!("http://{warm}/hello"));
     print("hello route plugin (warm instances)", &route_warm);
     let js_warm = wrk(&format!("http://{warm}/js/hello/bench"));
     print("hello route in JavaScript (warm instances)", &js_warm);
+    let js_sdk_warm = wrk(&format!("http://{warm}/sdk/hello/bench"));
+    print("hello route in TypeScript on the SDK (warm instances)", &js_sdk_warm);
     let python_warm = wrk(&format!("http://{warm}/py/hello/bench"));
     print("hello route in Python (warm instances)", &python_warm);
     drop(warm_host);
@@ -283,6 +291,11 @@ fn main() {
         route_warm.requests_per_second / route.requests_per_second,
         js_warm.requests_per_second / js.requests_per_second,
         python_warm.requests_per_second / python.requests_per_second
+    );
+    println!(
+        "JavaScript SDK / raw bindings: fresh {:.2}x   warm {:.2}x   (goal >= 0.9x: the SDK costs at most 10%)",
+        js_sdk.requests_per_second / js.requests_per_second,
+        js_sdk_warm.requests_per_second / js_warm.requests_per_second
     );
     if let (Some(node), Some(asyncio)) = (&node, &asyncio) {
         println!(

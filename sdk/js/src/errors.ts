@@ -25,16 +25,20 @@ export abstract class CorralError<K extends string = string> extends Error {
   /** The variant's detail: a reason, or a limit in bytes for `too-large`. */
   readonly detail: string | number | undefined;
 
+  /** The interface that failed: 'kv', 'emit', 'views' or 'carts'. */
+  readonly interface: string;
+
   constructor(iface: string, variant: Variant) {
     const detail = typeof variant.val === 'bigint' ? Number(variant.val) : (variant.val as string | undefined);
     super(detail === undefined ? `${iface}: ${variant.tag}` : `${iface}: ${variant.tag}: ${detail}`);
+    this.interface = iface;
     this.kind = variant.tag as K;
     this.detail = detail;
   }
 
-  /** The failure code this error becomes when a handler does not catch it. */
+  /** The failure code this error becomes when a handler does not catch it: `kv.not-a-counter`. */
   get code(): string {
-    return `${this.name.replace(/Error$/, '').toLowerCase()}.${this.kind}`;
+    return `${this.interface}.${this.kind}`;
   }
 }
 

@@ -4,48 +4,74 @@
 // dispatches each call.
 
 import type { HttpRequest, HttpResponse, Route } from 'corral:plugin/types@0.1.0';
-import { HttpError } from './errors.js';
+import { CorralError, HttpError } from './errors.js';
 import { json, text, toBytes } from './codec.js';
 import { descriptor, type Named } from './describe.js';
 
-/** One incoming request. Every read is synchronous: the host hands the whole body over. */
+/**
+ * One incoming request. Every read is synchronous (the host hands the whole
+ * body over), and each part is decoded only when first read, so a handler
+ * pays for what it uses.
+ */
 export class Request {
-  /** Upper-case method. */
-  readonly method: string;
-  /** The path, without the query. */
-  readonly path: string;
-  /** What the route's `:name` segments (and a trailing `*`, as `'*'`) captured. */
-  readonly params: Readonly<Record<string, string>>;
-  /** The query string, parsed. */
-  readonly query: URLSearchParams;
-  /** Headers by lower-case name; a repeated header's values joined with `, `. */
-  readonly headers: ReadonlyMap<string, string>;
-  /** The body's bytes. */
-  readonly body: Uint8Array;
+  private parsedParams: Readonly<Record<string, string>> | undefined;
+  private parsedQuery: URLSearchParams | undefined;
+  private parsedHeaders: ReadonlyMap<string, string> | undefined;
 
-  constructor(raw: HttpRequest) {
-    this.method = raw.method;
-    this.path = raw.path;
-    this.params = Object.freeze(Object.fromEntries(raw.params));
-    this.query = new URLSearchParams(raw.query);
-    const headers = new Map<string, string>();
-    for (const [name, value] of raw.headers) {
-      const seen = headers.get(name);
-      headers.set(name, seen === undefined ? value : `${seen}, ${value}`);
+  constructor(private readonly raw: HttpRequest) {}
+
+  /** Upper-case method. */
+  get method(): string {
+    return this.raw.method;
+  }
+
+  /** The path, without the query. */
+  get path(): string {
+    return this.raw.path;
+  }
+
+  /** What the route's `:name` segments (and a trailing `*`, as `'*'`) captured. */
+  get params(): Readonly<Record<string, string>> {
+    return (this.parsedParams ??= Object.freeze(Object.fromEntries(this.raw.params)));
+  }
+
+  /** The query string, parsed. */
+  get query(): URLSearchParams {
+    return (this.parsedQuery ??= new URLSearchParams(this.raw.query));
+  }
+
+  /** The query string as it came, without the `?`. */
+  get rawQuery(): string {
+    return this.raw.query;
+  }
+
+  /** Headers by lower-case name; a repeated header's values joined with `, `. */
+  get headers(): ReadonlyMap<string, string> {
+    if (this.parsedHeaders === undefined) {
+      const headers = new Map<string, string>();
+      for (const [name, value] of this.raw.headers) {
+        const seen = headers.get(name);
+        headers.set(name, seen === undefined ? value : `${seen}, ${value}`);
+      }
+      this.parsedHeaders = headers;
     }
-    this.headers = headers;
-    this.body = raw.body;
+    return this.parsedHeaders;
+  }
+
+  /** The body's bytes. */
+  get body(): Uint8Array {
+    return this.raw.body;
   }
 
   /** The body as UTF-8 text. */
   text(): string {
-    return text(this.body);
+    return text(this.raw.body);
   }
 
   /** The body parsed as JSON; a body that is not JSON answers 400. */
   json<T = unknown>(): T {
     try {
-      return json<T>(this.body);
+      return json<T>(this.raw.body);
     } catch (error) {
       throw new HttpError(400, 'invalid_json', `the request body is not JSON: ${(error as Error).message}`);
     }
@@ -149,8 +175,9 @@ export class Router {
 
   /**
    * Answers one request: the best matching route's handler, an `HttpError`
-   * as its JSON answer, 404/405 when nothing here matches (a sidecar may
-   * have changed the host's table).
+   * as its JSON answer, an uncaught import error as a 503 (`unavailable`)
+   * or 500 naming it, 404/405 when nothing here matches (a sidecar may have
+   * changed the host's table). Anything else thrown traps the call.
    */
   handle(raw: HttpRequest): HttpResponse {
     const path = split(raw.path);
@@ -169,6 +196,12 @@ export class Router {
     } catch (error) {
       if (error instanceof HttpError) {
         return Response.json({ error: error.code, message: error.message }, { status: error.status }).toWit();
+      }
+      if (error instanceof CorralError) {
+        // An import error the handler left uncaught: 503 when retrying may
+        // help, else 500, naming the error either way.
+        const status = error.kind === 'unavailable' ? 503 : 500;
+        return Response.json({ error: error.code, message: error.message }, { status }).toWit();
       }
       throw error;
     }

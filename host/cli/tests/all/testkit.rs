@@ -1,9 +1,10 @@
 //! `host test`: spec files run through the real binary — the example shop's
-//! specs pass; a spec whose expectation does not hold fails with its diff.
+//! specs pass, as do those of the TypeScript SDK's imports; a spec whose
+//! expectation does not hold fails with its diff.
 
 use std::process::Command;
 
-use corral_fixtures::EXAMPLE_CART;
+use corral_fixtures::{EXAMPLE_CART, JS_CART_SDK_COUNTER, JS_ROUTE_SDK_IMPORTS, PYTHON_ROUTE_SDK_IMPORTS};
 
 fn host_test(args: &[&std::ffi::OsStr], data: &std::path::Path) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_host"))
@@ -36,6 +37,32 @@ fn testkit_runs_the_shop_specs_through_host_test() {
     assert!(stdout.contains("  ok    with the event log down the view is still served"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
     assert!(stdout.trim_end().ends_with("27 passed, 0 failed"), "{stdout}");
+}
+
+/// The TypeScript SDK's spec of every import and error kind, run against
+/// its fixture and, unchanged but for the component, against the Python
+/// SDK's (whose carts calls reach the same TypeScript cart).
+#[test]
+fn testkit_runs_the_sdk_specs_through_host_test() {
+    let spec_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guests/js/route-sdk-imports/imports.test.toml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    for guest in [JS_ROUTE_SDK_IMPORTS, PYTHON_ROUTE_SDK_IMPORTS] {
+        // Absolute paths, so the spec runs from anywhere.
+        let spec = spec
+            .replace(r#""../../target/polyglot/js/route-sdk-imports.wasm""#, &format!("{:?}", guest.path()))
+            .replace(
+                r#""../../target/polyglot/js/cart-sdk-counter.wasm""#,
+                &format!("{:?}", JS_CART_SDK_COUNTER.path()),
+            );
+        let file = data.path().join("imports.test.toml");
+        std::fs::write(&file, spec).unwrap();
+        let (ok, stdout) = host_test(&[file.as_os_str()], data.path());
+        assert!(ok && !stdout.contains("FAIL"), "{}: {stdout}", guest.path());
+        assert!(stdout.contains("  ok    CartError rejected: the cart's Failure, code and message"), "{stdout}");
+        assert!(stdout.trim_end().ends_with("19 passed, 0 failed"), "{}: {stdout}", guest.path());
+    }
 }
 
 #[test]
