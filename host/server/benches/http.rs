@@ -7,8 +7,9 @@
 //! - the same for the standard wasi:http hello component;
 //! - the hello route written in JavaScript and in Python (built by
 //!   `cargo xtask guests-polyglot`; `just bench-http` runs it first), and
-//!   the same hello in TypeScript on the SDK of `sdk/js` (`route-sdk`: the
-//!   SDK's cost per call over the raw bindings, fresh and warm);
+//!   the same hello on the SDKs of `sdk/js` and `sdk/python` (`route-sdk`:
+//!   each SDK's cost per call over the raw bindings, fresh and warm; the
+//!   Python one on hosts of its own, as both serve `/sdk/hello/:name`);
 //! - the Rust, JavaScript and Python routes again on a second host whose
 //!   sidecars turn warm instances on (`[instances] reuse = true`), beside
 //!   what their authors would run instead: Node.js's own `http` server and
@@ -70,6 +71,18 @@ fn wrk(url: &str) -> Load {
         p99_ms: number("99%").map(millis).unwrap_or(f64::NAN),
         errors,
     }
+}
+
+/// A host serving one plugin, `plugin.wasm`, with warm instances or not;
+/// with its plugins and data folders.
+fn host_of(component: &str, warm: bool) -> (corral_server::serve::Detached, tempfile::TempDir, tempfile::TempDir) {
+    let (plugins, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::copy(component, plugins.path().join("plugin.wasm")).unwrap();
+    if warm {
+        std::fs::write(plugins.path().join("plugin.toml"), "[instances]\nreuse = true\n").unwrap();
+    }
+    let config = corral_server::config::ServerConfig::new(plugins.path().to_path_buf(), data.path().to_path_buf());
+    (corral_server::serve::Detached::start(config).unwrap(), plugins, data)
 }
 
 fn print(name: &str, load: &Load) {
@@ -238,6 +251,16 @@ fn main() {
     print("hello route in JavaScript (warm instances)", &js_warm);
     let js_sdk_warm = wrk(&format!("http://{warm}/sdk/hello/bench"));
     print("hello route in TypeScript on the SDK (warm instances)", &js_sdk_warm);
+    let (python_sdk, python_sdk_warm) = {
+        let fresh = host_of(corral_fixtures::PYTHON_ROUTE_SDK.path(), false);
+        let warm = host_of(corral_fixtures::PYTHON_ROUTE_SDK.path(), true);
+        let load = |host: &(corral_server::serve::Detached, tempfile::TempDir, tempfile::TempDir)| {
+            wrk(&format!("http://{}/sdk/hello/bench", host.0.public_addr()))
+        };
+        (load(&fresh), load(&warm))
+    };
+    print("hello route in Python on the SDK", &python_sdk);
+    print("hello route in Python on the SDK (warm instances)", &python_sdk_warm);
     let python_warm = wrk(&format!("http://{warm}/py/hello/bench"));
     print("hello route in Python (warm instances)", &python_warm);
     drop(warm_host);
@@ -293,9 +316,12 @@ fn main() {
         python_warm.requests_per_second / python.requests_per_second
     );
     println!(
-        "JavaScript SDK / raw bindings: fresh {:.2}x   warm {:.2}x   (goal >= 0.9x: the SDK costs at most 10%)",
+        "SDK / raw bindings (goal >= 0.9x: an SDK costs at most 10%): JavaScript fresh {:.2}x, warm {:.2}x   \
+         Python fresh {:.2}x, warm {:.2}x",
         js_sdk.requests_per_second / js.requests_per_second,
-        js_sdk_warm.requests_per_second / js_warm.requests_per_second
+        js_sdk_warm.requests_per_second / js_warm.requests_per_second,
+        python_sdk.requests_per_second / python.requests_per_second,
+        python_sdk_warm.requests_per_second / python_warm.requests_per_second
     );
     if let (Some(node), Some(asyncio)) = (&node, &asyncio) {
         println!(

@@ -32,7 +32,15 @@ export class Request {
 
   /** What the route's `:name` segments (and a trailing `*`, as `'*'`) captured. */
   get params(): Readonly<Record<string, string>> {
-    return (this.parsedParams ??= Object.freeze(Object.fromEntries(this.raw.params)));
+    if (this.parsedParams === undefined) {
+      const params: Record<string, string> = {};
+      const pairs = this.raw.params;
+      for (let i = 0; i < pairs.length; i++) {
+        params[pairs[i]![0]] = pairs[i]![1];
+      }
+      this.parsedParams = params;
+    }
+    return this.parsedParams;
   }
 
   /** The query string, parsed. */
@@ -49,7 +57,9 @@ export class Request {
   get headers(): ReadonlyMap<string, string> {
     if (this.parsedHeaders === undefined) {
       const headers = new Map<string, string>();
-      for (const [name, value] of this.raw.headers) {
+      const pairs = this.raw.headers;
+      for (let i = 0; i < pairs.length; i++) {
+        const [name, value] = pairs[i]!;
         const seen = headers.get(name);
         headers.set(name, seen === undefined ? value : `${seen}, ${value}`);
       }
@@ -90,12 +100,16 @@ export class Response {
   readonly headers: Array<[string, string]>;
   readonly body: Uint8Array;
 
-  constructor(body: Uint8Array | string = new Uint8Array(), init: ResponseInit = {}) {
-    this.status = init.status ?? 200;
-    this.headers = Array.isArray(init.headers) ? [...init.headers] : Object.entries(init.headers ?? {});
-    this.body = toBytes(body);
-    if (typeof body === 'string' && !this.has('content-type')) {
-      this.headers.push(['content-type', 'text/plain; charset=utf-8']);
+  constructor(body: Uint8Array | string = EMPTY, init?: ResponseInit) {
+    this.status = init?.status ?? 200;
+    this.headers = headerList(init?.headers);
+    if (typeof body === 'string') {
+      this.body = encoder.encode(body);
+      if (!this.has('content-type')) {
+        this.headers.push(['content-type', 'text/plain; charset=utf-8']);
+      }
+    } else {
+      this.body = toBytes(body);
     }
   }
 
@@ -110,13 +124,18 @@ export class Response {
 
   /** An empty response: 204 unless told otherwise. */
   static empty(status = 204, init: ResponseInit = {}): Response {
-    return new Response(new Uint8Array(), { ...init, status });
+    return new Response(EMPTY, { ...init, status });
   }
 
   /** Whether a header of that name (any case) is set. */
   has(name: string): boolean {
     const lower = name.toLowerCase();
-    return this.headers.some(([n]) => n.toLowerCase() === lower);
+    for (let i = 0; i < this.headers.length; i++) {
+      if (this.headers[i]![0].toLowerCase() === lower) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** The record the host takes. */
@@ -128,7 +147,8 @@ export class Response {
 /** A route handler. */
 export type Handler = (request: Request) => Response;
 
-interface Entry {
+/** A route of the table and its handler. */
+export interface Entry {
   route: Route;
   segments: string[];
   handler: Handler;
@@ -168,6 +188,24 @@ export class Router {
     return this.on('DELETE', pattern, handler);
   }
 
+  /** The most specific route for `raw`, in one pass over the table, or why there is none. */
+  find(raw: HttpRequest): Entry | 'not_found' | 'method_not_allowed' {
+    const path = split(raw.path);
+    let best: Entry | undefined;
+    let pathMatched = false;
+    for (let i = 0; i < this.entries.length; i++) {
+      const entry = this.entries[i]!;
+      if (!matches(entry.segments, path)) {
+        continue;
+      }
+      pathMatched = true;
+      if (entry.route.method === raw.method && (best === undefined || moreSpecific(entry.segments, best.segments) > 0)) {
+        best = entry;
+      }
+    }
+    return best ?? (pathMatched ? 'method_not_allowed' : 'not_found');
+  }
+
   /** The table, as `describe()` reports it. */
   routes(): Route[] {
     return this.entries.map((entry) => ({ ...entry.route }));
@@ -180,15 +218,11 @@ export class Router {
    * changed the host's table). Anything else thrown traps the call.
    */
   handle(raw: HttpRequest): HttpResponse {
-    const path = split(raw.path);
-    const matching = this.entries.filter((entry) => matches(entry.segments, path));
-    if (matching.length === 0) {
+    const entry = this.find(raw);
+    if (entry === 'not_found') {
       return Response.json({ error: 'not_found', message: `no route for ${raw.path}` }, { status: 404 }).toWit();
     }
-    const entry = matching
-      .filter((e) => e.route.method === raw.method)
-      .sort((a, b) => moreSpecific(b.segments, a.segments))[0];
-    if (entry === undefined) {
+    if (entry === 'method_not_allowed') {
       return Response.json({ error: 'method_not_allowed', message: `${raw.method} ${raw.path}` }, { status: 405 }).toWit();
     }
     try {
@@ -208,8 +242,37 @@ export class Router {
   }
 }
 
+// The SDK's request path is written for SpiderMonkey's interpreter (a
+// plugin runs without a JIT): indexed loops rather than iterators,
+// destructuring or callbacks, which each cost a call or an allocation.
+
+const encoder = new TextEncoder();
+const EMPTY = new Uint8Array();
+
+/** Headers given as a record or pairs, as a list of pairs of its own. */
+function headerList(headers: ResponseInit['headers']): Array<[string, string]> {
+  if (headers === undefined) {
+    return [];
+  }
+  if (Array.isArray(headers)) {
+    return headers.slice();
+  }
+  const list: Array<[string, string]> = [];
+  for (const name in headers) {
+    list.push([name, headers[name]!]);
+  }
+  return list;
+}
+
 function split(path: string): string[] {
-  return path.split('/').filter((segment) => segment !== '');
+  const parts = path.split('/');
+  const segments: string[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    if (parts[i] !== '') {
+      segments.push(parts[i]!);
+    }
+  }
+  return segments;
 }
 
 function matches(pattern: string[], path: string[]): boolean {
@@ -218,7 +281,7 @@ function matches(pattern: string[], path: string[]): boolean {
     if (segment === '*') {
       return true;
     }
-    if (i >= path.length || (!segment.startsWith(':') && segment !== path[i])) {
+    if (i >= path.length || (segment.charCodeAt(0) !== 58 /* ':' */ && segment !== path[i])) {
       return false;
     }
   }
@@ -232,8 +295,6 @@ function matches(pattern: string[], path: string[]): boolean {
  * nothing.
  */
 function moreSpecific(a: string[], b: string[]): number {
-  const score = (segment: string | undefined) =>
-    segment === undefined ? 3 : segment === '*' ? 0 : segment.startsWith(':') ? 1 : 2;
   for (let i = 0; i < Math.max(a.length, b.length); i++) {
     const difference = score(a[i]) - score(b[i]);
     if (difference !== 0 || a[i] === '*') {
@@ -241,6 +302,11 @@ function moreSpecific(a: string[], b: string[]): number {
     }
   }
   return 0;
+}
+
+/** How specific a segment is: literal 2, `:param` 1, `*` 0, past the end 3. */
+function score(segment: string | undefined): number {
+  return segment === undefined ? 3 : segment === '*' ? 0 : segment.charCodeAt(0) === 58 /* ':' */ ? 1 : 2;
 }
 
 /** What a route plugin says of itself. */

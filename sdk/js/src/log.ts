@@ -7,12 +7,18 @@ import { write, type Level } from 'corral:plugin/log@0.1.0';
 /** A line's fields. */
 export type Fields = Record<string, unknown>;
 
+/** A line's fields as the import takes them: strings as they are, anything else as JSON. */
+export function fieldPairs(fields: Fields): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const name in fields) {
+    const value = fields[name];
+    pairs.push([name, typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value))]);
+  }
+  return pairs;
+}
+
 function line(level: Level, message: string, fields: Fields): void {
-  const pairs: Array<[string, string]> = Object.entries(fields).map(([name, value]) => [
-    name,
-    typeof value === 'string' ? value : JSON.stringify(value) ?? String(value),
-  ]);
-  write(level, message, pairs);
+  write(level, message, fieldPairs(fields));
 }
 
 /** Writes structured log lines. */
