@@ -196,7 +196,8 @@ fn component(name: &str, lang: Lang) -> String {
 
 /// The files of a scaffold: the template of the kind with the name put in,
 /// the language's README, and the build recipe (and, for JavaScript and
-/// Python, the WIT it builds against).
+/// Python, the WIT it builds against, the SDK, and the world's `host test`
+/// spec as `plugin.test.toml`).
 fn render(kind: Kind, name: &str, lang: Lang, sdk: Option<&Path>) -> anyhow::Result<Vec<File>> {
     let wasm = component(name, lang);
     let fill =
@@ -244,6 +245,14 @@ fn render(kind: Kind, name: &str, lang: Lang, sdk: Option<&Path>) -> anyhow::Res
         }
     }
     if lang != Lang::Rust {
+        // The world's spec (the same for every language), run by `host test .`.
+        let spec = format!("specs/{}.test.toml", kind.world());
+        let (_, contents) = embedded::TEMPLATES
+            .iter()
+            .find(|(path, _)| *path == spec)
+            .with_context(|| format!("this host has no {spec} template"))?;
+        let contents = fill(&contents.replace(kind.placeholder(), name));
+        files.push(File { path: "plugin.test.toml".into(), contents, executable: false });
         for (file, contents) in embedded::WIT {
             files.push(File { path: format!("wit/{file}"), contents: contents.to_string(), executable: false });
         }

@@ -148,8 +148,8 @@ fn python_scaffolds_build_and_pass_check() {
 }
 
 /// Scaffolds every kind in a componentize language, builds each in its
-/// folder (to `NAME.wasm`) with the `.tools/` toolchain on PATH, and checks
-/// them.
+/// folder (to `NAME.wasm`) with the `.tools/` toolchain on PATH, checks
+/// them, and runs each one's `plugin.test.toml` with `host test`.
 fn build_and_check(lang: &str, tool: &str, build: impl Fn(&Path) -> Command) {
     let tool = toolchain(tool);
     let parent = tempfile::tempdir().unwrap();
@@ -161,6 +161,17 @@ fn build_and_check(lang: &str, tool: &str, build: impl Fn(&Path) -> Command) {
         components.push((name.clone(), dir.join(format!("{name}.wasm")), world));
     }
     check(&components);
+    // Each scaffold's own spec passes against what it built.
+    let output = Command::new(env!("CARGO_BIN_EXE_host"))
+        .arg("test")
+        .args(components.iter().map(|(_, wasm, _)| wasm.parent().unwrap()))
+        .arg("--data-dir")
+        .arg(tmp("scaffold-test"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "host test failed:\n{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.trim_end().ends_with("7 passed, 0 failed"), "{stdout}");
 }
 
 #[test]
