@@ -162,18 +162,18 @@ fn build_lang(root: &Path, lang: Lang, guests: &[Guest], wit_changed: SystemTime
     }
     let tool = install(root, lang)?;
     let bin = tool.parent().context("a tool lives in a folder")?;
+    // A guest's own packages first: the type check and the build read them.
+    for guest in &stale {
+        match lang {
+            Lang::Js => typescript::install_packages(&guest.dir)?,
+            Lang::Python => python::install_requirements(bin, &guest.dir)?,
+        }
+    }
     let on_sdk: Vec<&Guest> = stale.iter().copied().filter(|guest| guest.on_sdk()).collect();
     if !on_sdk.is_empty() {
-        // A guest's own packages first: the type check reads them too.
         match lang {
-            Lang::Js => {
-                on_sdk.iter().try_for_each(|guest| typescript::install_packages(&guest.dir))?;
-                typescript::check(root, bin, wit_changed)?;
-            }
+            Lang::Js => typescript::check(root, bin, wit_changed)?,
             Lang::Python => {
-                for guest in &on_sdk {
-                    python::install_requirements(bin, &guest.dir)?;
-                }
                 let sources: Vec<&Path> = on_sdk.iter().map(|guest| guest.source.as_path()).collect();
                 python::check(root, bin, &sources)?;
             }
@@ -376,7 +376,7 @@ fn componentize(root: &Path, tool: &Path, guest: &Guest) -> anyhow::Result<()> {
             .arg(&wit)
             .args(["--world-name", world, "--disable", "http", "fetch-event", "--out"])
             .arg(&partial),
-        // The guest, the SDK, and the packages of its requirements.txt.
+        // The guest, the SDK, and the packages of its requirements-plugin.txt.
         (Build::World(world), Lang::Python) => command
             .arg("--wit-path")
             .arg(&wit)
@@ -385,7 +385,7 @@ fn componentize(root: &Path, tool: &Path, guest: &Guest) -> anyhow::Result<()> {
             .arg("--python-path")
             .arg(root.join("sdk/python"))
             .args(
-                python::install_requirements(tool.parent().context("a tool lives in a folder")?, &guest.dir)?
+                python::deps(&guest.dir)
                     .into_iter()
                     .flat_map(|deps| [std::ffi::OsString::from("--python-path"), deps.into_os_string()]),
             )

@@ -70,17 +70,21 @@ pub(crate) fn check(root: &Path, bin: &Path, guests: &[&Path]) -> anyhow::Result
     Ok(())
 }
 
-/// Installs the packages of the guest's `requirements-plugin.txt` (if it has one)
-/// into its `.deps/` unless they are installed as pinned; returns that
-/// folder for componentize-py's path.
-pub(crate) fn install_requirements(bin: &Path, dir: &Path) -> anyhow::Result<Option<PathBuf>> {
-    let Ok(wanted) = fs::read(dir.join("requirements-plugin.txt")) else {
-        return Ok(None);
+/// Where the packages of the guest's `requirements-plugin.txt` are
+/// installed, for componentize-py's path, if it has one.
+pub(crate) fn deps(dir: &Path) -> Option<PathBuf> {
+    dir.join("requirements-plugin.txt").is_file().then(|| dir.join(".deps"))
+}
+
+/// Installs the packages of the guest's `requirements-plugin.txt` (if it has
+/// one) into `deps(dir)` unless they are installed as pinned.
+pub(crate) fn install_requirements(bin: &Path, dir: &Path) -> anyhow::Result<()> {
+    let (Ok(wanted), Some(deps)) = (fs::read(dir.join("requirements-plugin.txt")), deps(dir)) else {
+        return Ok(());
     };
-    let deps = dir.join(".deps");
     let stamp = deps.join(".corral-installed.txt");
     if fs::read(&stamp).is_ok_and(|installed| installed == wanted) {
-        return Ok(Some(deps));
+        return Ok(());
     }
     let _ = fs::remove_dir_all(&deps);
     let mut pip = Command::new(bin.join("pip"));
@@ -89,6 +93,5 @@ pub(crate) fn install_requirements(bin: &Path, dir: &Path) -> anyhow::Result<Opt
         .arg("-r")
         .arg(dir.join("requirements-plugin.txt"));
     run(pip, &format!("installing the packages of {}", dir.join("requirements-plugin.txt").display()))?;
-    fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
-    Ok(Some(deps))
+    fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))
 }

@@ -8,7 +8,7 @@ import { write, type Level } from 'corral:plugin/log@0.1.0';
 export type Fields = Record<string, unknown>;
 
 /** A line's fields as the import takes them: strings as they are, anything else as JSON. */
-export function fieldPairs(fields: Fields): Array<[string, string]> {
+function fieldPairs(fields: Fields): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
   for (const name in fields) {
     const value = fields[name];

@@ -6,8 +6,6 @@ gives the same bytes, as projections and carts need)."""
 import json
 from typing import Any
 
-MAX_SAFE = (1 << 63) - 1
-
 
 def to_bytes(value: Any) -> bytes:
     """`value` as bytes: bytes as they are, a str as UTF-8, else JSON."""
