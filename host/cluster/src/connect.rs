@@ -24,10 +24,13 @@ impl Cluster {
     /// checkpoints, leases, members, snapshots, deploys and secrets buckets
     /// and the artifacts object store.
     ///
-    /// Retries until NATS answers or [`ClusterOptions::connect_timeout`]
-    /// passes; after that the client reconnects forever on its own.
+    /// Retries until NATS answers and has placed the stream and buckets, or
+    /// [`ClusterOptions::connect_timeout`] passes (a cluster still forming
+    /// refuses placement for a moment); after that the client reconnects
+    /// forever on its own.
     pub async fn connect(options: ClusterOptions) -> Result<Cluster, ClusterError> {
         validate(&options)?;
+        let deadline = Instant::now() + options.connect_timeout;
         let (connected_tx, connected) = watch::channel(false);
         let mut connect = ConnectOptions::new()
             .name(format!("corral {} {}", options.name, options.node_id))
@@ -59,25 +62,23 @@ impl Cluster {
         let mut context = jetstream::new(client.clone());
         context.set_timeout(options.request_timeout);
 
-        let api_level = check_api_level(&client, &context, &options, &urls).await?;
+        let api_level = check_api_level(&client, &context, deadline, &urls).await?;
         // JetStream answered, so the client is connected; the event saying
         // so may still be on its way to the watch.
         let mut watch = connected.clone();
         let _ = tokio::time::timeout(Duration::from_secs(1), watch.wait_for(|connected| *connected)).await;
-        let stream = ensure_stream(&context, &options).await?;
-        let checkpoints =
-            open_bucket(&context, &options, &names::bucket(&options.name, "checkpoints"), None, 1).await?;
-        let leases =
-            open_bucket(&context, &options, &names::bucket(&options.name, "leases"), Some(options.lease_ttl), 1)
-                .await?;
-        let members =
-            open_bucket(&context, &options, &names::bucket(&options.name, "members"), Some(options.member_ttl), 1)
-                .await?;
-        let snapshots = open_bucket(&context, &options, &names::bucket(&options.name, "snapshots"), None, 1).await?;
-        let deploys =
-            open_bucket(&context, &options, &names::bucket(&options.name, "deploys"), None, DEPLOY_HISTORY).await?;
-        let secrets = open_bucket(&context, &options, &names::bucket(&options.name, "secrets"), None, 1).await?;
-        let artifacts = open_artifacts(&context, &options).await?;
+        // A cluster that is still forming (a server not yet seen by the
+        // meta leader: "no suitable peers for placement") refuses to place
+        // replicated streams for a moment; keep asking until the deadline.
+        let stream = settle(deadline, || ensure_stream(&context, &options)).await?;
+        let open = |kind, ttl, history| settle_bucket(&context, &options, deadline, kind, ttl, history);
+        let checkpoints = open("checkpoints", None, 1).await?;
+        let leases = open("leases", Some(options.lease_ttl), 1).await?;
+        let members = open("members", Some(options.member_ttl), 1).await?;
+        let snapshots = open("snapshots", None, 1).await?;
+        let deploys = open("deploys", None, DEPLOY_HISTORY).await?;
+        let secrets = open("secrets", None, 1).await?;
+        let artifacts = settle(deadline, || open_artifacts(&context, &options)).await?;
         Ok(Cluster {
             inner: Arc::new(Inner {
                 options,
@@ -97,6 +98,40 @@ impl Cluster {
             }),
         })
     }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `deadline`
+/// passes, pausing between tries (50 ms doubling to 1 s). Only
+/// [`ClusterError::Unavailable`] is tried again: no leader yet, a peer the
+/// meta leader has not heard from, a request timed out.
+async fn settle<T, F: Future<Output = Result<T, ClusterError>>>(
+    deadline: Instant,
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, ClusterError> {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match attempt().await {
+            Err(error @ ClusterError::Unavailable { .. }) if Instant::now() + pause < deadline => {
+                tracing::info!(%error, "the NATS cluster cannot place this yet; asking again in {pause:?}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            done => return done,
+        }
+    }
+}
+
+/// [`open_bucket`] for the bucket `kind` of the cluster, [`settle`]d.
+async fn settle_bucket(
+    context: &jetstream::Context,
+    options: &ClusterOptions,
+    deadline: Instant,
+    kind: &str,
+    ttl: Option<Duration>,
+    history: i64,
+) -> Result<Bucket, ClusterError> {
+    let bucket = names::bucket(&options.name, kind);
+    settle(deadline, || open_bucket(context, options, &bucket, ttl, history)).await
 }
 
 fn validate(options: &ClusterOptions) -> Result<(), ClusterError> {
@@ -129,10 +164,9 @@ fn validate(options: &ClusterOptions) -> Result<(), ClusterError> {
 async fn check_api_level(
     client: &async_nats::Client,
     context: &jetstream::Context,
-    options: &ClusterOptions,
+    deadline: Instant,
     urls: &str,
 ) -> Result<usize, ClusterError> {
-    let deadline = Instant::now() + options.connect_timeout;
     let mut pause = Duration::from_millis(50);
     let account = loop {
         match context.query_account().await {

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use corral_cluster::{ATOMIC_PUBLISH_API_LEVEL, Cluster, ClusterError, ClusterOptions};
+use corral_test_support::nats::NatsCluster;
 use corral_test_support::proxy::TcpProxy;
 
 use crate::{connect, eventually, options, shared};
@@ -53,4 +54,27 @@ async fn the_connection_watch_follows_a_partition() {
     proxy.restore();
     assert!(eventually(Duration::from_secs(15), async || *connected.borrow()).await, "not back after restore");
     assert!(cluster.events().head().await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_waits_for_a_server_the_cluster_needs_for_placement() {
+    // A cluster of its own whose third server has not booted yet when a
+    // node connects for the first time: three replicas cannot be placed
+    // ("no suitable peers for placement") until it has.
+    let mut servers = tokio::task::spawn_blocking(|| NatsCluster::start_without(3, Some(2))).await.unwrap();
+    let mut options = options(&servers, "placement");
+    options.urls = vec![servers.urls()[0].clone()];
+    let connecting = tokio::spawn(Cluster::connect(options));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!connecting.is_finished(), "connect gave up (or placed three replicas on two servers)");
+    let servers = tokio::task::spawn_blocking(move || {
+        servers.restart(2);
+        servers
+    })
+    .await
+    .unwrap();
+    let cluster = connecting.await.unwrap().expect("connects once the third server is back");
+    let id = cluster.events().head().await.unwrap();
+    eprintln!("placed; stream head {id:?}");
+    drop(servers);
 }

@@ -57,6 +57,18 @@ impl NatsCluster {
     /// When `n` is 0, when nats-server cannot be installed, or when a
     /// server does not come up within 30 s (the message holds its log).
     pub fn start(n: usize) -> NatsCluster {
+        NatsCluster::start_without(n, None)
+    }
+
+    /// Like [`NatsCluster::start`], but server `down` is configured and
+    /// never started, as if it had not booted yet: the others do not know
+    /// it, so they cannot place replicas on it until
+    /// [`NatsCluster::restart`] starts it.
+    ///
+    /// # Panics
+    ///
+    /// As [`NatsCluster::start`]; also when the rest cannot form a quorum.
+    pub fn start_without(n: usize, down: Option<usize>) -> NatsCluster {
         assert!(n > 0, "a cluster needs at least one server");
         let binary = server_path();
         let dir = match tempfile::Builder::new().prefix("corral-nats-").tempdir() {
@@ -95,11 +107,13 @@ impl NatsCluster {
         }
         let mut cluster = NatsCluster { nodes, watchdog: None, dir };
         cluster.watchdog = Some(spawn_watchdog(cluster.dir.path()));
-        for i in 0..n {
+        let up: Vec<usize> = (0..n).filter(|&i| Some(i) != down).collect();
+        assert!(2 * up.len() > n, "{} of {n} servers cannot elect a leader", up.len());
+        for &i in &up {
             cluster.spawn(i, &binary);
         }
         let deadline = Instant::now() + READY_TIMEOUT;
-        for i in 0..n {
+        for &i in &up {
             cluster.wait_healthy(i, deadline);
         }
         cluster
@@ -146,6 +160,13 @@ impl NatsCluster {
     /// Whether server `i` answers its health check now (JetStream current).
     pub fn is_healthy(&self, i: usize) -> bool {
         http_status(self.nodes[i].http_port, "/healthz") == Some(200)
+    }
+
+    /// The body of server `i`'s monitoring endpoint `path` (e.g.
+    /// `/jsz?...`), `None` when it does not answer.
+    pub fn monitor(&self, i: usize, path: &str) -> Option<String> {
+        let response = http_get(self.nodes[i].http_port, path)?;
+        Some(response.split_once("\r\n\r\n")?.1.to_string())
     }
 
     fn spawn(&mut self, i: usize, binary: &Path) {
@@ -255,13 +276,18 @@ fn free_ports(count: usize) -> Vec<u16> {
 /// The status code of `GET path` on the monitoring port, `None` when the
 /// server does not answer (yet).
 fn http_status(port: u16, path: &str) -> Option<u16> {
+    http_get(port, path)?.split(' ').nth(1)?.parse().ok()
+}
+
+/// The whole HTTP/1.0 response (status line, headers, body) to a GET.
+fn http_get(port: u16, path: &str) -> Option<String> {
     let timeout = Duration::from_secs(2);
     let mut stream = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
     stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    response.split(' ').nth(1)?.parse().ok()
+    Some(response)
 }
 
 fn write_file(path: &Path, text: &str) {
