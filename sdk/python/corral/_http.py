@@ -3,6 +3,7 @@
 dispatch, a `Request` with `params`, `query`, `headers` and `json()`, and a
 `Response` built with `Response.json(...)`."""
 
+from operator import itemgetter
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 from urllib.parse import parse_qs
 
@@ -16,6 +17,8 @@ from ._errors import CorralError, HttpError
 
 class Request:
     """One incoming request; each part is decoded when first read."""
+
+    __slots__ = ("_raw", "method", "path", "raw_query", "body", "_params", "_query", "_headers")
 
     def __init__(self, raw: HttpRequest) -> None:
         self._raw = raw
@@ -64,23 +67,36 @@ class Request:
             raise HttpError(400, "invalid_json", f"the request body is not JSON: {error}") from None
 
 
-class Response:
-    """One response: bytes, text, or (with `Response.json`) a value."""
+_TEXT = ("content-type", "text/plain; charset=utf-8")
+
+
+class Response(HttpResponse):
+    """One response: bytes, text, or (with `Response.json`) a value. It is
+    the `http-response` record itself, so returning it costs no copy."""
 
     def __init__(
         self, body: "bytes | str" = b"", status: int = 200, headers: Optional[Mapping[str, str]] = None
     ) -> None:
         self.status = status
-        self.headers: List[Tuple[str, str]] = list((headers or {}).items())
-        self.body = to_bytes(body)
-        if isinstance(body, str) and not self.has("content-type"):
-            self.headers.append(("content-type", "text/plain; charset=utf-8"))
+        if isinstance(body, str):
+            self.body = body.encode()
+            if headers is None:
+                self.headers = [_TEXT]
+                return
+            self.headers = list(headers.items())
+            for name in headers:
+                if name.lower() == "content-type":
+                    return
+            self.headers.append(_TEXT)
+        else:
+            self.body = body if body.__class__ is bytes else to_bytes(body)
+            self.headers = [] if headers is None else list(headers.items())
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: Optional[Mapping[str, str]] = None) -> "Response":
         """`data` as JSON (`content-type: application/json`)."""
         response = cls(to_bytes(data), status, headers)
-        if not response.has("content-type"):
+        if headers is None or not response.has("content-type"):
             response.headers.append(("content-type", "application/json"))
         return response
 
@@ -91,32 +107,49 @@ class Response:
 
     def has(self, name: str) -> bool:
         """Whether a header of that name (any case) is set."""
-        return any(n.lower() == name.lower() for n, _ in self.headers)
-
-    def to_wit(self) -> HttpResponse:
-        return HttpResponse(status=self.status, headers=self.headers, body=self.body)
+        name = name.lower()
+        for header, _ in self.headers:
+            if header.lower() == name:
+                return True
+        return False
 
 
 Handler = Callable[[Request], Response]
 
 
 def _split(path: str) -> List[str]:
-    return [segment for segment in path.split("/") if segment]
+    segments = path.split("/")
+    # Nearly always only the leading "" of "/a/b": filter when there are more.
+    if segments[0] == "" and "" not in segments[1:]:
+        return segments[1:]
+    return [segment for segment in segments if segment]
 
 
-def _matches(pattern: List[str], path: List[str]) -> bool:
-    for i, segment in enumerate(pattern):
-        if segment == "*":
-            return True
-        if i >= len(path) or (not segment.startswith(":") and segment != path[i]):
-            return False
-    return len(pattern) == len(path)
+class _Route:
+    """One route, compiled for matching: its literal segments by position,
+    whether it ends in `*`, and the rank the host sorts it by (segment by
+    segment, a literal before a `:param` before `*`; a pattern that has
+    ended before a `*` matching nothing)."""
 
+    __slots__ = ("method", "pattern", "handler", "length", "wildcard", "key", "values", "rank")
 
-def _specificity(pattern: List[str]) -> List[int]:
-    """Sorts as the host decides: segment by segment, a literal before a
-    `:param` before `*`; a pattern that has ended before a `*` matching nothing."""
-    return [0 if s == "*" else 1 if s.startswith(":") else 2 for s in pattern] + [3]
+    def __init__(self, method: str, pattern: str, handler: Handler) -> None:
+        segments = _split(pattern)
+        self.method = method
+        self.pattern = pattern
+        self.handler = handler
+        self.wildcard = "*" in segments
+        if self.wildcard:
+            segments = segments[: segments.index("*")]
+        self.length = len(segments)
+        literals = [(i, s) for i, s in enumerate(segments) if not s.startswith(":")]
+        # One C call picks the literal positions out of a path split on "/"
+        # (after its leading ""): `key(path)` equals `values` when they all
+        # match (a lone one is not a tuple).
+        self.key: Optional[Callable[[List[str]], Any]] = itemgetter(*[i + 1 for i, _ in literals]) if literals else None
+        self.values: Any = literals[0][1] if len(literals) == 1 else tuple(s for _, s in literals)
+        ranks = [1 if s.startswith(":") else 2 for s in segments] + ([0] if self.wildcard else [3])
+        self.rank = ranks
 
 
 class Routes:
@@ -127,13 +160,17 @@ class Routes:
     def __init__(self, name: str, version: str) -> None:
         self.name = name
         self.version = version
-        self._routes: List[Tuple[str, str, List[str], Handler]] = []
+        # Most specific first, so the first match is the one the host chose.
+        self._routes: List[_Route] = []
+        self._declared: List[Route] = []
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
         """Serves `method` on `pattern` (`/orders/:id`, `/files/*`) with the decorated function."""
 
         def register(handler: Handler) -> Handler:
-            self._routes.append((method.upper(), pattern, _split(pattern), handler))
+            self._declared.append(Route(method=method.upper(), pattern=pattern))
+            self._routes.append(_Route(method.upper(), pattern, handler))
+            self._routes.sort(key=lambda route: route.rank, reverse=True)
             return handler
 
         return register
@@ -155,9 +192,8 @@ class Routes:
 
     def describe(self) -> Descriptor:
         """The table, as `describe()` reports it."""
-        routes = [Route(method=method, pattern=pattern) for method, pattern, _, _ in self._routes]
         return Descriptor(
-            name=self.name, version=self.version, routes=routes, topics=[], schedules=[], mutation_kinds=[]
+            name=self.name, version=self.version, routes=list(self._declared), topics=[], schedules=[], mutation_kinds=[]
         )
 
     def handle(self, raw: HttpRequest) -> HttpResponse:
@@ -165,24 +201,48 @@ class Routes:
         `HttpError` as its JSON answer, an uncaught import error as a 503
         (`unavailable`) or 500 naming it, 404/405 when nothing here matches.
         Anything else raised traps the call."""
-        path = _split(raw.path)
-        matching = [r for r in self._routes if _matches(r[2], path)]
-        if not matching:
-            return Response.json({"error": "not_found", "message": f"no route for {raw.path}"}, 404).to_wit()
-        allowed = sorted((r for r in matching if r[0] == raw.method), key=lambda r: _specificity(r[2]), reverse=True)
-        if not allowed:
-            return Response.json({"error": "method_not_allowed", "message": f"{raw.method} {raw.path}"}, 405).to_wit()
+        # The host matched already; find which of ours it chose, inline (a
+        # Python call costs about as much as the rest of a match). Segments
+        # after a leading "" (as `/a/b` splits), so a route's literal `i` is
+        # at `i + 1`; empty ones are dropped, as the host drops them
+        # (splitting alone is right for nearly every path).
+        raw_path = raw.path
+        if "//" in raw_path or raw_path[-1:] == "/" or raw_path[:1] != "/":
+            path = [""] + [segment for segment in raw_path.split("/") if segment]
+        else:
+            path = raw_path.split("/")
+        length = len(path) - 1
+        method = raw.method
+        handler: Optional[Handler] = None
+        found = False
+        for route in self._routes:
+            if length != route.length and (not route.wildcard or length < route.length):
+                continue
+            if route.key is not None and route.key(path) != route.values:
+                continue
+            if route.method == method:
+                handler = route.handler
+                break
+            found = True
+        if handler is None:
+            if not found:
+                return Response.json({"error": "not_found", "message": f"no route for {raw.path}"}, 404)
+            return Response.json({"error": "method_not_allowed", "message": f"{method} {raw.path}"}, 405)
         try:
-            return allowed[0][3](Request(raw)).to_wit()
+            return handler(Request(raw))
         except HttpError as error:
-            return Response.json({"error": error.code, "message": error.message}, error.status).to_wit()
+            return Response.json({"error": error.code, "message": error.message}, error.status)
         except CorralError as error:
             status = 503 if error.kind == "unavailable" else 500
-            return Response.json({"error": error.code, "message": str(error)}, status).to_wit()
+            return Response.json({"error": error.code, "message": str(error)}, status)
 
     def exports(self) -> Tuple[Type[Any], Type[Any]]:
-        """The classes the `route` world exports: `WitWorld, HttpHandler = app.exports()`."""
+        """The classes the `route` world exports: `WitWorld, HttpHandler = app.exports()`.
+
+        Called as the module loads, so it also warms the SDK's request path
+        up (see `_warm_up`) before componentize-py snapshots the module."""
         app = self
+        _warm_up(self)
 
         class WitWorld(wit_world.WitWorld):
             def describe(self) -> Descriptor:
@@ -193,3 +253,39 @@ class Routes:
                 return app.handle(request)
 
         return WitWorld, HttpHandler
+
+
+def _warm_up(app: Routes) -> None:
+    """Runs the SDK's own request path while the component is pre-initialised
+    (componentize-py snapshots the module once it has loaded), so that every
+    fresh instance starts with CPython's bytecode already specialised for it
+    instead of specialising it again — writing to copy-on-write pages — on
+    each call: about 15% fewer instructions and page faults per fresh call.
+    No handler runs and nothing outside Python is called: each route's path
+    is asked with a method no route has (a 405), and requests and responses
+    are built and read. Nothing of it is kept."""
+    requests = [
+        HttpRequest(
+            method="WARM-UP",
+            path="/" + "/".join("x" if s[:1] in (":", "*") else s for s in _split(route.pattern)),
+            query="a=1&b=",
+            headers=[("content-type", "application/json"), ("accept", "*/*"), ("accept", "text/plain")],
+            params=[("id", "x")],
+            body=b'{"a": [1, "b"]}',
+        )
+        for route in app._routes
+    ]
+    for _ in range(16):
+        for raw in requests:
+            app.handle(raw)
+            request = Request(raw)
+            request.params.get("id")
+            request.query.get("a")
+            request.headers.get("accept")
+            request.json()
+            request.text()
+            Response("text")
+            Response("text", headers={"x-a": "b"})
+            Response(b"bytes", 201)
+            Response.json({"a": [1, "b"]}, headers={"x-a": "b"})
+            Response.empty()

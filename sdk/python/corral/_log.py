@@ -8,26 +8,29 @@ from typing import Any
 from wit_world.imports import log as wit
 
 
-def _line(level: wit.Level, message: str, fields: "dict[str, Any]") -> None:
-    pairs = [(name, value if isinstance(value, str) else json.dumps(value)) for name, value in fields.items()]
-    wit.write(level, message, pairs)
+# Module globals, not attribute lookups, on every line written.
+_json = json.dumps
+_TRACE, _DEBUG, _INFO, _WARN, _ERROR = wit.Level.TRACE, wit.Level.DEBUG, wit.Level.INFO, wit.Level.WARN, wit.Level.ERROR
+_write = wit.write
 
 
 class _Log:
+    __slots__ = ()
+
     def trace(self, message: str, **fields: Any) -> None:
-        _line(wit.Level.TRACE, message, fields)
+        _write(_TRACE, message, [(k, v if isinstance(v, str) else _json(v)) for k, v in fields.items()])
 
     def debug(self, message: str, **fields: Any) -> None:
-        _line(wit.Level.DEBUG, message, fields)
+        _write(_DEBUG, message, [(k, v if isinstance(v, str) else _json(v)) for k, v in fields.items()])
 
     def info(self, message: str, **fields: Any) -> None:
-        _line(wit.Level.INFO, message, fields)
+        _write(_INFO, message, [(k, v if isinstance(v, str) else _json(v)) for k, v in fields.items()])
 
     def warn(self, message: str, **fields: Any) -> None:
-        _line(wit.Level.WARN, message, fields)
+        _write(_WARN, message, [(k, v if isinstance(v, str) else _json(v)) for k, v in fields.items()])
 
     def error(self, message: str, **fields: Any) -> None:
-        _line(wit.Level.ERROR, message, fields)
+        _write(_ERROR, message, [(k, v if isinstance(v, str) else _json(v)) for k, v in fields.items()])
 
 
 log = _Log()
