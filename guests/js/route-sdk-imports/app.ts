@@ -36,6 +36,7 @@ const failing: Record<string, () => unknown> = {
   'carts-unknown-kind': () => carts('js-sdk-counter').mutate('c1', 'multiply', { by: 2 }),
   'carts-invalid': () => carts('js-sdk-counter').mutate('c1', 'add', big),
   'carts-rejected': () => carts('js-sdk-counter').mutate('c1', 'add', { by: -1 }),
+  'views-no-such-projection': () => view('ghost', 'x'),
 };
 
 const router = new Router()

@@ -47,6 +47,7 @@ FAILING: Dict[str, Callable[[], Any]] = {
     "carts-unknown-kind": lambda: carts(COUNTER).mutate("c1", "multiply", {"by": 2}),
     "carts-invalid": lambda: carts(COUNTER).mutate("c1", "add", BIG),
     "carts-rejected": lambda: carts(COUNTER).mutate("c1", "add", {"by": -1}),
+    "views-no-such-projection": lambda: view("ghost", "x"),
 }
 
 

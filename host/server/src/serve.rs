@@ -96,6 +96,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     // In a cluster, what is served comes from the cluster's desired state.
     let load_folder = backend.cluster.is_none();
     let registry = Registry::open(runtime, &config.plugins, &config.data_dir, metrics.clone(), load_folder).await?;
+    backend.views.follow(&registry);
     let fleet = match &backend.cluster {
         Some(joined) => {
             let fleet = Arc::new(Fleet::new(joined.cluster.clone(), registry.clone(), &config.data_dir)?);

@@ -1,9 +1,9 @@
 //! kv and views on LMDB ([`Embedded`]): the runtime's `KvBackend` (embedded
 //! mode) and `ViewReader` (every mode: views are always a node's own, folded
-//! into its LMDB). kv writes are group-committed by `KvWrites`' thread
+//! into its LMDB; reads name only served projections). kv writes are group-committed by `KvWrites`' thread
 //! (concurrent writes share one commit; each is undone alone if it fails).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use corral_runtime::kv::add_to_counter;
 use corral_runtime::{Bucket, KvBackend, KvError, KvPage, ViewPage, ViewReader, ViewsError};
@@ -11,6 +11,7 @@ use corral_storage::Storage;
 use corral_storage::kv_writes::KvWrites;
 
 use crate::metrics::Metrics;
+use crate::plugins::Registry;
 use crate::projections::active_scope;
 
 /// kv and views over one LMDB environment.
@@ -19,13 +20,31 @@ pub struct Embedded {
     storage: Storage,
     writes: Arc<KvWrites>,
     metrics: Arc<Metrics>,
+    /// What is served, once the registry exists: a view read naming no
+    /// served projection is refused (`no-such-projection`). Weak, as the
+    /// registry's runtime reaches these views.
+    registry: Arc<OnceLock<Weak<Registry>>>,
 }
 
 impl Embedded {
     /// kv and views over `storage` (starts the kv writes' committing thread).
     pub fn new(storage: Storage, metrics: Arc<Metrics>) -> Result<Self, corral_storage::StorageError> {
         let writes = Arc::new(KvWrites::new(storage.clone())?);
-        Ok(Embedded { storage, writes, metrics })
+        Ok(Embedded { storage, writes, metrics, registry: Arc::default() })
+    }
+
+    /// From now on, view reads name only projections `registry` serves.
+    pub(crate) fn follow(&self, registry: &Arc<Registry>) {
+        let _ = self.registry.set(Arc::downgrade(registry));
+    }
+
+    /// The active generation's scope of a served projection.
+    fn scope(&self, projection: &str) -> Result<Option<String>, ViewsError> {
+        let served = self.registry.get().and_then(Weak::upgrade).is_none_or(|r| r.catalog().has_projection(projection));
+        if !served {
+            return Err(ViewsError::NoSuchProjection(projection.to_string()));
+        }
+        Ok(active_scope(&self.storage, projection))
     }
 }
 
@@ -88,7 +107,7 @@ impl KvBackend for Embedded {
 #[async_trait::async_trait]
 impl ViewReader for Embedded {
     async fn get(&self, tenant: &str, projection: &str, id: &str) -> Result<Option<Vec<u8>>, ViewsError> {
-        let Some(scope) = active_scope(&self.storage, projection) else { return Ok(None) };
+        let Some(scope) = self.scope(projection)? else { return Ok(None) };
         self.storage.view_get(tenant, &scope, id).map_err(|e| ViewsError::Unavailable(e.to_string()))
     }
 
@@ -100,7 +119,7 @@ impl ViewReader for Embedded {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<ViewPage, ViewsError> {
-        let Some(scope) = active_scope(&self.storage, projection) else {
+        let Some(scope) = self.scope(projection)? else {
             return Ok(ViewPage::default());
         };
         let (views, next_cursor) = self

@@ -2,7 +2,6 @@
 //! and `GET /views/PROJECTION?prefix=&cursor=&limit=`, always within the
 //! `x-corral-tenant` header's tenant, from the active generation's views.
 
-use corral_runtime::World;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
@@ -31,11 +30,7 @@ pub(crate) fn query(
     };
     let tenant = tenant.as_str();
     let (projection, id) = rest.split_once('/').unwrap_or((rest, ""));
-    let known = catalog
-        .slots
-        .iter()
-        .any(|s| s.mounted.plugin.world() == World::Projection && s.mounted.plugin.name() == projection);
-    if !known {
+    if !catalog.has_projection(projection) {
         return problem(
             StatusCode::NOT_FOUND,
             serde_json::json!({"error": "not_found", "message": format!("no projection named {projection:?}"), "request_id": request_id}),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use corral_routes::RouteTable;
+use corral_runtime::World;
 
 use crate::plugins::canary::Canary;
 use crate::plugins::deploy::DeployError;
@@ -94,6 +95,11 @@ impl Catalog {
             }
         }
         (Catalog { slots, failures, router: admission.routes }, rejected)
+    }
+
+    /// Whether a projection of that name is served.
+    pub fn has_projection(&self, name: &str) -> bool {
+        self.slots.iter().any(|s| s.mounted.plugin.world() == World::Projection && s.mounted.plugin.name() == name)
     }
 
     /// The slot of a file stem.

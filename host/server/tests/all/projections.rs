@@ -93,6 +93,11 @@ async fn views_match_a_hand_computed_fold_and_queries_are_tenant_scoped() {
     // Route plugins read views through the `views` import, same scoping.
     assert_eq!(view(&host, "acme", "/read/count/orders.paid").await.text(), "1");
     assert_eq!(view(&host, "globex", "/read/count/orders.paid").await.status, 404);
+    // A projection that is not served is the import's `no-such-projection`.
+    let unknown = view(&host, "acme", "/read/nope/orders.paid").await;
+    let text = unknown.text();
+    assert_eq!(unknown.status, 500, "{text}");
+    assert!(text.contains("NoSuchProjection") && text.contains("\"nope\""), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

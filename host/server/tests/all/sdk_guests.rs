@@ -214,6 +214,8 @@ async fn answers_import_errors(guest: Polyglot) {
         ("carts-rejected", "CartError", "rejected"),
         ("kv-not-a-counter", "KvError", "not-a-counter"),
         ("emit-invalid-topic", "EmitError", "invalid-topic"),
+        // Only the real host knows which projections are served.
+        ("views-no-such-projection", "ViewsError", "no-such-projection"),
     ] {
         let answer = caught(case).await;
         assert_eq!((answer["class"].as_str(), answer["kind"].as_str()), (Some(class), Some(kind)), "{case}: {answer}");
