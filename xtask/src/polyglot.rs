@@ -28,8 +28,13 @@ use crate::{python, typescript};
 
 /// The worlds of `wit/worlds.wit`, each with the kind that names its
 /// fixtures (`guests/LANG/KIND-BEHAVIOUR`).
-const WORLDS: [(&str, &str); 4] =
-    [("route", "route"), ("event", "event-handler"), ("projection", "projection"), ("cart", "cart")];
+const WORLDS: [(&str, &str); 5] = [
+    ("route", "route"),
+    ("event", "event-handler"),
+    ("projection", "projection"),
+    ("batched", "batched-projection"),
+    ("cart", "cart"),
+];
 
 /// A guest language and how its toolchain is installed and run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +198,7 @@ fn discover(root: &Path) -> anyhow::Result<Vec<Guest>> {
             let kind = name.split('-').next().unwrap_or_default();
             let Some(&(_, world)) = WORLDS.iter().find(|(k, _)| *k == kind) else {
                 bail!(
-                    "{}: a guest folder is named KIND-BEHAVIOUR, KIND one of route, event, projection, cart",
+                    "{}: a guest folder is named KIND-BEHAVIOUR, KIND one of route, event, projection, batched, cart",
                     dir.display()
                 );
             };
@@ -205,7 +210,7 @@ fn discover(root: &Path) -> anyhow::Result<Vec<Guest>> {
             let name = file_name(&dir);
             let Some(&(_, world)) = WORLDS.iter().find(|(_, w)| *w == name) else {
                 bail!(
-                    "{}: a template folder is named after its world (route, event-handler, projection, cart)",
+                    "{}: a template folder is named after its world (route, event-handler, projection, batched-projection, cart)",
                     dir.display()
                 );
             };

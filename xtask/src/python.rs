@@ -22,11 +22,13 @@ world sdk-check {
     import kv;
     import views;
     import carts;
+    import batch;
     use types.{descriptor};
     export describe: func() -> descriptor;
     export http-handler;
     export event-consumer;
     export projector;
+    export batch-projector;
     export state-machine;
 }
 ";

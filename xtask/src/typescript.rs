@@ -14,15 +14,19 @@ use anyhow::Context as _;
 
 use crate::tool::run;
 
-/// The worlds whose guest types the SDK carries (the batched projection
-/// world is for Rust guests).
-const WORLDS: [&str; 4] = ["route", "event-handler", "projection", "cart"];
+/// The worlds whose guest types the SDK carries.
+const WORLDS: [&str; 5] = ["route", "event-handler", "projection", "batched-projection", "cart"];
 
 /// Regenerates `sdk/js/types` when `wit/` is newer, then type-checks the SDK
 /// and every TypeScript guest (`sdk/js/tsconfig.json` names them).
 pub(crate) fn check(root: &Path, tools: &Path, wit_changed: SystemTime) -> anyhow::Result<()> {
     let types = root.join("sdk/js/types");
-    let generated = fs::metadata(types.join("route.d.ts")).and_then(|m| m.modified()).ok();
+    // The oldest world's types; none when a world has none yet.
+    let generated = WORLDS
+        .iter()
+        .map(|world| fs::metadata(types.join(format!("{world}.d.ts"))).and_then(|m| m.modified()).ok())
+        .min()
+        .flatten();
     if generated.is_none_or(|generated| generated < wit_changed) {
         for world in WORLDS {
             // jco runs sandboxed: it reads `wit` relative to the root only.

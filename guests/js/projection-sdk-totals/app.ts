@@ -6,7 +6,7 @@
 // the event. Imports only `corral/projection` (the world may import `log`
 // alone).
 
-import { Failure, defineProjection, type Event } from 'corral/projection';
+import { Failure, defineProjection, type Event, type ProjectionPlugin } from 'corral/projection';
 
 interface Totals {
   orders: number;
@@ -22,7 +22,8 @@ function order(event: Event): { customer?: unknown; amount?: unknown } {
   }
 }
 
-export const { describe, projector } = defineProjection<Totals>({
+/** The fold, which `batched-sdk-totals` serves in the batched world. */
+export const totals: ProjectionPlugin<Totals> = {
   name: 'js-sdk-totals',
   version: '1.0.0',
   topics: ['orders.created'],
@@ -39,4 +40,6 @@ export const { describe, projector } = defineProjection<Totals>({
     // Keys in a fixed order: the same fold always gives the same bytes.
     return { orders: view.orders + 1, total: view.total + amount };
   },
-});
+};
+
+export const { describe, projector } = defineProjection(totals);

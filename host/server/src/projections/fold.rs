@@ -233,7 +233,9 @@ pub(crate) async fn run(
                     floor = scanned;
                 }
                 Folded::Halted(changes, before) => {
-                    commit(&projector, &storage, before, &changes, 0);
+                    // The events before the quarantined one were applied.
+                    let applied = events.iter().take_while(|event| event.sequence <= before).count();
+                    commit(&projector, &storage, before, &changes, applied);
                     projector.set_state(State::Halted);
                     tracing::error!(projection, sequence = before + 1, "projection halted before a quarantined event");
                     return;

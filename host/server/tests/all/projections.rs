@@ -14,7 +14,7 @@ async fn publish(host: &Host, tenant: &str, topic: &str, payload: &str) {
     assert_eq!(send(host.admin, request).await.status, 200);
 }
 
-async fn view(host: &Host, tenant: &str, path: &str) -> Reply {
+pub(crate) async fn view(host: &Host, tenant: &str, path: &str) -> Reply {
     let mut request = crate::request("GET", host.public, path, b"");
     request.headers_mut().insert("x-corral-tenant", tenant.parse().unwrap());
     send(host.public, request).await
@@ -242,7 +242,7 @@ async fn putting_the_old_version_back_before_the_cutover_discards_the_new_genera
 /// Publishes `events` (tenant, topic, payload) into `data`'s log while no
 /// projection runs, so a projection started afterwards finds them all at
 /// once: one batch.
-async fn prefill(data: &Path, events: &[(&str, &str, &str)]) {
+pub(crate) async fn prefill(data: &Path, events: &[(&str, &str, &str)]) {
     let empty = plugins_dir(&[], &[]);
     let host = Host::start(empty.path(), data);
     for (tenant, topic, payload) in events {

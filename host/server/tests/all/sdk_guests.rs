@@ -10,7 +10,7 @@ use std::time::Duration;
 use corral_fixtures::*;
 
 use crate::events::{publish, settled_subscription};
-use crate::projections::settled;
+use crate::projections::{prefill, settled, view};
 use crate::{Host, eventually, get, plugins_dir, post};
 
 /// An SDK's router: several routes from one table, params, query, JSON in
@@ -104,6 +104,16 @@ pub(crate) async fn js_projection_sdk_totals() {
 #[tokio::test(flavor = "multi_thread")]
 pub(crate) async fn python_projection_sdk_totals() {
     folds_totals(PYTHON_PROJECTION_SDK_TOTALS, "py-sdk-totals").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn js_batched_sdk_totals() {
+    folds_totals_in_batches(JS_BATCHED_SDK_TOTALS).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn python_batched_sdk_totals() {
+    folds_totals_in_batches(PYTHON_BATCHED_SDK_TOTALS).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -314,4 +324,61 @@ pub(crate) async fn folds_totals(guest: Polyglot, projection: &str) {
     assert_eq!(halted["quarantined"][0]["sequence"], 5);
     assert!(halted["quarantined"][0]["error"].as_str().unwrap().contains("invalid-amount"), "{halted}");
     assert_eq!(get(host.public, &format!("/views/{projection}/bob")).await.text(), r#"{"orders":1,"total":5}"#);
+}
+
+/// A batched projection on an SDK, as `one` (a batch per event) and `all`
+/// (up to 256 events a batch): the same views, across two tenants whose
+/// customers share names, a view kept in the guest from one event of a
+/// batch to the next; then a `Failure` in the middle of a batch: the events
+/// before it stand, and the projection halts before it.
+async fn folds_totals_in_batches(guest: Polyglot) {
+    let (customers, tenants) = (["ann", "bob", "cyd"], ["acme", "globex"]);
+    let mut payloads: Vec<String> = (0..60)
+        .map(|i| match i % 10 {
+            9 => r#"{"amount":1}"#.to_string(),
+            _ => format!(r#"{{"customer":"{}","amount":{i}}}"#, customers[i % 3]),
+        })
+        .collect();
+    let mut expected = std::collections::BTreeMap::<(&str, &str), (u64, u64)>::new();
+    for i in (0..60).filter(|i| i % 10 != 9) {
+        let totals = expected.entry((tenants[i % 2], customers[i % 3])).or_default();
+        *totals = (totals.0 + 1, totals.1 + i as u64);
+    }
+    payloads.push(r#"{"customer":"ann","amount":"lots"}"#.to_string());
+    payloads.extend((0..5).map(|_| r#"{"customer":"ann","amount":1000}"#.to_string()));
+    let events: Vec<(&str, &str, &str)> =
+        payloads.iter().enumerate().map(|(i, p)| (tenants[i % 2], "orders.created", p.as_str())).collect();
+    let data = tempfile::tempdir().unwrap();
+    prefill(data.path(), &events).await;
+    let sidecar = |name: &str, batch: usize| format!("name = \"{name}\"\n[projection]\nbatch_size = {batch}\n");
+    let (one, all) = (sidecar("one", 1), sidecar("all", 256));
+    let plugins = plugins_dir(&[("one", guest.path()), ("all", guest.path())], &[("one", &one), ("all", &all)]);
+    let host = Host::start(plugins.path(), data.path());
+    for name in ["one", "all"] {
+        let halted = settled(&host, name, "halted").await;
+        assert_eq!(halted["checkpoint"], 60, "{name}: the events before the failing one stand: {halted}");
+        assert_eq!(halted["quarantined"][0]["sequence"], 61, "{halted}");
+        assert!(halted["quarantined"][0]["error"].as_str().unwrap().contains("invalid-amount"), "{halted}");
+        for tenant in tenants {
+            let listed = view(&host, tenant, &format!("/views/{name}")).await.json();
+            let want: Vec<serde_json::Value> = expected
+                .iter()
+                .filter(|((t, _), _)| *t == tenant)
+                .map(|((_, customer), (orders, total))| {
+                    serde_json::json!({"id": customer, "value": {"orders": orders, "total": total}})
+                })
+                .collect();
+            assert_eq!(listed["views"], serde_json::Value::Array(want), "{name}, tenant {tenant}");
+        }
+    }
+    let metrics = get(host.admin, "/metrics").await.text();
+    let sample = |series: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("{series}: {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let (sum, count) = (
+        sample("corral_projection_batch_size_sum{projection=\"all\"}"),
+        sample("corral_projection_batch_size_count{projection=\"all\"}"),
+    );
+    assert!(sum / count > 10.0, "`all` folded in batches: {sum} events in {count} batches");
 }
