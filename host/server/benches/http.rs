@@ -8,8 +8,10 @@
 //! - the hello route written in JavaScript and in Python (built by
 //!   `cargo xtask guests-polyglot`; `just bench-http` runs it first), and
 //!   the same hello on the SDKs of `sdk/js` and `sdk/python` (`route-sdk`:
-//!   each SDK's cost per call over the raw bindings, fresh and warm; the
-//!   Python one on hosts of its own, as both serve `/sdk/hello/:name`);
+//!   each SDK's cost per call over the raw bindings, fresh and warm, on
+//!   hosts serving both, measured in turns three times and the median ratio
+//!   taken: one after the other, the machine's drift alone moved the ratio
+//!   by 0.3);
 //! - the Rust, JavaScript and Python routes again on a second host whose
 //!   sidecars turn warm instances on (`[instances] reuse = true`), beside
 //!   what their authors would run instead: Node.js's own `http` server and
@@ -73,16 +75,43 @@ fn wrk(url: &str) -> Load {
     }
 }
 
-/// A host serving one plugin, `plugin.wasm`, with warm instances or not;
-/// with its plugins and data folders.
-fn host_of(component: &str, warm: bool) -> (corral_server::serve::Detached, tempfile::TempDir, tempfile::TempDir) {
-    let (plugins, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    std::fs::copy(component, plugins.path().join("plugin.wasm")).unwrap();
-    if warm {
-        std::fs::write(plugins.path().join("plugin.toml"), "[instances]\nreuse = true\n").unwrap();
+/// A host serving `plugins` (file stem, component), with warm instances or
+/// not; with its plugins and data folders.
+fn host_of(
+    plugins: &[(&str, &str)],
+    warm: bool,
+) -> (corral_server::serve::Detached, tempfile::TempDir, tempfile::TempDir) {
+    let (dir, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (stem, component) in plugins {
+        std::fs::copy(component, dir.path().join(format!("{stem}.wasm"))).unwrap();
+        if warm {
+            std::fs::write(dir.path().join(format!("{stem}.toml")), "[instances]\nreuse = true\n").unwrap();
+        }
     }
-    let config = corral_server::config::ServerConfig::new(plugins.path().to_path_buf(), data.path().to_path_buf());
-    (corral_server::serve::Detached::start(config).unwrap(), plugins, data)
+    let config = corral_server::config::ServerConfig::new(dir.path().to_path_buf(), data.path().to_path_buf());
+    (corral_server::serve::Detached::start(config).unwrap(), dir, data)
+}
+
+/// How many times [`paired`] measures each side.
+const ROUNDS: usize = 3;
+
+/// `raw` and `sdk` measured in turns, [`ROUNDS`] times each, so the
+/// machine's drift falls on both alike: the median load of each and the
+/// median of the rounds' ratios (sdk / raw).
+fn paired(raw: &str, sdk: &str) -> (Load, Load, f64) {
+    let (mut raws, mut sdks, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let (a, b) = (wrk(raw), wrk(sdk));
+        ratios.push(b.requests_per_second / a.requests_per_second);
+        raws.push(a);
+        sdks.push(b);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let median = |mut loads: Vec<Load>| {
+        loads.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+        loads.swap_remove(ROUNDS / 2)
+    };
+    (median(raws), median(sdks), ratios[ROUNDS / 2])
 }
 
 fn print(name: &str, load: &Load) {
@@ -207,7 +236,6 @@ fn main() {
     // The same hello route in JavaScript and Python (built by `cargo xtask guests-polyglot`).
     std::fs::copy(corral_fixtures::JS_ROUTE_HELLO.path(), plugins.path().join("js-hello.wasm")).unwrap();
     std::fs::copy(corral_fixtures::PYTHON_ROUTE_HELLO.path(), plugins.path().join("python-hello.wasm")).unwrap();
-    std::fs::copy(corral_fixtures::JS_ROUTE_SDK.path(), plugins.path().join("js-sdk.wasm")).unwrap();
     let data = tempfile::tempdir().unwrap();
     let config = corral_server::config::ServerConfig::new(plugins.path().to_path_buf(), data.path().to_path_buf());
     let host = corral_server::serve::Detached::start(config).unwrap();
@@ -218,7 +246,6 @@ fn main() {
         ("hello", corral_fixtures::ROUTE_HELLO.to_string()),
         ("js-hello", corral_fixtures::JS_ROUTE_HELLO.path().to_string()),
         ("python-hello", corral_fixtures::PYTHON_ROUTE_HELLO.path().to_string()),
-        ("js-sdk", corral_fixtures::JS_ROUTE_SDK.path().to_string()),
     ] {
         std::fs::copy(file, warm_plugins.path().join(format!("{name}.wasm"))).unwrap();
         std::fs::write(warm_plugins.path().join(format!("{name}.toml")), "[instances]\nreuse = true\n").unwrap();
@@ -241,28 +268,37 @@ fn main() {
     print("wasi:http hello (fresh instance)", &wasi_http);
     let js = wrk(&format!("http://{public}/js/hello/bench"));
     print("hello route in JavaScript", &js);
-    let js_sdk = wrk(&format!("http://{public}/sdk/hello/bench"));
-    print("hello route in TypeScript on the SDK", &js_sdk);
     let python = wrk(&format!("http://{public}/py/hello/bench"));
     print("hello route in Python", &python);
     let route_warm = wrk(&format!("http://{warm}/hello"));
     print("hello route plugin (warm instances)", &route_warm);
     let js_warm = wrk(&format!("http://{warm}/js/hello/bench"));
     print("hello route in JavaScript (warm instances)", &js_warm);
-    let js_sdk_warm = wrk(&format!("http://{warm}/sdk/hello/bench"));
-    print("hello route in TypeScript on the SDK (warm instances)", &js_sdk_warm);
-    let (python_sdk, python_sdk_warm) = {
-        let fresh = host_of(corral_fixtures::PYTHON_ROUTE_SDK.path(), false);
-        let warm = host_of(corral_fixtures::PYTHON_ROUTE_SDK.path(), true);
-        let load = |host: &(corral_server::serve::Detached, tempfile::TempDir, tempfile::TempDir)| {
-            wrk(&format!("http://{}/sdk/hello/bench", host.0.public_addr()))
-        };
-        (load(&fresh), load(&warm))
-    };
-    print("hello route in Python on the SDK", &python_sdk);
-    print("hello route in Python on the SDK (warm instances)", &python_sdk_warm);
     let python_warm = wrk(&format!("http://{warm}/py/hello/bench"));
     print("hello route in Python (warm instances)", &python_warm);
+    // Each SDK beside the raw bindings on hosts of their own (both SDK
+    // fixtures serve `/sdk/hello/:name`), in turns.
+    let mut sdk_ratios = Vec::new();
+    for (language, raw, sdk, path) in [
+        ("JavaScript", corral_fixtures::JS_ROUTE_HELLO.path(), corral_fixtures::JS_ROUTE_SDK.path(), "/js/hello/bench"),
+        (
+            "Python",
+            corral_fixtures::PYTHON_ROUTE_HELLO.path(),
+            corral_fixtures::PYTHON_ROUTE_SDK.path(),
+            "/py/hello/bench",
+        ),
+    ] {
+        for warm in [false, true] {
+            let host = host_of(&[("raw", raw), ("sdk", sdk)], warm);
+            let at = host.0.public_addr();
+            let (raw_load, sdk_load, ratio) =
+                paired(&format!("http://{at}{path}"), &format!("http://{at}/sdk/hello/bench"));
+            let how = if warm { "warm instances" } else { "fresh" };
+            print(&format!("hello in {language}, raw ({how}, median of {ROUNDS})"), &raw_load);
+            print(&format!("hello in {language} on the SDK ({how})"), &sdk_load);
+            sdk_ratios.push(format!("{language} {how} {ratio:.2}x"));
+        }
+    }
     drop(warm_host);
     let node = load_on(own_server("node", "-e", NODE_HELLO), "/hello");
     let asyncio = load_on(own_server("python3", "-c", PYTHON_HELLO), "/hello");
@@ -316,12 +352,8 @@ fn main() {
         python_warm.requests_per_second / python.requests_per_second
     );
     println!(
-        "SDK / raw bindings (goal >= 0.9x: an SDK costs at most 10%): JavaScript fresh {:.2}x, warm {:.2}x   \
-         Python fresh {:.2}x, warm {:.2}x",
-        js_sdk.requests_per_second / js.requests_per_second,
-        js_sdk_warm.requests_per_second / js_warm.requests_per_second,
-        python_sdk.requests_per_second / python.requests_per_second,
-        python_sdk_warm.requests_per_second / python_warm.requests_per_second
+        "SDK / raw bindings, median of {ROUNDS} rounds in turns (goal >= 0.9x: an SDK costs at most 10%): {}",
+        sdk_ratios.join("   ")
     );
     if let (Some(node), Some(asyncio)) = (&node, &asyncio) {
         println!(
