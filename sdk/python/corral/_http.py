@@ -18,7 +18,9 @@ from ._errors import CorralError, HttpError
 class Request:
     """One incoming request; each part is decoded when first read."""
 
-    __slots__ = ("_raw", "method", "path", "raw_query", "body", "_params", "_query", "_headers")
+    # Fixed slots for speed, and a `__dict__` (made on first use) so that a
+    # handler may still hang its own attributes on a request.
+    __slots__ = ("_raw", "method", "path", "raw_query", "body", "_params", "_query", "_headers", "__dict__")
 
     def __init__(self, raw: HttpRequest) -> None:
         self._raw = raw
