@@ -10,7 +10,9 @@
 //   the literal `GET /sdk/notes/count` wins over `:id`;
 // - `POST /sdk/counter-of-words` increments a value that is not a counter
 //   and answers the `KvError` it caught (409, its kind and code);
-// - `GET /sdk/boom` throws a plain `Error`: the call traps (500).
+// - `GET /sdk/boom` throws a plain `Error`: the call traps (500);
+// - `GET /sdk/files/*` answers the rest of the path, and the literal
+//   `GET /sdk/files/readme` wins over it.
 
 import { HttpError, KvError, Response, Router, emitOnSuccess, kv, log, routes } from 'corral';
 
@@ -59,6 +61,9 @@ const router = new Router()
   })
   .get('/sdk/boom', () => {
     throw new Error('deliberate');
-  });
+  })
+  // A trailing `*` takes the rest of the path; a literal beside it wins.
+  .get('/sdk/files/*', (request) => new Response(`file ${request.params['*']}`))
+  .get('/sdk/files/readme', () => new Response('the readme'));
 
 export const { describe, httpHandler } = routes({ name: 'js-sdk', version: '1.0.0' }, router);

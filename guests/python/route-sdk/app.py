@@ -10,7 +10,9 @@ and answers as the TypeScript one (the same test runs both):
   literal `GET /sdk/notes/count` wins over `:id`;
 - `POST /sdk/counter-of-words` increments a value that is not a counter and
   answers the `KvError` it caught (409, its kind and code);
-- `GET /sdk/boom` raises a plain exception: the call traps (500).
+- `GET /sdk/boom` raises a plain exception: the call traps (500);
+- `GET /sdk/files/*` answers the rest of the path, and the literal
+  `GET /sdk/files/readme` wins over it.
 """
 
 from corral import HttpError, KvError, Request, Response, Routes, emit_on_success, kv, log
@@ -64,6 +66,17 @@ def counter_of_words(request: Request) -> Response:
 @app.get("/sdk/boom")
 def boom(request: Request) -> Response:
     raise RuntimeError("deliberate")
+
+
+# A trailing `*` takes the rest of the path; a literal beside it wins.
+@app.get("/sdk/files/*")
+def file(request: Request) -> Response:
+    return Response(f"file {request.params['*']}")
+
+
+@app.get("/sdk/files/readme")
+def readme(request: Request) -> Response:
+    return Response("the readme")
 
 
 WitWorld, HttpHandler = app.exports()

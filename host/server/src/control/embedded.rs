@@ -1,7 +1,8 @@
 //! kv and views on LMDB ([`Embedded`]): the runtime's `KvBackend` (embedded
 //! mode) and `ViewReader` (every mode: views are always a node's own, folded
-//! into its LMDB; reads name only served projections). kv writes are group-committed by `KvWrites`' thread
-//! (concurrent writes share one commit; each is undone alone if it fails).
+//! into its LMDB; reads name only served projections). kv writes are
+//! group-committed by `KvWrites`' thread (concurrent writes share one
+//! commit; each is undone alone if it fails).
 
 use std::sync::{Arc, OnceLock, Weak};
 

@@ -52,6 +52,8 @@ async fn serves_sdk_routes(guest: Polyglot, language: &str) {
     );
     let boom = get(host.public, "/sdk/boom").await;
     assert_eq!((boom.status, boom.json()["error"].as_str()), (500, Some("trap")), "{}", boom.text());
+    assert_eq!(get(host.public, "/sdk/files/a/b.txt").await.text(), "file a/b.txt");
+    assert_eq!(get(host.public, "/sdk/files/readme").await.text(), "the readme");
 
     // Only the two notes saved were announced (a refused call queues nothing).
     assert_eq!(
@@ -68,7 +70,9 @@ async fn serves_sdk_routes(guest: Polyglot, language: &str) {
             "GET /sdk/notes/count",
             "GET /sdk/notes/:id",
             "POST /sdk/counter-of-words",
-            "GET /sdk/boom"
+            "GET /sdk/boom",
+            "GET /sdk/files/*",
+            "GET /sdk/files/readme"
         ]),
         "{listed}"
     );
