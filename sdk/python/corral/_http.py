@@ -120,11 +120,7 @@ Handler = Callable[[Request], Response]
 
 
 def _split(path: str) -> List[str]:
-    segments = path.split("/")
-    # Nearly always only the leading "" of "/a/b": filter when there are more.
-    if segments[0] == "" and "" not in segments[1:]:
-        return segments[1:]
-    return [segment for segment in segments if segment]
+    return [segment for segment in path.split("/") if segment]
 
 
 class _Route:
@@ -150,8 +146,7 @@ class _Route:
         # match (a lone one is not a tuple).
         self.key: Optional[Callable[[List[str]], Any]] = itemgetter(*[i + 1 for i, _ in literals]) if literals else None
         self.values: Any = literals[0][1] if len(literals) == 1 else tuple(s for _, s in literals)
-        ranks = [1 if s.startswith(":") else 2 for s in segments] + ([0] if self.wildcard else [3])
-        self.rank = ranks
+        self.rank = [1 if s.startswith(":") else 2 for s in segments] + ([0] if self.wildcard else [3])
 
 
 class Routes:
