@@ -70,3 +70,7 @@ bench-cluster:
 # Carts: wasm vs the same cart logic compiled natively, same mailboxes, journal and group commit.
 bench-carts:
     cargo bench -p corral-server --bench carts
+
+# what checking declared payload schemas costs on emit and on a cart mutation, beside no schema
+bench-schemas:
+    cargo bench -p corral-server --bench schemas

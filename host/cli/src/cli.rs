@@ -55,8 +55,10 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Loads and validates components (files, or every `.wasm` in a folder);
-    /// exits non-zero with the reasons if any fails.
+    /// Loads and validates components (files, or every `.wasm` in a folder)
+    /// and checks that they could be served together, as one plugins folder
+    /// (plugin names, routes, topic schemas); exits non-zero with the
+    /// reasons if anything fails.
     Check {
         /// Component files or folders.
         #[arg(required = true)]
@@ -82,6 +84,11 @@ enum Command {
     Rollout {
         #[command(subcommand)]
         command: RolloutCommand,
+    },
+    /// The payload schemas components declare (in their sidecars).
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
     },
     /// Operates a running host's projections through its admin listener.
     Projection {
@@ -248,6 +255,10 @@ pub(crate) fn main() -> ExitCode {
                 testing::test(&data_dir(cli.data_dir), &paths).await
             }
             Command::New { kind, name, lang, sdk } => scaffold::new(Path::new(""), kind, &name, lang, sdk.as_deref()),
+            Command::Schema { command: SchemaCommand::Export { paths, out } } => {
+                observe::init_logging("warn", args::LogFormat::Pretty);
+                inspect::export(&data_dir(cli.data_dir), &paths, &out).await
+            }
             Command::Inspect { file, json } => {
                 observe::init_logging("warn", args::LogFormat::Pretty);
                 inspect::inspect(&data_dir(cli.data_dir), &file, json).await
@@ -302,6 +313,23 @@ enum ProjectionCommand {
         /// The admin listener of the running host.
         #[arg(long, env = "CORRAL_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
         admin: String,
+    },
+}
+
+/// `host schema ...`.
+#[derive(Debug, Subcommand)]
+enum SchemaCommand {
+    /// Writes every schema the components declare as a JSON Schema document
+    /// (OUT/schemas/NAME.json), and an OpenAPI 3.1 document of their routes
+    /// and cart APIs (OUT/openapi.json), for client generators. Refuses
+    /// components that could not be served together, as `host check` does.
+    Export {
+        /// Component files or folders (sidecars beside them).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Where the documents go.
+        #[arg(long, default_value = "schemas")]
+        out: PathBuf,
     },
 }
 

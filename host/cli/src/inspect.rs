@@ -1,13 +1,15 @@
-//! `host check` and `host inspect`: mount components exactly as the server
-//! does (same engine settings, same cache, same sidecar checks) and report.
+//! `host check`, `host inspect` and `host schema export`: mount components
+//! exactly as the server does (same engine settings, same cache, same
+//! sidecar checks) and report.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use corral_runtime::{Plugin, Runtime, RuntimeConfig};
+use corral_server::http::openapi;
 use corral_server::metrics::Metrics;
-use corral_server::plugins::{Component, Mounted, Sidecar, mount};
+use corral_server::plugins::{Component, Mounted, Sidecar, conflicts, mount};
 
 /// A runtime for offline inspection: the real engine and cache; only
 /// `describe()` runs.
@@ -45,28 +47,74 @@ async fn load(runtime: &Runtime, path: &Path) -> anyhow::Result<Mounted> {
     Ok(mount(runtime, &component, &Sidecar::path_for(path), &metrics).await?)
 }
 
-/// `host check`: one line per component; non-zero exit if any fails.
+/// `host check`: one line per component, then what keeps the ones that
+/// loaded from being served together (names, routes, topic schemas);
+/// non-zero exit if anything fails.
 pub(crate) async fn check(data_dir: &Path, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let runtime = runtime(data_dir)?;
     let mut failed = 0;
+    let mut loaded = Vec::new();
     for path in components(paths)? {
         match load(&runtime, &path).await {
-            Ok(Mounted { plugin, .. }) => println!(
-                "ok     {}: {} {} ({}, {} ms, cache {})",
-                path.display(),
-                plugin.name(),
-                plugin.version(),
-                plugin.world(),
-                plugin.load_time().as_millis(),
-                plugin.cache_outcome().name()
-            ),
+            Ok(mounted) => {
+                let plugin = &mounted.plugin;
+                println!(
+                    "ok     {}: {} {} ({}, {} ms, cache {})",
+                    path.display(),
+                    plugin.name(),
+                    plugin.version(),
+                    plugin.world(),
+                    plugin.load_time().as_millis(),
+                    plugin.cache_outcome().name()
+                );
+                loaded.push(mounted);
+            }
             Err(error) => {
                 failed += 1;
                 println!("error  {error:#}");
             }
         }
     }
+    for conflict in conflicts(&loaded) {
+        failed += 1;
+        println!("error  {conflict}");
+    }
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `host schema export`: the declared schemas and the OpenAPI document of
+/// the components at `paths`, written into `out`.
+pub(crate) async fn export(data_dir: &Path, paths: &[PathBuf], out: &Path) -> anyhow::Result<ExitCode> {
+    let runtime = runtime(data_dir)?;
+    let mut loaded = Vec::new();
+    for path in components(paths)? {
+        loaded.push(load(&runtime, &path).await?);
+    }
+    if let Some(conflict) = conflicts(&loaded).into_iter().next() {
+        anyhow::bail!("{conflict}");
+    }
+    let folder = out.join("schemas");
+    std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+    for (name, document) in openapi::schemas(&loaded) {
+        let file = folder.join(format!("{}.json", file_name(&name)));
+        write_json(&file, &document)?;
+    }
+    write_json(&out.join("openapi.json"), &openapi::openapi(&loaded))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A schema's name as a file name: `shop/routes/POST /orders/:id/request`
+/// → `shop.routes.POST.orders.id.request`.
+fn file_name(name: &str) -> String {
+    let parts = name.split(['/', ' ', ':']).filter(|p| !p.is_empty());
+    parts.map(|p| if p == "*" { "any" } else { p }).collect::<Vec<_>>().join(".")
+}
+
+fn write_json(file: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(file, text + "\n").with_context(|| format!("writing {}", file.display()))?;
+    println!("wrote  {}", file.display());
+    Ok(())
 }
 
 /// `host inspect`: everything the host knows about one component.
@@ -75,9 +123,15 @@ pub(crate) async fn inspect(data_dir: &Path, file: &Path, json: bool) -> anyhow:
     let mounted = load(&runtime, file).await?;
     let (plugin, sidecar) = (&mounted.plugin, &mounted.sidecar);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report(plugin, sidecar))?);
+        let mut report = report(plugin, sidecar);
+        report["schemas"] = mounted.schemas.all().map(|s| (s.name().to_string(), s.document().clone())).collect();
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_text(plugin, sidecar);
+        let names: Vec<&str> = mounted.schemas.all().map(|s| s.name()).collect();
+        if !names.is_empty() {
+            println!("schemas    {}", names.join("\n           "));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

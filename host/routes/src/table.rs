@@ -21,6 +21,10 @@ pub enum Match<'a, T> {
         target: &'a T,
         /// What the pattern captured.
         params: Params,
+        /// The matched route's method, as added (`*` for any).
+        method: &'a str,
+        /// The matched route's pattern, as added.
+        pattern: &'a str,
     },
     /// Routes match the path, none for this method: the methods allowed.
     MethodNotAllowed(Vec<String>),
@@ -106,7 +110,9 @@ impl<T> RouteTable<T> {
             }
         }
         match best {
-            Some((entry, _, params)) => Match::Found { target: &entry.target, params },
+            Some((entry, _, params)) => {
+                Match::Found { target: &entry.target, params, method: &entry.method, pattern: entry.pattern.as_str() }
+            }
             None if !allowed.is_empty() => {
                 allowed.sort();
                 Match::MethodNotAllowed(allowed)
@@ -132,7 +138,7 @@ mod tests {
     /// The target and params a request reaches, if it reaches one.
     fn hit(table: &RouteTable<usize>, method: &str, path: &str) -> Option<(usize, Params)> {
         match table.route(method, path) {
-            Match::Found { target, params } => Some((*target, params)),
+            Match::Found { target, params, .. } => Some((*target, params)),
             _ => None,
         }
     }

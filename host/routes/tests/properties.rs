@@ -56,7 +56,7 @@ proptest! {
             Err(_) => { prop_assert!(!unique, "{} refused", pattern); return Ok(()); }
         }
         match table.route("GET", &path) {
-            Match::Found { target, params } => {
+            Match::Found { target, params, .. } => {
                 prop_assert_eq!(*target, 7);
                 for (name, value) in segments.iter().filter(|(p, _)| p.starts_with(':')) {
                     let name = &name[1..];

@@ -44,6 +44,12 @@ pub enum EmitError {
     /// The payload is over the limit (in bytes).
     #[error("payload over the limit of {0} bytes")]
     TooLarge(u64),
+    /// The payload does not match the schema declared for its topic (the
+    /// message names the schema, the path and the rule). The 0.1.0 contract
+    /// has no variant of its own for it: guests get `invalid-topic` with
+    /// this message.
+    #[error("payload {0}")]
+    InvalidPayload(String),
     /// The log is unavailable.
     #[error("event log unavailable: {0}")]
     Unavailable(String),
@@ -54,6 +60,14 @@ pub enum EmitError {
 pub trait EventSink: Send + Sync + 'static {
     /// Appends one event and returns its sequence number.
     async fn publish(&self, event: NewEvent) -> Result<u64, EmitError>;
+
+    /// Whether `payload` may be published on `topic` (it matches the
+    /// topic's declared schema, if it has one): asked when a guest emits,
+    /// before the event is published or queued. By default, always.
+    fn check(&self, topic: &str, payload: &[u8]) -> Result<(), EmitError> {
+        let _ = (topic, payload);
+        Ok(())
+    }
 
     /// Appends events in order and returns their sequences: a call's
     /// queued events when it succeeds. A backend that can append them in
@@ -118,6 +132,7 @@ impl EmitHost<'_> {
         if payload.len() as u64 > MAX_PAYLOAD_BYTES {
             return Err(WitEmitError::TooLarge(MAX_PAYLOAD_BYTES));
         }
+        self.sink.check(&topic, &payload).map_err(to_wit)?;
         Ok(NewEvent {
             topic,
             payload,
@@ -149,6 +164,7 @@ impl Host for EmitHost<'_> {
 pub(crate) fn to_wit(error: EmitError) -> WitEmitError {
     match error {
         EmitError::InvalidTopic(reason) => WitEmitError::InvalidTopic(reason),
+        EmitError::InvalidPayload(reason) => WitEmitError::InvalidTopic(format!("payload {reason}")),
         EmitError::TooLarge(limit) => WitEmitError::TooLarge(limit),
         EmitError::Unavailable(reason) => WitEmitError::Unavailable(reason),
     }

@@ -14,7 +14,8 @@
 //! - [`metrics`], [`shutdown`], [`traces`]: leaves — Prometheus metrics,
 //!   pausing background work until told to stop, and joining spans into W3C
 //!   traces. [`coordination`]: which node does
-//!   which work (leases).
+//!   which work (leases). [`schemas`]: the JSON Schemas plugins declare for
+//!   their payloads, compiled once and checked where payloads enter.
 //! - [`plugins`]: a component and its sidecar become a mounted plugin; the
 //!   [`Catalog`](plugins::Catalog) of what is served; the
 //!   [`Registry`](plugins::Registry) that swaps it (hot swap, canaries,
@@ -55,6 +56,7 @@ pub mod node;
 pub mod outbound;
 pub mod plugins;
 pub mod projections;
+pub mod schemas;
 pub mod serve;
 pub mod shutdown;
 pub mod traces;

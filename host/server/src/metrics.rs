@@ -29,6 +29,7 @@ pub struct Metrics {
     quarantined: IntGaugeVec,
     storage_failures: IntCounterVec,
     log_dropped: IntCounterVec,
+    schema_refused: IntCounterVec,
     carts: CartMetrics,
 }
 
@@ -154,6 +155,13 @@ impl Metrics {
         let emitted = registered(
             &registry,
             IntCounterVec::new(Opts::new("events_emitted_total", "Events appended, by publisher"), &["source"])?,
+        )?;
+        let schema_refused = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("schema_refusals_total", "Payloads refused for not matching their declared schema"),
+                &["schema", "at"],
+            )?,
         )?;
         let http_responses = registered(
             &registry,
@@ -343,6 +351,7 @@ impl Metrics {
             projection_lag,
             quarantined,
             storage_failures,
+            schema_refused,
             log_dropped,
         })
     }
@@ -423,6 +432,12 @@ impl Metrics {
 
     pub(crate) fn kv_op(&self, op: &str) {
         self.kv_ops.with_label_values(&[op]).inc();
+    }
+
+    /// A payload refused by `schema` where it entered (`at`: `emit`,
+    /// `route`, `cart`).
+    pub(crate) fn schema_refused(&self, schema: &str, at: &str) {
+        self.schema_refused.with_label_values(&[schema, at]).inc();
     }
 
     pub(crate) fn emitted(&self, source: &str, count: u64) {

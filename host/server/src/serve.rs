@@ -166,7 +166,7 @@ pub async fn start(config: ServerConfig, listeners: Listeners) -> anyhow::Result
     );
     let control = Arc::new(ControlPlane {
         kv: backend.kv.clone(),
-        events: Arc::new(StreamSink::new(stream.clone(), metrics.clone())),
+        events: Arc::new(StreamSink::new(stream.clone(), metrics.clone()).checking(&registry)),
         views: backend.views.clone(),
         carts: Arc::new(CartsClient::new(carts.clone())),
         http: outbound.clone(),

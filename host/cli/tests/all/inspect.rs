@@ -106,28 +106,108 @@ fn inspect_shows_world_imports_describe_and_limits() {
 
 /// Every template of `sdk/templates/` builds with no edits (the build step
 /// proved that) and loads: `host check` finds its world and its `describe()`.
+/// One language at a time: `host check` also checks that the components it
+/// is given could be served together, and both languages' templates share
+/// their names.
 #[test]
 fn templates_pass_host_check() {
-    let mut expected = Vec::new();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_host"));
-    // A data dir kept between runs: its artifact cache spares recompiling.
-    command.arg("check").arg("--data-dir").arg(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("corral-test-check"));
-    for (_, world, template) in TEMPLATES {
-        command.arg(template.path());
-        let kind = match *world {
-            "event-handler" => "handler",
-            other => other,
-        };
-        expected.push(format!("ok     {}: my-{kind} 0.1.0 ({world},", template.path()));
-    }
     for lang in ["js", "python"] {
-        let worlds: Vec<&str> = TEMPLATES.iter().filter(|(l, ..)| *l == lang).map(|(_, w, _)| *w).collect();
+        let templates: Vec<_> = TEMPLATES.iter().filter(|(l, ..)| *l == lang).collect();
+        let worlds: Vec<&str> = templates.iter().map(|(_, w, _)| *w).collect();
         assert_eq!(worlds, ["cart", "event-handler", "projection", "route"], "a {lang} template per world");
+        let mut expected = Vec::new();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_host"));
+        // A data dir kept between runs: its artifact cache spares recompiling.
+        command
+            .arg("check")
+            .arg("--data-dir")
+            .arg(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("corral-test-check"));
+        for (_, world, template) in templates {
+            command.arg(template.path());
+            let kind = match *world {
+                "event-handler" => "handler",
+                other => other,
+            };
+            expected.push(format!("ok     {}: my-{kind} 0.1.0 ({world},", template.path()));
+        }
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        for line in expected {
+            assert!(stdout.lines().any(|l| l.starts_with(&line)), "no line {line:?} in:\n{stdout}");
+        }
     }
-    let output = command.output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    for line in expected {
-        assert!(stdout.lines().any(|l| l.starts_with(&line)), "no line {line:?} in:\n{stdout}");
-    }
+}
+
+/// A folder of components with payload schemas in their sidecars: the
+/// emitter (a topic's schema, a route's request schema) and the counter
+/// cart (a kind's payload, the state).
+fn schema_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(corral_fixtures::ROUTE_EMITTER, dir.path().join("emitter.wasm")).unwrap();
+    let emitter = "[schemas.events.\"orders.placed\"]\ntype = \"object\"\nrequired = [\"id\"]\n\
+                   [schemas.routes.\"POST /queue/:topic\"]\nrequest = { type = \"object\" }\nresponse = { type = \"string\" }\n";
+    std::fs::write(dir.path().join("emitter.toml"), emitter).unwrap();
+    std::fs::copy(corral_fixtures::CART_COUNTER, dir.path().join("counter.wasm")).unwrap();
+    let counter = "[schemas]\nstate = { type = \"integer\" }\nmutations.add = { type = \"integer\", minimum = 1 }\n";
+    std::fs::write(dir.path().join("counter.toml"), counter).unwrap();
+    dir
+}
+
+#[test]
+fn check_refuses_components_declaring_different_schemas_for_one_topic() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = schema_folder();
+    let folder = dir.path().to_str().unwrap();
+    assert!(host(&["check", folder], data.path()).status.success());
+    std::fs::copy(corral_fixtures::ROUTE_EMITTER, dir.path().join("late.wasm")).unwrap();
+    let late = "name = \"late\"\nroutes = [{ method = \"POST\", pattern = \"/late\" }]\n\
+                [schemas.events.\"orders.placed\"]\ntype = \"string\"\n";
+    std::fs::write(dir.path().join("late.toml"), late).unwrap();
+    let output = host(&["check", folder], data.path());
+    assert!(!output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("ok     ") && text.contains("late.wasm"), "each loads alone: {text}");
+    assert!(text.contains("\"orders.placed\"") && text.contains("plugin emitter"), "names both: {text}");
+    let export = host(&["schema", "export", folder, "--out", dir.path().join("out").to_str().unwrap()], data.path());
+    assert!(!export.status.success(), "nothing is exported for plugins that cannot be served together");
+}
+
+#[test]
+fn schema_export_writes_each_schema_and_an_openapi_document_that_validates() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = schema_folder();
+    let out = dir.path().join("out");
+    let output = host(&["schema", "export", dir.path().to_str().unwrap(), "--out", out.to_str().unwrap()], data.path());
+    assert!(output.status.success(), "{output:?}");
+    let read = |file: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))).unwrap()
+    };
+    assert_eq!(read("schemas/emitter.events.orders.placed.json")["required"], serde_json::json!(["id"]));
+    assert_eq!(read("schemas/emitter.routes.POST.queue.topic.request.json")["type"], "object");
+    assert_eq!(read("schemas/counter.mutations.add.json")["minimum"], 1);
+    assert_eq!(read("schemas/counter.state.json")["type"], "integer");
+
+    let openapi = read("openapi.json");
+    assert_eq!(openapi["openapi"], "3.1.0");
+    let queue = &openapi["paths"]["/queue/{topic}"]["post"];
+    assert_eq!(queue["requestBody"]["content"]["application/json"]["schema"]["type"], "object", "{queue}");
+    assert_eq!(queue["responses"]["200"]["content"]["application/json"]["schema"]["type"], "string");
+    assert_eq!(queue["parameters"][0]["name"], "topic");
+    let mutate = &openapi["paths"]["/carts/counter/{id}"]["post"];
+    let kinds = mutate["requestBody"]["content"]["application/json"]["schema"]["oneOf"].as_array().unwrap();
+    assert_eq!(kinds.len(), 2, "add and reset: {mutate}");
+    assert_eq!(kinds[0]["properties"]["payload"]["minimum"], 1);
+
+    // The document is valid OpenAPI 3.1, as the community's validator sees it.
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/python/bin/openapi-spec-validator");
+    let checked = Command::new(&tools)
+        .arg(out.join("openapi.json"))
+        .output()
+        .unwrap_or_else(|e| panic!("{} ({e}): `cargo xtask guests-polyglot` installs it", tools.display()));
+    assert!(checked.status.success(), "{}{}", stdout(&checked), String::from_utf8_lossy(&checked.stderr));
+
+    let inspect = host(&["inspect", dir.path().join("counter.wasm").to_str().unwrap(), "--json"], data.path());
+    let report: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(report["schemas"]["counter/mutations/add"]["minimum"], 1, "{report}");
 }

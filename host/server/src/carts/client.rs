@@ -65,7 +65,9 @@ fn to_import(error: CartError) -> CartsError {
         error @ CartError::UnknownKind { .. } => CartsError::UnknownKind(error.to_string()),
         CartError::Invalid(reason) => CartsError::Invalid(reason),
         CartError::Rejected { code, message, .. } => CartsError::Rejected(format!("{code}: {message}")),
-        error @ (CartError::Failed(_) | CartError::Diverged { .. }) => CartsError::Failed(error.to_string()),
+        error @ (CartError::Failed(_) | CartError::Diverged { .. } | CartError::Mismatch { .. }) => {
+            CartsError::Failed(error.to_string())
+        }
         error if error.is_retryable() => CartsError::Unavailable(error.to_string()),
         error => CartsError::Failed(error.to_string()),
     }

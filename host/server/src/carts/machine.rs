@@ -7,8 +7,10 @@ use std::sync::Arc;
 use corral_runtime::types::{Mutation, Outcome};
 use corral_runtime::{InvokeError, InvokeErrorKind, World};
 
+use crate::metrics::Metrics;
 use crate::plugins::mounted::Mounted;
 use crate::plugins::registry::Registry;
+use crate::schemas::{TopicSchemas, Violation};
 
 /// Why a mutation was not applied.
 #[derive(Debug, Clone)]
@@ -41,6 +43,19 @@ pub trait Machine: Send + Sync + 'static {
     }
     /// Applies one mutation to `state` (none for a new entity).
     async fn apply(&self, tenant: &str, state: Option<&[u8]>, mutation: &Mutation) -> Result<Outcome, MachineError>;
+    /// Whether `payload` may be a `kind` mutation: it matches the kind's
+    /// declared schema, if it has one. By default, always.
+    fn check_mutation(&self, kind: &str, payload: &[u8]) -> Result<(), Violation> {
+        let _ = (kind, payload);
+        Ok(())
+    }
+    /// Whether a new mutation's outcome may be committed: its state and its
+    /// events match their declared schemas. Replays are not checked (what
+    /// the journal holds was accepted when it was written). By default, yes.
+    fn check_outcome(&self, outcome: &Outcome) -> Result<(), Violation> {
+        let _ = outcome;
+        Ok(())
+    }
 }
 
 /// Finds the machine of a cart plugin by name, at the moment of the call:
@@ -50,29 +65,58 @@ pub trait Machines: Send + Sync + 'static {
     fn machine(&self, plugin: &str) -> Option<Arc<dyn Machine>>;
 }
 
-/// A `cart` plugin as a [`Machine`].
-struct PluginMachine(Arc<Mounted>);
+/// A `cart` plugin as a [`Machine`], with the schemas of the catalog it
+/// was found in.
+struct PluginMachine {
+    mounted: Arc<Mounted>,
+    topics: Arc<TopicSchemas>,
+    metrics: Arc<Metrics>,
+}
+
+impl PluginMachine {
+    fn refused(&self, violation: Violation) -> Violation {
+        self.metrics.schema_refused(&violation.schema, "cart");
+        violation
+    }
+}
 
 #[async_trait::async_trait]
 impl Machine for PluginMachine {
     fn version(&self) -> &str {
-        self.0.plugin.version()
+        self.mounted.plugin.version()
     }
 
     fn kinds(&self) -> &[String] {
-        &self.0.plugin.descriptor().mutation_kinds
+        &self.mounted.plugin.descriptor().mutation_kinds
     }
 
     fn snapshot_every(&self) -> u64 {
-        self.0.sidecar.cart.snapshot_every
+        self.mounted.sidecar.cart.snapshot_every
     }
 
     fn max_queue(&self) -> Option<usize> {
-        self.0.sidecar.cart.max_queue
+        self.mounted.sidecar.cart.max_queue
+    }
+
+    fn check_mutation(&self, kind: &str, payload: &[u8]) -> Result<(), Violation> {
+        match self.mounted.schemas.mutation(kind) {
+            Some(schema) => schema.check(payload).map_err(|v| self.refused(v)),
+            None => Ok(()),
+        }
+    }
+
+    fn check_outcome(&self, outcome: &Outcome) -> Result<(), Violation> {
+        if let Some(schema) = self.mounted.schemas.state() {
+            schema.check(&outcome.state).map_err(|v| self.refused(v))?;
+        }
+        for event in &outcome.events {
+            self.topics.check(&event.topic, &event.payload).map_err(|v| self.refused(v))?;
+        }
+        Ok(())
     }
 
     async fn apply(&self, tenant: &str, state: Option<&[u8]>, mutation: &Mutation) -> Result<Outcome, MachineError> {
-        let mounted = &self.0;
+        let mounted = &self.mounted;
         mounted.metrics.in_flight.inc();
         let result = mounted.plugin.apply_mutation(tenant, state, mutation).await;
         mounted.metrics.in_flight.dec();
@@ -99,6 +143,7 @@ impl Machines for Registry {
             .slots
             .iter()
             .find(|slot| slot.mounted.plugin.world() == World::Cart && slot.mounted.plugin.name() == plugin)?;
-        Some(Arc::new(PluginMachine(slot.mounted.clone())))
+        let (mounted, topics, metrics) = (slot.mounted.clone(), catalog.topics.clone(), self.metrics().clone());
+        Some(Arc::new(PluginMachine { mounted, topics, metrics }))
     }
 }

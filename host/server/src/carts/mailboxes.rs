@@ -118,6 +118,12 @@ impl Carts {
             check_id("client id", id)?;
             key.check_fits(Some(id)).map_err(CartError::Invalid)?;
         }
+        // Refused where it enters, before it is queued or forwarded.
+        if let Some(machine) = self.shared.machines.machine(&key.plugin)
+            && let Err(violation) = machine.check_mutation(&request.kind, &request.payload)
+        {
+            return Err(CartError::Invalid(format!("the {} mutation {violation}", request.kind)));
+        }
         if self.cluster.is_none() {
             return self.call(key, |reply| Command::Mutate { request, arrived: Instant::now(), reply }).await;
         }

@@ -4,6 +4,8 @@
 
 use corral_runtime::InvokeError;
 
+use crate::schemas::Violation;
+
 /// A mutation as a caller sends it.
 #[derive(Debug, Clone, Default)]
 pub struct MutateRequest {
@@ -97,6 +99,15 @@ pub enum CartError {
     /// The plugin failed (trap, fuel, timeout, busy); nothing changed.
     #[error(transparent)]
     Failed(InvokeError),
+    /// The plugin's new state or an event of its outcome does not match
+    /// the schema declared for it: the plugin's fault; nothing changed.
+    #[error("cart plugin {plugin} returned an outcome that {violation}; fix the plugin (or its declared schema)")]
+    Mismatch {
+        /// Plugin.
+        plugin: String,
+        /// What did not match.
+        violation: Violation,
+    },
     /// Replaying the journal did not reproduce the recorded state: the
     /// plugin is not deterministic, or not the version that wrote it.
     #[error(
@@ -184,6 +195,7 @@ impl CartError {
             CartError::Invalid(_) => "invalid_request",
             CartError::Rejected { .. } => "rejected",
             CartError::Failed(error) => error.kind.label(),
+            CartError::Mismatch { .. } => "schema_mismatch",
             CartError::Diverged { .. } => "diverged",
             CartError::Storage(_) => "storage",
             CartError::Overloaded { .. } => "overloaded",

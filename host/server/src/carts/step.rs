@@ -86,6 +86,9 @@ async fn apply_unobserved(
             message: format!("the outcome's event has an invalid topic: {bad}"),
         });
     }
+    if let Err(violation) = machine.check_outcome(&outcome) {
+        return Err(CartError::Mismatch { plugin: key.plugin.clone(), violation });
+    }
     Ok((mutation, outcome, machine.version().to_string(), machine.snapshot_every()))
 }
 

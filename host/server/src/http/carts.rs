@@ -124,7 +124,7 @@ pub(crate) fn status(error: &CartError) -> StatusCode {
             InvokeErrorKind::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         },
-        CartError::Diverged { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        CartError::Diverged { .. } | CartError::Mismatch { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         CartError::Storage(_)
         | CartError::Overloaded { .. }
         | CartError::Busy { .. }
@@ -152,6 +152,10 @@ fn failure(error: &CartError, request_id: &str) -> Response<Body> {
     if let CartError::Failed(invoke) = error {
         body["plugin"] = invoke.plugin.clone().into();
         body["version"] = invoke.version.clone().into();
+    }
+    if let CartError::Mismatch { plugin, violation } = error {
+        body["plugin"] = plugin.clone().into();
+        body["violation"] = violation.to_json();
     }
     let mut response = problem(status(error), body);
     if error.is_retryable() {

@@ -106,7 +106,7 @@ impl Gateway {
                 }
                 response
             }
-            Match::Found { target, params } => {
+            Match::Found { target, params, method, pattern } => {
                 let Some(slot) = catalog.slots.get(*target) else {
                     return problem(
                         StatusCode::INTERNAL_SERVER_ERROR,
@@ -128,7 +128,7 @@ impl Gateway {
                         span.record("trace_id", trace_id);
                     }
                 };
-                self.serve_slot(slot, call, request, params, chosen).await
+                self.serve_slot(slot, call, request, Routed { params, method, pattern }, chosen).await
             }
         }
     }
@@ -141,7 +141,7 @@ impl Gateway {
         slot: &Slot,
         call: CallContext,
         request: Request<B>,
-        params: Vec<(String, String)>,
+        routed: Routed<'_>,
         chosen: impl FnOnce(&Mounted, &CallContext),
     ) -> Response<Body>
     where
@@ -153,7 +153,7 @@ impl Gateway {
         chosen(mounted, &call);
         let response = match mounted.plugin.world() {
             World::WasiHttp => self.serve_wasi_http(mounted, call, request).await,
-            _ => self.call_route(mounted, call, request, params).await,
+            _ => self.call_route(mounted, call, request, routed).await,
         };
         if let Some(canary) = canary {
             canary.record(response.status().is_server_error());
@@ -210,7 +210,7 @@ impl Gateway {
         mounted: &Mounted,
         call: CallContext,
         request: Request<B>,
-        params: Vec<(String, String)>,
+        routed: Routed<'_>,
     ) -> Response<Body>
     where
         B: http_body::Body<Data = bytes::Bytes>,
@@ -232,6 +232,16 @@ impl Gateway {
                 );
             }
         };
+        if let Some(schema) = mounted.schemas.request(routed.method, routed.pattern)
+            && let Err(violation) = schema.check(&body)
+        {
+            self.metrics.schema_refused(schema.name(), "route");
+            return problem(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"error": "schema_mismatch", "message": format!("the request body {violation}"), "violation": violation.to_json(), "request_id": call.request_id}),
+            );
+        }
+        let params = routed.params;
         let request = HttpRequest {
             method: parts.method.as_str().to_string(),
             path: parts.uri.path().to_string(),
@@ -422,6 +432,17 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
         name.as_str(),
         "connection" | "keep-alive" | "transfer-encoding" | "upgrade" | "te" | "trailer" | "content-length"
     )
+}
+
+/// The route a request matched: what its pattern captured, and the route
+/// as the plugin serves it (which names its request schema).
+pub(super) struct Routed<'a> {
+    /// The pattern's captures.
+    pub(super) params: Vec<(String, String)>,
+    /// The route's method.
+    pub(super) method: &'a str,
+    /// The route's pattern.
+    pub(super) pattern: &'a str,
 }
 
 /// 503 busy or events unpublished, 504 deadline, 500 for everything else

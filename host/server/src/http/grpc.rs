@@ -160,6 +160,7 @@ fn code_of(error: &CartError) -> Status {
             _ => Status::internal(message),
         },
         CartError::Diverged { .. } => Status::data_loss(message),
+        CartError::Mismatch { .. } => Status::internal(message),
         CartError::Storage(_) => Status::unavailable(message),
         CartError::Overloaded { .. } | CartError::Busy { .. } => Status::resource_exhausted(message),
         // Nothing was applied: the caller (a node forwarding) routes again.

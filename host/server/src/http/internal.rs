@@ -10,7 +10,7 @@ use corral_routes::Match;
 use corral_runtime::CallContext;
 use http::{Request, Response, StatusCode};
 
-use crate::http::gateway::Gateway;
+use crate::http::gateway::{Gateway, Routed};
 use crate::http::respond::{Body, BoxError, problem};
 
 impl Gateway {
@@ -32,14 +32,14 @@ impl Gateway {
             )
         };
         let catalog = self.registry.catalog();
-        let (target, params) = match catalog.router.route(method.as_str(), &path) {
-            Match::Found { target, params } => (*target, params),
+        let (target, routed) = match catalog.router.route(method.as_str(), &path) {
+            Match::Found { target, params, method, pattern } => (*target, Routed { params, method, pattern }),
             Match::MethodNotAllowed(_) => return not_served(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Match::NotFound => return not_served(StatusCode::NOT_FOUND, "not_found"),
         };
         let Some(slot) = catalog.slots.get(target).filter(|slot| slot.mounted.plugin.name() == plugin) else {
             return not_served(StatusCode::NOT_FOUND, "not_found");
         };
-        self.serve_slot(slot, call, request, params, |_, _| {}).await
+        self.serve_slot(slot, call, request, routed, |_, _| {}).await
     }
 }

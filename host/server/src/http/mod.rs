@@ -10,7 +10,8 @@
 //! - `peers`: forwarding cart calls to their owner over gRPC; `wire`: cart
 //!   errors carried across that hop; `peer_auth`: the signature that tells
 //!   a peer's call (control plane, forwarded cart call) from a client's.
-//! - `admin`: the admin API.
+//! - `admin`: the admin API; `openapi`: the declared schemas and the
+//!   OpenAPI document it (and `host schema export`) gives out.
 //! - `listener`: accepting connections (HTTP/1.1 and HTTP/2, in clear or
 //!   over TLS) until shutdown; `tls`: the certificate, reloaded on change.
 
@@ -21,6 +22,7 @@ pub(crate) mod gateway;
 pub mod grpc;
 pub(crate) mod internal;
 pub(crate) mod listener;
+pub mod openapi;
 pub mod peer_auth;
 pub(crate) mod peers;
 pub mod respond;

@@ -9,6 +9,7 @@ use tonic::Status;
 use tonic::metadata::MetadataValue;
 
 use crate::carts::CartError;
+use crate::schemas::Violation;
 
 /// The binary metadata entry holding the error.
 const ERROR_METADATA: &str = "x-corral-cart-error-bin";
@@ -24,6 +25,7 @@ enum Wire {
     Diverged { plugin: String, cart: String, version: u64, detail: String },
     Overloaded { plugin: String, cart: String, max: usize },
     Busy { plugin: String, cart: String, detail: String },
+    Mismatch { plugin: String, violation: Violation },
 }
 
 /// Adds `error` to `status` when it has a wire form.
@@ -36,6 +38,7 @@ pub(crate) fn attach(status: &mut Status, error: &CartError) {
         CartError::Diverged { plugin, cart, version, detail } => Wire::Diverged { plugin, cart, version, detail },
         CartError::Overloaded { plugin, cart, max } => Wire::Overloaded { plugin, cart, max },
         CartError::Busy { plugin, cart, detail } => Wire::Busy { plugin, cart, detail },
+        CartError::Mismatch { plugin, violation } => Wire::Mismatch { plugin, violation },
         _ => return,
     };
     if let Ok(json) = serde_json::to_vec(&wire) {
@@ -54,6 +57,7 @@ pub(crate) fn detach(status: &Status) -> Option<CartError> {
         Wire::Diverged { plugin, cart, version, detail } => CartError::Diverged { plugin, cart, version, detail },
         Wire::Overloaded { plugin, cart, max } => CartError::Overloaded { plugin, cart, max },
         Wire::Busy { plugin, cart, detail } => CartError::Busy { plugin, cart, detail },
+        Wire::Mismatch { plugin, violation } => CartError::Mismatch { plugin, violation },
     })
 }
 

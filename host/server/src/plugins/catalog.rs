@@ -4,6 +4,7 @@
 //! Swapping plugins builds a new catalog and replaces the old one
 //! atomically; a call keeps the snapshot it started with.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use corral_runtime::World;
 use crate::plugins::canary::Canary;
 use crate::plugins::deploy::DeployError;
 use crate::plugins::mounted::Mounted;
+use crate::schemas::{Schema, TopicSchemas};
 
 /// The first path segments the host keeps for itself, and what for.
 const RESERVED: [(&str, &str); 2] = [("views", "projection queries"), ("carts", "the cart API")];
@@ -67,11 +69,14 @@ pub struct Catalog {
     pub failures: Vec<Failure>,
     /// Every route of every slot, to the slot's index.
     pub router: RouteTable<usize>,
+    /// The schema of each topic that has one, across the slots.
+    pub topics: Arc<TopicSchemas>,
 }
 
 impl Default for Catalog {
     fn default() -> Self {
-        Catalog { slots: Vec::new(), failures: Vec::new(), router: Admission::default().routes }
+        let Admission { routes, topics, .. } = Admission::default();
+        Catalog { slots: Vec::new(), failures: Vec::new(), router: routes, topics: Arc::new(topics) }
     }
 }
 
@@ -86,7 +91,13 @@ impl Catalog {
         let mut rejected = Vec::new();
         for slot in candidates {
             let plugin = &slot.mounted.plugin;
-            match admission.admit(slots.len(), plugin.name(), plugin.path(), &slot.mounted.routes) {
+            match admission.admit(
+                slots.len(),
+                plugin.name(),
+                plugin.path(),
+                &slot.mounted.routes,
+                slot.mounted.schemas.events(),
+            ) {
                 Ok(()) => slots.push(slot),
                 Err(error) => {
                     failures.push(Failure::new(plugin.path(), &error));
@@ -94,7 +105,8 @@ impl Catalog {
                 }
             }
         }
-        (Catalog { slots, failures, router: admission.routes }, rejected)
+        let Admission { routes, topics, .. } = admission;
+        (Catalog { slots, failures, router: routes, topics: Arc::new(topics) }, rejected)
     }
 
     /// Whether a projection of that name is served.
@@ -118,33 +130,53 @@ impl Catalog {
     }
 }
 
+/// What keeps each of `mounted` (in order) from being served beside the
+/// ones before it — a taken name, a conflicting route, a topic schema that
+/// differs — the checks a catalog makes, for `host check`.
+pub fn conflicts<'a>(mounted: impl IntoIterator<Item = &'a Mounted>) -> Vec<DeployError> {
+    let mut admission = Admission::default();
+    let mut refused = Vec::new();
+    for (index, mounted) in mounted.into_iter().enumerate() {
+        let plugin = &mounted.plugin;
+        let events = mounted.schemas.events();
+        if let Err(error) = admission.admit(index, plugin.name(), plugin.path(), &mounted.routes, events) {
+            refused.push(error);
+        }
+    }
+    refused
+}
+
 fn without(failures: &[Failure], stem: &str) -> Vec<Failure> {
     failures.iter().filter(|f| !f.is_of(stem)).cloned().collect()
 }
 
-/// The plugin names and routes admitted so far into a catalog being built.
+/// The plugin names, routes and topic schemas admitted so far into a
+/// catalog being built.
 pub(crate) struct Admission {
     names: Vec<(String, PathBuf)>,
     routes: RouteTable<usize>,
+    topics: TopicSchemas,
 }
 
 impl Default for Admission {
     fn default() -> Self {
         let routes = RESERVED.iter().fold(RouteTable::new(), |table, (prefix, purpose)| table.reserve(prefix, purpose));
-        Admission { names: Vec::new(), routes }
+        Admission { names: Vec::new(), routes, topics: TopicSchemas::default() }
     }
 }
 
 impl Admission {
-    /// Admits plugin `name` (from `path`, serving `routes`) as slot `index`,
-    /// or says why not: its name is taken, or a route is invalid, reserved
-    /// or another plugin's.
+    /// Admits plugin `name` (from `path`, serving `routes`, declaring
+    /// schemas for the topics of `events`) as slot `index`, or says why not:
+    /// its name is taken, a route is invalid, reserved or another plugin's,
+    /// or a topic's schema differs from another plugin's.
     pub(crate) fn admit(
         &mut self,
         index: usize,
         name: &str,
         path: &Path,
         routes: &[(String, String)],
+        events: &BTreeMap<String, Arc<Schema>>,
     ) -> Result<(), DeployError> {
         let conflict = |reason: String| DeployError::Conflict { path: path.to_path_buf(), reason };
         if let Some((_, other)) = self.names.iter().find(|(taken, _)| taken == name) {
@@ -153,7 +185,9 @@ impl Admission {
                 other.display()
             )));
         }
+        self.topics.agrees(name, events).map_err(conflict)?;
         self.routes.add(name, index, routes).map_err(|error| conflict(error.to_string()))?;
+        self.topics.add(name, events);
         self.names.push((name.to_string(), path.to_path_buf()));
         Ok(())
     }
@@ -169,11 +203,34 @@ mod tests {
         list.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect()
     }
 
+    fn none() -> BTreeMap<String, Arc<Schema>> {
+        BTreeMap::new()
+    }
+
+    fn topic(plugin: &str, document: serde_json::Value) -> BTreeMap<String, Arc<Schema>> {
+        let schema = Schema::compile(format!("{plugin}/events/orders.placed"), document).unwrap();
+        BTreeMap::from([("orders.placed".to_string(), Arc::new(schema))])
+    }
+
+    #[test]
+    fn a_plugin_whose_topic_schema_differs_is_refused_whole() {
+        let mut admission = Admission::default();
+        let placed = serde_json::json!({"type": "object", "required": ["id"]});
+        admission.admit(0, "shop", Path::new("shop.wasm"), &[], &topic("shop", placed.clone())).unwrap();
+        let other = topic("mail", serde_json::json!({"type": "object"}));
+        let refused = admission.admit(1, "mail", Path::new("mail.wasm"), &routes(&[("GET", "/m")]), &other);
+        let message = refused.unwrap_err().to_string();
+        assert!(message.contains("orders.placed") && message.contains("plugin shop"), "{message}");
+        assert!(matches!(admission.routes.route("GET", "/m"), Match::NotFound), "a refused plugin routes nothing");
+        admission.admit(1, "audit", Path::new("audit.wasm"), &[], &topic("audit", placed)).unwrap();
+        assert_eq!(admission.topics.list()[0].2, ["shop", "audit"]);
+    }
+
     #[test]
     fn the_first_of_two_plugins_with_one_name_wins() {
         let mut admission = Admission::default();
-        admission.admit(0, "shop", Path::new("/p/a.wasm"), &routes(&[("GET", "/a")])).unwrap();
-        let error = admission.admit(1, "shop", Path::new("/p/b.wasm"), &routes(&[("GET", "/b")])).unwrap_err();
+        admission.admit(0, "shop", Path::new("/p/a.wasm"), &routes(&[("GET", "/a")]), &none()).unwrap();
+        let error = admission.admit(1, "shop", Path::new("/p/b.wasm"), &routes(&[("GET", "/b")]), &none()).unwrap_err();
         assert_eq!(error.label(), "conflict");
         let message = error.to_string();
         assert!(message.starts_with("/p/b.wasm") && message.contains("/p/a.wasm"), "{message}");
@@ -183,18 +240,20 @@ mod tests {
     #[test]
     fn routes_are_admitted_all_or_nothing_and_never_under_reserved_prefixes() {
         let mut admission = Admission::default();
-        admission.admit(0, "a", Path::new("a.wasm"), &routes(&[("GET", "/orders/:id")])).unwrap();
-        let clash = admission.admit(1, "b", Path::new("b.wasm"), &routes(&[("GET", "/x"), ("*", "/orders/:o")]));
+        admission.admit(0, "a", Path::new("a.wasm"), &routes(&[("GET", "/orders/:id")]), &none()).unwrap();
+        let clash =
+            admission.admit(1, "b", Path::new("b.wasm"), &routes(&[("GET", "/x"), ("*", "/orders/:o")]), &none());
         let message = clash.unwrap_err().to_string();
         assert!(message.contains("plugin b") && message.contains("plugin a"), "{message}");
         assert!(matches!(admission.routes.route("GET", "/x"), Match::NotFound));
-        admission.admit(1, "b", Path::new("b.wasm"), &routes(&[("GET", "/x")])).unwrap();
+        admission.admit(1, "b", Path::new("b.wasm"), &routes(&[("GET", "/x")]), &none()).unwrap();
         assert!(matches!(admission.routes.route("GET", "/x"), Match::Found { target: 1, .. }));
         for reserved in ["/views/:id", "/carts/*"] {
-            let error = admission.admit(2, "c", Path::new("c.wasm"), &routes(&[("GET", reserved)])).unwrap_err();
+            let error =
+                admission.admit(2, "c", Path::new("c.wasm"), &routes(&[("GET", reserved)]), &none()).unwrap_err();
             assert!(error.to_string().contains("reserves"), "{error}");
         }
-        let bad = admission.admit(2, "c", Path::new("c.wasm"), &routes(&[("GET", "/a/*/b")])).unwrap_err();
+        let bad = admission.admit(2, "c", Path::new("c.wasm"), &routes(&[("GET", "/a/*/b")]), &none()).unwrap_err();
         assert_eq!(bad.label(), "conflict", "{bad}");
     }
 

@@ -9,7 +9,8 @@
 //!   [`Mounted`] plugin.
 //! - `deploy`: [`DeployError`], by the step that refused a version.
 //! - `canary`: a version on trial.
-//! - `catalog`: the immutable [`Catalog`] snapshot and its route table.
+//! - `catalog`: the immutable [`Catalog`] snapshot, its route table and
+//!   its topics' schemas.
 //! - `versions`: every served version kept by hash, for rollback.
 //! - `registry`: the [`Registry`] — hot swap, uploads, rollback, canaries —
 //!   and what a change did ([`Deployed`]).
@@ -29,7 +30,7 @@ pub mod sidecar;
 mod versions;
 pub mod watch;
 
-pub use catalog::{Catalog, Failure, Slot};
+pub use catalog::{Catalog, Failure, Slot, conflicts};
 pub use deploy::DeployError;
 pub use mounted::{Component, Mounted, mount};
 pub use registry::{Deployed, Registry};

@@ -1,7 +1,7 @@
 //! A component and its sidecar become a [`Mounted`] plugin: loaded on the
 //! runtime (once: the file is read and hashed once, [`Component`]), with the
-//! routes, topics, schedules and canary policy the operator's sidecar sets
-//! and its metrics resolved.
+//! routes, topics, schedules, canary policy and payload schemas the
+//! operator's sidecar sets and its metrics resolved.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use crate::metrics::{Metrics, PluginMetrics};
 use crate::plugins::cron::Schedule;
 use crate::plugins::deploy::DeployError;
 use crate::plugins::sidecar::{CanaryPolicy, Sidecar};
+use crate::schemas::{Declared, Serves};
 
 /// A plugin the host serves, with what the operator set and its metrics.
 pub struct Mounted {
@@ -28,6 +29,8 @@ pub struct Mounted {
     pub schedules: Vec<Arc<Schedule>>,
     /// How a new version of it is rolled out (routes), from the sidecar.
     pub canary: Option<CanaryPolicy>,
+    /// The schemas of its payloads, compiled.
+    pub schemas: Declared,
     pub(crate) metrics: PluginMetrics,
     /// The file's size and modification time when it was read, if it came
     /// from the plugins folder: an unchanged file is recognised without
@@ -116,6 +119,13 @@ pub async fn mount(
         }
     })?;
     let canary = sidecar.canary.as_ref().map(CanaryPolicy::parse).transpose().map_err(sidecar_error)?;
+    let serves = Serves {
+        plugin: plugin.name(),
+        world: plugin.world(),
+        routes: &routes,
+        kinds: &plugin.descriptor().mutation_kinds,
+    };
+    let schemas = Declared::compile(&sidecar.schemas, &serves).map_err(sidecar_error)?;
     let metrics = metrics.plugin(plugin.name());
     tracing::info!(
         plugin = plugin.name(),
@@ -126,7 +136,7 @@ pub async fn mount(
         load_ms = plugin.load_time().as_millis() as u64,
         "plugin loaded"
     );
-    Ok(Mounted { plugin, sidecar, routes, topics, schedules, canary, metrics, stamp: component.stamp })
+    Ok(Mounted { plugin, sidecar, routes, topics, schedules, canary, schemas, metrics, stamp: component.stamp })
 }
 
 /// Longest plugin file name.

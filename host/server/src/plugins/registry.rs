@@ -126,6 +126,11 @@ impl Registry {
         self.current.load_full()
     }
 
+    /// The host's metrics.
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// The plugins folder.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -227,16 +232,23 @@ impl Registry {
     }
 
     /// Whether `mounted` fits beside every other served plugin as `stem`:
-    /// its name is free and its routes conflict with none.
+    /// its name is free, its routes conflict with none and its topics'
+    /// schemas are theirs.
     pub(super) fn fits(&self, stem: &str, mounted: &Mounted) -> Result<(), DeployError> {
         let current = self.catalog();
         let mut admission = Admission::default();
         for (index, slot) in current.others(stem).enumerate() {
             let plugin = &slot.mounted.plugin;
-            let _ = admission.admit(index, plugin.name(), plugin.path(), &slot.mounted.routes);
+            let _ = admission.admit(
+                index,
+                plugin.name(),
+                plugin.path(),
+                &slot.mounted.routes,
+                slot.mounted.schemas.events(),
+            );
         }
         let plugin = &mounted.plugin;
-        admission.admit(usize::MAX, plugin.name(), plugin.path(), &mounted.routes)
+        admission.admit(usize::MAX, plugin.name(), plugin.path(), &mounted.routes, mounted.schemas.events())
     }
 
     /// Swaps a loaded version in (or starts its canary) if it fits.

@@ -59,6 +59,9 @@ pub struct Sidecar {
     /// Warm instances (route and event-handler plugins).
     #[serde(default)]
     pub instances: crate::plugins::instances::InstancesSection,
+    /// JSON Schemas of the payloads it emits and takes.
+    #[serde(default)]
+    pub schemas: crate::schemas::SchemasSection,
 }
 
 /// One `[config]` value.

@@ -20,6 +20,7 @@ mod polyglot;
 mod projections;
 mod properties;
 mod queued;
+mod schemas;
 mod sdk_guests;
 mod serve;
 mod tenants;

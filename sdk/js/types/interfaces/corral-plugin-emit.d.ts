@@ -16,8 +16,8 @@ declare module 'corral:plugin/emit@0.1.0' {
    * returns ok, together with the handler's checkpoint, so an event
    * handled again after a crash does not publish twice. A call that
    * traps, runs out of fuel or time, or (event handler) returns an
-   * error publishes none of its queued events. The topic and size are
-   * checked here, as `publish` checks them; a call may queue at most
+   * error publishes none of its queued events. The topic, size and
+   * schema are checked here, as `publish` checks them; a call may queue at most
    * 4 MiB of events (`too-large` says so). If the log cannot take
    * them when the call ends, a route answers 503 and an event is
    * retried. (A host from before this function was added refuses a
@@ -29,7 +29,11 @@ declare module 'corral:plugin/emit@0.1.0' {
    */
   export type EmitError = EmitErrorInvalidTopic | EmitErrorTooLarge | EmitErrorUnavailable;
   /**
-   * Topic is empty, has an empty segment or uses wildcard characters.
+   * Topic is empty, has an empty segment or uses wildcard characters;
+   * or the payload does not match the JSON Schema a served plugin
+   * declares for the topic (the message then starts with `payload`
+   * and names the schema, the path in the payload and the rule
+   * broken). Nothing was published or queued.
    */
   export interface EmitErrorInvalidTopic {
     tag: 'invalid-topic',

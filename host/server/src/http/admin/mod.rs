@@ -1,6 +1,7 @@
 //! The admin listener (loopback by default): health, readiness, metrics,
-//! the state of plugins, subscriptions, projections and carts, deploys, and
-//! operators' actions. Operators, `host` commands and tests talk to it;
+//! the state of plugins, subscriptions, projections and carts, the declared
+//! payload schemas (and an OpenAPI document of the public API), deploys,
+//! and operators' actions. Operators, `host` commands and tests talk to it;
 //! guests never do. With a token set (required off loopback), every
 //! request but the probes must carry it as a bearer token.
 //!
@@ -124,6 +125,15 @@ impl Admin {
                 ),
             },
             (&Method::GET, "/carts") => json(StatusCode::OK, &status::carts(&self.carts)),
+            (&Method::GET, "/schemas") => {
+                let catalog = self.registry.catalog();
+                let schemas = crate::http::openapi::schemas(catalog.slots.iter().map(|s| &*s.mounted));
+                json(StatusCode::OK, &serde_json::Value::Object(schemas))
+            }
+            (&Method::GET, "/openapi.json") => {
+                let catalog = self.registry.catalog();
+                json(StatusCode::OK, &crate::http::openapi::openapi(catalog.slots.iter().map(|s| &*s.mounted)))
+            }
             (&Method::POST, "/carts/evict") => {
                 json(StatusCode::OK, &serde_json::json!({"evicted": self.carts.evict_idle()}))
             }
@@ -132,11 +142,12 @@ impl Admin {
             }
             (&Method::POST, path) if path.starts_with("/events/") => {
                 let topic = path.trim_start_matches("/events/").to_string();
-                operate::publish(stream, &self.metrics, topic, request).await
+                let topics = self.registry.catalog().topics.clone();
+                operate::publish(stream, &self.metrics, &topics, topic, request).await
             }
             (_, path) => problem(
                 StatusCode::NOT_FOUND,
-                serde_json::json!({"error": "not_found", "message": format!("no admin endpoint {path}; try /healthz, /readyz, /metrics, /plugins, /subscriptions, /projections, /carts, POST /events/TOPIC, POST /carts/PLUGIN/ID/verify")}),
+                serde_json::json!({"error": "not_found", "message": format!("no admin endpoint {path}; try /healthz, /readyz, /metrics, /plugins, /subscriptions, /projections, /carts, /schemas, /openapi.json, POST /events/TOPIC, POST /carts/PLUGIN/ID/verify")}),
             ),
         }
     }

@@ -17,14 +17,17 @@ use crate::http::respond::{Body, json, problem, tenant};
 use crate::metrics::Metrics;
 use crate::projections::Projections;
 use crate::projections::generations::Unresolved;
+use crate::schemas::TopicSchemas;
 
 /// Largest event an operator may publish through the admin listener.
 const MAX_EVENT_BYTES: usize = 1 << 20;
 
-/// `POST /events/TOPIC`: publishes the body, for operators and tests.
+/// `POST /events/TOPIC`: publishes the body, for operators and tests; a
+/// body not matching the topic's declared schema is refused (400).
 pub(super) async fn publish(
     stream: &dyn EventStream,
     metrics: &Metrics,
+    topics: &TopicSchemas,
     topic: String,
     request: Request<Incoming>,
 ) -> Response<Body> {
@@ -47,6 +50,13 @@ pub(super) async fn publish(
             );
         }
     };
+    if let Err(violation) = topics.check(&topic, &payload) {
+        metrics.schema_refused(&violation.schema, "admin");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "schema_mismatch", "message": format!("the event {violation}"), "violation": violation.to_json()}),
+        );
+    }
     let record =
         NewRecord { topic: topic.clone(), tenant, correlation_id, traceparent, source: "admin".into(), payload };
     match stream.publish(vec![record]).await {
