@@ -11,9 +11,11 @@ use corral_runtime::{
     Bucket, CallContext, FoldStep, InvokeError, InvokeErrorKind, LoadError, Plugin, PluginSettings, Runtime,
     RuntimeConfig, ViewReader as _, World,
 };
+use corral_schemas::SchemasSection;
 
 use crate::capture::Capture;
 use crate::content::Content;
+use crate::declared::Schemas;
 use crate::given::{Event, Mutation, Request};
 use crate::run::{Emitted, Failure, Response, Run};
 use crate::scene::Scene;
@@ -30,6 +32,10 @@ pub enum KitError {
     /// The component did not load.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The declared schemas are refused (not schemas, or naming what the
+    /// plugin does not serve), as the host would refuse them.
+    #[error("the plugin's [schemas]: {0}")]
+    Schemas(String),
     /// The input does not suit the plugin's world.
     #[error("plugin {plugin} is a {world} plugin; {wanted}")]
     WrongWorld {
@@ -63,6 +69,9 @@ pub struct Options {
     pub cache_dir: Option<PathBuf>,
     /// Name, limits, kv grants and config, as a sidecar would set them.
     pub settings: PluginSettings,
+    /// Payload schemas, as a sidecar's `[schemas]` declares them: checked
+    /// where the host checks them.
+    pub schemas: SchemasSection,
 }
 
 impl Default for Options {
@@ -70,7 +79,7 @@ impl Default for Options {
         let cache_dir = std::env::var_os("CORRAL_TESTKIT_CACHE")
             .map(PathBuf::from)
             .unwrap_or_else(|| std::env::temp_dir().join("corral-testkit-cache"));
-        Options { cache_dir: Some(cache_dir), settings: PluginSettings::default() }
+        Options { cache_dir: Some(cache_dir), settings: PluginSettings::default(), schemas: SchemasSection::default() }
     }
 }
 
@@ -78,6 +87,7 @@ impl Default for Options {
 /// cart states persist from one call to the next until [`TestKit::reset`].
 pub struct TestKit {
     plugin: Plugin,
+    schemas: Schemas,
     scene: Scene,
     capture: Capture,
     carts: BTreeMap<(String, String), Vec<u8>>,
@@ -106,9 +116,11 @@ impl TestKit {
         let runtime = Runtime::new(config).map_err(|e| KitError::Runtime(format!("{e:#}")))?;
         let shared = options.settings.kv_grants.clone();
         let plugin = runtime.load(path.as_ref(), options.settings).await?;
+        let schemas = Schemas::compile(&options.schemas, &plugin).map_err(KitError::Schemas)?;
         Ok(TestKit {
+            scene: Scene::new(&BTreeMap::new(), schemas.topics()),
             plugin,
-            scene: Scene::new(&BTreeMap::new()),
+            schemas,
             capture: Capture::new(),
             carts: BTreeMap::new(),
             shared,
@@ -125,7 +137,7 @@ impl TestKit {
 
     /// Forgets kv, views, cart states and emitted events; restarts ids and the clock.
     pub fn reset(&mut self) {
-        self.scene = Scene::new(&self.cart_plugins);
+        self.scene = Scene::new(&self.cart_plugins, self.schemas.topics());
         self.capture.take();
         self.carts.clear();
         self.inputs = 0;
@@ -189,7 +201,7 @@ impl TestKit {
     pub async fn request(&mut self, request: Request) -> Result<Run, KitError> {
         self.require(World::Route, "send it events or mutations, not requests")?;
         let (path, query) = request.split_path();
-        let Some(params) = self.route(&request.method, path) else {
+        let Some((params, method, pattern)) = self.route(&request.method, path) else {
             let routes = self.plugin.descriptor().routes.iter().map(|r| format!("{} {}", r.method, r.pattern));
             return Err(KitError::NoRoute {
                 plugin: self.plugin.name().to_string(),
@@ -211,6 +223,10 @@ impl TestKit {
             body: request.body.clone(),
         };
         let id = self.next_input();
+        if let Some(refused) = self.schemas.refuse_request(&method, &pattern, &request.body) {
+            let run = Run { tenant: request.tenant.clone(), response: Some(refused), ..Run::default() };
+            return Ok(self.finish(run).await);
+        }
         let call = CallContext {
             request_id: format!("req-{id}"),
             tenant: request.tenant.clone(),
@@ -301,12 +317,21 @@ impl TestKit {
                 run.failures.push(Failure { index, input, kind: "unknown_kind".into(), code: None, message });
                 continue;
             }
+            if let Err(violation) = self.schemas.mutation(&mutation.kind, &mutation.payload) {
+                run.failures.push(mismatch(index, input, "invalid_request", format!("the payload {violation}")));
+                continue;
+            }
             let wit = self.mutation(cart, mutation);
             let state = self.carts.get(&key).cloned();
             let result = self.capture.run(self.plugin.apply_mutation(tenant, state.as_deref(), &wit)).await;
             match result {
                 Ok(called) => {
                     let outcome = called.value;
+                    if let Err(violation) = self.schemas.outcome(&outcome) {
+                        let message = format!("the cart returned an outcome that {violation}");
+                        run.failures.push(mismatch(index, input, "schema_mismatch", message));
+                        continue;
+                    }
                     run.emitted.extend(outcome.events.into_iter().map(|event| Emitted {
                         topic: event.topic,
                         payload: event.payload,
@@ -400,15 +425,17 @@ impl TestKit {
         }
     }
 
-    /// The params of the plugin's route that the host would route the
-    /// request to, if any: the host's own route table.
-    fn route(&self, method: &str, path: &str) -> Option<corral_routes::Params> {
+    /// The route the host would route the request to, if any (the host's
+    /// own route table): its params, method and pattern.
+    fn route(&self, method: &str, path: &str) -> Option<(corral_routes::Params, String, String)> {
         let routes: Vec<(String, String)> =
             self.plugin.descriptor().routes.iter().map(|r| (r.method.clone(), r.pattern.clone())).collect();
         let mut table = corral_routes::RouteTable::new();
         table.add(self.plugin.name(), (), &routes).ok()?;
         match table.route(method, path) {
-            corral_routes::Match::Found { params, .. } => Some(params),
+            corral_routes::Match::Found { params, method, pattern, .. } => {
+                Some((params, method.to_string(), pattern.to_string()))
+            }
             _ => None,
         }
     }
@@ -435,6 +462,11 @@ impl TestKit {
             wanted: wanted.to_string(),
         }
     }
+}
+
+/// A refusal by a declared schema, with the code specs expect it by.
+fn mismatch(index: usize, input: String, kind: &str, message: String) -> Failure {
+    Failure { index, input, kind: kind.into(), code: Some("schema_mismatch".into()), message }
 }
 
 fn failure(index: usize, input: String, error: &InvokeError) -> Failure {

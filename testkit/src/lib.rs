@@ -15,7 +15,8 @@
 //! - [`spec`]: test specs written as TOML files, run by `host test`.
 //! - `scene`, `outbox`, `carts`, `capture`: the in-memory control plane,
 //!   the captured emits, the cart plugins beside the plugin under test, and
-//!   the guest log capture.
+//!   the guest log capture; `declared`: the payload schemas a sidecar
+//!   declares, checked where the host checks them (`corral-schemas`).
 //!   Routing uses the host's own route table (`corral-routes`).
 //!
 //! # In Rust
@@ -61,6 +62,7 @@
 //! component = "../target/wasm32-wasip2/release/cart.wasm"  # relative to this file
 //! # name = "..."; config = { KEY = "value" }; kv_buckets = ["shared"]   (like a sidecar)
 //! # carts = { cart = "../target/wasm32-wasip2/release/cart.wasm" }   (cart plugins its `carts` calls reach)
+//! # sidecar = "../plugins/cart/cart.toml"   (its [schemas] are checked where the host checks them)
 //!
 //! [[case]]
 //! name = "checkout emits cart.checked_out"
@@ -102,6 +104,7 @@ pub mod spec;
 
 mod capture;
 mod carts;
+mod declared;
 mod outbox;
 mod scene;
 

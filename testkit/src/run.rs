@@ -87,10 +87,14 @@ pub struct Failure {
     /// What the input was, e.g. `event [2] on orders.created`.
     pub input: String,
     /// `trap`, `out_of_fuel`, `timeout`, `memory_limit`, `busy`,
-    /// `guest_error`, `host`, or `unknown_kind` (a mutation kind the cart
-    /// does not declare; the host refuses it before calling the guest).
+    /// `guest_error`, `host`, `unknown_kind` (a mutation kind the cart
+    /// does not declare; the host refuses it before calling the guest),
+    /// `invalid_request` (a mutation payload not matching its kind's
+    /// schema, refused before the guest is called) or `schema_mismatch` (a
+    /// cart outcome not matching its declared schemas; nothing is kept).
     pub kind: String,
-    /// The guest's error code (`guest_error` only).
+    /// The guest's error code (`guest_error`), or `schema_mismatch` for a
+    /// refusal by a declared schema.
     pub code: Option<String>,
     /// What happened.
     pub message: String,

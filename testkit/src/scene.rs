@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use corral_runtime::memory::{MemoryKv, MemoryViews};
 use corral_runtime::{ControlPlane, Plugin};
+use corral_schemas::TopicSchemas;
 
 use crate::carts::KitCarts;
 use crate::outbox::Outbox;
@@ -25,11 +26,12 @@ pub(crate) struct Scene {
 }
 
 impl Scene {
-    /// An empty scene whose carts calls reach `cart_plugins`.
-    pub(crate) fn new(cart_plugins: &BTreeMap<String, Arc<Plugin>>) -> Scene {
+    /// An empty scene whose carts calls reach `cart_plugins`, and whose
+    /// `emit` refuses events not matching `topics`.
+    pub(crate) fn new(cart_plugins: &BTreeMap<String, Arc<Plugin>>, topics: Arc<TopicSchemas>) -> Scene {
         let kv = Arc::new(MemoryKv::default());
         let views = Arc::new(MemoryViews::default());
-        let outbox = Arc::new(Outbox::default());
+        let outbox = Arc::new(Outbox::new(topics));
         let carts = Arc::new(KitCarts::new(cart_plugins.clone(), outbox.clone()));
         let control = Arc::new(ControlPlane {
             kv: kv.clone(),

@@ -14,6 +14,7 @@ use crate::expect::Expect;
 use crate::given::{Event, Mutation, Request};
 use crate::kit::{KitError, Options, TestKit};
 use crate::run::Run;
+use corral_schemas::SchemasSection;
 
 /// The suffix of spec files found in folders.
 pub const SUFFIX: &str = ".test.toml";
@@ -65,6 +66,10 @@ pub struct Spec {
     /// relative to the spec file: the plugin's `carts` calls run them.
     #[serde(default)]
     pub carts: BTreeMap<String, PathBuf>,
+    /// The plugin's sidecar, relative to the spec file: its `[schemas]` are
+    /// checked where the host checks them (its other settings are not read:
+    /// set them here).
+    pub sidecar: Option<PathBuf>,
     /// The cases.
     #[serde(rename = "case", default)]
     pub cases: Vec<Case>,
@@ -193,6 +198,17 @@ impl fmt::Display for CaseReport {
     }
 }
 
+/// The `[schemas]` section of the sidecar at `path` (none: no schemas).
+fn schemas_of(path: &Path) -> Result<SchemasSection, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { path: path.into(), source })?;
+    let parse = |message: String| SpecError::Parse { path: path.into(), message };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| parse(e.to_string()))?;
+    match table.get("schemas") {
+        Some(schemas) => schemas.clone().try_into().map_err(|e: toml::de::Error| parse(format!("[schemas]: {e}"))),
+        None => Ok(SchemasSection::default()),
+    }
+}
+
 impl Spec {
     /// Reads and parses a spec file.
     pub fn read(path: &Path) -> Result<Spec, SpecError> {
@@ -220,6 +236,9 @@ pub async fn run_file(
     options.settings.env = spec.config.clone().into_iter().collect();
     options.settings.kv_grants = spec.kv_buckets.clone();
     options.settings.cart_grants = spec.carts.keys().cloned().collect();
+    if let Some(sidecar) = &spec.sidecar {
+        options.schemas = schemas_of(&path.parent().unwrap_or(Path::new(".")).join(sidecar))?;
+    }
     let load_error = |source| SpecError::Load { path: path.into(), source };
     let mut kit = TestKit::load_with(&component, options).await.map_err(load_error)?;
     for (name, cart) in &spec.carts {

@@ -187,7 +187,7 @@ fn main() {
         // The check alone.
         let section: corral_server::plugins::Sidecar = toml::from_str(ORDER_SCHEMA).unwrap();
         let document = section.schemas.events["orders.placed"].0.clone();
-        let schema = corral_server::schemas::Schema::compile("bench/events/orders.placed".into(), document).unwrap();
+        let schema = corral_schemas::Schema::compile("bench/events/orders.placed".into(), document).unwrap();
         let checks = 200_000;
         let started = Instant::now();
         for _ in 0..checks {

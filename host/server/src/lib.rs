@@ -2,9 +2,10 @@
 //! the integration tests and the benchmarks all start the same way
 //! ([`serve::start`] on listeners they bound, stopped by a future they own).
 //!
-//! It stands on the sandbox (`corral-runtime`) and a storage backend
-//! (`corral-storage`'s LMDB), and adapts the backend to the runtime's
-//! control-plane traits. It knows nothing of the command line.
+//! It stands on the sandbox (`corral-runtime`), a storage backend
+//! (`corral-storage`'s LMDB) and the payload schemas (`corral-schemas`),
+//! and adapts the backend to the runtime's control-plane traits. It knows
+//! nothing of the command line.
 //!
 //! # Layout
 //!
@@ -14,8 +15,7 @@
 //! - [`metrics`], [`shutdown`], [`traces`]: leaves — Prometheus metrics,
 //!   pausing background work until told to stop, and joining spans into W3C
 //!   traces. [`coordination`]: which node does
-//!   which work (leases). [`schemas`]: the JSON Schemas plugins declare for
-//!   their payloads, compiled once and checked where payloads enter.
+//!   which work (leases).
 //! - [`plugins`]: a component and its sidecar become a mounted plugin; the
 //!   [`Catalog`](plugins::Catalog) of what is served; the
 //!   [`Registry`](plugins::Registry) that swaps it (hot swap, canaries,
@@ -56,7 +56,6 @@ pub mod node;
 pub mod outbound;
 pub mod plugins;
 pub mod projections;
-pub mod schemas;
 pub mod serve;
 pub mod shutdown;
 pub mod traces;

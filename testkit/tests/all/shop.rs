@@ -149,7 +149,7 @@ async fn shop_api_still_answers_when_the_event_log_is_down_and_logs_why() {
 #[tokio::test]
 async fn shop_api_reads_confirmations_from_the_shared_bucket_it_is_granted() {
     let settings = corral_runtime::PluginSettings { kv_grants: vec!["orders".into()], ..Default::default() };
-    let options = corral_testkit::Options { cache_dir: Some(crate::cache_dir()), settings };
+    let options = corral_testkit::Options { cache_dir: Some(crate::cache_dir()), settings, ..Default::default() };
     let mut kit = corral_testkit::TestKit::load_with(EXAMPLE_SHOP_API, options).await.unwrap();
     kit.given_shared_kv("orders", "confirmation/ord-1", json!({"order_id": "ord-1", "code": "C-1"})).await;
     let run = kit.request(Request::get("/api/orders/ord-1")).await.unwrap();
@@ -171,7 +171,7 @@ async fn shop_api_reads_confirmations_from_the_shared_bucket_it_is_granted() {
 #[tokio::test]
 async fn shop_api_runs_its_cart_calls_on_the_cart_plugin_loaded_beside_it() {
     let settings = corral_runtime::PluginSettings { cart_grants: vec!["cart".into()], ..Default::default() };
-    let options = corral_testkit::Options { cache_dir: Some(crate::cache_dir()), settings };
+    let options = corral_testkit::Options { cache_dir: Some(crate::cache_dir()), settings, ..Default::default() };
     let mut kit = corral_testkit::TestKit::load_with(EXAMPLE_SHOP_API, options).await.unwrap();
     // Without the cart plugin, the call fails as on a host that lacks it.
     let run = kit.request(Request::post("/api/carts/c1/items").body(json!({"sku": "tea"}))).await.unwrap();

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use corral_fixtures::{CART_COUNTER, PROJECTION_COUNT};
+use corral_fixtures::{CART_COUNTER, PROJECTION_COUNT, ROUTE_EMITTER};
 use corral_testkit::spec::{self, SpecError};
 
 use crate::cache_dir;
@@ -106,4 +106,70 @@ async fn bad_specs_are_errors_that_name_the_file() {
     let found = spec::find(&[dir.path().to_path_buf()]).unwrap();
     let names: Vec<_> = found.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(names, ["a.test.toml", "b.test.toml", "c.test.toml"]);
+}
+
+/// Writes the spec `STEM.test.toml` of `component` with `cases`, naming
+/// the sidecar `STEM.toml`, written beside it.
+fn with_sidecar(dir: &Path, stem: &str, component: &str, sidecar: &str, cases: &str) -> std::path::PathBuf {
+    write(dir, &format!("{stem}.toml"), sidecar);
+    write(dir, &format!("{stem}.test.toml"), &format!("component = {component:?}\nsidecar = \"{stem}.toml\"\n{cases}"))
+}
+
+/// A sidecar's `[schemas]`, named by the spec, are checked where the host
+/// checks them: a mutation's payload before the cart runs, its outcome
+/// before it is kept, a route's request body, and what a route emits.
+#[tokio::test]
+async fn a_sidecars_schemas_are_checked_as_the_host_checks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = "[schemas]\nstate = { type = \"integer\", maximum = 10 }\nmutations.add = { type = \"integer\", minimum = 1 }\n";
+    let cases = r#"
+[[case]]
+name = "a payload under the minimum and a state over the maximum are refused, the rest applied"
+[case.given]
+mutations = [{ kind = "add", payload = "0" }, { kind = "add", payload = "5" }, { kind = "add", payload = "6" }]
+[case.expect]
+state = "5"
+emitted = [{ topic = "counter.changed", payload = "5" }]
+errors = [{ index = 0, code = "schema_mismatch" }, { index = 2, code = "schema_mismatch" }]
+"#;
+    let path = with_sidecar(dir.path(), "counter", CART_COUNTER, counter, cases);
+    let reports = spec::run_file(&path, Some(cache_dir()), |_| {}).await.unwrap();
+    assert!(reports[0].outcome.is_ok(), "{:?}", reports[0].outcome);
+
+    let emitter = "[schemas.events.\"orders.placed\"]\nrequired = [\"id\"]\n\
+                   [schemas.routes.\"POST /queue/:topic\"]\nrequest = { type = \"object\" }\n";
+    let cases = r#"
+[[case]]
+name = "the guest's emit is refused"
+[case.given]
+request = { method = "POST", path = "/emit/orders.placed", body = '{"total": 3}' }
+[case.expect]
+status = 400
+emitted = []
+
+[[case]]
+name = "a request body that is no object never reaches the route"
+[case.given]
+request = { method = "POST", path = "/queue/orders.placed", body = '[1]' }
+[case.expect]
+status = 400
+json = { error = "schema_mismatch", message = "the request body does not match schema emitter/routes/POST /queue/:topic/request at the top: [1] is not of type \"object\" (rule `type`)", violation = { schema = "emitter/routes/POST /queue/:topic/request", path = "", rule = "type", message = "[1] is not of type \"object\"" } }
+
+[[case]]
+name = "a matching event is emitted"
+[case.given]
+request = { method = "POST", path = "/emit/orders.placed", body = '{"id": "o1"}' }
+[case.expect]
+status = 200
+emitted = [{ topic = "orders.placed", payload = { id = "o1" } }]
+"#;
+    let path = with_sidecar(dir.path(), "emitter", ROUTE_EMITTER, emitter, cases);
+    let reports = spec::run_file(&path, Some(cache_dir()), |_| {}).await.unwrap();
+    for report in &reports {
+        assert!(report.outcome.is_ok(), "{}: {:?}", report.name, report.outcome);
+    }
+
+    std::fs::write(dir.path().join("counter.toml"), "[schemas]\nmutations.multiply = true\n").unwrap();
+    let error = spec::run_file(&dir.path().join("counter.test.toml"), None, |_| {}).await.unwrap_err();
+    assert!(error.to_string().contains("\"multiply\""), "{error}");
 }

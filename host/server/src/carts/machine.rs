@@ -10,7 +10,7 @@ use corral_runtime::{InvokeError, InvokeErrorKind, World};
 use crate::metrics::Metrics;
 use crate::plugins::mounted::Mounted;
 use crate::plugins::registry::Registry;
-use crate::schemas::{TopicSchemas, Violation};
+use corral_schemas::{TopicSchemas, Violation};
 
 /// Why a mutation was not applied.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 
 use corral_runtime::InvokeError;
 
-use crate::schemas::Violation;
+use corral_schemas::Violation;
 
 /// A mutation as a caller sends it.
 #[derive(Debug, Clone, Default)]

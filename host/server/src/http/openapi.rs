@@ -10,7 +10,7 @@ use corral_runtime::World;
 use serde_json::{Map, Value, json};
 
 use crate::plugins::Mounted;
-use crate::schemas::Schema;
+use corral_schemas::Schema;
 
 /// Methods a `*` route stands for in the document.
 const ANY_METHOD: [&str; 5] = ["get", "post", "put", "patch", "delete"];

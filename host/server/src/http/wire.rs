@@ -9,7 +9,7 @@ use tonic::Status;
 use tonic::metadata::MetadataValue;
 
 use crate::carts::CartError;
-use crate::schemas::Violation;
+use corral_schemas::Violation;
 
 /// The binary metadata entry holding the error.
 const ERROR_METADATA: &str = "x-corral-cart-error-bin";

@@ -14,7 +14,7 @@ use corral_runtime::World;
 use crate::plugins::canary::Canary;
 use crate::plugins::deploy::DeployError;
 use crate::plugins::mounted::Mounted;
-use crate::schemas::{Schema, TopicSchemas};
+use corral_schemas::{Schema, TopicSchemas};
 
 /// The first path segments the host keeps for itself, and what for.
 const RESERVED: [(&str, &str); 2] = [("views", "projection queries"), ("carts", "the cart API")];

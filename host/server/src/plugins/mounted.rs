@@ -13,7 +13,7 @@ use crate::metrics::{Metrics, PluginMetrics};
 use crate::plugins::cron::Schedule;
 use crate::plugins::deploy::DeployError;
 use crate::plugins::sidecar::{CanaryPolicy, Sidecar};
-use crate::schemas::{Declared, Serves};
+use corral_schemas::{Declared, Serves};
 
 /// A plugin the host serves, with what the operator set and its metrics.
 pub struct Mounted {

@@ -61,7 +61,7 @@ pub struct Sidecar {
     pub instances: crate::plugins::instances::InstancesSection,
     /// JSON Schemas of the payloads it emits and takes.
     #[serde(default)]
-    pub schemas: crate::schemas::SchemasSection,
+    pub schemas: corral_schemas::SchemasSection,
 }
 
 /// One `[config]` value.

@@ -17,7 +17,7 @@ use crate::http::respond::{Body, json, problem, tenant};
 use crate::metrics::Metrics;
 use crate::projections::Projections;
 use crate::projections::generations::Unresolved;
-use crate::schemas::TopicSchemas;
+use corral_schemas::TopicSchemas;
 
 /// Largest event an operator may publish through the admin listener.
 const MAX_EVENT_BYTES: usize = 1 << 20;

@@ -9,7 +9,7 @@ use corral_runtime::World;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::schemas::Schema;
+use crate::Schema;
 
 /// `[schemas]`: a JSON Schema per payload the plugin emits or takes.
 ///
@@ -25,7 +25,7 @@ use crate::schemas::Schema;
 /// [schemas.routes."POST /orders"]           # route plugins: per served route
 /// request = { type = "object" }
 /// ```
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SchemasSection {
     /// Per topic.
@@ -42,7 +42,7 @@ pub struct SchemasSection {
 }
 
 /// `[schemas.routes."METHOD PATTERN"]`.
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSection {
     /// The request body, checked before the plugin is called.

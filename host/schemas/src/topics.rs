@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::schemas::{Schema, Violation};
+use crate::{Schema, Violation};
 
 /// Every declared topic's schema, and which plugins declared it.
 #[derive(Debug, Default)]

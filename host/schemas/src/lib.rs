@@ -3,7 +3,8 @@
 //! kinds and state, and its routes' bodies. Each is compiled once, when the
 //! plugin is loaded, and checked where a payload enters — `emit`, the cart
 //! API and import, a route's request — so nothing that does not match
-//! reaches the log, a journal or a guest.
+//! reaches the log, a journal or a guest. The host and the test kit check
+//! with the same rules. It knows nothing of wasm calls, storage or HTTP.
 //!
 //! # Layout
 //!
