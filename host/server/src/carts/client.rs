@@ -64,6 +64,7 @@ fn to_import(error: CartError) -> CartsError {
         CartError::UnknownPlugin { plugin } => CartsError::NoSuchCartPlugin(plugin),
         error @ CartError::UnknownKind { .. } => CartsError::UnknownKind(error.to_string()),
         CartError::Invalid(reason) => CartsError::Invalid(reason),
+        error @ CartError::InvalidPayload { .. } => CartsError::Invalid(error.to_string()),
         CartError::Rejected { code, message, .. } => CartsError::Rejected(format!("{code}: {message}")),
         error @ (CartError::Failed(_) | CartError::Diverged { .. } | CartError::Mismatch { .. }) => {
             CartsError::Failed(error.to_string())

@@ -122,7 +122,11 @@ impl Carts {
         if let Some(machine) = self.shared.machines.machine(&key.plugin)
             && let Err(violation) = machine.check_mutation(&request.kind, &request.payload)
         {
-            return Err(CartError::Invalid(format!("the {} mutation {violation}", request.kind)));
+            return Err(CartError::InvalidPayload {
+                plugin: key.plugin,
+                kind: request.kind,
+                violation: Box::new(violation),
+            });
         }
         if self.cluster.is_none() {
             return self.call(key, |reply| Command::Mutate { request, arrived: Instant::now(), reply }).await;

@@ -86,6 +86,17 @@ pub enum CartError {
     /// The request itself is malformed (bad id, bad body).
     #[error("{0}")]
     Invalid(String),
+    /// The mutation's payload does not match its kind's declared schema;
+    /// refused before it was queued.
+    #[error("the {kind} mutation's payload {violation}")]
+    InvalidPayload {
+        /// Plugin.
+        plugin: String,
+        /// The mutation kind.
+        kind: String,
+        /// What did not match.
+        violation: Box<Violation>,
+    },
     /// The plugin refused the mutation; nothing changed.
     #[error("cart plugin {plugin} rejected the mutation: {code}: {message}")]
     Rejected {
@@ -106,7 +117,7 @@ pub enum CartError {
         /// Plugin.
         plugin: String,
         /// What did not match.
-        violation: Violation,
+        violation: Box<Violation>,
     },
     /// Replaying the journal did not reproduce the recorded state: the
     /// plugin is not deterministic, or not the version that wrote it.
@@ -193,6 +204,7 @@ impl CartError {
             CartError::UnknownPlugin { .. } => "unknown_plugin",
             CartError::UnknownKind { .. } => "unknown_kind",
             CartError::Invalid(_) => "invalid_request",
+            CartError::InvalidPayload { .. } => "schema_mismatch",
             CartError::Rejected { .. } => "rejected",
             CartError::Failed(error) => error.kind.label(),
             CartError::Mismatch { .. } => "schema_mismatch",

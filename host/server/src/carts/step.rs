@@ -87,7 +87,7 @@ async fn apply_unobserved(
         });
     }
     if let Err(violation) = machine.check_outcome(&outcome) {
-        return Err(CartError::Mismatch { plugin: key.plugin.clone(), violation });
+        return Err(CartError::Mismatch { plugin: key.plugin.clone(), violation: Box::new(violation) });
     }
     Ok((mutation, outcome, machine.version().to_string(), machine.snapshot_every()))
 }

@@ -117,7 +117,9 @@ fn ok(key: &CartKey, reply: CartReply) -> Response<Body> {
 pub(crate) fn status(error: &CartError) -> StatusCode {
     match error {
         CartError::UnknownPlugin { .. } => StatusCode::NOT_FOUND,
-        CartError::UnknownKind { .. } | CartError::Invalid(_) => StatusCode::BAD_REQUEST,
+        CartError::UnknownKind { .. } | CartError::Invalid(_) | CartError::InvalidPayload { .. } => {
+            StatusCode::BAD_REQUEST
+        }
         CartError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         CartError::Failed(error) => match error.kind {
             InvokeErrorKind::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -153,7 +155,7 @@ fn failure(error: &CartError, request_id: &str) -> Response<Body> {
         body["plugin"] = invoke.plugin.clone().into();
         body["version"] = invoke.version.clone().into();
     }
-    if let CartError::Mismatch { plugin, violation } = error {
+    if let CartError::Mismatch { plugin, violation } | CartError::InvalidPayload { plugin, violation, .. } = error {
         body["plugin"] = plugin.clone().into();
         body["violation"] = violation.to_json();
     }

@@ -150,9 +150,10 @@ fn status(error: &CartError) -> Status {
 fn code_of(error: &CartError) -> Status {
     let message = error.to_string();
     match error {
-        CartError::UnknownPlugin { .. } | CartError::UnknownKind { .. } | CartError::Invalid(_) => {
-            Status::invalid_argument(message)
-        }
+        CartError::UnknownPlugin { .. }
+        | CartError::UnknownKind { .. }
+        | CartError::Invalid(_)
+        | CartError::InvalidPayload { .. } => Status::invalid_argument(message),
         CartError::Rejected { .. } => Status::failed_precondition(message),
         CartError::Failed(invoke) => match invoke.kind {
             InvokeErrorKind::Busy { .. } => Status::resource_exhausted(message),

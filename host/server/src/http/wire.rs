@@ -25,7 +25,8 @@ enum Wire {
     Diverged { plugin: String, cart: String, version: u64, detail: String },
     Overloaded { plugin: String, cart: String, max: usize },
     Busy { plugin: String, cart: String, detail: String },
-    Mismatch { plugin: String, violation: Violation },
+    Mismatch { plugin: String, violation: Box<Violation> },
+    InvalidPayload { plugin: String, kind: String, violation: Box<Violation> },
 }
 
 /// Adds `error` to `status` when it has a wire form.
@@ -39,6 +40,7 @@ pub(crate) fn attach(status: &mut Status, error: &CartError) {
         CartError::Overloaded { plugin, cart, max } => Wire::Overloaded { plugin, cart, max },
         CartError::Busy { plugin, cart, detail } => Wire::Busy { plugin, cart, detail },
         CartError::Mismatch { plugin, violation } => Wire::Mismatch { plugin, violation },
+        CartError::InvalidPayload { plugin, kind, violation } => Wire::InvalidPayload { plugin, kind, violation },
         _ => return,
     };
     if let Ok(json) = serde_json::to_vec(&wire) {
@@ -58,6 +60,7 @@ pub(crate) fn detach(status: &Status) -> Option<CartError> {
         Wire::Overloaded { plugin, cart, max } => CartError::Overloaded { plugin, cart, max },
         Wire::Busy { plugin, cart, detail } => CartError::Busy { plugin, cart, detail },
         Wire::Mismatch { plugin, violation } => CartError::Mismatch { plugin, violation },
+        Wire::InvalidPayload { plugin, kind, violation } => CartError::InvalidPayload { plugin, kind, violation },
     })
 }
 

@@ -99,7 +99,13 @@ async fn cart_mutations_states_and_outcome_events_are_checked_on_every_way_in() 
     // HTTP: 400 naming the kind's schema and the rule.
     let zero = post(host.public, "/carts/counter/c1", mutation(0.into()).as_bytes()).await;
     assert_eq!(zero.status, 400, "{}", zero.text());
-    let message = zero.json()["message"].as_str().unwrap().to_string();
+    let body = zero.json();
+    assert_eq!(body["error"], "schema_mismatch", "{body}");
+    assert_eq!(
+        (body["violation"]["schema"].as_str(), body["violation"]["rule"].as_str()),
+        (Some("counter/mutations/add"), Some("minimum"))
+    );
+    let message = body["message"].as_str().unwrap();
     assert!(message.contains("counter/mutations/add") && message.contains("minimum"), "{message}");
     // gRPC: INVALID_ARGUMENT with the same message.
     let mut client = CartActorClient::connect(format!("http://{}", host.public)).await.unwrap();
