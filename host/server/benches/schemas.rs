@@ -1,6 +1,6 @@
 //! What checking payloads against their declared schemas costs, each beside
-//! the same work without a schema, measured in turns in the same run (the
-//! ratio is the median of the rounds):
+//! the same work without a schema in the same run, one call of each in
+//! turn (the ratio is of the p50s):
 //!
 //! - `emit`: a route plugin (`route-emitter`) publishing one order event per
 //!   call, durable before the call answers, on a topic with and without a
@@ -10,16 +10,16 @@
 //!   schemas (each kind's payload) and with the same sidecar without them;
 //! - the check alone: one order event against its schema, in-process.
 //!
-//! Run with `just bench-schemas`. `BENCH_CALLS` sets the calls per turn.
+//! Run with `just bench-schemas`. `BENCH_CALLS` sets the calls each way.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark binary")]
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use corral_runtime::types::HttpRequest;
-use corral_runtime::{CallContext, ControlPlane, Runtime, RuntimeConfig};
+use corral_runtime::{CallContext, ControlPlane, Plugin, Runtime, RuntimeConfig};
 use corral_server::carts::{Carts, Machines, MutateRequest};
 use corral_server::config::CartSettings;
 use corral_server::control::{Embedded as Control, StreamSink};
@@ -28,8 +28,6 @@ use corral_server::plugins::Registry;
 use corral_storage::carts::CartKey;
 use corral_storage::stream;
 use corral_storage::{Storage, StorageOptions};
-
-const ROUNDS: usize = 3;
 
 /// An order as a shop would publish it.
 const ORDER: &str = r#"{"id": "o-1042", "customer": "ada", "items": [{"sku": "tea", "quantity": 2, "unit_price_cents": 450}, {"sku": "mug", "quantity": 1, "unit_price_cents": 1400}], "total_cents": 2300}"#;
@@ -60,10 +58,8 @@ async fn open_registry(plugins: &Path, data: &Path, metrics: &Arc<Metrics>) -> A
     registry
 }
 
-/// Calls per second of `n` sequential `POST /emit/orders.placed`.
-async fn emits(registry: &Registry, plane: &Arc<ControlPlane>, n: usize) -> f64 {
-    let catalog = registry.catalog();
-    let plugin = &catalog.slots[0].mounted.plugin;
+/// The time of one `POST /emit/orders.placed`, durable before it answers.
+async fn emit_once(plugin: &Plugin, plane: &Arc<ControlPlane>, call: usize) -> Duration {
     let request = HttpRequest {
         method: "POST".into(),
         path: "/emit/orders.placed".into(),
@@ -73,68 +69,60 @@ async fn emits(registry: &Registry, plane: &Arc<ControlPlane>, n: usize) -> f64 
         body: ORDER.as_bytes().to_vec(),
     };
     let started = Instant::now();
-    for call in 0..n {
-        let called = plugin.handle_http_queued(plane, CallContext::internal(&format!("b{call}")), &request, 1 << 20);
-        let (response, _) = called.await.unwrap().value;
-        assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
-    }
-    n as f64 / started.elapsed().as_secs_f64()
+    let called = plugin.handle_http_queued(plane, CallContext::internal(&format!("b{call}")), &request, 1 << 20);
+    let (response, _) = called.await.unwrap().value;
+    assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+    started.elapsed()
 }
 
-/// Mutations per second of `n` sequential `add_item`s, a new cart every
-/// thousand (a cart holds at most 99 of one item).
-async fn mutations(carts: &Carts, round: usize, n: usize) -> f64 {
+/// The time of one `add_item`, a new cart every thousand calls (a cart
+/// holds at most 99 of one item).
+async fn mutate_once(carts: &Carts, call: usize) -> Duration {
+    let key = CartKey { tenant: String::new(), plugin: "cart".into(), cart: format!("c-{}", call / 1000) };
+    let payload = serde_json::json!({"sku": format!("sku-{:02}", call % 50), "name": "Item", "quantity": 1, "unit_price_cents": 199});
+    let request = MutateRequest {
+        kind: "add_item".into(),
+        payload: payload.to_string().into_bytes(),
+        ..MutateRequest::default()
+    };
     let started = Instant::now();
-    for call in 0..n {
-        let key = CartKey { tenant: String::new(), plugin: "cart".into(), cart: format!("c-{round}-{}", call / 1000) };
-        let payload = serde_json::json!({"sku": format!("sku-{:02}", call % 50), "name": "Item", "quantity": 1, "unit_price_cents": 199});
-        let request = MutateRequest {
-            kind: "add_item".into(),
-            payload: payload.to_string().into_bytes(),
-            ..MutateRequest::default()
-        };
-        carts.mutate(key, request).await.unwrap();
-    }
-    n as f64 / started.elapsed().as_secs_f64()
+    carts.mutate(key, request).await.unwrap();
+    started.elapsed()
 }
 
-/// Rates measured in turns, without a schema and with.
+/// Call times without a schema and with, taken one of each in turn (which
+/// goes first alternating), so the machine's drift and the disk's fall on
+/// both alike.
 #[derive(Default)]
-struct Turns {
-    without: Vec<f64>,
-    with: Vec<f64>,
+struct Paired {
+    without: Vec<Duration>,
+    with: Vec<Duration>,
 }
 
-impl Turns {
-    fn push(&mut self, without: f64, with: f64) {
+impl Paired {
+    fn push(&mut self, without: Duration, with: Duration) {
         self.without.push(without);
         self.with.push(with);
     }
 
-    fn print(&self, what: &str, unit: &str) {
-        let ratios: Vec<f64> = self.with.iter().zip(&self.without).map(|(w, wo)| w / wo).collect();
+    fn print(&mut self, what: &str) {
+        self.without.sort();
+        self.with.sort();
+        let at = |times: &[Duration], q: f64| times[((times.len() - 1) as f64 * q) as usize];
         println!("{what}:");
-        println!("  no schema {:>9.0} {unit} (rounds: {})", median(&self.without), list(&self.without));
-        println!("  schema    {:>9.0} {unit} (rounds: {})", median(&self.with), list(&self.with));
-        println!("  ratio     {:>9.3}x (median of the rounds' ratios: {})\n", median(&ratios), list3(&ratios));
+        for (name, times) in [("no schema", &self.without), ("schema", &self.with)] {
+            println!("  {name:<10} p50 {:>9.1?}  p90 {:>9.1?}", at(times, 0.5), at(times, 0.9));
+        }
+        let ratio = at(&self.without, 0.5).as_secs_f64() / at(&self.with, 0.5).as_secs_f64();
+        println!("  ratio      {ratio:.3}x (calls per second with a schema over without, from the p50s)\n");
     }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
-}
-
-fn list3(values: &[f64]) -> String {
-    values.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(", ")
 }
 
 fn main() {
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     tokio.block_on(async {
         let n: usize = std::env::var("BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
-        println!("schema benchmark: {n} calls per turn, {ROUNDS} rounds in turns, each durable before it answers\n");
+        println!("schema benchmark: {n} calls each way, one of each in turn, each durable before it answers\n");
         let metrics = Arc::new(Metrics::new().unwrap());
 
         // emit: one plugin, two control planes over one log.
@@ -155,12 +143,20 @@ fn main() {
         };
         let plain = plane(StreamSink::new(log.clone(), metrics.clone()));
         let checked = plane(StreamSink::new(log.clone(), metrics.clone()).checking(&registry));
-        let mut turns = Turns::default();
-        for _ in 0..ROUNDS {
-            let without = emits(&registry, &plain, n).await;
-            turns.push(without, emits(&registry, &checked, n).await);
+        let catalog = registry.catalog();
+        let plugin = &catalog.slots[0].mounted.plugin;
+        let mut paired = Paired::default();
+        for call in 0..n {
+            // Which goes first alternates, so neither pays for the other.
+            if call % 2 == 0 {
+                let without = emit_once(plugin, &plain, call).await;
+                paired.push(without, emit_once(plugin, &checked, call).await);
+            } else {
+                let with = emit_once(plugin, &checked, call).await;
+                paired.push(emit_once(plugin, &plain, call).await, with);
+            }
         }
-        turns.print("emit (a route publishing one ~200-byte order per call)", "calls/s");
+        paired.print("emit (a route publishing one ~200-byte order per call)");
 
         // Cart mutations: the shop's cart with its sidecar, and without its [schemas].
         let sidecar = std::fs::read_to_string(
@@ -177,12 +173,17 @@ fn main() {
             let machines: Arc<dyn Machines> = registry;
             carts.push(Carts::embedded(machines, storage, |_| {}, metrics.carts(), CartSettings::default()).unwrap());
         }
-        let mut turns = Turns::default();
-        for round in 0..ROUNDS {
-            let without = mutations(&carts[0], round, n).await;
-            turns.push(without, mutations(&carts[1], round, n).await);
+        let mut paired = Paired::default();
+        for call in 0..n {
+            if call % 2 == 0 {
+                let without = mutate_once(&carts[0], call).await;
+                paired.push(without, mutate_once(&carts[1], call).await);
+            } else {
+                let with = mutate_once(&carts[1], call).await;
+                paired.push(mutate_once(&carts[0], call).await, with);
+            }
         }
-        turns.print("cart mutation (the shop's cart, add_item, one sequential client)", "mutations/s");
+        paired.print("cart mutation (the shop's cart, add_item, one sequential client)");
 
         // The check alone.
         let section: corral_server::plugins::Sidecar = toml::from_str(ORDER_SCHEMA).unwrap();
@@ -196,8 +197,4 @@ fn main() {
         let each = started.elapsed() / checks;
         println!("the check alone (parse + validate one order): {each:?}");
     });
-}
-
-fn list(values: &[f64]) -> String {
-    values.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(", ")
 }

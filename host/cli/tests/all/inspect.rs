@@ -141,7 +141,7 @@ fn templates_pass_host_check() {
 
 /// A folder of components with payload schemas in their sidecars: the
 /// emitter (a topic's schema, a route's request schema) and the counter
-/// cart (a kind's payload, the state).
+/// cart (a kind's payload, the state); and a projection.
 fn schema_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(corral_fixtures::ROUTE_EMITTER, dir.path().join("emitter.wasm")).unwrap();
@@ -151,6 +151,7 @@ fn schema_folder() -> tempfile::TempDir {
     std::fs::copy(corral_fixtures::CART_COUNTER, dir.path().join("counter.wasm")).unwrap();
     let counter = "[schemas]\nstate = { type = \"integer\" }\nmutations.add = { type = \"integer\", minimum = 1 }\n";
     std::fs::write(dir.path().join("counter.toml"), counter).unwrap();
+    std::fs::copy(corral_fixtures::PROJECTION_COUNT, dir.path().join("count.wasm")).unwrap();
     dir
 }
 
@@ -198,6 +199,9 @@ fn schema_export_writes_each_schema_and_an_openapi_document_that_validates() {
     let kinds = mutate["requestBody"]["content"]["application/json"]["schema"]["oneOf"].as_array().unwrap();
     assert_eq!(kinds.len(), 2, "add and reset: {mutate}");
     assert_eq!(kinds[0]["properties"]["payload"]["minimum"], 1);
+    assert_eq!(mutate["parameters"][0]["name"], "idempotency-key");
+    let views = openapi["paths"].as_object().unwrap().keys().filter(|p| p.starts_with("/views/")).count();
+    assert_eq!(views, 2, "a page and one view of the projection: {openapi}");
 
     // The document is valid OpenAPI 3.1, as the community's validator sees it.
     let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/python/bin/openapi-spec-validator");

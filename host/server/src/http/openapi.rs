@@ -1,8 +1,9 @@
 //! What a set of plugins declares, exported for clients: every schema as a
 //! JSON Schema document ([`schemas`]), and an OpenAPI 3.1 document
 //! ([`openapi`]) of the public API they make — each route of each route
-//! plugin with its declared request and response bodies, and the cart API
-//! of each cart plugin with each kind's payload and the state. Served by
+//! plugin with its declared request and response bodies, the cart API of
+//! each cart plugin with each kind's payload and the state, and the views
+//! of each projection. Served by
 //! the admin API (`GET /schemas`, `GET /openapi.json`) and written by
 //! `host schema export`.
 
@@ -41,7 +42,8 @@ pub fn openapi<'a>(plugins: impl IntoIterator<Item = &'a Mounted>) -> Value {
         match mounted.plugin.world() {
             World::Route | World::WasiHttp => routes(mounted, &mut paths),
             World::Cart => cart(mounted, &mut paths),
-            World::EventHandler | World::Projection => {}
+            World::Projection => views(mounted.plugin.name(), &mut paths),
+            World::EventHandler => {}
         }
     }
     json!({
@@ -49,11 +51,22 @@ pub fn openapi<'a>(plugins: impl IntoIterator<Item = &'a Mounted>) -> Value {
         "info": {
             "title": "Corral plugins",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The routes and cart APIs the plugins serve, with the payload schemas their sidecars declare. \
-                Every operation takes an optional `x-corral-tenant` header (the tenant whose data it reaches).",
+            "description": "The routes, cart APIs and views the plugins serve, with the payload schemas their sidecars declare. \
+                Every operation takes the optional `x-corral-tenant` header: the tenant whose data it reaches.",
         },
         "paths": paths,
-        "components": {"schemas": {"Problem": problem_schema()}},
+        "components": {
+            "schemas": {"Problem": problem_schema()},
+            "parameters": {
+                "Tenant": {
+                    "name": "x-corral-tenant",
+                    "in": "header",
+                    "required": false,
+                    "description": "The tenant whose data the call reaches (none: the default tenant).",
+                    "schema": {"type": "string", "maxLength": corral_runtime::tenants::MAX_TENANT_BYTES, "pattern": "^[A-Za-z0-9._-]*$"},
+                },
+            },
+        },
     })
 }
 
@@ -61,7 +74,8 @@ pub fn openapi<'a>(plugins: impl IntoIterator<Item = &'a Mounted>) -> Value {
 fn routes(mounted: &Mounted, paths: &mut Map<String, Value>) {
     let plugin = mounted.plugin.name();
     for (method, pattern) in &mounted.routes {
-        let (path, parameters) = path_of(pattern);
+        let (path, mut parameters) = path_of(pattern);
+        parameters.push(tenant());
         let declared = mounted.schemas.routes().iter().find(|r| &r.method == method && &r.pattern == pattern);
         let request = declared.and_then(|r| r.request.as_deref());
         let response = declared.and_then(|r| r.response.as_deref());
@@ -122,7 +136,10 @@ fn cart(mounted: &Mounted, paths: &mut Map<String, Value>) {
             "repeated": {"type": "boolean"},
         },
     });
-    let parameters = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let parameters = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, tenant()]);
+    let idempotency = json!({"name": "idempotency-key", "in": "header", "required": false,
+        "description": "Makes a retry safe: a repeat answers the recorded result (as the body's `id` does).",
+        "schema": {"type": "string"}});
     let path = format!("/carts/{plugin}/{{id}}");
     paths.insert(path, json!({
         "parameters": parameters,
@@ -136,6 +153,7 @@ fn cart(mounted: &Mounted, paths: &mut Map<String, Value>) {
             "operationId": format!("{}.mutate", ident(plugin)),
             "tags": [plugin],
             "summary": format!("Applies a mutation to a {plugin} cart and answers once it is durable."),
+            "parameters": [idempotency],
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": kinds.iter().map(mutation).collect::<Vec<_>>()}}}},
             "responses": {
                 "200": body("The new state.", Some(&reply)),
@@ -145,6 +163,40 @@ fn cart(mounted: &Mounted, paths: &mut Map<String, Value>) {
             },
         },
     }));
+}
+
+/// A projection's views: one by id, and a page of them.
+fn views(projection: &str, paths: &mut Map<String, Value>) {
+    let view = json!({"type": "object", "properties": {"id": {"type": "string"}, "value": {}}});
+    let page = json!({
+        "type": "object",
+        "properties": {"views": {"type": "array", "items": view}, "next_cursor": {"type": ["string", "null"]}},
+    });
+    let query = |name: &str, description: &str, schema: Value| json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema});
+    paths.insert(format!("/views/{projection}"), json!({"get": {
+        "operationId": format!("{}.views", ident(projection)),
+        "tags": [projection],
+        "summary": format!("A page of projection {projection}'s views, by id."),
+        "parameters": [
+            tenant(),
+            query("prefix", "Only ids starting with this.", json!({"type": "string"})),
+            query("cursor", "The previous page's `next_cursor`.", json!({"type": "string"})),
+            query("limit", "Most views in the page.", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})),
+        ],
+        "responses": {"200": body("The page.", Some(&page)), "default": problem("The call failed.")},
+    }}));
+    paths.insert(format!("/views/{projection}/{{id}}"), json!({"get": {
+        "operationId": format!("{}.view", ident(projection)),
+        "tags": [projection],
+        "summary": format!("One view of projection {projection}: the value the projection folded."),
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, tenant()],
+        "responses": {"200": {"description": "The view (JSON when it is JSON)."}, "404": problem("No such view."), "default": problem("The call failed.")},
+    }}));
+}
+
+/// The tenant header every operation takes.
+fn tenant() -> Value {
+    json!({"$ref": "#/components/parameters/Tenant"})
 }
 
 /// A JSON response of `schema` (any body without one).
