@@ -22,8 +22,12 @@ impl fmt::Debug for Schema {
 impl Schema {
     /// Compiles `document` as the schema `name`, or says why it is not a
     /// schema (a `$ref` to a remote document is refused: nothing is fetched).
+    /// `pattern`s run on the linear-time `regex` engine, so no payload can
+    /// make a check backtrack without end; a pattern that needs
+    /// lookaround or backreferences is refused here, at load.
     pub fn compile(name: String, document: Value) -> Result<Schema, String> {
-        match jsonschema::validator_for(&document) {
+        let options = jsonschema::options().with_pattern_options(jsonschema::PatternOptions::regex());
+        match options.build(&document) {
             Ok(validator) => Ok(Schema { name, document, validator }),
             Err(error) => {
                 let at = error.instance_path().to_string();
@@ -121,6 +125,17 @@ mod tests {
         assert!(missing.to_string().contains("at the top"), "{missing}");
         let garbage = schema.check(b"{not json").unwrap_err();
         assert_eq!(garbage.rule, "json");
+    }
+
+    #[test]
+    fn patterns_take_linear_time_and_lookaround_is_refused_at_load() {
+        let nested = Schema::compile("p/state".into(), json!({"type": "string", "pattern": "^(a+)+$"})).unwrap();
+        // Exponential for a backtracking engine; one pass for this one.
+        let hostile = format!("\"{}b\"", "a".repeat(100_000));
+        assert_eq!(nested.check(hostile.as_bytes()).unwrap_err().rule, "pattern");
+        // Only a backtracking engine takes lookaround: this one is not.
+        let lookahead = Schema::compile("p/state".into(), json!({"pattern": "^(?=a)"})).unwrap_err();
+        assert!(lookahead.contains("p/state"), "{lookahead}");
     }
 
     #[test]
