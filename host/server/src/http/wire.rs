@@ -77,6 +77,21 @@ mod tests {
         assert!(
             matches!(back, CartError::Rejected { ref code, ref message, .. } if code == "no-delivery" && message == "é")
         );
+        let violation = Violation {
+            schema: "cart/mutations/add".into(),
+            path: "/qty".into(),
+            rule: "minimum".into(),
+            message: "0 is less than the minimum of 1".into(),
+        };
+        let refused =
+            CartError::InvalidPayload { plugin: "cart".into(), kind: "add".into(), violation: Box::new(violation) };
+        let mut status = Status::invalid_argument(refused.to_string());
+        attach(&mut status, &refused);
+        let back = detach(&status).unwrap();
+        assert!(
+            matches!(back, CartError::InvalidPayload { ref violation, .. } if violation.path == "/qty"),
+            "{back:?}"
+        );
         let mut plain = Status::unavailable("storage");
         attach(&mut plain, &CartError::Storage("disk".into()));
         assert!(detach(&plain).is_none());

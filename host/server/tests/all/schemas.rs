@@ -81,6 +81,14 @@ async fn events_and_requests_that_do_not_match_are_refused_and_never_reach_the_l
 
     assert_eq!(on_topic(&storage, "orders.placed"), [r#"{"id": "o1", "total": 12.5}"#], "only the valid event");
     assert_eq!(on_topic(&storage, "other.topic"), ["free text"]);
+    let listed = get(host.admin, "/plugins").await.json();
+    let names = &listed[0]["schemas"];
+    assert_eq!(names[0], "emitter/events/orders.placed", "{listed}");
+    assert_eq!(names[1], "emitter/routes/POST /queue/:topic/request", "{listed}");
+    let served = get(host.admin, "/schemas").await.json();
+    assert_eq!(served["emitter/events/orders.placed"]["properties"]["total"]["minimum"], 0, "{served}");
+    let openapi = get(host.admin, "/openapi.json").await.json();
+    assert!(openapi["paths"]["/queue/{topic}"]["post"]["requestBody"].is_object(), "{openapi}");
     let metrics = get(host.admin, "/metrics").await.text();
     let refused = r#"corral_schema_refusals_total{at="emit",schema="emitter/events/orders.placed"} 3"#;
     assert!(metrics.contains(refused), "{metrics}");

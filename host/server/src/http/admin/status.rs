@@ -30,6 +30,7 @@ pub(super) fn plugins(catalog: &Catalog) -> Response<Body> {
                 "routes": mounted.routes.iter().map(|(m, p)| format!("{m} {p}")).collect::<Vec<_>>(),
                 "topics": plugin.descriptor().topics,
                 "mutation_kinds": plugin.descriptor().mutation_kinds,
+                "schemas": mounted.schemas.all().map(|s| s.name()).collect::<Vec<_>>(),
                 "limits": {
                     "fuel": limits.fuel,
                     "timeout_ms": limits.timeout.as_millis() as u64,
