@@ -35,8 +35,10 @@ fn testkit_runs_the_shop_specs_through_host_test() {
     assert!(stdout.contains("  ok    checkouts and completions fold into one history per customer"), "{stdout}");
     assert!(stdout.contains("  ok    checkout emits cart.checked_out with the order ("), "{stdout}");
     assert!(stdout.contains("  ok    with the event log down the view is still served"), "{stdout}");
+    // The cart's spec names its sidecar: its payload schemas are checked.
+    assert!(stdout.contains("  ok    a malformed item is refused by the cart's schema"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
-    assert!(stdout.trim_end().ends_with("27 passed, 0 failed"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("28 passed, 0 failed"), "{stdout}");
 }
 
 /// The TypeScript SDK's spec of every import and error kind, run against
