@@ -145,8 +145,11 @@ fn templates_pass_host_check() {
 fn schema_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(corral_fixtures::ROUTE_EMITTER, dir.path().join("emitter.wasm")).unwrap();
-    let emitter = "[schemas.events.\"orders.placed\"]\ntype = \"object\"\nrequired = [\"id\"]\n\
-                   [schemas.routes.\"POST /queue/:topic\"]\nrequest = { type = \"object\" }\nresponse = { type = \"string\" }\n";
+    // A route under /events/ too: its schema is a route's, not a topic's.
+    let emitter = "routes = [{ method = \"POST\", pattern = \"/queue/:topic\" }, { method = \"POST\", pattern = \"/events/:topic\" }]\n\
+                   [schemas.events.\"orders.placed\"]\ntype = \"object\"\nrequired = [\"id\"]\n\
+                   [schemas.routes.\"POST /queue/:topic\"]\nrequest = { type = \"object\" }\nresponse = { type = \"string\" }\n\
+                   [schemas.routes.\"POST /events/:topic\"]\nrequest = { type = \"array\" }\n";
     std::fs::write(dir.path().join("emitter.toml"), emitter).unwrap();
     std::fs::copy(corral_fixtures::CART_COUNTER, dir.path().join("counter.wasm")).unwrap();
     let counter = "[schemas]\nstate = { type = \"integer\" }\nmutations.add = { type = \"integer\", minimum = 1 }\n";
@@ -186,6 +189,7 @@ fn schema_export_writes_each_schema_and_an_openapi_document_that_validates() {
     };
     assert_eq!(read("schemas/emitter.events.orders.placed.json")["required"], serde_json::json!(["id"]));
     assert_eq!(read("schemas/emitter.routes.POST.queue.topic.request.json")["type"], "object");
+    assert_eq!(read("schemas/emitter.routes.POST.events.topic.request.json")["type"], "array");
     assert_eq!(read("schemas/counter.mutations.add.json")["minimum"], 1);
     assert_eq!(read("schemas/counter.state.json")["type"], "integer");
 

@@ -28,7 +28,9 @@ pub fn schemas<'a>(plugins: impl IntoIterator<Item = &'a Mounted>) -> Map<String
                 all.insert(schema.name().to_string(), schema.document().clone());
             }
         }
-        for schema in mounted.schemas.all().filter(|s| !s.name().contains("/events/")) {
+        let declared = &mounted.schemas;
+        let routes = declared.routes().iter().flat_map(|r| r.request.iter().chain(r.response.iter()));
+        for schema in declared.mutations().values().chain(declared.state()).chain(routes) {
             all.insert(schema.name().to_string(), schema.document().clone());
         }
     }
