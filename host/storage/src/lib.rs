@@ -12,7 +12,8 @@
 //!   [`kv_writes`]: the same writes group-committed, each undone alone if
 //!   it fails.
 //! - [`log`]: the append-only event log and its record format.
-//! - [`views`]: projection views keyed by tenant, projection and id.
+//! - [`views`]: projection views keyed by tenant, projection and id, their
+//!   secondary indexes and the queries that walk them.
 //! - [`consumers`]: durable consumer checkpoints and schedule ticks.
 //! - [`health`]: every write's outcome ([`Storage::write`]), so the host
 //!   can say when the map or the disk is full.
@@ -33,6 +34,8 @@ pub mod kv_writes;
 pub mod log;
 pub mod stream;
 pub mod views;
+
+pub use views::{QueryPage, ViewQueryError};
 
 use std::path::{Path, PathBuf};
 
@@ -90,6 +93,10 @@ pub struct Storage {
     kv: Database<Bytes, Bytes>,
     events: Database<BigEndianU64, Bytes>,
     views: Database<Bytes, Bytes>,
+    /// Secondary index entries of views (see [`views`]).
+    view_index: Database<Bytes, Bytes>,
+    /// Projection scope → its index definitions.
+    index_definitions: Database<Str, Str>,
     /// Consumer name → last acknowledged sequence.
     checkpoints: Database<Str, BigEndianU64>,
     /// `plugin NUL schedule` → last delivered tick (Unix ms).
@@ -113,6 +120,8 @@ impl Storage {
         let kv = env.create_database(&mut txn, Some("kv"))?;
         let events = env.create_database(&mut txn, Some("events"))?;
         let views = env.create_database(&mut txn, Some("views"))?;
+        let view_index = env.create_database(&mut txn, Some("view_index"))?;
+        let index_definitions = env.create_database(&mut txn, Some("index_definitions"))?;
         let checkpoints = env.create_database(&mut txn, Some("checkpoints"))?;
         let ticks = env.create_database(&mut txn, Some("ticks"))?;
         let cart_journal = env.create_database(&mut txn, Some("cart_journal"))?;
@@ -124,6 +133,8 @@ impl Storage {
             kv,
             events,
             views,
+            view_index,
+            index_definitions,
             checkpoints,
             ticks,
             cart_journal,

@@ -1,6 +1,16 @@
 //! Projection views, keyed `tenant NUL projection NUL id` so one tenant's
 //! views of one projection are contiguous and a listing can never cross
 //! into another tenant's.
+//!
+//! - `index`: the secondary index entries kept with the views.
+//! - `query`: filtered, sorted queries, walked through an index or a scan.
+
+mod index;
+mod query;
+
+use corral_query::Indexes;
+
+pub use query::{QueryPage, ViewQueryError};
 
 use crate::{Storage, StorageError, compose};
 
@@ -8,18 +18,29 @@ use crate::{Storage, StorageError, compose};
 pub type ViewChange = ((String, String), Option<Vec<u8>>);
 
 impl Storage {
-    /// Writes a projection's view changes (`(tenant, id) → value`) and its
-    /// checkpoint in one transaction: views and checkpoint never disagree.
+    /// Writes a projection's view changes (`(tenant, id) → value`), their
+    /// index entries (`indexes`, as [`Storage::prepare_indexes`] set them
+    /// up for the scope) and its checkpoint in one transaction: views,
+    /// indexes and checkpoint never disagree.
     pub fn commit_views(
         &self,
         projection: &str,
         consumer: &str,
         checkpoint: u64,
         changes: &[ViewChange],
+        indexes: &Indexes,
     ) -> Result<(), StorageError> {
         self.write(|txn| {
             for ((tenant, id), value) in changes {
                 let key = compose(&[tenant, projection, id])?;
+                if !indexes.is_empty() {
+                    if let Some(old) = self.views.get(txn, &key)?.map(<[u8]>::to_vec) {
+                        self.index_view(txn, projection, indexes, (tenant, id), &old, false)?;
+                    }
+                    if let Some(value) = value {
+                        self.index_view(txn, projection, indexes, (tenant, id), value, true)?;
+                    }
+                }
                 match value {
                     Some(value) => self.views.put(txn, &key, value)?,
                     None => {
@@ -35,8 +56,9 @@ impl Storage {
         })
     }
 
-    /// Deletes every view of a projection (all tenants) and its checkpoint,
-    /// in one transaction: the start of a rebuild.
+    /// Deletes every view of a projection (all tenants), their index
+    /// entries and its checkpoint, in one transaction: the start of a
+    /// rebuild.
     pub fn reset_projection(&self, projection: &str, consumer: &str) -> Result<usize, StorageError> {
         self.write(|txn| {
             let mut doomed = Vec::new();
@@ -49,6 +71,7 @@ impl Storage {
             for key in &doomed {
                 self.views.delete(txn, key)?;
             }
+            self.clear_indexes(txn, projection)?;
             self.checkpoints.delete(txn, consumer)?;
             Ok(doomed.len())
         })
