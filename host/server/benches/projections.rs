@@ -112,7 +112,7 @@ async fn fold_all(storage: &Storage, projection: &str, folder: Folder<'_>, batch
         let changes = views.take_changes();
         let last = batch.last().map(|e| e.sequence).unwrap_or(0);
         let commit = Instant::now();
-        storage.commit_views(projection, &consumer, last, &changes).unwrap();
+        storage.commit_views(projection, &consumer, last, &changes, &corral_query::Indexes::default()).unwrap();
         committing += commit.elapsed();
         events += batch.len();
     }

@@ -111,7 +111,15 @@ impl Catalog {
 
     /// Whether a projection of that name is served.
     pub fn has_projection(&self, name: &str) -> bool {
-        self.slots.iter().any(|s| s.mounted.plugin.world() == World::Projection && s.mounted.plugin.name() == name)
+        self.projection(name).is_some()
+    }
+
+    /// The projection of that name, as served.
+    pub fn projection(&self, name: &str) -> Option<&Arc<Mounted>> {
+        self.slots
+            .iter()
+            .map(|s| &s.mounted)
+            .find(|mounted| mounted.plugin.world() == World::Projection && mounted.plugin.name() == name)
     }
 
     /// The slot of a file stem.

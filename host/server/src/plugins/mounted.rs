@@ -13,6 +13,7 @@ use crate::metrics::{Metrics, PluginMetrics};
 use crate::plugins::cron::Schedule;
 use crate::plugins::deploy::DeployError;
 use crate::plugins::sidecar::{CanaryPolicy, Sidecar};
+use corral_query::Indexes;
 use corral_schemas::{Declared, Serves};
 
 /// A plugin the host serves, with what the operator set and its metrics.
@@ -31,6 +32,8 @@ pub struct Mounted {
     pub canary: Option<CanaryPolicy>,
     /// The schemas of its payloads, compiled.
     pub schemas: Declared,
+    /// A projection's secondary indexes on its views.
+    pub indexes: Indexes,
     pub(crate) metrics: PluginMetrics,
     /// The file's size and modification time when it was read, if it came
     /// from the plugins folder: an unchanged file is recognised without
@@ -126,6 +129,15 @@ pub async fn mount(
         kinds: &plugin.descriptor().mutation_kinds,
     };
     let schemas = Declared::compile(&sidecar.schemas, &serves).map_err(sidecar_error)?;
+    let indexes = Indexes::declare(&sidecar.projection.indexes)
+        .map_err(|error| sidecar_error(format!("[projection] indexes: {error}")))?;
+    if !indexes.is_empty() && plugin.world() != World::Projection {
+        return Err(sidecar_error(format!(
+            "[projection] indexes are for projections' views; {} is a {} plugin: remove them",
+            plugin.name(),
+            plugin.world().name()
+        )));
+    }
     let metrics = metrics.plugin(plugin.name());
     tracing::info!(
         plugin = plugin.name(),
@@ -136,7 +148,18 @@ pub async fn mount(
         load_ms = plugin.load_time().as_millis() as u64,
         "plugin loaded"
     );
-    Ok(Mounted { plugin, sidecar, routes, topics, schedules, canary, schemas, metrics, stamp: component.stamp })
+    Ok(Mounted {
+        plugin,
+        sidecar,
+        routes,
+        topics,
+        schedules,
+        canary,
+        schemas,
+        indexes,
+        metrics,
+        stamp: component.stamp,
+    })
 }
 
 /// Longest plugin file name.

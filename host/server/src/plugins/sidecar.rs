@@ -110,11 +110,24 @@ pub struct ProjectionSection {
     pub batch_size: usize,
     /// Longest wait for more events before committing a partial batch.
     pub max_latency_ms: u64,
+    /// Secondary indexes on the views' JSON fields: each a field or a list
+    /// of fields (`["customer.id", "placed_at"]`), kept in the same
+    /// transaction as the views.
+    pub indexes: Vec<corral_query::IndexSpec>,
+    /// Most views one query may examine; a query that would examine more
+    /// is refused with the index to add.
+    pub scan_limit: usize,
 }
 
 impl Default for ProjectionSection {
     fn default() -> Self {
-        ProjectionSection { on_error: PoisonPolicy::Halt, batch_size: 256, max_latency_ms: 20 }
+        ProjectionSection {
+            on_error: PoisonPolicy::Halt,
+            batch_size: 256,
+            max_latency_ms: 20,
+            indexes: Vec::new(),
+            scan_limit: 10_000,
+        }
     }
 }
 

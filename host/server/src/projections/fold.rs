@@ -136,6 +136,12 @@ pub(crate) async fn run(
         if *stop.borrow() {
             return;
         }
+        if !prepare_indexes(&projector, &storage).await {
+            if pause(&mut stop, Duration::from_secs(1)).await {
+                return;
+            }
+            continue;
+        }
         let opened = match storage.checkpoint(&projector.consumer) {
             Ok(floor) => stream.reader(&topics, floor).map(|reader| (floor, reader)),
             Err(error) => Err(StreamError::Unavailable(error.to_string())),
@@ -173,7 +179,13 @@ pub(crate) async fn run(
                 idle = true;
                 let scanned = reader.scanned_to().await;
                 if scanned > floor {
-                    match storage.commit_views(&projection, &projector.consumer, scanned, &[]) {
+                    match storage.commit_views(
+                        &projection,
+                        &projector.consumer,
+                        scanned,
+                        &[],
+                        &projector.mounted.indexes,
+                    ) {
                         Ok(()) => floor = scanned,
                         Err(error) => tracing::error!(projection, "committing the checkpoint failed: {error}"),
                     }
@@ -251,12 +263,39 @@ pub(crate) async fn run(
     }
 }
 
+/// Makes the generation's index entries agree with its declared indexes
+/// (rebuilt from its views when the declaration changed) before anything
+/// is folded; false if that failed (tried again).
+async fn prepare_indexes(projector: &Arc<Projector>, storage: &Storage) -> bool {
+    let (storage, scope, indexes) = (storage.clone(), projector.scope.clone(), projector.mounted.indexes.clone());
+    let started = Instant::now();
+    let prepared = tokio::task::spawn_blocking(move || storage.prepare_indexes(&scope, &indexes)).await;
+    let projection = projector.scope.as_str();
+    let failure = match prepared {
+        Ok(Ok(rebuilt)) => {
+            if let Some(views) = rebuilt {
+                let ms = started.elapsed().as_millis() as u64;
+                tracing::info!(projection, views, ms, "indexes rebuilt from the views for a changed declaration");
+            }
+            None
+        }
+        Ok(Err(error)) => Some(format!("preparing the indexes failed: {error}")),
+        Err(error) => Some(format!("preparing the indexes failed: {error}")),
+    };
+    if let Some(failure) = &failure {
+        tracing::error!(projection, "{failure}; trying again");
+    }
+    let ok = failure.is_none();
+    *projector.failing.lock().unwrap_or_else(PoisonError::into_inner) = failure;
+    ok
+}
+
 /// Commits a batch's views with the checkpoint; false if it failed (the
 /// batch is folded again from the checkpoint).
 fn commit(projector: &Projector, storage: &Storage, checkpoint: u64, changes: &[ViewChange], applied: usize) -> bool {
     let projection = projector.scope.as_str();
     let started = Instant::now();
-    let result = storage.commit_views(projection, &projector.consumer, checkpoint, changes);
+    let result = storage.commit_views(projection, &projector.consumer, checkpoint, changes, &projector.mounted.indexes);
     *projector.failing.lock().unwrap_or_else(PoisonError::into_inner) = result.as_ref().err().map(|e| e.to_string());
     match result {
         Ok(()) => {

@@ -210,7 +210,7 @@ impl Projections {
         }
         if skip {
             self.storage
-                .commit_views(&scope, &consumer, sequence, &[])
+                .commit_views(&scope, &consumer, sequence, &[], &corral_query::Indexes::default())
                 .map_err(|e| Unresolved::Storage(e.to_string()))?;
             let mut list = projector.quarantined.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(record) = list.iter_mut().find(|q| q.sequence == sequence) {

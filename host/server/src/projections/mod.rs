@@ -7,9 +7,11 @@
 //!   (and its [`CutoverGate`] allows); an operator's skip or retry of the
 //!   event a projection halted before.
 //! - `quarantine`: quarantined events, kept in storage.
+//! - `queries`: what a view query over its scan limit is told.
 
 pub mod fold;
 pub mod generations;
 pub(crate) mod quarantine;
+pub(crate) mod queries;
 
 pub use generations::{CutoverGate, Projections, active_scope};

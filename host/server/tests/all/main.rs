@@ -25,6 +25,7 @@ mod sdk_guests;
 mod serve;
 mod tenants;
 mod tls;
+mod view_queries;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
