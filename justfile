@@ -61,6 +61,10 @@ bench-outbound:
 bench-projections:
     cargo bench -p corral-server --bench projections
 
+# Indexed view queries beside a full scan, at 10k, 100k and 1M views.
+bench-queries:
+    cargo bench -p corral-storage --bench view_queries
+
 # Cluster mode: events to a wasm handler from JetStream vs the embedded log vs a plain async-nats consumer; kv vs plain async-nats KV;
 # cart mutations on the owner vs forwarded vs embedded vs plain async-nats atomic batches.
 bench-cluster:

@@ -27,12 +27,12 @@ pub mod event_handler {
         export_macro_name: "export_event_handler_world",
         default_bindings_module: "corral_sdk::bindings::event_handler",
         with: {
-            "corral:plugin/types@0.1.0": crate::bindings::route::corral::plugin::types,
-            "corral:plugin/log@0.1.0": crate::bindings::route::corral::plugin::log,
-            "corral:plugin/emit@0.1.0": crate::bindings::route::corral::plugin::emit,
-            "corral:plugin/kv@0.1.0": crate::bindings::route::corral::plugin::kv,
-            "corral:plugin/views@0.1.0": crate::bindings::route::corral::plugin::views,
-            "corral:plugin/carts@0.1.0": crate::bindings::route::corral::plugin::carts,
+            "corral:plugin/types@0.1.1": crate::bindings::route::corral::plugin::types,
+            "corral:plugin/log@0.1.1": crate::bindings::route::corral::plugin::log,
+            "corral:plugin/emit@0.1.1": crate::bindings::route::corral::plugin::emit,
+            "corral:plugin/kv@0.1.1": crate::bindings::route::corral::plugin::kv,
+            "corral:plugin/views@0.1.1": crate::bindings::route::corral::plugin::views,
+            "corral:plugin/carts@0.1.1": crate::bindings::route::corral::plugin::carts,
         },
     });
 }
@@ -46,8 +46,8 @@ pub mod projection {
         export_macro_name: "export_projection_world",
         default_bindings_module: "corral_sdk::bindings::projection",
         with: {
-            "corral:plugin/types@0.1.0": crate::bindings::route::corral::plugin::types,
-            "corral:plugin/log@0.1.0": crate::bindings::route::corral::plugin::log,
+            "corral:plugin/types@0.1.1": crate::bindings::route::corral::plugin::types,
+            "corral:plugin/log@0.1.1": crate::bindings::route::corral::plugin::log,
         },
     });
 }
@@ -61,8 +61,8 @@ pub mod batched_projection {
         export_macro_name: "export_batched_projection_world",
         default_bindings_module: "corral_sdk::bindings::batched_projection",
         with: {
-            "corral:plugin/types@0.1.0": crate::bindings::route::corral::plugin::types,
-            "corral:plugin/log@0.1.0": crate::bindings::route::corral::plugin::log,
+            "corral:plugin/types@0.1.1": crate::bindings::route::corral::plugin::types,
+            "corral:plugin/log@0.1.1": crate::bindings::route::corral::plugin::log,
         },
     });
 }
@@ -76,8 +76,8 @@ pub mod cart {
         export_macro_name: "export_cart_world",
         default_bindings_module: "corral_sdk::bindings::cart",
         with: {
-            "corral:plugin/types@0.1.0": crate::bindings::route::corral::plugin::types,
-            "corral:plugin/log@0.1.0": crate::bindings::route::corral::plugin::log,
+            "corral:plugin/types@0.1.1": crate::bindings::route::corral::plugin::types,
+            "corral:plugin/log@0.1.1": crate::bindings::route::corral::plugin::log,
         },
     });
 }

@@ -1,7 +1,7 @@
 //! The Rust SDK for Corral plugins.
 //!
 //! A plugin is a WASI 0.2 component that exports one world of
-//! `corral:plugin@0.1.0`. With this crate you implement one trait
+//! `corral:plugin@0.1.1`. With this crate you implement one trait
 //! ([`Route`], [`EventHandler`], [`Projection`] or [`Cart`]) and export it with
 //! the matching macro; build with `cargo build --target wasm32-wasip2` and
 //! drop the `.wasm` into the host's plugins folder.

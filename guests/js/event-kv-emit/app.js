@@ -6,8 +6,8 @@
 // payload without an order id is refused with an `invalid-order` failure,
 // which the host retries and then dead-letters.
 
-import { increment, set } from 'corral:plugin/kv@0.1.0';
-import { publishOnSuccess } from 'corral:plugin/emit@0.1.0';
+import { increment, set } from 'corral:plugin/kv@0.1.1';
+import { publishOnSuccess } from 'corral:plugin/emit@0.1.1';
 
 // The plugin's own bucket is the empty string.
 const OWN = '';

@@ -2,7 +2,7 @@
 // `hello, NAME, from javascript` and echoes the query string in a header,
 // proving the request record reaches the guest and the response comes back.
 
-import { write } from 'corral:plugin/log@0.1.0';
+import { write } from 'corral:plugin/log@0.1.1';
 
 export function describe() {
   return {

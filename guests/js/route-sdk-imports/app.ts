@@ -16,6 +16,7 @@ import {
   kv,
   log,
   routes,
+  queryViews,
   view,
   views,
 } from 'corral';
@@ -37,6 +38,7 @@ const failing: Record<string, () => unknown> = {
   'carts-invalid': () => carts('js-sdk-counter').mutate('c1', 'add', big),
   'carts-rejected': () => carts('js-sdk-counter').mutate('c1', 'add', { by: -1 }),
   'views-no-such-projection': () => view('ghost', 'x'),
+  'views-query-invalid': () => queryViews('ghost', { where: 'total +' }),
 };
 
 const router = new Router()

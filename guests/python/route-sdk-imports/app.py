@@ -20,6 +20,7 @@ from corral import (
     emit_on_success,
     kv,
     log,
+    query_views,
     view,
     views,
 )
@@ -48,6 +49,7 @@ FAILING: Dict[str, Callable[[], Any]] = {
     "carts-invalid": lambda: carts(COUNTER).mutate("c1", "add", BIG),
     "carts-rejected": lambda: carts(COUNTER).mutate("c1", "add", {"by": -1}),
     "views-no-such-projection": lambda: view("ghost", "x"),
+    "views-query-invalid": lambda: query_views("ghost", where="total +"),
 }
 
 

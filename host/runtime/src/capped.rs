@@ -29,7 +29,8 @@ use crate::store::HostState;
 use crate::types::{HttpRequest, HttpResponse};
 
 /// The interface a route exports its handler as.
-const HANDLER: &str = "corral:plugin/http-handler@0.1.0";
+/// (wasmtime finds a 0.1.0 export by this 0.1.1 name.)
+const HANDLER: &str = "corral:plugin/http-handler@0.1.1";
 
 /// `handle: func(request: http-request) -> http-response`.
 type HandleFunc<'a> = TypedFunc<(&'a HttpRequest,), (GuestResponse,)>;

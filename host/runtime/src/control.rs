@@ -10,7 +10,7 @@ use crate::emit::{EmitError, EventSink, NewEvent};
 use crate::grants::{Denied, Destination};
 use crate::kv::{Bucket, KvBackend, KvError, KvPage};
 use crate::outbound::{Caller, OutboundHttp};
-use crate::views::{ViewPage, ViewReader, ViewsError};
+use crate::views::{ViewPage, ViewQuery, ViewQueryError, ViewReader, ViewsError};
 
 /// The backends guests reach through their imports.
 #[derive(Clone)]
@@ -104,6 +104,9 @@ impl ViewReader for Unavailable {
     }
     async fn list(&self, _: &str, _: &str, _: &str, _: Option<&str>, _: u32) -> Result<ViewPage, ViewsError> {
         Err(ViewsError::Unavailable(self.reason()))
+    }
+    async fn query(&self, _: &str, _: &str, _: &ViewQuery) -> Result<ViewPage, ViewQueryError> {
+        Err(ViewQueryError::Unavailable(self.reason()))
     }
 }
 

@@ -45,8 +45,9 @@ pub enum EmitError {
     #[error("payload over the limit of {0} bytes")]
     TooLarge(u64),
     /// The payload does not match the schema declared for its topic (the
-    /// message names the schema, the path and the rule). The 0.1.0 contract
-    /// has no variant of its own for it: guests get `invalid-topic` with
+    /// message names the schema, the path and the rule). The 0.1.x contract
+    /// has no variant of its own for it (adding one would change
+    /// `emit-error` under 0.1.0 guests): guests get `invalid-topic` with
     /// this message.
     #[error("payload {0}")]
     InvalidPayload(String),

@@ -33,7 +33,7 @@ pub enum LoadError {
     /// The component exports none of the worlds this host runs.
     #[error(
         "{path}: the component targets no world this host runs (exports: {exports}); \
-         export one of corral:plugin@0.1.0's worlds (route, event-handler, projection, cart) \
+         export one of corral:plugin@0.1.x's worlds (route, event-handler, projection, cart) \
          or wasi:http/incoming-handler@0.2"
     )]
     UnknownWorld {
@@ -44,7 +44,7 @@ pub enum LoadError {
     },
     /// The component was built against another version of `corral:plugin`.
     #[error(
-        "{path}: the component exports {export}, but this host implements corral:plugin@0.1.0; \
+        "{path}: the component exports {export}, but this host implements corral:plugin@0.1.1 (and runs any 0.1.x); \
          rebuild it against this host's wit/"
     )]
     WrongVersion {

@@ -94,7 +94,7 @@ pub use plugin::Plugin;
 pub use runtime::{Runtime, RuntimeConfig};
 pub use settings::{Limits, PluginSettings, Reuse};
 pub use streamed::{Outcome as StreamedOutcome, StreamedBody};
-pub use views::{ViewPage, ViewReader, ViewsError};
+pub use views::{ViewPage, ViewQuery, ViewQueryError, ViewReader, ViewsError};
 pub use warm::REUSE_CARRIES_OVER;
 pub use wasi_http::WasiHttpResponse;
 pub use world::World;

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::emit::{EmitError, EventSink, NewEvent};
 use crate::kv::{Bucket, KvBackend, KvError, KvPage, add_to_counter};
-use crate::views::{ViewPage, ViewReader, ViewsError};
+use crate::views::{ViewPage, ViewQuery, ViewQueryError, ViewReader, ViewsError};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -177,6 +177,20 @@ impl ViewReader for MemoryViews {
             .take_while(|((t, p, id), _)| t == tenant && p == projection && id.starts_with(prefix))
             .map(|((_, _, id), value)| (id.as_str(), value));
         let (views, next_cursor) = page(scoped, cursor, limit);
+        Ok(ViewPage { views, next_cursor })
+    }
+
+    /// Every view of the tenant is read: there are no indexes in memory.
+    async fn query(&self, tenant: &str, projection: &str, query: &ViewQuery) -> Result<ViewPage, ViewQueryError> {
+        let parsed =
+            corral_query::Query::parse(&query.filter, &query.order_by, "", &query.cursor, query.limit as usize)
+                .map_err(|error| ViewQueryError::Invalid(error.to_string()))?;
+        let views = lock(&self.views);
+        let scoped = views
+            .iter()
+            .filter(|((t, p, _), _)| t == tenant && p == projection)
+            .map(|((_, _, id), value)| (id.as_str(), value.as_slice()));
+        let (views, next_cursor) = parsed.answer(scoped);
         Ok(ViewPage { views, next_cursor })
     }
 }

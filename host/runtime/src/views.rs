@@ -1,7 +1,9 @@
 //! `corral:plugin/views`: read-only projection views through a [`ViewReader`],
 //! always scoped to the tenant of the call.
 
-use crate::bindings::views::{Host, View, ViewPage as WitViewPage, ViewsError as WitViewsError};
+use crate::bindings::views::{
+    Host, QueryError as WitQueryError, View, ViewPage as WitViewPage, ViewsError as WitViewsError,
+};
 use crate::call::CallContext;
 
 /// Most views one `list` call returns.
@@ -45,6 +47,46 @@ pub enum ViewsError {
     Unavailable(String),
 }
 
+/// Why a view query was not answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ViewQueryError {
+    /// No projection of that name.
+    #[error("no projection named {0:?}")]
+    NoSuchProjection(String),
+    /// The filter, sort or cursor cannot be used (the message says why).
+    #[error("{0}")]
+    Invalid(String),
+    /// It would examine more views than allowed (the message names the
+    /// index to add).
+    #[error("{0}")]
+    TooBroad(String),
+    /// The view store failed.
+    #[error("views unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<ViewsError> for ViewQueryError {
+    fn from(error: ViewsError) -> Self {
+        match error {
+            ViewsError::NoSuchProjection(name) => ViewQueryError::NoSuchProjection(name),
+            ViewsError::Unavailable(reason) => ViewQueryError::Unavailable(reason),
+        }
+    }
+}
+
+/// What a guest asks with `views.query`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewQuery {
+    /// A SQL `WHERE` expression; empty: every view.
+    pub filter: String,
+    /// `field [ASC|DESC]`; empty: by id.
+    pub order_by: String,
+    /// A previous page's cursor; empty: the first page.
+    pub cursor: String,
+    /// Most views in the page (capped at [`MAX_LIST_LIMIT`]).
+    pub limit: u32,
+}
+
 /// Reads the views projections maintain.
 #[async_trait::async_trait]
 pub trait ViewReader: Send + Sync + 'static {
@@ -59,6 +101,19 @@ pub trait ViewReader: Send + Sync + 'static {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<ViewPage, ViewsError>;
+    /// Views of one tenant matching a query, in its order.
+    async fn query(&self, tenant: &str, projection: &str, query: &ViewQuery) -> Result<ViewPage, ViewQueryError>;
+}
+
+impl From<ViewQueryError> for WitQueryError {
+    fn from(error: ViewQueryError) -> Self {
+        match error {
+            ViewQueryError::NoSuchProjection(name) => WitQueryError::NoSuchProjection(name),
+            ViewQueryError::Invalid(reason) => WitQueryError::Invalid(reason),
+            ViewQueryError::TooBroad(reason) => WitQueryError::TooBroad(reason),
+            ViewQueryError::Unavailable(reason) => WitQueryError::Unavailable(reason),
+        }
+    }
 }
 
 impl From<ViewsError> for WitViewsError {
@@ -95,6 +150,24 @@ impl Host for ViewsHost<'_> {
     ) -> Result<WitViewPage, WitViewsError> {
         let limit = limit.clamp(1, MAX_LIST_LIMIT);
         let page = self.reader.list(&self.call.tenant, &projection, &prefix, cursor.as_deref(), limit).await?;
+        Ok(WitViewPage {
+            views: page.views.into_iter().map(|(id, value)| View { id, value }).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    #[tracing::instrument(level = "trace", name = "views.query", skip_all, fields(projection = %projection))]
+    async fn query(
+        &mut self,
+        projection: String,
+        filter: String,
+        order_by: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<WitViewPage, WitQueryError> {
+        let query =
+            ViewQuery { filter, order_by, cursor: cursor.unwrap_or_default(), limit: limit.clamp(1, MAX_LIST_LIMIT) };
+        let page = self.reader.query(&self.call.tenant, &projection, &query).await?;
         Ok(WitViewPage {
             views: page.views.into_iter().map(|(id, value)| View { id, value }).collect(),
             next_cursor: page.next_cursor,

@@ -3,7 +3,14 @@
 use std::fmt;
 
 /// The version of the `corral:plugin` package this host implements.
-pub const PACKAGE_VERSION: &str = "0.1.0";
+pub const PACKAGE_VERSION: &str = "0.1.1";
+
+/// Whether a component built against `version` of `corral:plugin` runs
+/// here: any 0.1.x. Minor releases only add (0.1.1 added `views.query`),
+/// and wasmtime resolves a 0.1.0 import or export by its 0.1.1 name.
+pub fn is_compatible(version: &str) -> bool {
+    version.strip_prefix("0.1.").is_some_and(|patch| !patch.is_empty() && patch.bytes().all(|b| b.is_ascii_digit()))
+}
 
 /// The kinds of plugin the host can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,7 +66,7 @@ const BATCH_PROJECTOR: &str = "corral:plugin/batch-projector";
 /// Whether `export` is this package's `batch-projector`: the projection
 /// folds batches in one instance.
 pub(crate) fn is_batch_projector(export: &str) -> bool {
-    export.split_once('@') == Some((BATCH_PROJECTOR, PACKAGE_VERSION))
+    export.split_once('@').is_some_and(|(name, version)| name == BATCH_PROJECTOR && is_compatible(version))
 }
 
 impl fmt::Display for World {
@@ -94,7 +101,7 @@ pub fn detect<'a>(exports: impl IntoIterator<Item = &'a str>) -> Detection {
         let version_ok = match world {
             // Any 0.2.x patch release of wasi:http is the same interface.
             World::WasiHttp => version.starts_with("0.2."),
-            _ => version == PACKAGE_VERSION,
+            _ => is_compatible(version),
         };
         if version_ok {
             // A projection may export both of its markers.
@@ -130,6 +137,9 @@ mod tests {
             }
         }
         assert!(is_batch_projector("corral:plugin/batch-projector@0.1.0"));
+        assert!(is_batch_projector("corral:plugin/batch-projector@0.1.1"));
+        assert!(is_compatible("0.1.0") && is_compatible("0.1.12"));
+        assert!(!is_compatible("0.2.0") && !is_compatible("0.1") && !is_compatible("0.1.x"));
         assert!(!is_batch_projector("corral:plugin/projector@0.1.0"));
     }
 

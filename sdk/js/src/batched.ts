@@ -5,8 +5,8 @@
 // event and the view: nothing carried over in globals from earlier events.
 // Only `log` and `batch` may be imported beside it.
 
-import type { Event as WitEvent } from 'corral:plugin/types@0.1.0';
-import { begin, current, flush } from 'corral:plugin/batch@0.1.0';
+import type { Event as WitEvent } from 'corral:plugin/types@0.1.1';
+import { begin, current, flush } from 'corral:plugin/batch@0.1.1';
 import { Event } from './event.js';
 import { CorralError, failing, Failure } from './errors.js';
 import { json, toBytes } from './codec.js';

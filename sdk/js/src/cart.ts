@@ -2,7 +2,7 @@
 // writer per cart. Only `log` may be imported beside it: a cart is
 // deterministic, and its journal is replayed through `apply`.
 
-import type { Mutation as WitMutation } from 'corral:plugin/types@0.1.0';
+import type { Mutation as WitMutation } from 'corral:plugin/types@0.1.1';
 import { failing } from './errors.js';
 import { json, toBytes, toNumber } from './codec.js';
 import { descriptor, type Named } from './describe.js';

@@ -2,7 +2,7 @@
 // through their plugin's mailbox, payloads and states as JSON. Throws
 // `CartError`; 'unavailable' means retry with the same idempotency key.
 
-import * as wit from 'corral:plugin/carts@0.1.0';
+import * as wit from 'corral:plugin/carts@0.1.1';
 import { CartError, calling } from './errors.js';
 import { json, toBytes, toNumber } from './codec.js';
 

@@ -1,7 +1,7 @@
 // `describe()`'s record from what a plugin declares: the lists a world
 // does not use left empty.
 
-import type { Descriptor } from 'corral:plugin/types@0.1.0';
+import type { Descriptor } from 'corral:plugin/types@0.1.1';
 
 /** A plugin's name and version. */
 export interface Named {

@@ -1,7 +1,7 @@
 // `corral:plugin/emit`: payloads as JSON (or text, or bytes). Both throw
 // `EmitError` when the event is refused.
 
-import * as wit from 'corral:plugin/emit@0.1.0';
+import * as wit from 'corral:plugin/emit@0.1.1';
 import { EmitError, calling } from './errors.js';
 import { toBytes, toNumber } from './codec.js';
 

@@ -7,10 +7,10 @@
 // (events, projections, carts) or `HttpError` (routes); the world helpers
 // turn both into what the host expects. Anything else thrown traps the call.
 
-import type { KvError as WitKvError } from 'corral:plugin/kv@0.1.0';
-import type { EmitError as WitEmitError } from 'corral:plugin/emit@0.1.0';
-import type { ViewsError as WitViewsError } from 'corral:plugin/views@0.1.0';
-import type { CartError as WitCartError } from 'corral:plugin/carts@0.1.0';
+import type { KvError as WitKvError } from 'corral:plugin/kv@0.1.1';
+import type { EmitError as WitEmitError } from 'corral:plugin/emit@0.1.1';
+import type { ViewsError as WitViewsError, QueryError as WitQueryError } from 'corral:plugin/views@0.1.1';
+import type { CartError as WitCartError } from 'corral:plugin/carts@0.1.1';
 
 /** A WIT error variant: its tag and, for most, a detail. */
 interface Variant {
@@ -52,8 +52,8 @@ export class EmitError extends CorralError<WitEmitError['tag']> {
   override name = 'EmitError';
 }
 
-/** A view read failed: 'no-such-projection' or 'unavailable'. */
-export class ViewsError extends CorralError<WitViewsError['tag']> {
+/** A view read failed: 'no-such-projection' or 'unavailable'; a query also 'invalid' or 'too-broad'. */
+export class ViewsError extends CorralError<WitViewsError['tag'] | WitQueryError['tag']> {
   override name = 'ViewsError';
 }
 

@@ -1,7 +1,7 @@
 // An event as handlers, projections and schedules see it: the WIT record
 // with numbers for its sequence and time, and its payload as JSON or text.
 
-import type { Event as WitEvent } from 'corral:plugin/types@0.1.0';
+import type { Event as WitEvent } from 'corral:plugin/types@0.1.1';
 import { json, text, toNumber } from './codec.js';
 
 /** One event of the log. */

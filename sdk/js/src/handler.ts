@@ -1,7 +1,7 @@
 // The `event-handler` world: `defineEventHandler` builds `describe()` and
 // `eventConsumer` from the topics, schedules and handler it is given.
 
-import type { Event as WitEvent } from 'corral:plugin/types@0.1.0';
+import type { Event as WitEvent } from 'corral:plugin/types@0.1.1';
 import { Event } from './event.js';
 import { failing } from './errors.js';
 import { descriptor, type Named } from './describe.js';

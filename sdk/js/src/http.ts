@@ -3,7 +3,7 @@
 // and a `Router` whose table is both what `describe()` reports and what
 // dispatches each call.
 
-import type { HttpRequest, HttpResponse, Route } from 'corral:plugin/types@0.1.0';
+import type { HttpRequest, HttpResponse, Route } from 'corral:plugin/types@0.1.1';
 import { CorralError, HttpError } from './errors.js';
 import { json, text, toBytes } from './codec.js';
 import { descriptor, type Named } from './describe.js';

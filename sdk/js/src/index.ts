@@ -14,7 +14,7 @@ export { defineEventHandler, type EventHandlerPlugin } from './handler.js';
 export { Event } from './event.js';
 export { kv, bucket, Bucket, type Page, type ListOptions } from './kv.js';
 export { emit, emitOnSuccess } from './emit.js';
-export { view, views, type ViewPage } from './views.js';
+export { view, views, queryViews, type ViewPage, type ViewQuery } from './views.js';
 export { carts, Carts, type Applied, type CartState } from './carts.js';
 export { log, type Fields } from './log.js';
 export { CorralError, KvError, EmitError, ViewsError, CartError, Failure, HttpError } from './errors.js';

@@ -2,7 +2,7 @@
 // and counters as numbers. `kv` is the plugin's own bucket; `bucket(name)`
 // reaches one the sidecar grants. Every call throws `KvError` on failure.
 
-import * as wit from 'corral:plugin/kv@0.1.0';
+import * as wit from 'corral:plugin/kv@0.1.1';
 import { KvError, calling } from './errors.js';
 import { json, text, toBytes, toNumber } from './codec.js';
 

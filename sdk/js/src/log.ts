@@ -2,7 +2,7 @@
 // written as text, objects as JSON). The host adds the plugin, request id,
 // tenant and trace.
 
-import { write, type Level } from 'corral:plugin/log@0.1.0';
+import { write, type Level } from 'corral:plugin/log@0.1.1';
 
 /** A line's fields. */
 export type Fields = Record<string, unknown>;

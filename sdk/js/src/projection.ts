@@ -2,7 +2,7 @@
 // Only `log` may be imported beside it: a projection is deterministic
 // (its clock is the event's time, its randomness seeded by the event).
 
-import type { Event as WitEvent } from 'corral:plugin/types@0.1.0';
+import type { Event as WitEvent } from 'corral:plugin/types@0.1.1';
 import { Event } from './event.js';
 import { failing } from './errors.js';
 import { json, toBytes } from './codec.js';

@@ -1,11 +1,11 @@
 /// <reference path="./interfaces/corral-plugin-log.d.ts" />
 /// <reference path="./interfaces/corral-plugin-state-machine.d.ts" />
 /// <reference path="./interfaces/corral-plugin-types.d.ts" />
-declare module 'corral:plugin/cart@0.1.0' {
-  export type Descriptor = import('corral:plugin/types@0.1.0').Descriptor;
-  export type * as CorralPluginLog010 from 'corral:plugin/log@0.1.0'; // import corral:plugin/log@0.1.0
-  export type * as CorralPluginTypes010 from 'corral:plugin/types@0.1.0'; // import corral:plugin/types@0.1.0
-  export * as stateMachine from 'corral:plugin/state-machine@0.1.0'; // export corral:plugin/state-machine@0.1.0
+declare module 'corral:plugin/cart@0.1.1' {
+  export type Descriptor = import('corral:plugin/types@0.1.1').Descriptor;
+  export type * as CorralPluginLog011 from 'corral:plugin/log@0.1.1'; // import corral:plugin/log@0.1.1
+  export type * as CorralPluginTypes011 from 'corral:plugin/types@0.1.1'; // import corral:plugin/types@0.1.1
+  export * as stateMachine from 'corral:plugin/state-machine@0.1.1'; // export corral:plugin/state-machine@0.1.1
   /**
   * Describes the plugin (name, version, what it serves). Called once
   * when the host loads the component, never per request.

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._kv import Bucket as Bucket, bucket as bucket, kv as kv
     from ._log import log as log
     from ._projection import Projection as Projection
-    from ._views import view as view, views as views
+    from ._views import query_views as query_views, view as view, views as views
 
 _WHERE = {
     "Applied": "_cart",
@@ -53,6 +53,7 @@ _WHERE = {
     "Projection": "_projection",
     "view": "_views",
     "views": "_views",
+    "query_views": "_views",
 }
 
 __all__ = sorted(_WHERE)

@@ -48,7 +48,8 @@ class EmitError(CorralError):
 
 
 class ViewsError(CorralError):
-    """A view read failed: no-such-projection or unavailable."""
+    """A view read failed: no-such-projection or unavailable; a query also
+    invalid or too-broad."""
 
     interface = "views"
 

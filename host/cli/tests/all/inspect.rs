@@ -93,7 +93,7 @@ fn inspect_shows_world_imports_describe_and_limits() {
     assert!(report["instances"]["carries_over"].as_str().unwrap().contains("never the host's data"), "{report}");
     assert!(report["describe"]["routes"].as_array().unwrap().contains(&"GET /kv".into()));
     let imports = report["imports"].as_array().unwrap();
-    assert!(imports.iter().any(|i| i.as_str().unwrap().starts_with("corral:plugin/kv@0.1.0")), "{imports:?}");
+    assert!(imports.iter().any(|i| i.as_str().unwrap().starts_with("corral:plugin/kv@0.1.1")), "{imports:?}");
     // The first inspect compiled it; the second finds it in the cache.
     let again = host(&["inspect", component.to_str().unwrap(), "--json"], data.path());
     let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();

@@ -521,6 +521,39 @@ async fn route_views_reader() {
     let list = request("GET", "/views/orders?prefix=o-", &[("projection", "orders")], b"");
     assert_eq!(text(&plugin.handle_http(&harness.control, as_tenant("acme"), &list).await.unwrap().value), "o-1,o-2");
     assert_eq!(text(&plugin.handle_http(&harness.control, as_tenant("other"), &list).await.unwrap().value), "o-3");
+    // `views.query` (0.1.1): filtered and sorted, within the tenant.
+    for (id, total) in [("q-1", 5), ("q-2", 50), ("q-3", 20)] {
+        harness.views.put("acme", "totals", id, format!("{{\"total\":{total}}}").into_bytes());
+    }
+    harness.views.put("other", "totals", "q-9", b"{\"total\":99}".to_vec());
+    let ask = |body: &str| request("POST", "/query/totals", &[("projection", "totals")], body.as_bytes());
+    let asked = ask(r#"{"filter": "total > 10", "order_by": "total DESC", "limit": 1}"#);
+    let page: serde_json::Value = serde_json::from_str(&text(
+        &plugin.handle_http(&harness.control, as_tenant("acme"), &asked).await.unwrap().value,
+    ))
+    .unwrap();
+    assert_eq!(page["ids"], serde_json::json!(["q-2"]));
+    let next = format!(r#"{{"filter": "total > 10", "order_by": "total DESC", "cursor": {}}}"#, page["next_cursor"]);
+    let rest = plugin.handle_http(&harness.control, as_tenant("acme"), &ask(&next)).await.unwrap().value;
+    assert_eq!(text(&rest), r#"{"ids":["q-3"],"next_cursor":null}"#);
+    let refused = plugin.handle_http(&harness.control, as_tenant("acme"), &ask(r#"{"filter": "total +"}"#)).await;
+    let refused = refused.unwrap().value;
+    assert_eq!(refused.status, 400);
+    assert!(text(&refused).contains(r#""error":"invalid""#), "{}", text(&refused));
+}
+
+#[tokio::test]
+async fn route_contract_v0_1_0() {
+    // Built against the frozen 0.1.0 WIT: loads as a route and its 0.1.0
+    // imports and export resolve against this host's 0.1.1 definitions.
+    let harness = Harness::new();
+    let plugin = harness.load(ROUTE_CONTRACT_V0_1_0).await;
+    assert_eq!((plugin.world(), plugin.name(), plugin.version()), (World::Route, "legacy", "0.1.0"));
+    harness.views.put("acme", "orders", "o-1", b"from 0.1.0".to_vec());
+    let as_acme = CallContext { tenant: "acme".into(), ..CallContext::internal("t") };
+    let read = request("GET", "/legacy/orders/o-1", &[("projection", "orders"), ("id", "o-1")], b"");
+    let response = plugin.handle_http(&harness.control, as_acme, &read).await.unwrap().value;
+    assert_eq!((response.status, text(&response)), (200, "from 0.1.0".to_string()));
 }
 
 #[tokio::test]
@@ -633,6 +666,20 @@ async fn route_version_flaky() {
     let even = call(&harness, &flaky, &get("/version?n=2")).await;
     assert_eq!((even.status, text(&even).as_str()), (200, "flaky"));
     assert_eq!(call(&harness, &flaky, &get("/version?n=3")).await.status, 500);
+}
+
+#[tokio::test]
+async fn projection_documents() {
+    let harness = Harness::new();
+    let plugin = harness.load(PROJECTION_DOCUMENTS).await;
+    let order = br#"{"id":"o1","customer":"ada","total":120}"#;
+    let step = plugin.fold(&event("e1", "docs.orders", 1, order), async |_id: &str| Ok(None)).await.unwrap().value;
+    assert_eq!(step, FoldStep::Put { id: "o1".into(), value: order.to_vec() }, "the view is the document");
+    let gone = event("e2", "docs.orders", 2, br#"{"id":"o1","deleted":true}"#);
+    let step = plugin.fold(&gone, async |_id: &str| Ok(Some(order.to_vec()))).await.unwrap().value;
+    assert_eq!(step, FoldStep::Delete { id: "o1".into() });
+    let anonymous = event("e3", "docs.orders", 3, br#"{"customer":"ada"}"#);
+    assert_eq!(plugin.fold(&anonymous, async |_id: &str| Ok(None)).await.unwrap().value, FoldStep::Skip);
 }
 
 #[tokio::test]

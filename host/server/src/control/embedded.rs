@@ -6,14 +6,16 @@
 
 use std::sync::{Arc, OnceLock, Weak};
 
+use corral_query::Query;
 use corral_runtime::kv::add_to_counter;
-use corral_runtime::{Bucket, KvBackend, KvError, KvPage, ViewPage, ViewReader, ViewsError};
-use corral_storage::Storage;
+use corral_runtime::{Bucket, KvBackend, KvError, KvPage, ViewPage, ViewQuery, ViewQueryError, ViewReader, ViewsError};
 use corral_storage::kv_writes::KvWrites;
+use corral_storage::{Storage, ViewQueryError as Refused};
 
 use crate::metrics::Metrics;
 use crate::plugins::Registry;
 use crate::projections::active_scope;
+use crate::projections::queries::too_broad;
 
 /// kv and views over one LMDB environment.
 #[derive(Clone)]
@@ -128,5 +130,32 @@ impl ViewReader for Embedded {
             .view_list(tenant, &scope, prefix, cursor, limit as usize)
             .map_err(|e| ViewsError::Unavailable(e.to_string()))?;
         Ok(ViewPage { views, next_cursor })
+    }
+
+    async fn query(&self, tenant: &str, projection: &str, query: &ViewQuery) -> Result<ViewPage, ViewQueryError> {
+        let parsed = Query::parse(&query.filter, &query.order_by, "", &query.cursor, query.limit as usize)
+            .map_err(|error| ViewQueryError::Invalid(error.to_string()))?;
+        let Some(scope) = self.scope(projection)? else {
+            return Ok(ViewPage::default());
+        };
+        let registry = self.registry.get().and_then(Weak::upgrade);
+        let catalog = registry.as_ref().map(|registry| registry.catalog());
+        let Some(mounted) = catalog.as_ref().and_then(|catalog| catalog.projection(projection)).cloned() else {
+            return Err(ViewQueryError::NoSuchProjection(projection.to_string()));
+        };
+        let scan_limit = mounted.sidecar.projection.scan_limit;
+        let storage = self.storage.clone();
+        let tenant = tenant.to_string();
+        let answered =
+            tokio::task::spawn_blocking(move || (storage.view_query(&tenant, &scope, &parsed, scan_limit), parsed))
+                .await
+                .map_err(|error| ViewQueryError::Unavailable(error.to_string()))?;
+        match answered {
+            (Ok(page), _) => Ok(ViewPage { views: page.views, next_cursor: page.next_cursor }),
+            (Err(Refused::TooBroad { limit, index }), parsed) => {
+                Err(ViewQueryError::TooBroad(too_broad(&mounted, limit, index.as_deref(), &parsed).0))
+            }
+            (Err(Refused::Storage(error)), _) => Err(ViewQueryError::Unavailable(error.to_string())),
+        }
     }
 }

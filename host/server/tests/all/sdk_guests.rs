@@ -230,6 +230,8 @@ async fn answers_import_errors(guest: Polyglot) {
         ("emit-invalid-topic", "EmitError", "invalid-topic"),
         // Only the real host knows which projections are served.
         ("views-no-such-projection", "ViewsError", "no-such-projection"),
+        // A malformed query is refused before the projection is looked up.
+        ("views-query-invalid", "ViewsError", "invalid"),
     ] {
         let answer = caught(case).await;
         assert_eq!((answer["class"].as_str(), answer["kind"].as_str()), (Some(class), Some(kind)), "{case}: {answer}");

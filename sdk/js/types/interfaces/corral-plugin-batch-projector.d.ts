@@ -1,5 +1,5 @@
 /// <reference path="./corral-plugin-types.d.ts" />
-declare module 'corral:plugin/batch-projector@0.1.0' {
+declare module 'corral:plugin/batch-projector@0.1.1' {
   /**
    * As `projector.key`.
    */
@@ -29,6 +29,6 @@ declare module 'corral:plugin/batch-projector@0.1.0' {
    * `list<event>` costs an allocation in the guest per string.
    */
   export function fold(text: string, events: Uint8Array): void;
-  export type Event = import('corral:plugin/types@0.1.0').Event;
-  export type Failure = import('corral:plugin/types@0.1.0').Failure;
+  export type Event = import('corral:plugin/types@0.1.1').Event;
+  export type Failure = import('corral:plugin/types@0.1.1').Failure;
 }

@@ -1,4 +1,4 @@
-declare module 'corral:plugin/batch@0.1.0' {
+declare module 'corral:plugin/batch@0.1.1' {
   /**
    * Starts the segment of events from `index`: 0 first, then each index
    * the call before returned. Returns where the segment ends (one past

@@ -1,4 +1,4 @@
-declare module 'corral:plugin/carts@0.1.0' {
+declare module 'corral:plugin/carts@0.1.1' {
   /**
    * Applies a mutation of `kind` to the cart `id` of the cart plugin
    * `plugin` and returns the cart's new state once it is durable. A

@@ -1,4 +1,4 @@
-declare module 'corral:plugin/emit@0.1.0' {
+declare module 'corral:plugin/emit@0.1.1' {
   /**
    * Appends an event now and returns its sequence number once it is
    * durable. The event inherits the calling request's or event's tenant,

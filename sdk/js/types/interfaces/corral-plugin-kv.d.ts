@@ -1,4 +1,4 @@
-declare module 'corral:plugin/kv@0.1.0' {
+declare module 'corral:plugin/kv@0.1.1' {
   /**
    * Reads a value.
    */

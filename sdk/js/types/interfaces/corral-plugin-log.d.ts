@@ -1,4 +1,4 @@
-declare module 'corral:plugin/log@0.1.0' {
+declare module 'corral:plugin/log@0.1.1' {
   /**
    * Writes one line with key/value fields. The host keeps 4 KiB of the
    * message and 4 KiB of the fields (names cut at 128 bytes, values at

@@ -1,5 +1,5 @@
 /// <reference path="./corral-plugin-types.d.ts" />
-declare module 'corral:plugin/projector@0.1.0' {
+declare module 'corral:plugin/projector@0.1.1' {
   /**
    * The id of the view this event updates; none skips the event.
    */
@@ -10,6 +10,6 @@ declare module 'corral:plugin/projector@0.1.0' {
    * quarantines the event rather than retrying it.
    */
   export function apply(current: Uint8Array | undefined, event: Event): Uint8Array | undefined;
-  export type Event = import('corral:plugin/types@0.1.0').Event;
-  export type Failure = import('corral:plugin/types@0.1.0').Failure;
+  export type Event = import('corral:plugin/types@0.1.1').Event;
+  export type Failure = import('corral:plugin/types@0.1.1').Failure;
 }

@@ -1,14 +1,14 @@
 /// <reference path="./corral-plugin-types.d.ts" />
-declare module 'corral:plugin/state-machine@0.1.0' {
+declare module 'corral:plugin/state-machine@0.1.1' {
   /**
    * Applies one mutation to the current state (none for a new entity).
    * An error is returned to the caller and changes nothing. Must be
    * deterministic: replaying the journal relies on it.
    */
   export function apply(state: Uint8Array | undefined, mutation: Mutation): Outcome;
-  export type Mutation = import('corral:plugin/types@0.1.0').Mutation;
-  export type Failure = import('corral:plugin/types@0.1.0').Failure;
-  export type OutgoingEvent = import('corral:plugin/types@0.1.0').OutgoingEvent;
+  export type Mutation = import('corral:plugin/types@0.1.1').Mutation;
+  export type Failure = import('corral:plugin/types@0.1.1').Failure;
+  export type OutgoingEvent = import('corral:plugin/types@0.1.1').OutgoingEvent;
   /**
    * The result of a successful mutation.
    */

@@ -1,4 +1,4 @@
-declare module 'corral:plugin/types@0.1.0' {
+declare module 'corral:plugin/types@0.1.1' {
   /**
    * A header or parameter: a name and its value. Header names are
    * lower-case; a header that repeats appears once per value.
