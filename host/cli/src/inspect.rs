@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use corral_runtime::{Plugin, Runtime, RuntimeConfig};
+use corral_runtime::{Plugin, Runtime, RuntimeConfig, World};
 use corral_server::http::openapi;
 use corral_server::metrics::Metrics;
 use corral_server::plugins::{Component, Mounted, Sidecar, conflicts, mount};
@@ -125,12 +125,20 @@ pub(crate) async fn inspect(data_dir: &Path, file: &Path, json: bool) -> anyhow:
     if json {
         let mut report = report(plugin, sidecar);
         report["schemas"] = mounted.schemas.all().map(|s| (s.name().to_string(), s.document().clone())).collect();
+        if plugin.world() == World::Projection {
+            report["indexes"] = mounted.indexes.iter().map(|(_, index)| index.name()).collect();
+            report["scan_limit"] = sidecar.projection.scan_limit.into();
+        }
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_text(plugin, sidecar);
         let names: Vec<&str> = mounted.schemas.all().map(|s| s.name()).collect();
         if !names.is_empty() {
             println!("schemas    {}", names.join("\n           "));
+        }
+        let indexes: Vec<String> = mounted.indexes.iter().map(|(_, index)| format!("[{}]", index.name())).collect();
+        if !indexes.is_empty() {
+            println!("indexes    {} (scan limit {})", indexes.join(" "), sidecar.projection.scan_limit);
         }
     }
     Ok(ExitCode::SUCCESS)

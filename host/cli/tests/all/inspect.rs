@@ -155,6 +155,11 @@ fn schema_folder() -> tempfile::TempDir {
     let counter = "[schemas]\nstate = { type = \"integer\" }\nmutations.add = { type = \"integer\", minimum = 1 }\n";
     std::fs::write(dir.path().join("counter.toml"), counter).unwrap();
     std::fs::copy(corral_fixtures::PROJECTION_COUNT, dir.path().join("count.wasm")).unwrap();
+    std::fs::write(
+        dir.path().join("count.toml"),
+        "[projection]\nindexes = [\"total\", [\"customer\", \"at\"]]\nscan_limit = 500\n",
+    )
+    .unwrap();
     dir
 }
 
@@ -206,6 +211,8 @@ fn schema_export_writes_each_schema_and_an_openapi_document_that_validates() {
     assert_eq!(mutate["parameters"][0]["name"], "idempotency-key");
     let views = openapi["paths"].as_object().unwrap().keys().filter(|p| p.starts_with("/views/")).count();
     assert_eq!(views, 2, "a page and one view of the projection: {openapi}");
+    let page = &openapi["paths"]["/views/count"]["get"];
+    assert!(page["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "where"), "{page}");
 
     // The document is valid OpenAPI 3.1, as the community's validator sees it.
     let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/python/bin/openapi-spec-validator");
@@ -218,4 +225,8 @@ fn schema_export_writes_each_schema_and_an_openapi_document_that_validates() {
     let inspect = host(&["inspect", dir.path().join("counter.wasm").to_str().unwrap(), "--json"], data.path());
     let report: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(report["schemas"]["counter/mutations/add"]["minimum"], 1, "{report}");
+    let inspect = host(&["inspect", dir.path().join("count.wasm").to_str().unwrap(), "--json"], data.path());
+    let report: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(report["indexes"], serde_json::json!(["total", "customer,at"]), "{report}");
+    assert_eq!(report["scan_limit"], 500);
 }

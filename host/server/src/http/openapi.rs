@@ -172,20 +172,31 @@ fn views(projection: &str, paths: &mut Map<String, Value>) {
     let view = json!({"type": "object", "properties": {"id": {"type": "string"}, "value": {}}});
     let page = json!({
         "type": "object",
-        "properties": {"views": {"type": "array", "items": view}, "next_cursor": {"type": ["string", "null"]}},
+        "properties": {
+            "views": {"type": "array", "items": view},
+            "next_cursor": {"type": ["string", "null"]},
+            "index": {"type": ["string", "null"], "description": "The index walked (with `where` or `order_by`); null: scanned."},
+            "scanned": {"type": "integer", "description": "Views examined (with `where` or `order_by`)."},
+        },
     });
     let query = |name: &str, description: &str, schema: Value| json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema});
     paths.insert(format!("/views/{projection}"), json!({"get": {
         "operationId": format!("{}.views", ident(projection)),
         "tags": [projection],
-        "summary": format!("A page of projection {projection}'s views, by id."),
+        "summary": format!("A page of projection {projection}'s views: by id, or filtered and sorted through its indexes."),
         "parameters": [
             tenant(),
+            query("where", "A SQL WHERE expression over the views' JSON fields, e.g. `customer = 'ada' AND total > 100`.", json!({"type": "string"})),
+            query("order_by", "A field, then ASC (default) or DESC.", json!({"type": "string"})),
             query("prefix", "Only ids starting with this.", json!({"type": "string"})),
             query("cursor", "The previous page's `next_cursor`.", json!({"type": "string"})),
             query("limit", "Most views in the page.", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})),
         ],
-        "responses": {"200": body("The page.", Some(&page)), "default": problem("The call failed.")},
+        "responses": {
+            "200": body("The page.", Some(&page)),
+            "400": problem("The query is malformed (`invalid_query`) or would examine more views than the projection's scan limit (`query_too_broad`, naming the index to add)."),
+            "default": problem("The call failed."),
+        },
     }}));
     paths.insert(format!("/views/{projection}/{{id}}"), json!({"get": {
         "operationId": format!("{}.view", ident(projection)),

@@ -69,7 +69,11 @@ async fn indexed_queries_filter_sort_and_page_within_the_tenant_and_refuse_broad
     // Another tenant's orders of the same customer never show up.
     publish(&host, "globex", &json!({"id": "g1", "customer": "ada", "total": 999, "placed_at": 5000})).await;
     publish(&host, "acme", &json!({"id": "o003", "deleted": true})).await;
-    settled(&host, "documents", "running").await;
+    let status = settled(&host, "documents", "running").await;
+    assert_eq!(
+        (status["indexes"].clone(), status["scan_limit"].clone()),
+        (json!(["customer,placed_at", "total"]), json!(40))
+    );
     let live: Vec<&Value> = orders.iter().filter(|o| o["id"] != "o003").collect();
 
     // "Orders of customer ada over 100, newest first", paged by 4.

@@ -114,6 +114,8 @@ pub(super) async fn projections(
             "version": projector.mounted.plugin.version(),
             "content_hash": projector.mounted.plugin.content_hash(),
             "topics": projector.mounted.plugin.descriptor().topics,
+            "indexes": projector.mounted.indexes.iter().map(|(_, index)| index.name()).collect::<Vec<_>>(),
+            "scan_limit": projector.mounted.sidecar.projection.scan_limit,
             "state": projector.state(),
             "failing": projector.failing(),
             "checkpoint": checkpoint,
