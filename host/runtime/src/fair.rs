@@ -41,11 +41,51 @@ pub(crate) struct Turn {
     /// When any holder last ran a tick (ms since the Unix epoch).
     ticked: Arc<AtomicU64>,
     held: Arc<Mutex<Option<(OwnedSemaphorePermit, Instant)>>>,
+    /// When the call began.
+    started: Instant,
+    /// Whether the call counts as long from its start (its plugin's last
+    /// call ran long).
+    long_from_start: bool,
 }
 
 impl Turn {
+    /// A call's turn, beginning now.
     pub(crate) fn new(permits: Arc<Semaphore>, ticked: Arc<AtomicU64>) -> Turn {
-        Turn { permits, ticked, held: Arc::default() }
+        Turn { permits, ticked, held: Arc::default(), started: Instant::now(), long_from_start: false }
+    }
+
+    /// The same turn, long from its start (or not).
+    pub(crate) fn long_from_start(mut self, long: bool) -> Turn {
+        self.long_from_start = long;
+        self
+    }
+
+    /// Whether the call is long: past [`LONG_CALL`], or long from its start.
+    pub(crate) fn is_long(&self) -> bool {
+        self.long_from_start || self.started.elapsed() >= LONG_CALL
+    }
+
+    /// Where a guest floods the host (a log line over its budget, dropped):
+    /// the call goes on only with a permit, as a long call does — a flood's
+    /// calls are short, and without this four of them keep both cores
+    /// busy — and yields to whatever else is waiting once it holds one.
+    pub(crate) async fn give_way(&self) {
+        if self.running() {
+            tokio::task::yield_now().await;
+        } else {
+            self.clone().wait().await;
+        }
+    }
+
+    /// Where a guest asks the host for work that costs the host CPU (a
+    /// written log line): a long call without a permit waits for one, as at
+    /// an epoch tick. Returns whether it waited.
+    pub(crate) async fn wait_if_long(&self) -> bool {
+        if self.is_long() && !self.running() {
+            self.clone().wait().await;
+            return true;
+        }
+        false
     }
 
     /// Whether this call holds a permit whose slice is not over; marks the
@@ -122,6 +162,27 @@ mod tests {
         drop(holder);
         tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
         assert!(grower.running(), "the grower now holds the permit");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_call_asking_the_host_for_work_waits_for_a_running_holder() {
+        let (holder, asker) = turns(1);
+        holder.clone().wait().await;
+        // A short call never waits.
+        assert!(!tokio::time::timeout(Duration::from_secs(1), asker.wait_if_long()).await.unwrap());
+        let asker = asker.long_from_start(true);
+        let waiting = tokio::spawn({
+            let asker = asker.clone();
+            async move { asker.wait_if_long().await }
+        });
+        for _ in 0..15 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            holder.ticked.store(now_ms(), Ordering::Relaxed);
+        }
+        assert!(!waiting.is_finished(), "a long call's log line waits while the holder runs");
+        drop(holder);
+        assert!(tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap(), "it waited");
+        assert!(asker.running(), "and holds the permit now");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -253,8 +253,8 @@ impl Plugin {
         store.set_epoch_deadline(1);
         // A call past LONG_CALL (or past BIG_GROWTH of memory, see the
         // limiter) runs only while holding a long-call permit (`fair`).
-        let (turn, started) = (Turn::new(self.long_calls.clone(), self.long_ticked.clone()), Instant::now());
-        let long_from_start = self.ran_long.load(Ordering::Relaxed);
+        let turn = Turn::new(self.long_calls.clone(), self.long_ticked.clone())
+            .long_from_start(self.ran_long.load(Ordering::Relaxed));
         store.data_mut().limiter.turn = Some(turn.clone());
         store.epoch_deadline_callback(move |mut store| {
             let state = store.data_mut();
@@ -266,7 +266,7 @@ impl Plugin {
             if Instant::now() >= state.deadline {
                 return Err(Trap::Interrupt.into());
             }
-            if (!long_from_start && started.elapsed() < LONG_CALL) || turn.running() {
+            if !turn.is_long() || turn.running() {
                 return Ok(UpdateDeadline::Yield(1));
             }
             Ok(UpdateDeadline::YieldCustom(1, Box::pin(turn.clone().wait())))

@@ -7,6 +7,7 @@ use std::fmt;
 use crate::bindings::log::{Host, Level};
 use crate::call::{CallContext, Identity};
 use crate::deterministic::Inputs;
+use crate::fair::Turn;
 use crate::log_budget::Verdict;
 
 /// Lines one call may write; later lines are dropped (and counted once).
@@ -27,6 +28,8 @@ pub(crate) struct LogHost<'a> {
     pub(crate) call: &'a CallContext,
     pub(crate) lines: &'a mut u32,
     pub(crate) inputs: &'a Inputs,
+    /// The call's share of the long-call permits (none outside a call).
+    pub(crate) turn: Option<&'a Turn>,
 }
 
 crate::bindings::link_view!(log, LogHost);
@@ -48,11 +51,11 @@ impl Host for LogHost<'_> {
                     "log limit of {MAX_LINES_PER_CALL} lines per call reached; further lines dropped"
                 );
             }
-            return give_way().await;
+            return give_way(self.turn).await;
         }
         match self.plugin.log_budget.take(self.plugin.limits.log_lines_per_second) {
             Verdict::Write => {}
-            Verdict::Drop { report: None } => return give_way().await,
+            Verdict::Drop { report: None } => return give_way(self.turn).await,
             Verdict::Drop { report: Some(dropped) } => {
                 tracing::warn!(
                     target: "corral::guest",
@@ -64,6 +67,10 @@ impl Host for LogHost<'_> {
                 );
                 return;
             }
+        }
+        if let Some(turn) = self.turn {
+            // Writing a line costs the host more than the guest's fuel says.
+            turn.wait_if_long().await;
         }
         let message = cut(&message, MAX_MESSAGE_BYTES);
         let fields = Fields(&fields);
@@ -98,12 +105,16 @@ impl Host for LogHost<'_> {
 }
 
 /// After a dropped line: a flood of them is cheap for the host but not
-/// free, so each one gives the core to whatever else is waiting (another
-/// plugin's request, the accept loop) before the guest goes on. With it a
-/// flooding neighbour no longer moves another route's median latency
-/// (`just bench-isolation`).
-async fn give_way() {
-    tokio::task::yield_now().await;
+/// free, so a call over its budget runs on only with a long-call permit
+/// (`fair`), and each line gives the core to whatever else is waiting
+/// (another plugin's request, the accept loop) before the guest goes on.
+/// With it a flooding neighbour keeps one core at most (`just
+/// bench-isolation`).
+async fn give_way(turn: Option<&Turn>) {
+    match turn {
+        Some(turn) => turn.give_way().await,
+        None => tokio::task::yield_now().await,
+    }
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.

@@ -128,7 +128,13 @@ impl HostState {
 
     /// The `log` import's view.
     pub(crate) fn log(&mut self) -> LogHost<'_> {
-        LogHost { plugin: &self.plugin, call: &self.call, lines: &mut self.log_lines, inputs: &self.inputs }
+        LogHost {
+            plugin: &self.plugin,
+            call: &self.call,
+            lines: &mut self.log_lines,
+            inputs: &self.inputs,
+            turn: self.limiter.turn.as_ref(),
+        }
     }
 
     /// The deterministic worlds' `insecure-seed`.
