@@ -234,3 +234,27 @@ fn a_reset_drops_the_entries_with_the_views() {
     assert_eq!(page.index, None, "the definitions went with the entries; the next fold prepares them again");
     assert_eq!(storage.prepare_indexes(SCOPE, &declared).unwrap(), Some(0));
 }
+
+#[test]
+fn a_rebuild_over_many_chunks_indexes_every_view_of_the_scope_and_no_other() {
+    let (_dir, storage) = open();
+    let declared = indexes(&[&["n"]]);
+    // More views than one rebuild chunk reads, two scopes interleaved.
+    for batch in 0..5 {
+        let changes: Vec<_> = (0..6_000)
+            .map(|i| {
+                let n = batch * 6_000 + i;
+                ((format!("t{}", n % 3), format!("v{n:06}")), Some(json!({"n": n % 97}).to_string().into_bytes()))
+            })
+            .collect();
+        storage.commit_views(SCOPE, "c", batch as u64, &changes, &Indexes::default()).unwrap();
+        storage.commit_views("other@abc", "d", batch as u64, &changes[..1000], &Indexes::default()).unwrap();
+    }
+    assert_eq!(storage.prepare_indexes(SCOPE, &declared).unwrap(), Some(30_000));
+    assert_eq!(storage.prepare_indexes(SCOPE, &declared).unwrap(), None, "the definitions now agree");
+    let q = query("n = 42", "", 1000);
+    let page = storage.view_query("t1", SCOPE, &q, 10_000).unwrap();
+    assert_eq!(page.index.as_deref(), Some("n"));
+    let expected = (0..30_000).filter(|n| n % 3 == 1 && n % 97 == 42).count();
+    assert_eq!((page.views.len(), page.scanned), (expected, expected), "every view indexed, nothing else read");
+}

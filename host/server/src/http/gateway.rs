@@ -83,7 +83,8 @@ impl Gateway {
             return refusal;
         }
         if let Some(rest) = path.strip_prefix("/views/") {
-            return crate::http::views::query(&self.registry.catalog(), &self.storage, &request, rest, request_id);
+            return crate::http::views::query(&self.registry.catalog(), &self.storage, &request, rest, request_id)
+                .await;
         }
         if let Some(rest) = path.strip_prefix("/carts/") {
             return crate::http::carts::handle(&self.carts, request, rest, request_id, self.limits.max_request_bytes)

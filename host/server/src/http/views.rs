@@ -17,7 +17,7 @@ use crate::projections::queries::too_broad;
 
 /// `GET /views/PROJECTION/ID` and `GET /views/PROJECTION?prefix=&cursor=&limit=`,
 /// scoped to the `x-corral-tenant` header's tenant (default: none).
-pub(crate) fn query(
+pub(crate) async fn query(
     catalog: &Catalog,
     storage: &corral_storage::Storage,
     request: &Request<Incoming>,
@@ -66,7 +66,7 @@ pub(crate) fn query(
         let Some(mounted) = catalog.projection(projection) else {
             return problem(StatusCode::NOT_FOUND, serde_json::json!({"error": "not_found"}));
         };
-        return filtered(storage, mounted, tenant, &scope, &param, limit, request_id);
+        return filtered(storage, mounted, tenant, &scope, &param, limit, request_id).await;
     }
     match storage.view_list(tenant, &scope, param("prefix").unwrap_or(""), param("cursor"), limit) {
         Ok((views, next_cursor)) => {
@@ -85,7 +85,7 @@ pub(crate) fn query(
 }
 
 /// A filtered or sorted query, planned over the scope's indexes.
-fn filtered<'a>(
+async fn filtered<'a>(
     storage: &corral_storage::Storage,
     mounted: &Mounted,
     tenant: &str,
@@ -112,7 +112,23 @@ fn filtered<'a>(
         Err(error) => return invalid(error.to_string()),
     };
     let scan_limit = mounted.sidecar.projection.scan_limit;
-    match storage.view_query(tenant, scope, &query, scan_limit) {
+    // A query may read up to `scan_limit` views: off the async workers.
+    let (storage, tenant, scope) = (storage.clone(), tenant.to_string(), scope.to_string());
+    let answered = tokio::task::spawn_blocking(move || {
+        let answer = storage.view_query(&tenant, &scope, &query, scan_limit);
+        (answer, query)
+    })
+    .await;
+    let (answer, query) = match answered {
+        Ok(answered) => answered,
+        Err(error) => {
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"error": "unavailable", "message": error.to_string(), "request_id": request_id}),
+            );
+        }
+    };
+    match answer {
         Ok(page) => {
             let views: Vec<serde_json::Value> = page
                 .views

@@ -16,6 +16,9 @@ use heed::RwTxn;
 
 use crate::{Storage, StorageError};
 
+/// Views read per transaction while a scope's entries are rebuilt.
+const REBUILD_CHUNK: usize = 10_000;
+
 /// The first bytes of every entry of a scope.
 fn scope_prefix(scope: &str) -> [u8; 8] {
     let hash = blake3::hash(scope.as_bytes());
@@ -37,9 +40,15 @@ pub(crate) fn index_prefix(scope: &str, number: u8, tenant: &str) -> Vec<u8> {
 impl Storage {
     /// Makes a scope's index entries agree with `indexes`: when the stored
     /// definitions differ (a declaration added, dropped or changed), every
-    /// entry of the scope is dropped and rebuilt from its views, in one
-    /// transaction. Returns how many views were indexed (none when the
-    /// definitions already agreed).
+    /// entry of the scope is dropped and rebuilt from its views. Returns how
+    /// many views were indexed (none when the definitions already agreed).
+    ///
+    /// The rebuild commits in chunks, so the kv writes, the log and carts
+    /// wait for one chunk at most, never for a whole projection's views. The
+    /// definitions are written last: until then queries plan without the
+    /// indexes (a scan, under its limit), and a crash midway leaves them
+    /// differing, so the next start rebuilds again. The caller folds nothing
+    /// into the scope meanwhile.
     pub fn prepare_indexes(&self, scope: &str, indexes: &Indexes) -> Result<Option<usize>, StorageError> {
         let definition = indexes.to_definition();
         let current = {
@@ -49,30 +58,54 @@ impl Storage {
         if current.as_deref().unwrap_or("") == definition {
             return Ok(None);
         }
-        self.write(|txn| {
-            self.clear_indexes(txn, scope)?;
-            let mut indexed = 0;
-            if !indexes.is_empty() {
-                let mut views = Vec::new();
-                for item in self.views.iter(txn)? {
-                    let (key, value) = item?;
-                    let mut parts = key.splitn(3, |b| *b == 0);
-                    let (Some(tenant), Some(owner), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
-                        continue;
-                    };
-                    if owner == scope.as_bytes() {
-                        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-                        views.push((text(tenant), text(id), value.to_vec()));
-                    }
-                }
-                for (tenant, id, value) in &views {
-                    self.index_view(txn, scope, indexes, (tenant, id), value, true)?;
-                }
-                indexed = views.len();
-                self.index_definitions.put(txn, scope, &definition)?;
+        self.write(|txn| self.clear_indexes(txn, scope))?;
+        if indexes.is_empty() {
+            return Ok(Some(0));
+        }
+        let (mut after, mut indexed) = (None, 0);
+        loop {
+            let (last, count) = self.write(|txn| self.index_chunk(txn, scope, indexes, after.as_deref()))?;
+            indexed += count;
+            match last {
+                Some(last) => after = Some(last),
+                None => break,
             }
-            Ok(Some(indexed))
-        })
+        }
+        self.write(|txn| Ok(self.index_definitions.put(txn, scope, &definition)?))?;
+        Ok(Some(indexed))
+    }
+
+    /// Indexes the scope's views among the next [`REBUILD_CHUNK`] views of
+    /// the database after the key `after`; returns the last key read (none
+    /// when the database is done) and how many views it indexed.
+    fn index_chunk(
+        &self,
+        txn: &mut RwTxn<'_>,
+        scope: &str,
+        indexes: &Indexes,
+        after: Option<&[u8]>,
+    ) -> Result<(Option<Vec<u8>>, usize), StorageError> {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let (mut views, mut last, mut read) = (Vec::new(), None, 0);
+        for item in self.views.range(txn, &(start, Bound::Unbounded))? {
+            let (key, value) = item?;
+            read += 1;
+            let mut parts = key.splitn(3, |b| *b == 0);
+            if let (Some(tenant), Some(owner), Some(id)) = (parts.next(), parts.next(), parts.next())
+                && owner == scope.as_bytes()
+            {
+                let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+                views.push((text(tenant), text(id), value.to_vec()));
+            }
+            if read == REBUILD_CHUNK {
+                last = Some(key.to_vec());
+                break;
+            }
+        }
+        for (tenant, id, value) in &views {
+            self.index_view(txn, scope, indexes, (tenant, id), value, true)?;
+        }
+        Ok((last, views.len()))
     }
 
     /// Drops every index entry and the definitions of a scope.
