@@ -92,25 +92,38 @@ impl Query {
         &self,
         views: impl IntoIterator<Item = (&'v str, &'v [u8])>,
     ) -> (Vec<(String, Vec<u8>)>, Option<String>) {
-        let descending = self.order.as_ref().is_some_and(|order| order.descending);
-        let mut matches: Vec<(Vec<u8>, &str, &[u8])> = views
+        let matches = views
             .into_iter()
             .filter(|(id, _)| id.starts_with(&self.id_prefix))
             .filter_map(|(id, value)| {
                 let view = serde_json::from_slice::<Value>(value).ok();
-                self.filter.matches(view.as_ref()).then(|| (self.sort_key(id, view.as_ref()), id, value))
-            })
-            .filter(|(key, ..)| match &self.after {
-                None => true,
-                Some(after) if descending => key < after,
-                Some(after) => key > after,
+                self.filter
+                    .matches(view.as_ref())
+                    .then(|| (self.sort_key(id, view.as_ref()), id.to_string(), value.to_vec()))
             })
             .collect();
-        matches.sort_by(|a, b| if descending { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) });
-        let next = (matches.len() > self.limit).then(|| Query::cursor(&matches[self.limit - 1].0));
-        let page =
-            matches.into_iter().take(self.limit).map(|(_, id, value)| (id.to_string(), value.to_vec())).collect();
-        (page, next)
+        self.page(matches, false)
+    }
+
+    /// One page of matching views `(sort key, id, value)`: sorted and cut
+    /// at the cursor unless they came `in_order` (from a walk that already
+    /// started after it), at most `limit`, and the cursor of what follows.
+    pub fn page(
+        &self,
+        mut matches: Vec<(Vec<u8>, String, Vec<u8>)>,
+        in_order: bool,
+    ) -> (Vec<(String, Vec<u8>)>, Option<String>) {
+        let descending = self.order.as_ref().is_some_and(|order| order.descending);
+        if !in_order {
+            matches.sort_by(|a, b| if descending { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) });
+            if let Some(after) = &self.after {
+                matches.retain(|(key, ..)| if descending { key < after } else { key > after });
+            }
+        }
+        let more = matches.len() > self.limit;
+        matches.truncate(self.limit);
+        let next = more.then(|| matches.last().map(|(key, ..)| Query::cursor(key))).flatten();
+        (matches.into_iter().map(|(_, id, value)| (id, value)).collect(), next)
     }
 
     /// The cursor a page ends with, as the client passes it back.

@@ -135,13 +135,14 @@ impl ViewReader for Embedded {
     async fn query(&self, tenant: &str, projection: &str, query: &ViewQuery) -> Result<ViewPage, ViewQueryError> {
         let parsed = Query::parse(&query.filter, &query.order_by, "", &query.cursor, query.limit as usize)
             .map_err(|error| ViewQueryError::Invalid(error.to_string()))?;
-        let Some(scope) = self.scope(projection)? else {
-            return Ok(ViewPage::default());
-        };
+        // The served projection: its scan limit and its sidecar's name.
         let registry = self.registry.get().and_then(Weak::upgrade);
         let catalog = registry.as_ref().map(|registry| registry.catalog());
         let Some(mounted) = catalog.as_ref().and_then(|catalog| catalog.projection(projection)).cloned() else {
             return Err(ViewQueryError::NoSuchProjection(projection.to_string()));
+        };
+        let Some(scope) = active_scope(&self.storage, projection) else {
+            return Ok(ViewPage::default());
         };
         let scan_limit = mounted.sidecar.projection.scan_limit;
         let storage = self.storage.clone();

@@ -64,7 +64,10 @@ pub(crate) async fn query(
     let limit = param("limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(100).clamp(1, MAX_LIMIT);
     if param("where").is_some() || param("order_by").is_some() {
         let Some(mounted) = catalog.projection(projection) else {
-            return problem(StatusCode::NOT_FOUND, serde_json::json!({"error": "not_found"}));
+            return problem(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "not_found", "message": format!("no projection named {projection:?}"), "request_id": request_id}),
+            );
         };
         return filtered(storage, mounted, tenant, &scope, &param, limit, request_id).await;
     }

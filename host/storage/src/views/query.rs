@@ -73,22 +73,6 @@ impl Walk<'_> {
         self.matches.push((key, id.to_string(), value.to_vec()));
         Ok(!self.ordered || self.matches.len() <= self.query.limit)
     }
-
-    /// The page: sorted (when the walk was not in order), after the cursor,
-    /// at most `limit`, and the cursor of what follows.
-    fn page(mut self) -> (Vec<(String, Vec<u8>)>, Option<String>) {
-        let descending = self.query.order.as_ref().is_some_and(|order| order.descending);
-        if !self.ordered {
-            self.matches.sort_by(|a, b| if descending { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) });
-            if let Some(after) = &self.query.after {
-                self.matches.retain(|(key, ..)| if descending { key < after } else { key > after });
-            }
-        }
-        let more = self.matches.len() > self.query.limit;
-        self.matches.truncate(self.query.limit);
-        let next = more.then(|| self.matches.last().map(|(key, ..)| Query::cursor(key))).flatten();
-        (self.matches.into_iter().map(|(_, id, value)| (id, value)).collect(), next)
-    }
 }
 
 impl Storage {
@@ -137,9 +121,8 @@ impl Storage {
             }
             other => other,
         })?;
-        let scanned = walk.scanned;
-        let (views, next_cursor) = walk.page();
-        Ok(QueryPage { views, next_cursor, scanned, index: plan.index().map(str::to_string) })
+        let (views, next_cursor) = query.page(walk.matches, walk.ordered);
+        Ok(QueryPage { views, next_cursor, scanned: walk.scanned, index: plan.index().map(str::to_string) })
     }
 
     /// Walks a tenant's views of a scope in id order.
